@@ -1,0 +1,9 @@
+//! sea-orm entities. They stay inside this crate: the domain sees only its own types.
+
+pub mod invitation;
+pub mod login_failure;
+pub mod membership;
+pub mod organization;
+pub mod refresh_token;
+pub mod session;
+pub mod user;

@@ -1,0 +1,17 @@
+//! SQL storage adapter of Tollgate, on sea-orm: Postgres in production, SQLite as the embedded
+//! default. One code path serves both; where the dialects differ, the difference is handled in
+//! the statement that meets it.
+//!
+//! [`SqlStore`] implements the storage ports of the domain crates. Entities stay private to this
+//! crate; conversions to domain types live beside the implementations.
+
+mod accounts;
+mod connect;
+mod entities;
+mod errors;
+mod invitations;
+mod login_attempts;
+mod sessions;
+mod time;
+
+pub use connect::{ConnectError, SqlStore};

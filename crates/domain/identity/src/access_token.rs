@@ -1,0 +1,287 @@
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretSlice};
+use serde::{Deserialize, Serialize};
+use tollgate_kernel::{OrganizationId, UserId};
+use uuid::Uuid;
+
+use crate::models::{Role, SessionId};
+
+/// The `typ` header of our access tokens (RFC 9068), checked on decode so that no other kind of
+/// JWT signed with the same key (RFC 8725 §3.11) is accepted as one.
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// The HMAC key that signs access tokens. At least 32 bytes.
+#[derive(Clone)]
+pub struct JwtSecret(SecretSlice<u8>);
+
+impl JwtSecret {
+    pub const MIN_BYTES: usize = 32;
+
+    pub fn new(bytes: Vec<u8>) -> Result<Self, AccessTokenError> {
+        if bytes.len() < Self::MIN_BYTES {
+            return Err(AccessTokenError::WeakSecret);
+        }
+        Ok(Self(SecretSlice::from(bytes)))
+    }
+}
+
+/// Claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: Uuid,
+    pub org: Uuid,
+    pub role: String,
+    /// The login session (refresh-token family) this token belongs to.
+    pub sid: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+    pub iss: String,
+    pub aud: String,
+}
+
+impl AccessClaims {
+    pub fn user_id(&self) -> UserId {
+        UserId::from_uuid(self.sub)
+    }
+
+    pub fn organization_id(&self) -> OrganizationId {
+        OrganizationId::from_uuid(self.org)
+    }
+
+    pub fn session_id(&self) -> SessionId {
+        SessionId::from_uuid(self.sid)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessTokenError {
+    #[error("the JWT secret must be at least 32 bytes")]
+    WeakSecret,
+    #[error("access token is malformed, forged or of the wrong type")]
+    Invalid,
+    #[error("access token has expired")]
+    Expired,
+    #[error("signing the access token failed")]
+    Signing,
+}
+
+/// Issues and checks HS256 access tokens with a pinned algorithm, issuer, audience and type.
+#[derive(Clone)]
+pub struct AccessTokenCodec {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+impl AccessTokenCodec {
+    /// Clock skew tolerated on `exp`; jsonwebtoken's default of 60 s would let a 15-minute token
+    /// live 16.
+    pub const LEEWAY_SECONDS: u64 = 5;
+
+    pub fn new(secret: &JwtSecret, issuer: &str, audience: &str, ttl: Duration) -> Self {
+        let key = secret.0.expose_secret();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = Self::LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = false;
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn issue(
+        &self,
+        user: UserId,
+        organization: OrganizationId,
+        role: Role,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<String, AccessTokenError> {
+        let claims = AccessClaims {
+            sub: user.as_uuid(),
+            org: organization.as_uuid(),
+            role: role.as_str().to_owned(),
+            sid: session.as_uuid(),
+            iat: now.timestamp(),
+            exp: (now + self.ttl).timestamp(),
+            jti: Uuid::new_v4(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|_| AccessTokenError::Signing)
+    }
+
+    /// Verifies signature, algorithm, type, issuer, audience and expiry (against the system
+    /// clock, with [`Self::LEEWAY_SECONDS`]).
+    pub fn decode(&self, token: &str) -> Result<AccessClaims, AccessTokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AccessTokenError::Invalid)?;
+        let typ_ok = header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE));
+        if header.alg != Algorithm::HS256 || !typ_ok {
+            return Err(AccessTokenError::Invalid);
+        }
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AccessTokenError::Expired,
+                _ => AccessTokenError::Invalid,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn secret() -> JwtSecret {
+        JwtSecret::new(vec![7u8; 32]).unwrap()
+    }
+
+    fn codec() -> AccessTokenCodec {
+        AccessTokenCodec::new(&secret(), "tollgate", "tollgate-api", Duration::minutes(15))
+    }
+
+    fn issue_now(codec: &AccessTokenCodec) -> String {
+        codec
+            .issue(UserId::new(), OrganizationId::new(), Role::User, SessionId::new(), Utc::now())
+            .unwrap()
+    }
+
+    fn b64(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    #[test]
+    fn round_trip_keeps_every_claim() {
+        let codec = codec();
+        let (user, org, session) = (UserId::new(), OrganizationId::new(), SessionId::new());
+        let now = Utc::now();
+        let token = codec.issue(user, org, Role::Admin, session, now).unwrap();
+        let claims = codec.decode(&token).unwrap();
+        assert_eq!(claims.user_id(), user);
+        assert_eq!(claims.organization_id(), org);
+        assert_eq!(claims.session_id(), session);
+        assert_eq!(claims.role, "admin");
+        assert_eq!(claims.exp - claims.iat, 900);
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(matches!(JwtSecret::new(vec![1u8; 31]), Err(AccessTokenError::WeakSecret)));
+    }
+
+    #[test]
+    fn expired_beyond_leeway_is_rejected_within_leeway_accepted() {
+        let codec = codec();
+        let old = Utc::now() - Duration::minutes(15) - Duration::seconds(30);
+        let token = codec.issue(UserId::new(), OrganizationId::new(), Role::User, SessionId::new(), old).unwrap();
+        assert_eq!(codec.decode(&token), Err(AccessTokenError::Expired));
+        let recent = Utc::now() - Duration::minutes(15) - Duration::seconds(2);
+        let token = codec.issue(UserId::new(), OrganizationId::new(), Role::User, SessionId::new(), recent).unwrap();
+        assert!(codec.decode(&token).is_ok());
+    }
+
+    #[test]
+    fn other_key_issuer_or_audience_is_rejected() {
+        let token = issue_now(&codec());
+        let other_key = AccessTokenCodec::new(&JwtSecret::new(vec![8u8; 32]).unwrap(), "tollgate", "tollgate-api", Duration::minutes(15));
+        assert_eq!(other_key.decode(&token), Err(AccessTokenError::Invalid));
+        let other_iss = AccessTokenCodec::new(&secret(), "evil", "tollgate-api", Duration::minutes(15));
+        assert_eq!(other_iss.decode(&issue_now(&other_iss)).is_ok(), true);
+        assert_eq!(codec().decode(&issue_now(&other_iss)), Err(AccessTokenError::Invalid));
+        let other_aud = AccessTokenCodec::new(&secret(), "tollgate", "other", Duration::minutes(15));
+        assert_eq!(codec().decode(&issue_now(&other_aud)), Err(AccessTokenError::Invalid));
+    }
+
+    #[test]
+    fn alg_none_and_wrong_typ_are_rejected() {
+        let codec = codec();
+        let token = issue_now(&codec);
+        let payload = token.split('.').nth(1).unwrap();
+        let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"at+jwt"}"#), payload);
+        assert_eq!(codec.decode(&none), Err(AccessTokenError::Invalid));
+
+        // A correctly signed token of another type (plain "JWT") is not an access token.
+        let claims = codec.decode(&token).unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("JWT".into());
+        let wrong_typ = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
+        assert_eq!(codec.decode(&wrong_typ), Err(AccessTokenError::Invalid));
+
+        // Same key, HS512: the algorithm is pinned.
+        let mut header = Header::new(Algorithm::HS512);
+        header.typ = Some("at+jwt".into());
+        let hs512 = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
+        assert_eq!(codec.decode(&hs512), Err(AccessTokenError::Invalid));
+    }
+
+    #[test]
+    fn missing_exp_is_rejected() {
+        #[derive(Serialize)]
+        struct NoExp {
+            sub: Uuid,
+            org: Uuid,
+            role: String,
+            sid: Uuid,
+            iat: i64,
+            jti: Uuid,
+            iss: String,
+            aud: String,
+        }
+        let claims = NoExp {
+            sub: Uuid::new_v4(),
+            org: Uuid::new_v4(),
+            role: "user".into(),
+            sid: Uuid::new_v4(),
+            iat: Utc::now().timestamp(),
+            jti: Uuid::new_v4(),
+            iss: "tollgate".into(),
+            aud: "tollgate-api".into(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
+        assert_eq!(codec().decode(&token), Err(AccessTokenError::Invalid));
+    }
+
+    #[test]
+    fn tampered_payload_is_rejected() {
+        let codec = codec();
+        let token = issue_now(&codec);
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let claims = codec.decode(&token).unwrap();
+        let forged = serde_json::json!({
+            "sub": claims.sub, "org": claims.org, "role": "admin", "sid": claims.sid,
+            "iat": claims.iat, "exp": claims.exp, "jti": claims.jti, "iss": claims.iss, "aud": claims.aud
+        });
+        parts[1] = b64(&forged.to_string());
+        assert_eq!(codec.decode(&parts.join(".")), Err(AccessTokenError::Invalid));
+        assert_eq!(codec.decode("not a jwt"), Err(AccessTokenError::Invalid));
+        assert_eq!(codec.decode(""), Err(AccessTokenError::Invalid));
+    }
+}

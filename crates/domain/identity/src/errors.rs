@@ -1,0 +1,119 @@
+use crate::email::EmailError;
+use crate::password::PasswordError;
+
+/// What a storage adapter reports. Adapters MUST map unique-constraint violations to
+/// `Conflict`; everything else they cannot handle is `Unavailable` with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a record with the same unique value already exists")]
+    Conflict,
+    #[error("storage failed: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(cause.into())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    #[error(transparent)]
+    InvalidEmail(#[from] EmailError),
+    #[error(transparent)]
+    InvalidPassword(#[from] PasswordError),
+    #[error("sign-up needs a valid invitation for this email")]
+    InvitationRequired,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("sign-up failed")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("too many failed logins; retry in {retry_after_seconds} s")]
+    LockedOut { retry_after_seconds: u64 },
+    #[error("login failed")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("refresh token is invalid or expired")]
+    Invalid,
+    #[error("refresh token was already used; the session has been revoked")]
+    Reused,
+    #[error("refresh failed")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogoutError {
+    #[error("logout failed")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    #[error("current password is wrong")]
+    WrongPassword,
+    #[error(transparent)]
+    InvalidPassword(#[from] PasswordError),
+    #[error("the account no longer exists")]
+    UnknownUser,
+    #[error("password change failed")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    #[error("only administrators can invite")]
+    Forbidden,
+    #[error(transparent)]
+    InvalidEmail(#[from] EmailError),
+    #[error("invitation failed")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("the account no longer exists")]
+    UnknownUser,
+    #[error("loading the profile failed")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnsureAdminError {
+    #[error(transparent)]
+    InvalidEmail(#[from] EmailError),
+    #[error(transparent)]
+    InvalidPassword(#[from] PasswordError),
+    #[error("creating the administrator failed")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+macro_rules! store_error_is_unexpected {
+    ($($error:ident),*) => {
+        $(impl From<StoreError> for $error {
+            fn from(error: StoreError) -> Self {
+                Self::Unexpected(Box::new(error))
+            }
+        })*
+    };
+}
+
+store_error_is_unexpected!(
+    SignupError,
+    LoginError,
+    RefreshError,
+    LogoutError,
+    ChangePasswordError,
+    InviteError,
+    ProfileError,
+    EnsureAdminError
+);

@@ -1,0 +1,218 @@
+//! The roles identity needs from the outside world. The SQL adapter implements the repositories
+//! for Postgres and SQLite; the application implements [`PasswordHasher`] off the async executor.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use tollgate_kernel::UserId;
+
+use crate::email::EmailAddress;
+use crate::errors::StoreError;
+use crate::models::{
+    Account, LoginFailures, NewAccount, RefreshTokenRecord, Role, SessionId, SessionRecord,
+    UserCredentials,
+};
+use crate::password::{Password, PasswordHash};
+use crate::secret::TokenHash;
+
+/// An invitation to be consumed by the sign-up that presents it.
+#[derive(Debug, Clone)]
+pub struct InvitationRedemption {
+    pub token_hash: TokenHash,
+    pub email: EmailAddress,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateAccountError {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("invitation missing, used, expired or for another email")]
+    InvitationUnusable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Users and their personal organisations.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait AccountRepository: Send + Sync + 'static {
+    /// Creates the user, their personal organisation and the owner membership in one
+    /// transaction, consuming `invitation` in the same transaction when one is given.
+    ///
+    /// # Errors
+    /// `EmailTaken` when a user with that email exists (unique violation); `InvitationUnusable`
+    /// when the invitation does not exist, is used, expired or names another email (then nothing
+    /// is created); `Store(Unavailable)` otherwise.
+    fn create_account(
+        &self,
+        account: NewAccount,
+        invitation: Option<InvitationRedemption>,
+    ) -> impl Future<Output = Result<Account, CreateAccountError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails; an unknown email is `Ok(None)`.
+    fn find_credentials(
+        &self,
+        email: EmailAddress,
+    ) -> impl Future<Output = Result<Option<UserCredentials>, StoreError>> + Send;
+
+    /// The user with their personal organisation.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails; an unknown user is `Ok(None)`.
+    fn find_account(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails. Returns whether the user exists.
+    fn set_password_hash(
+        &self,
+        user: UserId,
+        hash: PasswordHash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn set_role(&self, user: UserId, role: Role)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Sign-up invitations, stored by the hash of their token.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait InvitationRepository: Send + Sync + 'static {
+    /// # Errors
+    /// `Conflict` if the token hash exists already (practically never); `Unavailable` otherwise.
+    fn create_invitation(
+        &self,
+        email: EmailAddress,
+        token_hash: TokenHash,
+        invited_by: UserId,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What consuming a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumeOutcome {
+    /// The token was live and is now consumed; exactly one caller ever sees this per token.
+    Consumed(SessionRecord),
+    /// The token had been consumed before: a replay.
+    AlreadyConsumed(SessionId),
+    /// The token exists but has expired.
+    Expired,
+    /// No such token.
+    Unknown,
+}
+
+/// Login sessions (refresh-token families) and their tokens.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait SessionRepository: Send + Sync + 'static {
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn start_session(
+        &self,
+        session: SessionRecord,
+        first_token: RefreshTokenRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Atomically marks the token consumed if it is live (unconsumed and unexpired at `now`).
+    /// Of any number of concurrent calls with one token, at most one returns `Consumed`.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn consume_refresh_token(
+        &self,
+        hash: TokenHash,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ConsumeOutcome, StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn add_refresh_token(
+        &self,
+        token: RefreshTokenRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn find_refresh_token(
+        &self,
+        hash: TokenHash,
+    ) -> impl Future<Output = Result<Option<RefreshTokenRecord>, StoreError>> + Send;
+
+    /// Marks the session revoked (idempotent: a second call keeps the first time).
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn revoke_session(
+        &self,
+        session: SessionId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Revokes every live session of the user and returns their ids.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<SessionId>, StoreError>> + Send;
+
+    /// Sessions revoked at or after `since`, for the revocation view of every instance.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn sessions_revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<SessionId>, StoreError>> + Send;
+}
+
+/// Failed logins per e-mail, for the brute-force lockout. Shared storage, so that every instance
+/// counts the same failures.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait LoginAttemptLog: Send + Sync + 'static {
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn failures_since(
+        &self,
+        email: EmailAddress,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LoginFailures, StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn record_failure(
+        &self,
+        email: EmailAddress,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn clear_failures(&self, email: EmailAddress)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Hashes and checks passwords. CPU-heavy: implementations keep it off the async executor.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait PasswordHasher: Send + Sync + 'static {
+    /// # Errors
+    /// The hashing backend failed (it does not for valid parameters).
+    fn hash(
+        &self,
+        password: Password,
+    ) -> impl Future<Output = Result<PasswordHash, StoreError>> + Send;
+
+    /// True when the password matches. With no hash, spends the same time and returns false.
+    fn verify(
+        &self,
+        password: Password,
+        hash: Option<PasswordHash>,
+    ) -> impl Future<Output = bool> + Send;
+}

@@ -1,0 +1,16 @@
+//! Shared kernel of Tollgate: identifiers, money, time periods and the clock port.
+//!
+//! Every other domain crate depends on this one and on nothing that does I/O. It is small on
+//! purpose: a type belongs here only when two domains need to agree on it.
+
+mod clock;
+mod ids;
+mod money;
+mod period;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+#[cfg(any(test, feature = "mocks"))]
+pub use clock::MockClock;
+pub use ids::{OrganizationId, UserId};
+pub use money::{Micros, MoneyError};
+pub use period::Period;

@@ -1,0 +1,19 @@
+//! The database schema of Tollgate as sea-orm migrations. The same migrations run on Postgres and
+//! SQLite; they are applied at server start-up and by `tollgate migrate`.
+//!
+//! Timestamps are stored as `BIGINT` milliseconds since the Unix epoch: they compare correctly in
+//! SQL on both databases (SQLite has no timestamp type, and text timestamps compare correctly
+//! only when every writer formats them identically).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_identity;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_identity::Migration)]
+    }
+}
