@@ -1,0 +1,21 @@
+//! The Tollgate server: HTTP API, OpenAPI document and admin commands, wired from the domain
+//! crates and their adapters. Handlers stay thin; rules live in the domain crates.
+
+pub mod auth;
+pub mod cli;
+mod domain_errors;
+pub mod error;
+mod json;
+pub mod jwt_secret;
+mod middleware;
+pub mod openapi;
+mod password_hasher;
+mod revocations;
+pub mod routes;
+mod services;
+pub mod settings;
+pub mod startup;
+mod state;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,77 @@
+//! The OpenAPI document, served at `/openapi.json`, printed by `tollgate openapi` and committed
+//! as `docs/openapi.json` (CI fails when the committed copy drifts).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::Problem;
+use crate::routes::{admin, auth, dto, health, me};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tollgate",
+        description = "Who may call, how much, and what did it cost: identity, API keys, quotas, metering and billing for an AI-powered API.",
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        health::openapi,
+        auth::signup,
+        auth::login,
+        auth::refresh,
+        auth::logout,
+        auth::change_password,
+        me::me,
+        admin::create_invite,
+    ),
+    components(schemas(
+        Problem,
+        health::Health,
+        auth::SignupRequest,
+        auth::LoginRequest,
+        auth::RefreshRequest,
+        auth::ChangePasswordRequest,
+        dto::UserView,
+        dto::OrganizationView,
+        dto::AccountView,
+        dto::TokenResponse,
+        admin::InviteRequest,
+        admin::InviteResponse,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Liveness, readiness and this document"),
+        (name = "identity", description = "Sign-up, login, tokens"),
+        (name = "admin", description = "Operator administration (role admin)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An access token (JWT) or an API key (tg_…)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as committed in `docs/openapi.json`.
+pub fn api_doc_json() -> String {
+    let mut json = api_doc().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}

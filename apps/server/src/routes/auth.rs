@@ -1,0 +1,117 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::dto::{AccountView, TokenResponse};
+use crate::auth::Authenticated;
+use crate::error::{ApiError, Problem};
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SignupRequest {
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    /// Required when sign-up is invite-only.
+    pub invite_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Create an account (with its personal organisation on the free plan).
+#[utoipa::path(post, path = "/auth/signup", tag = "identity", request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Account created", body = AccountView),
+        (status = 403, description = "Invite-only and no valid invitation for this email", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid email or password", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn signup(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignupRequest>,
+) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+    let account = state
+        .identity
+        .signup(&body.email, &body.password, body.invite_token.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
+}
+
+/// Log in with email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "identity", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for this email; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let pair = state.identity.login(&body.email, &body.password).await?;
+    Ok(Json(pair.into()))
+}
+
+/// Exchange a refresh token for a new pair; the presented token stops working.
+#[utoipa::path(post, path = "/auth/refresh", tag = "identity", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New token pair", body = TokenResponse),
+        (status = 401, description = "Invalid, expired or reused refresh token (reuse revokes the whole session)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let pair = state.identity.refresh(&body.refresh_token).await?;
+    Ok(Json(pair.into()))
+}
+
+/// Revoke the session of a refresh token (and its access tokens, within seconds).
+#[utoipa::path(post, path = "/auth/logout", tag = "identity", request_body = RefreshRequest,
+    responses((status = 204, description = "Session revoked")))]
+pub async fn logout(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.identity.logout(&body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the password; every session of the user is revoked.
+#[utoipa::path(post, path = "/auth/password", tag = "identity", request_body = ChangePasswordRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Password changed, all sessions revoked"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Current password is wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "New password does not meet the policy", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .identity
+        .change_password(&principal, &body.current_password, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,26 @@
+//! HTTP routes. Each handler extracts, calls one domain service and maps the result.
+
+pub mod admin;
+pub mod auth;
+pub mod dto;
+pub mod health;
+pub mod me;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(health::openapi))
+        .route("/auth/signup", post(auth::signup))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/password", post(auth::change_password))
+        .route("/api/v1/me", get(me::me))
+        .route("/admin/invites", post(admin::create_invite))
+}

@@ -1,0 +1,374 @@
+//! Configuration: a TOML file and `TOLLGATE_<SECTION>__<KEY>` environment variables over it,
+//! validated at start. Every key of the HTTP contract is accepted; a key we do not know is an
+//! error that names it (serde's `deny_unknown_fields`, reported by figment with its path).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";
+pub const DEFAULT_CONFIG_FILE: &str = "tollgate.toml";
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub openai: Option<OpenAiSettings>,
+    pub stripe: Option<StripeSettings>,
+    pub plans: BTreeMap<String, PlanSettings>,
+    pub models: BTreeMap<String, ModelPriceSettings>,
+    pub webhooks: Option<WebhookSettings>,
+    pub costs: Option<CostSettings>,
+    pub rate_limit: Option<RateLimitSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: DEFAULT_DATABASE_URL.to_owned() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupSetting {
+    #[default]
+    Invite,
+    Open,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub signup: SignupSetting,
+    pub access_token_ttl_seconds: i64,
+    pub refresh_token_ttl_seconds: i64,
+    pub invitation_ttl_seconds: i64,
+    pub jwt_secret: Option<SecretString>,
+    pub service_keys: Vec<SecretString>,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<SecretString>,
+    /// Argon2 memory cost in KiB; lower only for tests.
+    pub password_hash_memory_kib: u32,
+    /// How often each instance reloads revoked sessions from the database.
+    pub revocation_poll_millis: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            signup: SignupSetting::Invite,
+            access_token_ttl_seconds: 900,
+            refresh_token_ttl_seconds: 30 * 24 * 3600,
+            invitation_ttl_seconds: 7 * 24 * 3600,
+            jwt_secret: None,
+            service_keys: Vec::new(),
+            admin_email: None,
+            admin_password: None,
+            password_hash_memory_kib: 19 * 1024,
+            revocation_poll_millis: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiSettings {
+    pub base_url: Option<String>,
+    pub api_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSettings {
+    pub api_base: Option<String>,
+    pub secret_key: Option<SecretString>,
+    pub webhook_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSettings {
+    pub name: Option<String>,
+    pub price_cents: Option<i64>,
+    pub stripe_price_id: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub monthly_budget_micros: Option<i64>,
+    pub daily_quota: Option<BTreeMap<String, u32>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPriceSettings {
+    pub input_per_million_micros: Option<i64>,
+    pub cached_input_per_million_micros: Option<i64>,
+    pub output_per_million_micros: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub allow_private: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostSettings {
+    pub infrastructure_month_micros: Option<i64>,
+    pub payment_fee_percent: Option<String>,
+    pub payment_fee_fixed_cents: Option<i64>,
+    pub target_margin_percent: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub backend: Option<String>,
+    pub redis_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads `path` (or `tollgate.toml` when present) and the `TOLLGATE_…` environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_from(path, Env::prefixed("TOLLGATE_").split("__"))
+    }
+
+    fn load_from(path: Option<&Path>, env: Env) -> Result<Self, SettingsError> {
+        let mut figment = Figment::new();
+        match path {
+            Some(path) if !path.exists() => return Err(SettingsError::MissingFile(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| SettingsError::Invalid(describe(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// For tests and embedding: settings from a TOML string (no file, no environment).
+    pub fn from_toml(toml: &str) -> Result<Self, SettingsError> {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(|e| SettingsError::Invalid(describe(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key: &str, why: &str| Err(SettingsError::Invalid(format!("{key}: {why}")));
+        if self.server.max_body_bytes == 0 {
+            return invalid("server.max_body_bytes", "must be positive");
+        }
+        if self.server.request_timeout_seconds == 0 {
+            return invalid("server.request_timeout_seconds", "must be positive");
+        }
+        if self.auth.access_token_ttl_seconds <= 0 {
+            return invalid("auth.access_token_ttl_seconds", "must be positive");
+        }
+        if self.auth.refresh_token_ttl_seconds <= 0 {
+            return invalid("auth.refresh_token_ttl_seconds", "must be positive");
+        }
+        if self.auth.invitation_ttl_seconds <= 0 {
+            return invalid("auth.invitation_ttl_seconds", "must be positive");
+        }
+        if self.auth.password_hash_memory_kib < 8 {
+            return invalid("auth.password_hash_memory_kib", "must be at least 8");
+        }
+        if self.auth.revocation_poll_millis == 0 || self.auth.revocation_poll_millis > 4000 {
+            return invalid("auth.revocation_poll_millis", "must be between 1 and 4000");
+        }
+        if self.auth.admin_email.is_some() != self.auth.admin_password.is_some() {
+            return invalid("auth.admin_email", "admin_email and admin_password go together");
+        }
+        Ok(())
+    }
+
+    /// Keys that are accepted but whose feature this release does not have yet.
+    pub fn unused_sections(&self) -> Vec<&'static str> {
+        let mut unused = Vec::new();
+        if self.openai.is_some() {
+            unused.push("openai");
+        }
+        if self.stripe.is_some() {
+            unused.push("stripe");
+        }
+        if !self.plans.is_empty() {
+            unused.push("plans");
+        }
+        if !self.models.is_empty() {
+            unused.push("models");
+        }
+        if self.webhooks.is_some() {
+            unused.push("webhooks");
+        }
+        if self.costs.is_some() {
+            unused.push("costs");
+        }
+        if self.rate_limit.is_some() {
+            unused.push("rate_limit");
+        }
+        unused
+    }
+}
+
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            if path.is_empty() { e.kind.to_string() } else { format!("{path}: {}", e.kind) }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let settings = Settings::from_toml("").unwrap();
+        assert_eq!(settings.database.url, "sqlite://tollgate.db");
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.server.max_body_bytes, 1_048_576);
+        assert_eq!(settings.auth.signup, SignupSetting::Invite);
+        assert_eq!(settings.auth.access_token_ttl_seconds, 900);
+        assert_eq!(settings.auth.refresh_token_ttl_seconds, 2_592_000);
+    }
+
+    #[test]
+    fn every_documented_key_is_accepted() {
+        let toml = r#"
+            [server]
+            listen = "0.0.0.0:9000"
+            max_body_bytes = 2048
+            [database]
+            url = "postgres://localhost/tollgate"
+            [auth]
+            signup = "open"
+            access_token_ttl_seconds = 60
+            refresh_token_ttl_seconds = 3600
+            jwt_secret = "0123456789abcdef0123456789abcdef"
+            service_keys = ["k1", "k2"]
+            admin_email = "root@example.com"
+            admin_password = "correct horse"
+            [openai]
+            base_url = "https://api.openai.com/v1"
+            api_key = "sk-test"
+            [stripe]
+            api_base = "https://api.stripe.com"
+            secret_key = "sk_test"
+            webhook_secret = "whsec_x"
+            [plans.free]
+            name = "Free"
+            price_cents = 0
+            requests_per_minute = 30
+            monthly_budget_micros = 1000000
+            [plans.free.daily_quota]
+            analysis = 5
+            comparison = 2
+            chat = 50
+            [plans.pro]
+            name = "Pro"
+            price_cents = 2000
+            stripe_price_id = "price_123"
+            [models."gpt-4o-mini"]
+            input_per_million_micros = 150000
+            output_per_million_micros = 600000
+            [webhooks]
+            allow_private = false
+            [costs]
+            infrastructure_month_micros = 50000000
+            payment_fee_percent = "2.9"
+            payment_fee_fixed_cents = 30
+            target_margin_percent = "40"
+        "#;
+        let settings = Settings::from_toml(toml).unwrap();
+        assert_eq!(settings.auth.signup, SignupSetting::Open);
+        assert_eq!(settings.auth.service_keys.len(), 2);
+        assert_eq!(settings.auth.service_keys[1].expose_secret(), "k2");
+        assert_eq!(settings.plans["free"].daily_quota.as_ref().unwrap()["chat"], 50);
+        assert!(settings.unused_sections().contains(&"stripe"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let error = Settings::from_toml("[server]\nlisten_port = 1").unwrap_err().to_string();
+        assert!(error.contains("listen_port"), "{error}");
+        let error = Settings::from_toml("[nonsense]\nx = 1").unwrap_err().to_string();
+        assert!(error.contains("nonsense"), "{error}");
+        let error = Settings::from_toml("[auth]\nsignup = \"maybe\"").unwrap_err().to_string();
+        assert!(error.contains("signup"), "{error}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("custom.toml", "[database]\nurl = \"sqlite://file.db\"\n[server]\nmax_body_bytes = 10")?;
+            jail.set_env("TOLLGATE_DATABASE__URL", "sqlite://env.db");
+            jail.set_env("TOLLGATE_AUTH__SERVICE_KEYS", "[\"a\", \"b\"]");
+            let settings = Settings::load(Some(Path::new("custom.toml"))).unwrap();
+            assert_eq!(settings.database.url, "sqlite://env.db");
+            assert_eq!(settings.server.max_body_bytes, 10);
+            assert_eq!(settings.auth.service_keys.len(), 2);
+            jail.set_env("TOLLGATE_SERVER__BOGUS", "1");
+            let error = Settings::load(Some(Path::new("custom.toml"))).unwrap_err().to_string();
+            assert!(error.contains("bogus"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn inconsistent_values_are_refused() {
+        assert!(Settings::from_toml("[auth]\naccess_token_ttl_seconds = 0").is_err());
+        assert!(Settings::from_toml("[auth]\nadmin_email = \"a@b.c\"").is_err());
+        assert!(Settings::load(Some(Path::new("/nonexistent/tollgate.toml"))).is_err());
+    }
+}

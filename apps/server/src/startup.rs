@@ -1,0 +1,151 @@
+//! The composition root: the only place that names concrete adapters. Builds storage, domain
+//! services and the HTTP router from [`Settings`], and binds the listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tollgate_identity::{
+    AccessTokenCodec, AccessTokenVerifier, IdentityPolicy, IdentityService, RevocationList,
+    SignupMode,
+};
+use tollgate_kernel::SystemClock;
+use tollgate_sql::SqlStore;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::middleware::{panic_to_problem, problem_for_bare_errors};
+use crate::password_hasher::BlockingArgon2;
+use crate::revocations::{RevocationRefresher, revocation_window};
+use crate::settings::{Settings, SignupSetting};
+use crate::state::AppState;
+use crate::{error, jwt_secret, routes};
+
+pub const ISSUER: &str = "tollgate";
+pub const AUDIENCE: &str = "tollgate-api";
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Connects and migrates the database, wires the services, binds `server.listen`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        for section in settings.unused_sections() {
+            tracing::warn!(section, "configuration section is accepted but not used by this release");
+        }
+        let secret = jwt_secret::resolve(settings.auth.jwt_secret.as_ref(), &settings.database.url)?;
+        let store = SqlStore::connect_and_migrate(&settings.database.url)
+            .await
+            .with_context(|| format!("opening the database at {}", redact(&settings.database.url)))?;
+
+        let access_ttl = chrono::Duration::seconds(settings.auth.access_token_ttl_seconds);
+        let codec = AccessTokenCodec::new(&secret, ISSUER, AUDIENCE, access_ttl);
+        let revocations = Arc::new(RevocationList::new());
+        let refresher = RevocationRefresher::new(
+            store.clone(),
+            revocations.clone(),
+            revocation_window(access_ttl),
+            Duration::from_millis(settings.auth.revocation_poll_millis),
+        );
+        refresher.reload().await.context("loading revoked sessions")?;
+
+        let identity = IdentityService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            BlockingArgon2::new(settings.auth.password_hash_memory_kib),
+            SystemClock,
+            codec.clone(),
+            revocations.clone(),
+            identity_policy(&settings),
+        );
+        if let (Some(email), Some(password)) = (&settings.auth.admin_email, &settings.auth.admin_password) {
+            use secrecy::ExposeSecret as _;
+            identity
+                .ensure_admin(email, password.expose_secret())
+                .await
+                .context("creating the administrator from auth.admin_email")?;
+        }
+
+        let state = AppState {
+            identity: Arc::new(identity),
+            verifier: Arc::new(AccessTokenVerifier::new(codec, revocations)),
+            readiness: Arc::new(store),
+        };
+        let router = http_router(state, &settings);
+        let listener = TcpListener::bind(settings.server.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.server.listen))?;
+        let background = vec![tokio::spawn(refresher.run())];
+        Ok(Self { listener, router, background })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in self.background {
+            task.abort();
+        }
+        result
+    }
+}
+
+fn identity_policy(settings: &Settings) -> IdentityPolicy {
+    IdentityPolicy {
+        signup: match settings.auth.signup {
+            SignupSetting::Invite => SignupMode::InviteOnly,
+            SignupSetting::Open => SignupMode::Open,
+        },
+        refresh_token_ttl: chrono::Duration::seconds(settings.auth.refresh_token_ttl_seconds),
+        invitation_ttl: chrono::Duration::seconds(settings.auth.invitation_ttl_seconds),
+        ..IdentityPolicy::default()
+    }
+}
+
+fn http_router(state: AppState, settings: &Settings) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    routes::router()
+        .fallback(|| async { error::problem_for_status(StatusCode::NOT_FOUND) })
+        .with_state(state)
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
+        .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(settings.server.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(settings.server.request_timeout_seconds),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(panic_to_problem))
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
