@@ -127,13 +127,13 @@ fn http_router(state: AppState, settings: &Settings) -> Router {
     routes::router()
         .fallback(|| async { error::problem_for_status(StatusCode::NOT_FOUND) })
         .with_state(state)
-        .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(settings.server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(settings.server.request_timeout_seconds),
         ))
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
 use tollgate_identity::ports::{ConsumeOutcome, SessionRepository};
 use tollgate_identity::{RefreshTokenRecord, SessionId, SessionRecord, StoreError, TokenHash};
@@ -73,12 +73,18 @@ impl SessionRepository for SqlStore {
     ) -> Result<ConsumeOutcome, StoreError> {
         let at = to_millis(now);
         // One conditional UPDATE decides the race: the database lets exactly one of any number
-        // of concurrent callers see a live row and flip it.
+        // of concurrent callers see a live row (of a live session) and flip it.
+        let live_sessions = Query::select()
+            .column(session::Column::Id)
+            .from(session::Entity)
+            .and_where(session::Column::RevokedAt.is_null())
+            .to_owned();
         let consumed = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::ConsumedAt, Expr::value(at))
             .filter(refresh_token::Column::TokenHash.eq(hash.as_str()))
             .filter(refresh_token::Column::ConsumedAt.is_null())
             .filter(refresh_token::Column::ExpiresAt.gt(at))
+            .filter(refresh_token::Column::SessionId.in_subquery(live_sessions))
             .exec(&self.db)
             .await
             .map_err(store_error)?
@@ -91,19 +97,22 @@ impl SessionRepository for SqlStore {
         else {
             return Ok(ConsumeOutcome::Unknown);
         };
-        if !consumed {
-            return Ok(if token.consumed_at.is_some() {
-                ConsumeOutcome::AlreadyConsumed(SessionId::from_uuid(token.session_id))
-            } else {
-                ConsumeOutcome::Expired
-            });
+        if !consumed && token.consumed_at.is_some() {
+            return Ok(ConsumeOutcome::AlreadyConsumed(SessionId::from_uuid(token.session_id)));
+        }
+        if !consumed && token.expires_at <= at {
+            return Ok(ConsumeOutcome::Expired);
         }
         let session = session::Entity::find_by_id(token.session_id)
             .one(&self.db)
             .await
             .map_err(store_error)?
             .ok_or_else(|| StoreError::unavailable("refresh token without session"))?;
-        Ok(ConsumeOutcome::Consumed(session.into()))
+        Ok(if consumed {
+            ConsumeOutcome::Consumed(session.into())
+        } else {
+            ConsumeOutcome::SessionRevoked
+        })
     }
 
     async fn add_refresh_token(&self, token: RefreshTokenRecord) -> Result<(), StoreError> {

@@ -103,6 +103,8 @@ pub enum ConsumeOutcome {
     AlreadyConsumed(SessionId),
     /// The token exists but has expired.
     Expired,
+    /// The token is unconsumed but its session was revoked (logout, reuse, password change).
+    SessionRevoked,
     /// No such token.
     Unknown,
 }
@@ -118,8 +120,10 @@ pub trait SessionRepository: Send + Sync + 'static {
         first_token: RefreshTokenRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Atomically marks the token consumed if it is live (unconsumed and unexpired at `now`).
-    /// Of any number of concurrent calls with one token, at most one returns `Consumed`.
+    /// Atomically marks the token consumed if it is live: unconsumed, unexpired at `now`, and
+    /// its session not revoked, all decided in one statement. Of any number of concurrent calls
+    /// with one token, at most one returns `Consumed`, and that one keeps its result even if the
+    /// session is revoked a moment later.
     ///
     /// # Errors
     /// `Unavailable` when storage fails.

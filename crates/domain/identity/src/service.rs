@@ -193,10 +193,9 @@ where
         let now = self.clock.now();
         let presented = OpaqueToken::from_presented(refresh_token);
         match self.sessions.consume_refresh_token(presented.hash(), now).await? {
+            // The session was live when the token was consumed; a revocation racing with us
+            // (another caller replaying the same token) does not take back this answer.
             ConsumeOutcome::Consumed(session) => {
-                if session.revoked_at.is_some() || self.revocations.is_revoked(session.id) {
-                    return Err(RefreshError::Invalid);
-                }
                 let account = self
                     .accounts
                     .find_account(session.user_id)
@@ -214,7 +213,9 @@ where
                 self.revocations.insert(session);
                 Err(RefreshError::Reused)
             }
-            ConsumeOutcome::Expired | ConsumeOutcome::Unknown => Err(RefreshError::Invalid),
+            ConsumeOutcome::Expired | ConsumeOutcome::SessionRevoked | ConsumeOutcome::Unknown => {
+                Err(RefreshError::Invalid)
+            }
         }
     }
 

@@ -60,6 +60,17 @@ both_backends!(expired_token_is_not_consumed, |url: String| async move {
     assert_eq!(store.consume_refresh_token(old.hash(), now()).await.unwrap(), ConsumeOutcome::Expired);
 });
 
+both_backends!(tokens_of_a_revoked_session_are_not_consumed, |url: String| async move {
+    let store = store(&url).await;
+    let alice = create(&store, "alice@example.com").await;
+    let session = session_for(&alice);
+    let (live, record) = token(session.id, 60);
+    store.start_session(session.clone(), record).await.unwrap();
+    store.revoke_session(session.id, now()).await.unwrap();
+    assert_eq!(store.consume_refresh_token(live.hash(), now()).await.unwrap(), ConsumeOutcome::SessionRevoked);
+    assert!(store.find_refresh_token(live.hash()).await.unwrap().unwrap().consumed_at.is_none());
+});
+
 both_backends!(fifty_concurrent_consumes_let_exactly_one_through, |url: String| async move {
     let store = Arc::new(store(&url).await);
     let alice = create(&store, "alice@example.com").await;

@@ -345,18 +345,11 @@ async fn replayed_refresh_token_revokes_the_family_everywhere() {
 #[tokio::test]
 async fn refresh_of_a_revoked_family_or_unknown_token_is_invalid() {
     let mut mocks = Mocks::new();
-    let revoked = SessionRecord {
-        id: SessionId::new(),
-        user_id: UserId::new(),
-        organization_id: OrganizationId::new(),
-        created_at: now(),
-        revoked_at: Some(now()),
-    };
     let mut calls = 0;
     mocks.sessions.expect_consume_refresh_token().returning(move |_, _| {
         calls += 1;
         let outcome = match calls {
-            1 => ConsumeOutcome::Consumed(revoked.clone()),
+            1 => ConsumeOutcome::SessionRevoked,
             2 => ConsumeOutcome::Expired,
             _ => ConsumeOutcome::Unknown,
         };

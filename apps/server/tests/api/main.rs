@@ -1,0 +1,12 @@
+//! HTTP tests: the real server on port 0, spoken to over HTTP. One binary, so it links once.
+
+mod errors;
+mod health;
+mod helpers;
+mod invites;
+mod lockout;
+mod login;
+mod password;
+mod sessions;
+mod signup;
+mod tokens;
