@@ -23,7 +23,10 @@ pub struct Authenticated(pub Principal);
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let credential = bearer(parts)?;
         if credential.starts_with(API_KEY_PREFIX) {
             return Err(ApiError::unauthorized("API key is invalid"));
@@ -54,7 +57,9 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <credential>"))?;
     let credential = credential.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || credential.is_empty() {
-        return Err(ApiError::unauthorized("expected Authorization: Bearer <credential>"));
+        return Err(ApiError::unauthorized(
+            "expected Authorization: Bearer <credential>",
+        ));
     }
     if credential.len() > MAX_CREDENTIAL_LEN {
         return Err(ApiError::unauthorized("credential is too long"));

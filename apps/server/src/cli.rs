@@ -10,7 +10,11 @@ use crate::settings::Settings;
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
-#[command(name = "tollgate", version, about = "Identity, API keys, quotas and metering for an AI-powered API")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Identity, API keys, quotas and metering for an AI-powered API"
+)]
 pub struct Cli {
     /// Configuration file (TOML). Default: tollgate.toml when present.
     #[arg(long, global = true, value_name = "PATH")]
@@ -48,7 +52,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::load(cli.config.as_deref())?;
             let app = Application::build(settings).await?;
             tracing::info!(address = %app.local_addr(), "tollgate listening");
-            app.run_until(shutdown_signal()).await.context("serving HTTP")
+            app.run_until(shutdown_signal())
+                .await
+                .context("serving HTTP")
         }
     }
 }

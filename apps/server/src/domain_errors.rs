@@ -26,9 +26,9 @@ impl From<LoginError> for ApiError {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::InvalidCredentials => ApiError::unauthorized(error.to_string()),
-            LoginError::LockedOut { retry_after_seconds } => {
-                ApiError::rate_limited(error.to_string(), retry_after_seconds)
-            }
+            LoginError::LockedOut {
+                retry_after_seconds,
+            } => ApiError::rate_limited(error.to_string(), retry_after_seconds),
             LoginError::Unexpected(cause) => ApiError::unavailable(cause),
         }
     }
@@ -37,7 +37,9 @@ impl From<LoginError> for ApiError {
 impl From<RefreshError> for ApiError {
     fn from(error: RefreshError) -> Self {
         match error {
-            RefreshError::Invalid | RefreshError::Reused => ApiError::unauthorized(error.to_string()),
+            RefreshError::Invalid | RefreshError::Reused => {
+                ApiError::unauthorized(error.to_string())
+            }
             RefreshError::Unexpected(cause) => ApiError::unavailable(cause),
         }
     }
@@ -75,7 +77,9 @@ impl From<InviteError> for ApiError {
 impl From<ProfileError> for ApiError {
     fn from(error: ProfileError) -> Self {
         match error {
-            ProfileError::UnknownUser => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()),
+            ProfileError::UnknownUser => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string())
+            }
             ProfileError::Unexpected(cause) => ApiError::unavailable(cause),
         }
     }

@@ -31,7 +31,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, detail: detail.into(), retry_after_seconds: None, cause: None }
+        Self {
+            status,
+            kind,
+            detail: detail.into(),
+            retry_after_seconds: None,
+            cause: None,
+        }
     }
 
     pub fn validation(detail: impl Into<String>) -> Self {
@@ -94,7 +100,9 @@ impl ApiError {
 pub fn problem_for_status(status: StatusCode) -> Response {
     let (kind, detail) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this route"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "method not allowed on this route")
+        }
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
         StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("validation", "expected an application/json body"),
@@ -126,11 +134,7 @@ impl IntoResponse for ApiError {
         }
         let body = Problem {
             kind: self.kind.to_owned(),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_owned(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             detail: self.detail,
         };
@@ -139,7 +143,9 @@ impl IntoResponse for ApiError {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(seconds) = self.retry_after_seconds {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

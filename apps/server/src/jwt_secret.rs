@@ -28,22 +28,31 @@ pub enum JwtSecretError {
     },
 }
 
-pub fn resolve(configured: Option<&SecretString>, database_url: &str) -> Result<JwtSecret, JwtSecretError> {
+pub fn resolve(
+    configured: Option<&SecretString>,
+    database_url: &str,
+) -> Result<JwtSecret, JwtSecretError> {
     if let Some(secret) = configured {
-        return JwtSecret::new(secret.expose_secret().as_bytes().to_vec()).map_err(|_| JwtSecretError::TooShort);
+        return JwtSecret::new(secret.expose_secret().as_bytes().to_vec())
+            .map_err(|_| JwtSecretError::TooShort);
     }
     let Some(database_path) = sqlite_path(database_url) else {
         return Err(JwtSecretError::Missing);
     };
     let Some(path) = database_path.map(secret_path_beside) else {
-        tracing::warn!("auth.jwt_secret is not set: using a random key for this in-memory database");
+        tracing::warn!(
+            "auth.jwt_secret is not set: using a random key for this in-memory database"
+        );
         return JwtSecret::new(random_bytes()).map_err(|_| JwtSecretError::TooShort);
     };
     load_or_create(&path)
 }
 
 fn load_or_create(path: &Path) -> Result<JwtSecret, JwtSecretError> {
-    let io = |source| JwtSecretError::Io { path: path.to_owned(), source };
+    let io = |source| JwtSecretError::Io {
+        path: path.to_owned(),
+        source,
+    };
     if let Ok(existing) = std::fs::read_to_string(path)
         && let Ok(bytes) = STANDARD.decode(existing.trim())
         && let Ok(secret) = JwtSecret::new(bytes)
@@ -96,7 +105,10 @@ fn sqlite_path(url: &str) -> Option<Option<PathBuf>> {
 }
 
 fn secret_path_beside(database: PathBuf) -> PathBuf {
-    let mut name = database.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = database
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".jwt-secret");
     database.with_file_name(name)
 }
@@ -107,9 +119,15 @@ mod tests {
 
     #[test]
     fn postgres_without_a_secret_is_refused() {
-        assert!(matches!(resolve(None, "postgres://localhost/x"), Err(JwtSecretError::Missing)));
+        assert!(matches!(
+            resolve(None, "postgres://localhost/x"),
+            Err(JwtSecretError::Missing)
+        ));
         let short = SecretString::from("short");
-        assert!(matches!(resolve(Some(&short), "postgres://localhost/x"), Err(JwtSecretError::TooShort)));
+        assert!(matches!(
+            resolve(Some(&short), "postgres://localhost/x"),
+            Err(JwtSecretError::TooShort)
+        ));
     }
 
     #[test]
@@ -125,8 +143,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_are_understood() {
-        assert_eq!(sqlite_path("sqlite://tollgate.db"), Some(Some(PathBuf::from("tollgate.db"))));
-        assert_eq!(sqlite_path("sqlite:data/t.db?mode=rwc"), Some(Some(PathBuf::from("data/t.db"))));
+        assert_eq!(
+            sqlite_path("sqlite://tollgate.db"),
+            Some(Some(PathBuf::from("tollgate.db")))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:data/t.db?mode=rwc"),
+            Some(Some(PathBuf::from("data/t.db")))
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), Some(None));
         assert_eq!(sqlite_path("postgres://x"), None);
     }

@@ -4,10 +4,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")
+        }))
         .with_writer(std::io::stderr)
         .init();
     // reqwest, async-stripe and sqlx all use rustls; pin one crypto provider for the process

@@ -13,7 +13,9 @@ pub struct BlockingArgon2 {
 
 impl BlockingArgon2 {
     pub fn new(memory_kib: u32) -> Self {
-        Self { inner: Arc::new(Argon2Passwords::new(memory_kib, 2)) }
+        Self {
+            inner: Arc::new(Argon2Passwords::new(memory_kib, 2)),
+        }
     }
 }
 

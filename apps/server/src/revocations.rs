@@ -22,8 +22,18 @@ pub struct RevocationRefresher<S> {
 }
 
 impl<S: SessionRepository> RevocationRefresher<S> {
-    pub fn new(sessions: S, list: Arc<RevocationList>, window: chrono::Duration, every: Duration) -> Self {
-        Self { sessions, list, window, every }
+    pub fn new(
+        sessions: S,
+        list: Arc<RevocationList>,
+        window: chrono::Duration,
+        every: Duration,
+    ) -> Self {
+        Self {
+            sessions,
+            list,
+            window,
+            every,
+        }
     }
 
     pub async fn reload(&self) -> Result<(), StoreError> {

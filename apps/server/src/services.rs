@@ -14,12 +14,26 @@ use tollgate_kernel::Clock;
 
 #[async_trait]
 pub trait IdentityApi: Send + Sync {
-    async fn signup(&self, email: &str, password: &str, invitation: Option<&str>) -> Result<Account, SignupError>;
+    async fn signup(
+        &self,
+        email: &str,
+        password: &str,
+        invitation: Option<&str>,
+    ) -> Result<Account, SignupError>;
     async fn login(&self, email: &str, password: &str) -> Result<TokenPair, LoginError>;
     async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, RefreshError>;
     async fn logout(&self, refresh_token: &str) -> Result<(), LogoutError>;
-    async fn change_password(&self, principal: &Principal, current: &str, new: &str) -> Result<(), ChangePasswordError>;
-    async fn invite(&self, principal: &Principal, email: &str) -> Result<IssuedInvitation, InviteError>;
+    async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<(), ChangePasswordError>;
+    async fn invite(
+        &self,
+        principal: &Principal,
+        email: &str,
+    ) -> Result<IssuedInvitation, InviteError>;
     async fn profile(&self, principal: &Principal) -> Result<Account, ProfileError>;
 }
 
@@ -33,7 +47,12 @@ where
     H: PasswordHasher,
     C: Clock,
 {
-    async fn signup(&self, email: &str, password: &str, invitation: Option<&str>) -> Result<Account, SignupError> {
+    async fn signup(
+        &self,
+        email: &str,
+        password: &str,
+        invitation: Option<&str>,
+    ) -> Result<Account, SignupError> {
         IdentityService::signup(self, email, password, invitation).await
     }
 
@@ -49,11 +68,20 @@ where
         IdentityService::logout(self, refresh_token).await
     }
 
-    async fn change_password(&self, principal: &Principal, current: &str, new: &str) -> Result<(), ChangePasswordError> {
+    async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<(), ChangePasswordError> {
         IdentityService::change_password(self, principal, current, new).await
     }
 
-    async fn invite(&self, principal: &Principal, email: &str) -> Result<IssuedInvitation, InviteError> {
+    async fn invite(
+        &self,
+        principal: &Principal,
+        email: &str,
+    ) -> Result<IssuedInvitation, InviteError> {
         IdentityService::invite(self, principal, email).await
     }
 

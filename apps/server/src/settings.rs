@@ -55,7 +55,9 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: DEFAULT_DATABASE_URL.to_owned() }
+        Self {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+        }
     }
 }
 
@@ -174,7 +176,9 @@ impl Settings {
     fn load_from(path: Option<&Path>, env: Env) -> Result<Self, SettingsError> {
         let mut figment = Figment::new();
         match path {
-            Some(path) if !path.exists() => return Err(SettingsError::MissingFile(path.to_owned())),
+            Some(path) if !path.exists() => {
+                return Err(SettingsError::MissingFile(path.to_owned()));
+            }
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
                 figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
@@ -223,7 +227,10 @@ impl Settings {
             return invalid("auth.revocation_poll_millis", "must be between 1 and 4000");
         }
         if self.auth.admin_email.is_some() != self.auth.admin_password.is_some() {
-            return invalid("auth.admin_email", "admin_email and admin_password go together");
+            return invalid(
+                "auth.admin_email",
+                "admin_email and admin_password go together",
+            );
         }
         Ok(())
     }
@@ -261,7 +268,11 @@ fn describe(error: figment::Error) -> String {
         .into_iter()
         .map(|e| {
             let path = e.path.join(".");
-            if path.is_empty() { e.kind.to_string() } else { format!("{path}: {}", e.kind) }
+            if path.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("{path}: {}", e.kind)
+            }
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -334,24 +345,37 @@ mod tests {
         assert_eq!(settings.auth.signup, SignupSetting::Open);
         assert_eq!(settings.auth.service_keys.len(), 2);
         assert_eq!(settings.auth.service_keys[1].expose_secret(), "k2");
-        assert_eq!(settings.plans["free"].daily_quota.as_ref().unwrap()["chat"], 50);
+        assert_eq!(
+            settings.plans["free"].daily_quota.as_ref().unwrap()["chat"],
+            50
+        );
         assert!(settings.unused_sections().contains(&"stripe"));
     }
 
     #[test]
     fn unknown_keys_are_errors_that_name_the_key() {
-        let error = Settings::from_toml("[server]\nlisten_port = 1").unwrap_err().to_string();
+        let error = Settings::from_toml("[server]\nlisten_port = 1")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("listen_port"), "{error}");
-        let error = Settings::from_toml("[nonsense]\nx = 1").unwrap_err().to_string();
+        let error = Settings::from_toml("[nonsense]\nx = 1")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("nonsense"), "{error}");
-        let error = Settings::from_toml("[auth]\nsignup = \"maybe\"").unwrap_err().to_string();
+        let error = Settings::from_toml("[auth]\nsignup = \"maybe\"")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("signup"), "{error}");
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API decides the closure's error type
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("custom.toml", "[database]\nurl = \"sqlite://file.db\"\n[server]\nmax_body_bytes = 10")?;
+            jail.create_file(
+                "custom.toml",
+                "[database]\nurl = \"sqlite://file.db\"\n[server]\nmax_body_bytes = 10",
+            )?;
             jail.set_env("TOLLGATE_DATABASE__URL", "sqlite://env.db");
             jail.set_env("TOLLGATE_AUTH__SERVICE_KEYS", "[\"a\", \"b\"]");
             let settings = Settings::load(Some(Path::new("custom.toml"))).unwrap();
@@ -359,7 +383,9 @@ mod tests {
             assert_eq!(settings.server.max_body_bytes, 10);
             assert_eq!(settings.auth.service_keys.len(), 2);
             jail.set_env("TOLLGATE_SERVER__BOGUS", "1");
-            let error = Settings::load(Some(Path::new("custom.toml"))).unwrap_err().to_string();
+            let error = Settings::load(Some(Path::new("custom.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("bogus"), "{error}");
             Ok(())
         });

@@ -44,12 +44,18 @@ impl Application {
     /// Connects and migrates the database, wires the services, binds `server.listen`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         for section in settings.unused_sections() {
-            tracing::warn!(section, "configuration section is accepted but not used by this release");
+            tracing::warn!(
+                section,
+                "configuration section is accepted but not used by this release"
+            );
         }
-        let secret = jwt_secret::resolve(settings.auth.jwt_secret.as_ref(), &settings.database.url)?;
+        let secret =
+            jwt_secret::resolve(settings.auth.jwt_secret.as_ref(), &settings.database.url)?;
         let store = SqlStore::connect_and_migrate(&settings.database.url)
             .await
-            .with_context(|| format!("opening the database at {}", redact(&settings.database.url)))?;
+            .with_context(|| {
+                format!("opening the database at {}", redact(&settings.database.url))
+            })?;
 
         let access_ttl = chrono::Duration::seconds(settings.auth.access_token_ttl_seconds);
         let codec = AccessTokenCodec::new(&secret, ISSUER, AUDIENCE, access_ttl);
@@ -60,7 +66,10 @@ impl Application {
             revocation_window(access_ttl),
             Duration::from_millis(settings.auth.revocation_poll_millis),
         );
-        refresher.reload().await.context("loading revoked sessions")?;
+        refresher
+            .reload()
+            .await
+            .context("loading revoked sessions")?;
 
         let identity = IdentityService::new(
             store.clone(),
@@ -73,7 +82,9 @@ impl Application {
             revocations.clone(),
             identity_policy(&settings),
         );
-        if let (Some(email), Some(password)) = (&settings.auth.admin_email, &settings.auth.admin_password) {
+        if let (Some(email), Some(password)) =
+            (&settings.auth.admin_email, &settings.auth.admin_password)
+        {
             use secrecy::ExposeSecret as _;
             identity
                 .ensure_admin(email, password.expose_secret())
@@ -91,15 +102,24 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.server.listen))?;
         let background = vec![tokio::spawn(refresher.run())];
-        Ok(Self { listener, router, background })
+        Ok(Self {
+            listener,
+            router,
+            background,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -38,7 +38,10 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
         let url = format!("sqlite://{}/tollgate.db", dir.path().display());
-        Self { url, cleanup: Cleanup::Directory(dir) }
+        Self {
+            url,
+            cleanup: Cleanup::Directory(dir),
+        }
     }
 
     pub async fn postgres() -> Option<Self> {
@@ -56,7 +59,10 @@ impl TestDatabase {
             .expect("creating a test database");
         let _ = admin.close().await;
         let url = with_database(&admin_url, &name);
-        Some(Self { url, cleanup: Cleanup::PostgresDatabase { admin_url, name } })
+        Some(Self {
+            url,
+            cleanup: Cleanup::PostgresDatabase { admin_url, name },
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -71,12 +77,16 @@ impl Drop for TestDatabase {
             // Drop runs inside the test's runtime, which cannot be blocked on; a thread with its
             // own small runtime can.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(runtime) = runtime {
                     runtime.block_on(async {
                         if let Ok(admin) = Database::connect(admin_url.as_str()).await {
                             let _ = admin
-                                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                ))
                                 .await;
                             let _ = admin.close().await;
                         }
@@ -116,7 +126,9 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = $crate::TestDatabase::new($crate::Backend::Sqlite).await.unwrap();
+                let db = $crate::TestDatabase::new($crate::Backend::Sqlite)
+                    .await
+                    .unwrap();
                 ($body)(db.url().to_owned()).await;
             }
 
@@ -137,8 +149,17 @@ mod tests {
 
     #[test]
     fn database_name_is_replaced() {
-        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/test", "x"), "postgres://postgres@127.0.0.1:5432/x");
-        assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
-        assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
     }
 }

@@ -32,8 +32,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.readiness.ready().await {
         Json(Health { status: "ok" }).into_response()
     } else {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer")
-            .into_response()
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the database does not answer",
+        )
+        .into_response()
     }
 }
 

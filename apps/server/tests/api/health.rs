@@ -22,12 +22,24 @@ async fn readiness_is_503_when_the_database_is_gone() {
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
     // Dropping the guard drops the database and terminates the server's connections.
     drop(db);
-    assert_problem(app.get("/readyz", None).await, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
-    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK, "the process still runs");
+    assert_problem(
+        app.get("/readyz", None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
+    assert_eq!(
+        app.get("/healthz", None).await.status(),
+        StatusCode::OK,
+        "the process still runs"
+    );
     // A request that needs the database is a 503 problem, not a hang or a 500 with details.
     let response = app.login("someone@example.com", "whatever password").await;
     let body = assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
-    assert!(!body["detail"].as_str().unwrap().contains("tg_test"), "no internals leak: {body}");
+    assert!(
+        !body["detail"].as_str().unwrap().contains("tg_test"),
+        "no internals leak: {body}"
+    );
 }
 
 #[tokio::test]
@@ -49,10 +61,16 @@ async fn openapi_document_describes_the_routes_and_matches_the_committed_copy() 
         "/api/v1/me",
         "/admin/invites",
     ] {
-        assert!(served["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+        assert!(
+            served["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
     }
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json"))
-        .expect("docs/openapi.json is committed");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/openapi.json"
+    ))
+    .expect("docs/openapi.json is committed");
     assert_eq!(
         committed,
         tollgate_server::openapi::api_doc_json(),

@@ -42,7 +42,9 @@ pub fn test_settings(database_url: &str) -> Settings {
 
 impl TestApp {
     pub async fn start(settings: Settings) -> Self {
-        let app = Application::build(settings).await.expect("build application");
+        let app = Application::build(settings)
+            .await
+            .expect("build application");
         let address = format!("http://{}", app.local_addr());
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -54,7 +56,10 @@ impl TestApp {
         });
         Self {
             address,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -90,7 +95,12 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post("/auth/login", json!({"email": email, "password": password}), None).await
+        self.post(
+            "/auth/login",
+            json!({"email": email, "password": password}),
+            None,
+        )
+        .await
     }
 
     /// Logs in and returns (access token, refresh token).
@@ -110,7 +120,9 @@ impl TestApp {
 
     pub async fn invite(&self, email: &str) -> String {
         let admin = self.admin_token().await;
-        let response = self.post("/admin/invites", json!({"email": email}), Some(&admin)).await;
+        let response = self
+            .post("/admin/invites", json!({"email": email}), Some(&admin))
+            .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.unwrap();
         body["invite_token"].as_str().unwrap().to_owned()
@@ -120,14 +132,23 @@ impl TestApp {
     pub async fn new_user(&self, email: &str) -> (String, String) {
         let invite = self.invite(email).await;
         let response = self
-            .post("/auth/signup", json!({"email": email, "password": PASSWORD, "invite_token": invite}), None)
+            .post(
+                "/auth/signup",
+                json!({"email": email, "password": PASSWORD, "invite_token": invite}),
+                None,
+            )
             .await;
         assert_eq!(response.status(), StatusCode::CREATED, "signup of {email}");
         self.tokens(email, PASSWORD).await
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Response {
-        self.post("/auth/refresh", json!({"refresh_token": refresh_token}), None).await
+        self.post(
+            "/auth/refresh",
+            json!({"refresh_token": refresh_token}),
+            None,
+        )
+        .await
     }
 
     pub async fn me_status(&self, access_token: &str) -> StatusCode {
@@ -140,7 +161,10 @@ pub async fn spawn(backend: Backend) -> Option<(TestApp, TestDatabase)> {
     spawn_with(backend, |_| {}).await
 }
 
-pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<(TestApp, TestDatabase)> {
+pub async fn spawn_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<(TestApp, TestDatabase)> {
     let db = TestDatabase::new(backend).await?;
     let mut settings = test_settings(db.url());
     configure(&mut settings);
@@ -148,18 +172,26 @@ pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings))
 }
 
 pub async fn spawn_sqlite() -> (TestApp, TestDatabase) {
-    spawn(Backend::Sqlite).await.expect("sqlite is always available")
+    spawn(Backend::Sqlite)
+        .await
+        .expect("sqlite is always available")
 }
 
 /// Asserts an RFC 9457 problem response with the given status and `type`; returns its body.
 pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) -> Value {
     assert_eq!(response.status(), status);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(content_type, "application/problem+json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["type"], kind, "{body}");
     assert_eq!(body["status"], status.as_u16());
-    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
     body
 }
 
@@ -191,13 +223,17 @@ macro_rules! on_both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let (app, _db) = $crate::helpers::spawn(tollgate_test_support::Backend::Sqlite).await.unwrap();
+                let (app, _db) = $crate::helpers::spawn(tollgate_test_support::Backend::Sqlite)
+                    .await
+                    .unwrap();
                 ($body)(app).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some((app, _db)) = $crate::helpers::spawn(tollgate_test_support::Backend::Postgres).await else {
+                let Some((app, _db)) =
+                    $crate::helpers::spawn(tollgate_test_support::Backend::Postgres).await
+                else {
                     return;
                 };
                 ($body)(app).await;

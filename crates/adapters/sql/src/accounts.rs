@@ -59,7 +59,10 @@ impl SqlStore {
         Ok(result.rows_affected == 1)
     }
 
-    async fn insert_account(txn: &DatabaseTransaction, new: &NewAccount) -> Result<(), CreateAccountError> {
+    async fn insert_account(
+        txn: &DatabaseTransaction,
+        new: &NewAccount,
+    ) -> Result<(), CreateAccountError> {
         let created_at = to_millis(new.created_at);
         organization::ActiveModel {
             id: Set(new.organization_id.as_uuid()),
@@ -143,7 +146,10 @@ impl AccountRepository for SqlStore {
         })
     }
 
-    async fn find_credentials(&self, email: EmailAddress) -> Result<Option<UserCredentials>, StoreError> {
+    async fn find_credentials(
+        &self,
+        email: EmailAddress,
+    ) -> Result<Option<UserCredentials>, StoreError> {
         let Some(model) = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
             .one(&self.db)
@@ -169,8 +175,13 @@ impl AccountRepository for SqlStore {
         else {
             return Ok(None);
         };
-        let organization = self.personal_organization(model.personal_organization_id).await?;
-        Ok(Some(Account { user: model.try_into()?, organization }))
+        let organization = self
+            .personal_organization(model.personal_organization_id)
+            .await?;
+        Ok(Some(Account {
+            user: model.try_into()?,
+            organization,
+        }))
     }
 
     async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<bool, StoreError> {

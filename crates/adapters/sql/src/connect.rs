@@ -1,7 +1,9 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+};
 use tollgate_migrations::{Migrator, MigratorTrait};
 
 /// The storage adapter: one connection pool, either Postgres or SQLite.
@@ -45,7 +47,9 @@ impl SqlStore {
         } else {
             return Err(ConnectError::UnsupportedUrl);
         }
-        let db = Database::connect(options).await.map_err(ConnectError::Connect)?;
+        let db = Database::connect(options)
+            .await
+            .map_err(ConnectError::Connect)?;
         Ok(Self { db })
     }
 
@@ -57,7 +61,9 @@ impl SqlStore {
     }
 
     pub async fn migrate(&self) -> Result<(), ConnectError> {
-        Migrator::up(&self.db, None).await.map_err(ConnectError::Migrate)
+        Migrator::up(&self.db, None)
+            .await
+            .map_err(ConnectError::Migrate)
     }
 
     /// True when the database answers a trivial query.

@@ -20,8 +20,14 @@ impl LoginAttemptLog for SqlStore {
     ) -> Result<LoginFailures, StoreError> {
         let row: Option<(i64, Option<i64>)> = login_failure::Entity::find()
             .select_only()
-            .column_as(Expr::expr(Func::count(Expr::col(login_failure::Column::Id))), "count")
-            .column_as(Expr::expr(Func::min(Expr::col(login_failure::Column::At))), "oldest")
+            .column_as(
+                Expr::expr(Func::count(Expr::col(login_failure::Column::Id))),
+                "count",
+            )
+            .column_as(
+                Expr::expr(Func::min(Expr::col(login_failure::Column::At))),
+                "oldest",
+            )
             .filter(login_failure::Column::Email.eq(email.as_str()))
             .filter(login_failure::Column::At.gte(to_millis(since)))
             .into_tuple()
@@ -35,7 +41,11 @@ impl LoginAttemptLog for SqlStore {
         })
     }
 
-    async fn record_failure(&self, email: EmailAddress, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn record_failure(
+        &self,
+        email: EmailAddress,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         login_failure::ActiveModel {
             id: NotSet,
             email: Set(email.as_str().to_owned()),

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+};
 use tollgate_identity::ports::{ConsumeOutcome, SessionRepository};
 use tollgate_identity::{RefreshTokenRecord, SessionId, SessionRecord, StoreError, TokenHash};
 use tollgate_kernel::{OrganizationId, UserId};
@@ -62,7 +64,10 @@ impl SessionRepository for SqlStore {
         .insert(&txn)
         .await
         .map_err(store_error)?;
-        token_model(&first_token).insert(&txn).await.map_err(store_error)?;
+        token_model(&first_token)
+            .insert(&txn)
+            .await
+            .map_err(store_error)?;
         txn.commit().await.map_err(store_error)
     }
 
@@ -98,7 +103,9 @@ impl SessionRepository for SqlStore {
             return Ok(ConsumeOutcome::Unknown);
         };
         if !consumed && token.consumed_at.is_some() {
-            return Ok(ConsumeOutcome::AlreadyConsumed(SessionId::from_uuid(token.session_id)));
+            return Ok(ConsumeOutcome::AlreadyConsumed(SessionId::from_uuid(
+                token.session_id,
+            )));
         }
         if !consumed && token.expires_at <= at {
             return Ok(ConsumeOutcome::Expired);
@@ -116,11 +123,17 @@ impl SessionRepository for SqlStore {
     }
 
     async fn add_refresh_token(&self, token: RefreshTokenRecord) -> Result<(), StoreError> {
-        token_model(&token).insert(&self.db).await.map_err(store_error)?;
+        token_model(&token)
+            .insert(&self.db)
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 
-    async fn find_refresh_token(&self, hash: TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError> {
+    async fn find_refresh_token(
+        &self,
+        hash: TokenHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         Ok(refresh_token::Entity::find_by_id(hash.as_str())
             .one(&self.db)
             .await
@@ -139,7 +152,11 @@ impl SessionRepository for SqlStore {
         Ok(())
     }
 
-    async fn revoke_user_sessions(&self, user: UserId, at: DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
         let live: Vec<Uuid> = session::Entity::find()
             .select_only()
             .column(session::Column::Id)
@@ -159,7 +176,10 @@ impl SessionRepository for SqlStore {
         Ok(live.into_iter().map(SessionId::from_uuid).collect())
     }
 
-    async fn sessions_revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
+    async fn sessions_revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
         let ids: Vec<Uuid> = session::Entity::find()
             .select_only()
             .column(session::Column::Id)

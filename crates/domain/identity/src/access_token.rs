@@ -127,7 +127,8 @@ impl AccessTokenCodec {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|_| AccessTokenError::Signing)
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|_| AccessTokenError::Signing)
     }
 
     /// Verifies signature, algorithm, type, issuer, audience and expiry (against the system
@@ -166,7 +167,13 @@ mod tests {
 
     fn issue_now(codec: &AccessTokenCodec) -> String {
         codec
-            .issue(UserId::new(), OrganizationId::new(), Role::User, SessionId::new(), Utc::now())
+            .issue(
+                UserId::new(),
+                OrganizationId::new(),
+                Role::User,
+                SessionId::new(),
+                Utc::now(),
+            )
             .unwrap()
     }
 
@@ -192,30 +199,62 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        assert!(matches!(JwtSecret::new(vec![1u8; 31]), Err(AccessTokenError::WeakSecret)));
+        assert!(matches!(
+            JwtSecret::new(vec![1u8; 31]),
+            Err(AccessTokenError::WeakSecret)
+        ));
     }
 
     #[test]
     fn expired_beyond_leeway_is_rejected_within_leeway_accepted() {
         let codec = codec();
         let old = Utc::now() - Duration::minutes(15) - Duration::seconds(30);
-        let token = codec.issue(UserId::new(), OrganizationId::new(), Role::User, SessionId::new(), old).unwrap();
+        let token = codec
+            .issue(
+                UserId::new(),
+                OrganizationId::new(),
+                Role::User,
+                SessionId::new(),
+                old,
+            )
+            .unwrap();
         assert_eq!(codec.decode(&token), Err(AccessTokenError::Expired));
         let recent = Utc::now() - Duration::minutes(15) - Duration::seconds(2);
-        let token = codec.issue(UserId::new(), OrganizationId::new(), Role::User, SessionId::new(), recent).unwrap();
+        let token = codec
+            .issue(
+                UserId::new(),
+                OrganizationId::new(),
+                Role::User,
+                SessionId::new(),
+                recent,
+            )
+            .unwrap();
         assert!(codec.decode(&token).is_ok());
     }
 
     #[test]
     fn other_key_issuer_or_audience_is_rejected() {
         let token = issue_now(&codec());
-        let other_key = AccessTokenCodec::new(&JwtSecret::new(vec![8u8; 32]).unwrap(), "tollgate", "tollgate-api", Duration::minutes(15));
+        let other_key = AccessTokenCodec::new(
+            &JwtSecret::new(vec![8u8; 32]).unwrap(),
+            "tollgate",
+            "tollgate-api",
+            Duration::minutes(15),
+        );
         assert_eq!(other_key.decode(&token), Err(AccessTokenError::Invalid));
-        let other_iss = AccessTokenCodec::new(&secret(), "evil", "tollgate-api", Duration::minutes(15));
-        assert_eq!(other_iss.decode(&issue_now(&other_iss)).is_ok(), true);
-        assert_eq!(codec().decode(&issue_now(&other_iss)), Err(AccessTokenError::Invalid));
-        let other_aud = AccessTokenCodec::new(&secret(), "tollgate", "other", Duration::minutes(15));
-        assert_eq!(codec().decode(&issue_now(&other_aud)), Err(AccessTokenError::Invalid));
+        let other_iss =
+            AccessTokenCodec::new(&secret(), "evil", "tollgate-api", Duration::minutes(15));
+        assert!(other_iss.decode(&issue_now(&other_iss)).is_ok());
+        assert_eq!(
+            codec().decode(&issue_now(&other_iss)),
+            Err(AccessTokenError::Invalid)
+        );
+        let other_aud =
+            AccessTokenCodec::new(&secret(), "tollgate", "other", Duration::minutes(15));
+        assert_eq!(
+            codec().decode(&issue_now(&other_aud)),
+            Err(AccessTokenError::Invalid)
+        );
     }
 
     #[test]
@@ -230,13 +269,15 @@ mod tests {
         let claims = codec.decode(&token).unwrap();
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".into());
-        let wrong_typ = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
+        let wrong_typ =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
         assert_eq!(codec.decode(&wrong_typ), Err(AccessTokenError::Invalid));
 
         // Same key, HS512: the algorithm is pinned.
         let mut header = Header::new(Algorithm::HS512);
         header.typ = Some("at+jwt".into());
-        let hs512 = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
+        let hs512 =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
         assert_eq!(codec.decode(&hs512), Err(AccessTokenError::Invalid));
     }
 
@@ -265,7 +306,8 @@ mod tests {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
-        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
+        let token =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
         assert_eq!(codec().decode(&token), Err(AccessTokenError::Invalid));
     }
 
@@ -280,7 +322,10 @@ mod tests {
             "iat": claims.iat, "exp": claims.exp, "jti": claims.jti, "iss": claims.iss, "aud": claims.aud
         });
         parts[1] = b64(&forged.to_string());
-        assert_eq!(codec.decode(&parts.join(".")), Err(AccessTokenError::Invalid));
+        assert_eq!(
+            codec.decode(&parts.join(".")),
+            Err(AccessTokenError::Invalid)
+        );
         assert_eq!(codec.decode("not a jwt"), Err(AccessTokenError::Invalid));
         assert_eq!(codec.decode(""), Err(AccessTokenError::Invalid));
     }

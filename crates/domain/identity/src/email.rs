@@ -31,7 +31,9 @@ impl EmailAddress {
             && !domain.contains('@')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && !normalised.chars().any(|c| c.is_whitespace() || c.is_control());
+            && !normalised
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control());
         if !well_formed {
             return Err(EmailError::Malformed);
         }
@@ -61,9 +63,25 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_an_address() {
-        for bad in ["", "   ", "alice", "@example.com", "alice@", "a@b@c", "al ice@example.com", "a@.com", "a@com."] {
-            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "   ",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a@b@c",
+            "al ice@example.com",
+            "a@.com",
+            "a@com.",
+        ] {
+            assert!(
+                EmailAddress::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
-        assert_eq!(EmailAddress::parse(&format!("{}@x.io", "a".repeat(250))), Err(EmailError::TooLong));
+        assert_eq!(
+            EmailAddress::parse(&format!("{}@x.io", "a".repeat(250))),
+            Err(EmailError::TooLong)
+        );
     }
 }

@@ -23,10 +23,14 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, PasswordError> {
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
-            return Err(PasswordError::TooShort { min: Self::MIN_CHARS });
+            return Err(PasswordError::TooShort {
+                min: Self::MIN_CHARS,
+            });
         }
         if chars > Self::MAX_CHARS {
-            return Err(PasswordError::TooLong { max: Self::MAX_CHARS });
+            return Err(PasswordError::TooLong {
+                max: Self::MAX_CHARS,
+            });
         }
         Ok(Self(SecretString::from(raw)))
     }
@@ -137,7 +141,10 @@ mod tests {
 
     #[test]
     fn policy_bounds_length_in_characters() {
-        assert_eq!(Password::parse("short").unwrap_err(), PasswordError::TooShort { min: 10 });
+        assert_eq!(
+            Password::parse("short").unwrap_err(),
+            PasswordError::TooShort { min: 10 }
+        );
         assert!(Password::parse("ten chars!").is_ok());
         // Ten characters, more bytes: counted as characters.
         assert!(Password::parse("éééééééééé").is_ok());
@@ -147,18 +154,26 @@ mod tests {
     #[test]
     fn hash_is_argon2id_and_verifies_only_the_right_password() {
         let hasher = fast();
-        let hash = hasher.hash(&Password::parse("correct horse battery").unwrap()).unwrap();
+        let hash = hasher
+            .hash(&Password::parse("correct horse battery").unwrap())
+            .unwrap();
         assert!(hash.as_phc().starts_with("$argon2id$v=19$"));
         assert!(hasher.verify(&Password::presented("correct horse battery"), &hash));
         assert!(!hasher.verify(&Password::presented("correct horse batterY"), &hash));
-        assert!(!hasher.verify(&Password::presented("x"), &PasswordHash::from_phc("garbage")));
+        assert!(!hasher.verify(
+            &Password::presented("x"),
+            &PasswordHash::from_phc("garbage")
+        ));
     }
 
     #[test]
     fn same_password_hashes_differently_each_time() {
         let hasher = fast();
         let pw = Password::parse("correct horse battery").unwrap();
-        assert_ne!(hasher.hash(&pw).unwrap().as_phc(), hasher.hash(&pw).unwrap().as_phc());
+        assert_ne!(
+            hasher.hash(&pw).unwrap().as_phc(),
+            hasher.hash(&pw).unwrap().as_phc()
+        );
     }
 
     #[test]

@@ -75,8 +75,11 @@ pub trait AccountRepository: Send + Sync + 'static {
 
     /// # Errors
     /// `Unavailable` when storage fails.
-    fn set_role(&self, user: UserId, role: Role)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn set_role(
+        &self,
+        user: UserId,
+        role: Role,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Sign-up invitations, stored by the hash of their token.
@@ -199,8 +202,10 @@ pub trait LoginAttemptLog: Send + Sync + 'static {
 
     /// # Errors
     /// `Unavailable` when storage fails.
-    fn clear_failures(&self, email: EmailAddress)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn clear_failures(
+        &self,
+        email: EmailAddress,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Hashes and checks passwords. CPU-heavy: implementations keep it off the async executor.

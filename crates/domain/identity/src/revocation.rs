@@ -80,12 +80,18 @@ mod tests {
         list.insert(a);
         assert!(list.is_revoked(a));
         list.replace([b]);
-        assert!(list.is_revoked(a), "a fresh local revocation survives a reload that missed it");
+        assert!(
+            list.is_revoked(a),
+            "a fresh local revocation survives a reload that missed it"
+        );
         assert!(list.is_revoked(b));
         assert_eq!(list.len(), 2);
         let c = SessionId::new();
         list.replace([c]);
-        assert!(!list.is_revoked(b), "replace drops what storage no longer reports");
+        assert!(
+            !list.is_revoked(b),
+            "replace drops what storage no longer reports"
+        );
         assert!(list.is_revoked(c));
     }
 }

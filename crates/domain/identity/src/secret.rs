@@ -64,7 +64,11 @@ mod tests {
         let b = OpaqueToken::generate();
         assert_ne!(a, b);
         assert_eq!(a.expose().len(), 43);
-        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            a.expose()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
     }
 
     #[test]

@@ -91,7 +91,17 @@ where
         revocations: Arc<RevocationList>,
         policy: IdentityPolicy,
     ) -> Self {
-        Self { accounts, invitations, sessions, attempts, hasher, clock, codec, revocations, policy }
+        Self {
+            accounts,
+            invitations,
+            sessions,
+            attempts,
+            hasher,
+            clock,
+            codec,
+            revocations,
+            policy,
+        }
     }
 
     pub fn policy(&self) -> &IdentityPolicy {
@@ -149,7 +159,10 @@ where
         };
         let now = self.clock.now();
         let window_start = now - self.policy.lockout_window;
-        let failures = self.attempts.failures_since(email.clone(), window_start).await?;
+        let failures = self
+            .attempts
+            .failures_since(email.clone(), window_start)
+            .await?;
         if failures.count >= self.policy.lockout_threshold {
             let unlock_at = failures.oldest.unwrap_or(now) + self.policy.lockout_window;
             let wait = (unlock_at - now).num_milliseconds().max(0);
@@ -178,7 +191,10 @@ where
         };
         let refresh = OpaqueToken::generate();
         self.sessions
-            .start_session(session.clone(), self.refresh_record(&refresh, session.id, now))
+            .start_session(
+                session.clone(),
+                self.refresh_record(&refresh, session.id, now),
+            )
             .await?;
         self.token_pair(&session, credentials.user.role, refresh)
             .map_err(LoginError::Unexpected)
@@ -192,7 +208,11 @@ where
         }
         let now = self.clock.now();
         let presented = OpaqueToken::from_presented(refresh_token);
-        match self.sessions.consume_refresh_token(presented.hash(), now).await? {
+        match self
+            .sessions
+            .consume_refresh_token(presented.hash(), now)
+            .await?
+        {
             // The session was live when the token was consumed; a revocation racing with us
             // (another caller replaying the same token) does not take back this answer.
             ConsumeOutcome::Consumed(session) => {
@@ -227,7 +247,9 @@ where
         }
         let hash = OpaqueToken::from_presented(refresh_token).hash();
         if let Some(token) = self.sessions.find_refresh_token(hash).await? {
-            self.sessions.revoke_session(token.session_id, self.clock.now()).await?;
+            self.sessions
+                .revoke_session(token.session_id, self.clock.now())
+                .await?;
             self.revocations.insert(token.session_id);
         }
         Ok(())
@@ -254,13 +276,20 @@ where
             .ok_or(ChangePasswordError::UnknownUser)?;
         if !self
             .hasher
-            .verify(Password::presented(current), Some(credentials.password_hash))
+            .verify(
+                Password::presented(current),
+                Some(credentials.password_hash),
+            )
             .await
         {
             return Err(ChangePasswordError::WrongPassword);
         }
         let hash = self.hasher.hash(new).await?;
-        if !self.accounts.set_password_hash(principal.user_id, hash).await? {
+        if !self
+            .accounts
+            .set_password_hash(principal.user_id, hash)
+            .await?
+        {
             return Err(ChangePasswordError::UnknownUser);
         }
         let revoked = self
@@ -287,9 +316,19 @@ where
         let now = self.clock.now();
         let expires_at = now + self.policy.invitation_ttl;
         self.invitations
-            .create_invitation(email.clone(), token.hash(), principal.user_id, now, expires_at)
+            .create_invitation(
+                email.clone(),
+                token.hash(),
+                principal.user_id,
+                now,
+                expires_at,
+            )
             .await?;
-        Ok(IssuedInvitation { email, token, expires_at })
+        Ok(IssuedInvitation {
+            email,
+            token,
+            expires_at,
+        })
     }
 
     /// The caller's user and personal organisation.
@@ -307,7 +346,9 @@ where
         let password = Password::parse(password)?;
         if let Some(existing) = self.accounts.find_credentials(email.clone()).await? {
             if existing.user.role != Role::Admin {
-                self.accounts.set_role(existing.user.id, Role::Admin).await?;
+                self.accounts
+                    .set_role(existing.user.id, Role::Admin)
+                    .await?;
             }
             return Ok(());
         }

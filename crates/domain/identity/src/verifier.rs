@@ -58,11 +58,18 @@ mod tests {
 
     #[test]
     fn revoked_session_fails_even_with_a_valid_signature() {
-        let codec = AccessTokenCodec::new(&JwtSecret::new(vec![1; 32]).unwrap(), "i", "a", Duration::minutes(15));
+        let codec = AccessTokenCodec::new(
+            &JwtSecret::new(vec![1; 32]).unwrap(),
+            "i",
+            "a",
+            Duration::minutes(15),
+        );
         let revocations = Arc::new(RevocationList::new());
         let verifier = AccessTokenVerifier::new(codec.clone(), revocations.clone());
         let (user, org, session) = (UserId::new(), OrganizationId::new(), SessionId::new());
-        let token = codec.issue(user, org, Role::User, session, Utc::now()).unwrap();
+        let token = codec
+            .issue(user, org, Role::User, session, Utc::now())
+            .unwrap();
         let principal = verifier.verify(&token).unwrap();
         assert_eq!(principal.user_id, user);
         assert_eq!(principal.organization_id, org);

@@ -51,7 +51,6 @@ macro_rules! uuid_id {
     };
 }
 
-
 uuid_id!(
     /// A person who can log in.
     UserId

@@ -8,9 +8,9 @@ mod ids;
 mod money;
 mod period;
 
-pub use clock::{Clock, FixedClock, SystemClock};
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{OrganizationId, UserId};
 pub use money::{Micros, MoneyError};
 pub use period::Period;

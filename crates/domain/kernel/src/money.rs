@@ -75,7 +75,11 @@ impl Micros {
 fn div_ceil_i128(a: i128, b: i128) -> i128 {
     let q = a / b;
     let r = a % b;
-    if r != 0 && ((r > 0) == (b > 0)) { q + 1 } else { q }
+    if r != 0 && ((r > 0) == (b > 0)) {
+        q + 1
+    } else {
+        q
+    }
 }
 
 impl fmt::Display for Micros {
@@ -99,19 +103,39 @@ mod tests {
 
     #[test]
     fn arithmetic_overflow_is_an_error_not_a_wrap() {
-        assert_eq!(Micros::new(i64::MAX).checked_add(Micros::new(1)), Err(MoneyError::Overflow));
-        assert_eq!(Micros::new(i64::MIN).checked_sub(Micros::new(1)), Err(MoneyError::Overflow));
-        assert_eq!(Micros::new(i64::MAX).checked_mul(2), Err(MoneyError::Overflow));
+        assert_eq!(
+            Micros::new(i64::MAX).checked_add(Micros::new(1)),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            Micros::new(i64::MIN).checked_sub(Micros::new(1)),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            Micros::new(i64::MAX).checked_mul(2),
+            Err(MoneyError::Overflow)
+        );
     }
 
     #[test]
     fn mul_div_rounds_up_never_down() {
         // 1 token at $0.15 per million tokens is 0.15 micros: charged as 1.
-        assert_eq!(Micros::new(150_000).mul_div_ceil(1, 1_000_000).unwrap(), Micros::new(1));
+        assert_eq!(
+            Micros::new(150_000).mul_div_ceil(1, 1_000_000).unwrap(),
+            Micros::new(1)
+        );
         // Exact results stay exact.
-        assert_eq!(Micros::new(150_000).mul_div_ceil(2_000_000, 1_000_000).unwrap(), Micros::new(300_000));
+        assert_eq!(
+            Micros::new(150_000)
+                .mul_div_ceil(2_000_000, 1_000_000)
+                .unwrap(),
+            Micros::new(300_000)
+        );
         assert_eq!(Micros::new(0).mul_div_ceil(5, 7).unwrap(), Micros::ZERO);
-        assert_eq!(Micros::new(10).mul_div_ceil(1, 0), Err(MoneyError::DivisionByZero));
+        assert_eq!(
+            Micros::new(10).mul_div_ceil(1, 0),
+            Err(MoneyError::DivisionByZero)
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ impl Period {
     /// Panics never: `end` before `start` is swapped into order.
     pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
         if end < start {
-            Self { start: end, end: start }
+            Self {
+                start: end,
+                end: start,
+            }
         } else {
             Self { start, end }
         }

@@ -11,7 +11,9 @@ use tollgate_kernel::{OrganizationId, UserId};
 use tollgate_sql::SqlStore;
 
 pub async fn store(url: &str) -> SqlStore {
-    SqlStore::connect_and_migrate(url).await.expect("connect and migrate")
+    SqlStore::connect_and_migrate(url)
+        .await
+        .expect("connect and migrate")
 }
 
 pub fn now() -> DateTime<Utc> {
@@ -23,7 +25,9 @@ pub fn new_account(email: &str) -> NewAccount {
     NewAccount {
         user_id: UserId::new(),
         email: EmailAddress::parse(email).unwrap(),
-        password_hash: Argon2Passwords::new(8, 1).hash(&Password::parse("a long password").unwrap()).unwrap(),
+        password_hash: Argon2Passwords::new(8, 1)
+            .hash(&Password::parse("a long password").unwrap())
+            .unwrap(),
         role: Role::User,
         organization_id: OrganizationId::new(),
         organization_name: format!("{email}'s organization"),
@@ -33,7 +37,10 @@ pub fn new_account(email: &str) -> NewAccount {
 }
 
 pub async fn create(store: &SqlStore, email: &str) -> Account {
-    store.create_account(new_account(email), None).await.expect("create account")
+    store
+        .create_account(new_account(email), None)
+        .await
+        .expect("create account")
 }
 
 pub fn minutes(n: i64) -> Duration {

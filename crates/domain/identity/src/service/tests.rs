@@ -30,11 +30,18 @@ struct Mocks {
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn codec() -> AccessTokenCodec {
-    AccessTokenCodec::new(&JwtSecret::new(vec![3; 32]).unwrap(), "tollgate", "tollgate-api", Duration::minutes(15))
+    AccessTokenCodec::new(
+        &JwtSecret::new(vec![3; 32]).unwrap(),
+        "tollgate",
+        "tollgate-api",
+        Duration::minutes(15),
+    )
 }
 
 impl Mocks {
@@ -77,7 +84,12 @@ impl Mocks {
 
 fn account(email: &str, role: Role) -> Account {
     Account {
-        user: User { id: UserId::new(), email: EmailAddress::parse(email).unwrap(), role, created_at: now() },
+        user: User {
+            id: UserId::new(),
+            email: EmailAddress::parse(email).unwrap(),
+            role,
+            created_at: now(),
+        },
         organization: Organization {
             id: OrganizationId::new(),
             name: "org".into(),
@@ -114,7 +126,9 @@ fn unavailable() -> StoreError {
 #[tokio::test]
 async fn invite_only_signup_without_invitation_creates_nothing() {
     let (service, _) = Mocks::new().build();
-    let result = service.signup("a@example.com", "long enough password", None).await;
+    let result = service
+        .signup("a@example.com", "long enough password", None)
+        .await;
     assert!(matches!(result, Err(SignupError::InvitationRequired)));
 }
 
@@ -141,7 +155,11 @@ async fn signup_consumes_the_invitation_for_the_normalised_email() {
         });
     let (service, _) = mocks.build();
     let created = service
-        .signup(" Bob@Example.com ", "long enough password", Some("invite-token"))
+        .signup(
+            " Bob@Example.com ",
+            "long enough password",
+            Some("invite-token"),
+        )
         .await
         .unwrap();
     assert_eq!(created.user.email.as_str(), "bob@example.com");
@@ -156,7 +174,9 @@ async fn unusable_invitation_and_duplicate_email_map_to_their_errors() {
         .times(1)
         .returning(|_, _| Box::pin(async { Err(CreateAccountError::InvitationUnusable) }));
     let (service, _) = mocks.build();
-    let result = service.signup("a@example.com", "long enough password", Some("x")).await;
+    let result = service
+        .signup("a@example.com", "long enough password", Some("x"))
+        .await;
     assert!(matches!(result, Err(SignupError::InvitationRequired)));
 
     let mut mocks = Mocks::new();
@@ -168,7 +188,9 @@ async fn unusable_invitation_and_duplicate_email_map_to_their_errors() {
         .times(1)
         .returning(|_, _| Box::pin(async { Err(CreateAccountError::EmailTaken) }));
     let (service, _) = mocks.build();
-    let result = service.signup("a@example.com", "long enough password", None).await;
+    let result = service
+        .signup("a@example.com", "long enough password", None)
+        .await;
     assert!(matches!(result, Err(SignupError::EmailTaken)));
 }
 
@@ -178,7 +200,9 @@ async fn signup_validates_before_touching_storage() {
     mocks.policy.signup = SignupMode::Open;
     let (service, _) = mocks.build();
     assert!(matches!(
-        service.signup("not-an-email", "long enough password", None).await,
+        service
+            .signup("not-an-email", "long enough password", None)
+            .await,
         Err(SignupError::InvalidEmail(_))
     ));
     assert!(matches!(
@@ -197,10 +221,13 @@ async fn wrong_password_and_unknown_email_both_record_a_failure() {
         .withf(|_, since| *since == now() - Duration::minutes(15))
         .returning(|_, _| Box::pin(async { Ok(LoginFailures::default()) }));
     let creds = credentials(&alice, "right password!");
-    mocks.accounts.expect_find_credentials().returning(move |email| {
-        let found = (email.as_str() == "alice@example.com").then(|| creds.clone());
-        Box::pin(async move { Ok(found) })
-    });
+    mocks
+        .accounts
+        .expect_find_credentials()
+        .returning(move |email| {
+            let found = (email.as_str() == "alice@example.com").then(|| creds.clone());
+            Box::pin(async move { Ok(found) })
+        });
     mocks
         .attempts
         .expect_record_failure()
@@ -222,13 +249,18 @@ async fn lockout_refuses_even_the_right_password_until_the_window_passes() {
     let mut mocks = Mocks::new();
     mocks.attempts.expect_failures_since().returning(|_, _| {
         Box::pin(async {
-            Ok(LoginFailures { count: 10, oldest: Some(now() - Duration::minutes(10)) })
+            Ok(LoginFailures {
+                count: 10,
+                oldest: Some(now() - Duration::minutes(10)),
+            })
         })
     });
     // No expectation on find_credentials: the lockout answers before any password check.
     let (service, _) = mocks.build();
     match service.login("alice@example.com", "right password!").await {
-        Err(LoginError::LockedOut { retry_after_seconds }) => assert_eq!(retry_after_seconds, 300),
+        Err(LoginError::LockedOut {
+            retry_after_seconds,
+        }) => assert_eq!(retry_after_seconds, 300),
         other => panic!("expected lockout, got {other:?}"),
     }
 }
@@ -237,10 +269,14 @@ async fn lockout_refuses_even_the_right_password_until_the_window_passes() {
 async fn successful_login_clears_failures_and_issues_a_token_for_the_personal_org() {
     let alice = account("alice@example.com", Role::Admin);
     let mut mocks = Mocks::new();
-    mocks
-        .attempts
-        .expect_failures_since()
-        .returning(|_, _| Box::pin(async { Ok(LoginFailures { count: 3, oldest: Some(now()) }) }));
+    mocks.attempts.expect_failures_since().returning(|_, _| {
+        Box::pin(async {
+            Ok(LoginFailures {
+                count: 3,
+                oldest: Some(now()),
+            })
+        })
+    });
     let creds = credentials(&alice, "right password!");
     mocks
         .accounts
@@ -249,7 +285,11 @@ async fn successful_login_clears_failures_and_issues_a_token_for_the_personal_or
             let c = creds.clone();
             Box::pin(async move { Ok(Some(c)) })
         });
-    mocks.attempts.expect_clear_failures().times(1).returning(|_| Box::pin(async { Ok(()) }));
+    mocks
+        .attempts
+        .expect_clear_failures()
+        .times(1)
+        .returning(|_| Box::pin(async { Ok(()) }));
     let user_id = alice.user.id;
     mocks
         .sessions
@@ -263,13 +303,18 @@ async fn successful_login_clears_failures_and_issues_a_token_for_the_personal_or
         .times(1)
         .returning(|_, _| Box::pin(async { Ok(()) }));
     let (service, _) = mocks.build();
-    let pair = service.login("alice@example.com", "right password!").await.unwrap();
+    let pair = service
+        .login("alice@example.com", "right password!")
+        .await
+        .unwrap();
     assert_eq!(pair.expires_in_seconds, 900);
     let claims = codec().decode(&pair.access_token);
     // Issued at the fixed clock's time, long past: decoding with the wall clock says expired,
     // so check the claims without validation instead.
     assert!(claims.is_err());
-    let raw: AccessClaimsView = jsonwebtoken::dangerous::insecure_decode(&pair.access_token).unwrap().claims;
+    let raw: AccessClaimsView = jsonwebtoken::dangerous::insecure_decode(&pair.access_token)
+        .unwrap()
+        .claims;
     assert_eq!(raw.sub, alice.user.id.as_uuid());
     assert_eq!(raw.org, alice.organization.id.as_uuid());
     assert_eq!(raw.role, "admin");
@@ -330,7 +375,9 @@ async fn replayed_refresh_token_revokes_the_family_everywhere() {
     mocks
         .sessions
         .expect_consume_refresh_token()
-        .returning(move |_, _| Box::pin(async move { Ok(ConsumeOutcome::AlreadyConsumed(family)) }));
+        .returning(move |_, _| {
+            Box::pin(async move { Ok(ConsumeOutcome::AlreadyConsumed(family)) })
+        });
     mocks
         .sessions
         .expect_revoke_session()
@@ -338,7 +385,10 @@ async fn replayed_refresh_token_revokes_the_family_everywhere() {
         .times(1)
         .returning(|_, _| Box::pin(async { Ok(()) }));
     let (service, revocations) = mocks.build();
-    assert!(matches!(service.refresh("replayed").await, Err(RefreshError::Reused)));
+    assert!(matches!(
+        service.refresh("replayed").await,
+        Err(RefreshError::Reused)
+    ));
     assert!(revocations.is_revoked(family));
 }
 
@@ -346,20 +396,29 @@ async fn replayed_refresh_token_revokes_the_family_everywhere() {
 async fn refresh_of_a_revoked_family_or_unknown_token_is_invalid() {
     let mut mocks = Mocks::new();
     let mut calls = 0;
-    mocks.sessions.expect_consume_refresh_token().returning(move |_, _| {
-        calls += 1;
-        let outcome = match calls {
-            1 => ConsumeOutcome::SessionRevoked,
-            2 => ConsumeOutcome::Expired,
-            _ => ConsumeOutcome::Unknown,
-        };
-        Box::pin(async move { Ok(outcome) })
-    });
+    mocks
+        .sessions
+        .expect_consume_refresh_token()
+        .returning(move |_, _| {
+            calls += 1;
+            let outcome = match calls {
+                1 => ConsumeOutcome::SessionRevoked,
+                2 => ConsumeOutcome::Expired,
+                _ => ConsumeOutcome::Unknown,
+            };
+            Box::pin(async move { Ok(outcome) })
+        });
     let (service, _) = mocks.build();
     for _ in 0..3 {
-        assert!(matches!(service.refresh("t").await, Err(RefreshError::Invalid)));
+        assert!(matches!(
+            service.refresh("t").await,
+            Err(RefreshError::Invalid)
+        ));
     }
-    assert!(matches!(service.refresh("").await, Err(RefreshError::Invalid)));
+    assert!(matches!(
+        service.refresh("").await,
+        Err(RefreshError::Invalid)
+    ));
 }
 
 #[tokio::test]
@@ -370,23 +429,30 @@ async fn storage_failure_is_unexpected_not_invalid() {
         .expect_consume_refresh_token()
         .returning(|_, _| Box::pin(async { Err(unavailable()) }));
     let (service, _) = mocks.build();
-    assert!(matches!(service.refresh("t").await, Err(RefreshError::Unexpected(_))));
+    assert!(matches!(
+        service.refresh("t").await,
+        Err(RefreshError::Unexpected(_))
+    ));
 }
 
 #[tokio::test]
 async fn logout_revokes_the_family_and_ignores_unknown_tokens() {
     let family = SessionId::new();
     let mut mocks = Mocks::new();
-    mocks.sessions.expect_find_refresh_token().returning(move |hash| {
-        let found = (hash == OpaqueToken::from_presented("known").hash()).then(|| RefreshTokenRecord {
-            hash,
-            session_id: family,
-            issued_at: now(),
-            expires_at: now(),
-            consumed_at: None,
+    mocks
+        .sessions
+        .expect_find_refresh_token()
+        .returning(move |hash| {
+            let found =
+                (hash == OpaqueToken::from_presented("known").hash()).then(|| RefreshTokenRecord {
+                    hash,
+                    session_id: family,
+                    issued_at: now(),
+                    expires_at: now(),
+                    consumed_at: None,
+                });
+            Box::pin(async move { Ok(found) })
         });
-        Box::pin(async move { Ok(found) })
-    });
     mocks
         .sessions
         .expect_revoke_session()
@@ -410,10 +476,13 @@ async fn password_change_checks_the_current_password_and_revokes_every_session()
         Box::pin(async move { Ok(Some(a)) })
     });
     let creds = credentials(&alice, "old password!!");
-    mocks.accounts.expect_find_credentials().returning(move |_| {
-        let c = creds.clone();
-        Box::pin(async move { Ok(Some(c)) })
-    });
+    mocks
+        .accounts
+        .expect_find_credentials()
+        .returning(move |_| {
+            let c = creds.clone();
+            Box::pin(async move { Ok(Some(c)) })
+        });
     mocks
         .accounts
         .expect_set_password_hash()
@@ -432,10 +501,15 @@ async fn password_change_checks_the_current_password_and_revokes_every_session()
     let (service, revocations) = mocks.build();
     let who = principal(&alice);
     assert!(matches!(
-        service.change_password(&who, "not the password", "new password!!").await,
+        service
+            .change_password(&who, "not the password", "new password!!")
+            .await,
         Err(ChangePasswordError::WrongPassword)
     ));
-    service.change_password(&who, "old password!!", "new password!!").await.unwrap();
+    service
+        .change_password(&who, "old password!!", "new password!!")
+        .await
+        .unwrap();
     assert!(sessions.iter().all(|s| revocations.is_revoked(*s)));
 }
 
@@ -446,13 +520,18 @@ async fn only_admins_invite_and_invitations_expire_after_the_policy_ttl() {
         .invitations
         .expect_create_invitation()
         .withf(|email, _, _, created, expires| {
-            email.as_str() == "new@example.com" && *created == now() && *expires == now() + Duration::days(7)
+            email.as_str() == "new@example.com"
+                && *created == now()
+                && *expires == now() + Duration::days(7)
         })
         .times(1)
         .returning(|_, _, _, _, _| Box::pin(async { Ok(()) }));
     let (service, _) = mocks.build();
     let user = principal(&account("u@example.com", Role::User));
-    assert!(matches!(service.invite(&user, "new@example.com").await, Err(InviteError::Forbidden)));
+    assert!(matches!(
+        service.invite(&user, "new@example.com").await,
+        Err(InviteError::Forbidden)
+    ));
     let admin = principal(&account("root@example.com", Role::Admin));
     let invitation = service.invite(&admin, "New@Example.com").await.unwrap();
     assert_eq!(invitation.email.as_str(), "new@example.com");
@@ -464,10 +543,13 @@ async fn ensure_admin_creates_once_and_promotes_an_existing_user() {
     let existing = account("root@example.com", Role::User);
     let mut mocks = Mocks::new();
     let creds = credentials(&existing, "whatever");
-    mocks.accounts.expect_find_credentials().returning(move |_| {
-        let c = creds.clone();
-        Box::pin(async move { Ok(Some(c)) })
-    });
+    mocks
+        .accounts
+        .expect_find_credentials()
+        .returning(move |_| {
+            let c = creds.clone();
+            Box::pin(async move { Ok(Some(c)) })
+        });
     let id = existing.user.id;
     mocks
         .accounts
@@ -476,10 +558,16 @@ async fn ensure_admin_creates_once_and_promotes_an_existing_user() {
         .times(1)
         .returning(|_, _| Box::pin(async { Ok(()) }));
     let (service, _) = mocks.build();
-    service.ensure_admin("root@example.com", "admin password").await.unwrap();
+    service
+        .ensure_admin("root@example.com", "admin password")
+        .await
+        .unwrap();
 
     let mut mocks = Mocks::new();
-    mocks.accounts.expect_find_credentials().returning(|_| Box::pin(async { Ok(None) }));
+    mocks
+        .accounts
+        .expect_find_credentials()
+        .returning(|_| Box::pin(async { Ok(None) }));
     mocks
         .accounts
         .expect_create_account()
@@ -490,5 +578,8 @@ async fn ensure_admin_creates_once_and_promotes_an_existing_user() {
             Box::pin(async move { Ok(acc) })
         });
     let (service, _) = mocks.build();
-    service.ensure_admin("root@example.com", "admin password").await.unwrap();
+    service
+        .ensure_admin("root@example.com", "admin password")
+        .await
+        .unwrap();
 }
