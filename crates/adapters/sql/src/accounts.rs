@@ -129,19 +129,21 @@ impl AccountRepository for SqlStore {
             return Err(error);
         }
         txn.commit().await.map_err(store_error)?;
+        // Answer with what storage keeps (millisecond timestamps), as a later read would.
+        let created_at = from_millis(to_millis(new.created_at));
         Ok(Account {
             user: User {
                 id: new.user_id,
                 email: new.email,
                 role: new.role,
-                created_at: new.created_at,
+                created_at,
             },
             organization: Organization {
                 id: new.organization_id,
                 name: new.organization_name,
                 plan: new.plan,
                 personal: true,
-                created_at: new.created_at,
+                created_at,
             },
         })
     }
