@@ -1,0 +1,204 @@
+use std::fmt;
+
+use crc::{CRC_32_ISO_HDLC, Crc};
+
+const PREFIX: &str = "tg_";
+const SECRET_CHARS: usize = 32;
+const CHECKSUM_CHARS: usize = 6;
+const DISPLAY_SECRET_CHARS: usize = 6;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+
+/// The environment a key is for; it is written into the key so that a production key is
+/// recognisable at a glance and in logs of secret scanners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Environment {
+    Development,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub const ALL: [Environment; 3] = [Self::Development, Self::Staging, Self::Production];
+
+    /// The name used in the HTTP API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Staging => "staging",
+            Self::Production => "production",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == raw)
+    }
+
+    /// The short tag inside the key.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::Development => "dev",
+            Self::Staging => "stg",
+            Self::Production => "prod",
+        }
+    }
+
+    fn from_tag(tag: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.tag() == tag)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyFormatError {
+    #[error("not a Tollgate API key")]
+    NotAKey,
+    #[error("unknown key environment")]
+    UnknownEnvironment,
+    #[error("API key has the wrong length or characters")]
+    Malformed,
+    #[error("API key checksum does not match (mistyped or truncated key)")]
+    BadChecksum,
+}
+
+/// A whole API key as shown to its owner once. Never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeySecret(String);
+
+impl ApiKeySecret {
+    /// A new key: ≥ 190 bits from the OS CSPRNG, base62, with its checksum.
+    pub fn generate(environment: Environment) -> Self {
+        let mut body = format!("{PREFIX}{}_", environment.tag());
+        body.push_str(&random_base62(SECRET_CHARS));
+        let checksum = checksum(&body);
+        body.push_str(&checksum);
+        Self(body)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The first characters, enough to recognise the key in a list (`tg_prod_a1B2c3`).
+    pub fn display_prefix(&self) -> String {
+        let tag_end = self.0[PREFIX.len()..].find('_').map_or(0, |i| PREFIX.len() + i + 1);
+        self.0[..tag_end + DISPLAY_SECRET_CHARS].to_owned()
+    }
+}
+
+impl fmt::Debug for ApiKeySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKeySecret([REDACTED])")
+    }
+}
+
+/// Checks the shape and checksum of a presented key without any look-up.
+pub fn parse_key(presented: &str) -> Result<Environment, KeyFormatError> {
+    let rest = presented.strip_prefix(PREFIX).ok_or(KeyFormatError::NotAKey)?;
+    let (tag, tail) = rest.split_once('_').ok_or(KeyFormatError::Malformed)?;
+    let environment = Environment::from_tag(tag).ok_or(KeyFormatError::UnknownEnvironment)?;
+    if tail.len() != SECRET_CHARS + CHECKSUM_CHARS || !tail.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(KeyFormatError::Malformed);
+    }
+    let (body, presented_checksum) = presented.split_at(presented.len() - CHECKSUM_CHARS);
+    if checksum(body) != presented_checksum {
+        return Err(KeyFormatError::BadChecksum);
+    }
+    Ok(environment)
+}
+
+fn checksum(body: &str) -> String {
+    let mut value = CRC32.checksum(body.as_bytes());
+    let mut out = [b'0'; CHECKSUM_CHARS];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn random_base62(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    let mut buffer = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buffer).expect("the operating system's random source failed");
+        // Rejection sampling keeps every character equally likely: 248 = 4 × 62.
+        for byte in buffer.iter().filter(|b| **b < 248) {
+            if out.len() == len {
+                break;
+            }
+            out.push(char::from(BASE62[usize::from(*byte % 62)]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn generated_keys_parse_and_carry_their_environment() {
+        for environment in Environment::ALL {
+            let key = ApiKeySecret::generate(environment);
+            assert!(key.expose().starts_with(&format!("tg_{}_", environment.tag())));
+            assert_eq!(parse_key(key.expose()), Ok(environment));
+            assert_eq!(key.expose().len(), 3 + environment.tag().len() + 1 + 32 + 6);
+        }
+    }
+
+    #[test]
+    fn keys_are_unique_and_prefix_is_recognisable() {
+        let a = ApiKeySecret::generate(Environment::Production);
+        let b = ApiKeySecret::generate(Environment::Production);
+        assert_ne!(a, b);
+        let prefix = a.display_prefix();
+        assert_eq!(prefix.len(), "tg_prod_".len() + 6);
+        assert!(a.expose().starts_with(&prefix));
+        assert!(!format!("{a:?}").contains(&a.expose()[8..]));
+    }
+
+    #[test]
+    fn malformed_keys_are_rejected_by_shape() {
+        let key = ApiKeySecret::generate(Environment::Staging);
+        let k = key.expose();
+        assert_eq!(parse_key(""), Err(KeyFormatError::NotAKey));
+        assert_eq!(parse_key("sk-abc"), Err(KeyFormatError::NotAKey));
+        assert_eq!(parse_key("tg_"), Err(KeyFormatError::Malformed));
+        assert_eq!(parse_key(&k.replacen("stg", "xyz", 1)), Err(KeyFormatError::UnknownEnvironment));
+        assert_eq!(parse_key(&k[..k.len() - 1]), Err(KeyFormatError::Malformed));
+        assert_eq!(parse_key(&format!("{k}a")), Err(KeyFormatError::Malformed));
+        assert_eq!(parse_key(&k.replacen('_', "-", 2)), Err(KeyFormatError::NotAKey));
+        let non_ascii = format!("{}é{}", &k[..10], &k[12..]);
+        assert!(parse_key(&non_ascii).is_err());
+        assert!(parse_key(&"tg_prod_".repeat(2000)).is_err());
+    }
+
+    #[test]
+    fn checksum_is_crc32_in_base62() {
+        // CRC-32 of "123456789" is the standard check value 0xCBF43926.
+        let mut value = 0xCBF4_3926_u32;
+        let mut expected = Vec::new();
+        for _ in 0..6 {
+            expected.push(BASE62[(value % 62) as usize]);
+            value /= 62;
+        }
+        expected.reverse();
+        assert_eq!(checksum("123456789").as_bytes(), expected.as_slice());
+    }
+
+    proptest! {
+        /// Any single-character change of a valid key is rejected without a look-up.
+        #[test]
+        fn any_one_character_change_is_rejected(position in 0usize..46, replacement in 0usize..62) {
+            let key = ApiKeySecret::generate(Environment::Production);
+            let mut bytes = key.expose().as_bytes().to_vec();
+            let position = position % bytes.len();
+            let new = BASE62[replacement];
+            prop_assume!(bytes[position] != new);
+            bytes[position] = new;
+            let changed = String::from_utf8(bytes).unwrap();
+            prop_assert!(parse_key(&changed).is_err(), "{} accepted", changed);
+        }
+    }
+}
