@@ -8,12 +8,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_identity;
+mod m20261127_000002_api_keys;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_identity::Migration)]
+        vec![
+            Box::new(m20261127_000001_identity::Migration),
+            Box::new(m20261127_000002_api_keys::Migration),
+        ]
     }
 }

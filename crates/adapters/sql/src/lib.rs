@@ -6,11 +6,13 @@
 //! crate; conversions to domain types live beside the implementations.
 
 mod accounts;
+mod api_keys;
 mod connect;
 mod entities;
 mod errors;
 mod invitations;
 mod login_attempts;
+mod memberships;
 mod sessions;
 mod time;
 

@@ -1,5 +1,6 @@
 //! sea-orm entities. They stay inside this crate: the domain sees only its own types.
 
+pub mod api_key;
 pub mod invitation;
 pub mod login_failure;
 pub mod membership;

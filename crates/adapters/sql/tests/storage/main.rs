@@ -1,6 +1,7 @@
 //! Storage tests: every body runs against a fresh SQLite file and a fresh Postgres database.
 
 mod accounts;
+mod api_keys;
 mod login_attempts;
 mod sessions;
 
