@@ -1,13 +1,23 @@
 //! The one authentication extractor: turns the request's credentials into a [`Principal`].
 //!
-//! `Authorization: Bearer <credential>` carries an access token (a JWT) or an API key (`tg_…`).
-//! Every failure is a 401 problem, decided before any storage is touched where the credential's
-//! shape already tells it is wrong.
+//! - `Authorization: Bearer <access token>` (a JWT);
+//! - `Authorization: Bearer tg_…` (an API key; also accepted alone in `X-Api-Key`);
+//! - legacy server mode: `X-Api-Key: <service key>` with `Authorization: Bearer <access token>`,
+//!   for a trusted front-end server acting for its logged-in user.
+//!
+//! Every failure is a 401 problem (403 `suspended` for a suspended organisation), decided before
+//! any storage is touched where the credential's shape already tells it is wrong.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use tollgate_identity::{AuthError, Principal};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tollgate_identity::{AuthError, AuthMethod, Principal};
+use tollgate_keys::KeyAuthError;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -15,6 +25,7 @@ use crate::state::AppState;
 /// Longest credential we look at; anything longer is rejected unread.
 const MAX_CREDENTIAL_LEN: usize = 4096;
 pub const API_KEY_PREFIX: &str = "tg_";
+pub const SERVICE_KEY_HEADER: &str = "x-api-key";
 
 /// The authenticated caller. Use it as a handler argument to require authentication.
 #[derive(Debug, Clone)]
@@ -27,31 +38,67 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let credential = bearer(parts)?;
-        if credential.starts_with(API_KEY_PREFIX) {
-            return Err(ApiError::unauthorized("API key is invalid"));
-        }
-        state
-            .verifier
-            .verify(credential)
-            .map(Authenticated)
-            .map_err(|e| match e {
-                AuthError::Expired => ApiError::unauthorized("access token has expired"),
-                AuthError::Revoked => ApiError::unauthorized("access token has been revoked"),
-                AuthError::Invalid => ApiError::unauthorized("access token is invalid"),
-            })
+        let authorization = bearer(&parts.headers)?;
+        let x_api_key = header_text(&parts.headers, SERVICE_KEY_HEADER)?;
+        let principal = match (authorization, x_api_key) {
+            (None, None) => {
+                return Err(ApiError::unauthorized(
+                    "missing Authorization: Bearer credential",
+                ));
+            }
+            (None, Some(key)) if key.starts_with(API_KEY_PREFIX) => api_key(state, key).await?,
+            (None, Some(_)) => {
+                return Err(ApiError::unauthorized(
+                    "X-Api-Key needs a user access token in Authorization: Bearer",
+                ));
+            }
+            (Some(credential), None) if credential.starts_with(API_KEY_PREFIX) => {
+                api_key(state, credential).await?
+            }
+            (Some(token), None) => access_token(state, token)?,
+            (Some(token), Some(service_key)) => {
+                if !state.service_keys.accepts(service_key) {
+                    return Err(ApiError::unauthorized("service key is invalid"));
+                }
+                if token.starts_with(API_KEY_PREFIX) {
+                    return Err(ApiError::unauthorized(
+                        "server mode needs a user access token, not an API key",
+                    ));
+                }
+                Principal {
+                    method: AuthMethod::ServiceKey,
+                    ..access_token(state, token)?
+                }
+            }
+        };
+        Ok(Authenticated(principal))
     }
 }
 
-/// The credential of `Authorization: Bearer <credential>`.
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let header = parts
-        .headers
-        .get(AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer credential"))?;
-    let value = header
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("Authorization header is not ASCII"))?;
+fn access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    state.verifier.verify(token).map_err(|e| match e {
+        AuthError::Expired => ApiError::unauthorized("access token has expired"),
+        AuthError::Revoked => ApiError::unauthorized("access token has been revoked"),
+        AuthError::Invalid => ApiError::unauthorized("access token is invalid"),
+    })
+}
+
+async fn api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
+    state.keys.authenticate(key).await.map_err(|e| match e {
+        KeyAuthError::Suspended => ApiError::new(StatusCode::FORBIDDEN, "suspended", e.to_string()),
+        KeyAuthError::Unexpected(cause) => ApiError::unavailable(cause),
+        KeyAuthError::Malformed | KeyAuthError::Unknown => {
+            ApiError::unauthorized("API key is invalid")
+        }
+        KeyAuthError::Revoked | KeyAuthError::Expired => ApiError::unauthorized(e.to_string()),
+    })
+}
+
+/// The credential of `Authorization: Bearer <credential>`, if the header is present.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = header_text(headers, AUTHORIZATION.as_str())? else {
+        return Ok(None);
+    };
     let (scheme, credential) = value
         .split_once(' ')
         .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <credential>"))?;
@@ -61,8 +108,64 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
             "expected Authorization: Bearer <credential>",
         ));
     }
-    if credential.len() > MAX_CREDENTIAL_LEN {
+    Ok(Some(credential))
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    if value.len() > MAX_CREDENTIAL_LEN {
         return Err(ApiError::unauthorized("credential is too long"));
     }
-    Ok(credential)
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("credential is not ASCII"))?;
+    Ok(Some(text.trim()))
+}
+
+/// The configured legacy service keys, compared in constant time.
+pub struct ServiceKeys {
+    digests: Vec<[u8; 32]>,
+}
+
+impl ServiceKeys {
+    pub fn new(keys: &[SecretString]) -> Self {
+        let digests = keys.iter().map(|k| digest(k.expose_secret())).collect();
+        Self { digests }
+    }
+
+    /// Compares digests (equal length, so no length leak) against every configured key without
+    /// stopping at the first match.
+    pub fn accepts(&self, presented: &str) -> bool {
+        let presented = digest(presented);
+        self.digests
+            .iter()
+            .fold(subtle::Choice::from(0), |found, key| {
+                found | key.ct_eq(&presented)
+            })
+            .into()
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_keys_accept_only_configured_keys() {
+        let keys = ServiceKeys::new(&[
+            SecretString::from("front-end-key-1"),
+            SecretString::from("second"),
+        ]);
+        assert!(keys.accepts("front-end-key-1"));
+        assert!(keys.accepts("second"));
+        assert!(!keys.accepts("front-end-key-2"));
+        assert!(!keys.accepts(""));
+        assert!(!ServiceKeys::new(&[]).accepts("anything"));
+    }
 }

@@ -7,6 +7,8 @@ use tollgate_identity::{
     SignupError,
 };
 
+use tollgate_keys::{CreateKeyError, ListKeysError, ManageKeyError};
+
 use crate::error::ApiError;
 
 impl From<SignupError> for ApiError {
@@ -81,6 +83,40 @@ impl From<ProfileError> for ApiError {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string())
             }
             ProfileError::Unexpected(cause) => ApiError::unavailable(cause),
+        }
+    }
+}
+
+impl From<CreateKeyError> for ApiError {
+    fn from(error: CreateKeyError) -> Self {
+        match error {
+            CreateKeyError::InvalidName(_) | CreateKeyError::ExpiryInPast => {
+                ApiError::validation(error.to_string())
+            }
+            CreateKeyError::OrganizationNotFound => ApiError::not_found(error.to_string()),
+            CreateKeyError::CapReached { .. } => ApiError::conflict(error.to_string()),
+            CreateKeyError::Unexpected(cause) => ApiError::unavailable(cause),
+        }
+    }
+}
+
+impl From<ListKeysError> for ApiError {
+    fn from(error: ListKeysError) -> Self {
+        match error {
+            ListKeysError::OrganizationNotFound => ApiError::not_found(error.to_string()),
+            ListKeysError::Unexpected(cause) => ApiError::unavailable(cause),
+        }
+    }
+}
+
+impl From<ManageKeyError> for ApiError {
+    fn from(error: ManageKeyError) -> Self {
+        match error {
+            ManageKeyError::NotFound => ApiError::not_found(error.to_string()),
+            ManageKeyError::Forbidden => ApiError::forbidden(error.to_string()),
+            ManageKeyError::NotLive => ApiError::conflict(error.to_string()),
+            ManageKeyError::InvalidGrace { .. } => ApiError::validation(error.to_string()),
+            ManageKeyError::Unexpected(cause) => ApiError::unavailable(cause),
         }
     }
 }

@@ -28,13 +28,48 @@ pub enum JwtSecretError {
     },
 }
 
+/// The signing key and, derived from it, the default API-key pepper.
+pub struct ServerSecrets {
+    pub jwt: JwtSecret,
+    pub derived_pepper: Vec<u8>,
+}
+
+pub fn resolve_all(
+    configured: Option<&SecretString>,
+    database_url: &str,
+) -> Result<ServerSecrets, JwtSecretError> {
+    let bytes = resolve_bytes(configured, database_url)?;
+    let derived_pepper = {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&bytes)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"tollgate api-key pepper v1");
+        mac.finalize().into_bytes().to_vec()
+    };
+    let jwt = JwtSecret::new(bytes).map_err(|_| JwtSecretError::TooShort)?;
+    Ok(ServerSecrets {
+        jwt,
+        derived_pepper,
+    })
+}
+
 pub fn resolve(
     configured: Option<&SecretString>,
     database_url: &str,
 ) -> Result<JwtSecret, JwtSecretError> {
+    resolve_all(configured, database_url).map(|s| s.jwt)
+}
+
+fn resolve_bytes(
+    configured: Option<&SecretString>,
+    database_url: &str,
+) -> Result<Vec<u8>, JwtSecretError> {
     if let Some(secret) = configured {
-        return JwtSecret::new(secret.expose_secret().as_bytes().to_vec())
-            .map_err(|_| JwtSecretError::TooShort);
+        let bytes = secret.expose_secret().as_bytes().to_vec();
+        if bytes.len() < JwtSecret::MIN_BYTES {
+            return Err(JwtSecretError::TooShort);
+        }
+        return Ok(bytes);
     }
     let Some(database_path) = sqlite_path(database_url) else {
         return Err(JwtSecretError::Missing);
@@ -43,21 +78,21 @@ pub fn resolve(
         tracing::warn!(
             "auth.jwt_secret is not set: using a random key for this in-memory database"
         );
-        return JwtSecret::new(random_bytes()).map_err(|_| JwtSecretError::TooShort);
+        return Ok(random_bytes());
     };
     load_or_create(&path)
 }
 
-fn load_or_create(path: &Path) -> Result<JwtSecret, JwtSecretError> {
+fn load_or_create(path: &Path) -> Result<Vec<u8>, JwtSecretError> {
     let io = |source| JwtSecretError::Io {
         path: path.to_owned(),
         source,
     };
     if let Ok(existing) = std::fs::read_to_string(path)
         && let Ok(bytes) = STANDARD.decode(existing.trim())
-        && let Ok(secret) = JwtSecret::new(bytes)
+        && bytes.len() >= JwtSecret::MIN_BYTES
     {
-        return Ok(secret);
+        return Ok(bytes);
     }
     let bytes = random_bytes();
     write_private(path, &STANDARD.encode(&bytes)).map_err(io)?;
@@ -65,7 +100,7 @@ fn load_or_create(path: &Path) -> Result<JwtSecret, JwtSecretError> {
         path = %path.display(),
         "auth.jwt_secret is not set: generated a signing key for development; set one in production"
     );
-    JwtSecret::new(bytes).map_err(|_| JwtSecretError::TooShort)
+    Ok(bytes)
 }
 
 #[cfg(unix)]

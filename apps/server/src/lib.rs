@@ -7,6 +7,8 @@ mod domain_errors;
 pub mod error;
 mod json;
 pub mod jwt_secret;
+mod key_cache;
+mod last_used;
 mod middleware;
 pub mod openapi;
 mod password_hasher;

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
-use crate::routes::{admin, auth, dto, health, me};
+use crate::routes::{admin, auth, dto, health, keys, me};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,10 @@ use crate::routes::{admin, auth, dto, health, me};
         auth::logout,
         auth::change_password,
         me::me,
+        keys::create_key,
+        keys::list_keys,
+        keys::rotate_key,
+        keys::revoke_key,
         admin::create_invite,
     ),
     components(schemas(
@@ -36,6 +40,12 @@ use crate::routes::{admin, auth, dto, health, me};
         dto::OrganizationView,
         dto::AccountView,
         dto::TokenResponse,
+        keys::CreateKeyRequest,
+        keys::EnvironmentName,
+        keys::RotateKeyRequest,
+        keys::CreatedKeyView,
+        keys::KeyView,
+        keys::KeyList,
         admin::InviteRequest,
         admin::InviteResponse,
     )),
@@ -43,6 +53,7 @@ use crate::routes::{admin, auth, dto, health, me};
     tags(
         (name = "health", description = "Liveness, readiness and this document"),
         (name = "identity", description = "Sign-up, login, tokens"),
+        (name = "keys", description = "Per-user and per-organisation API keys"),
         (name = "admin", description = "Operator administration (role admin)"),
     )
 )]
@@ -58,7 +69,7 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An access token (JWT) or an API key (tg_…)"))
+                    .description(Some("An access token (JWT) or an API key (tg_…). Legacy server mode: also send X-Api-Key: <service key>."))
                     .build(),
             ),
         );

@@ -10,7 +10,12 @@ use tollgate_identity::{
     Account, ChangePasswordError, IdentityService, InviteError, IssuedInvitation, LoginError,
     LogoutError, Principal, ProfileError, RefreshError, SignupError, TokenPair,
 };
-use tollgate_kernel::Clock;
+use tollgate_kernel::{Clock, OrganizationId};
+use tollgate_keys::ports::{ApiKeyRepository, MembershipDirectory};
+use tollgate_keys::{
+    ApiKey, ApiKeyId, ApiKeyService, CreateKeyError, CreatedKey, Environment, KeyAuthError,
+    ListKeysError, ManageKeyError,
+};
 
 #[async_trait]
 pub trait IdentityApi: Send + Sync {
@@ -87,6 +92,92 @@ where
 
     async fn profile(&self, principal: &Principal) -> Result<Account, ProfileError> {
         IdentityService::profile(self, principal).await
+    }
+}
+
+#[async_trait]
+pub trait KeysApi: Send + Sync {
+    async fn create(
+        &self,
+        principal: &Principal,
+        organization: Option<OrganizationId>,
+        name: &str,
+        environment: Environment,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<CreatedKey, CreateKeyError>;
+    async fn list(
+        &self,
+        principal: &Principal,
+        organization: Option<OrganizationId>,
+    ) -> Result<Vec<ApiKey>, ListKeysError>;
+    async fn revoke(
+        &self,
+        principal: &Principal,
+        organization: Option<OrganizationId>,
+        id: ApiKeyId,
+    ) -> Result<(), ManageKeyError>;
+    async fn rotate(
+        &self,
+        principal: &Principal,
+        organization: Option<OrganizationId>,
+        id: ApiKeyId,
+        grace: chrono::Duration,
+    ) -> Result<CreatedKey, ManageKeyError>;
+    async fn authenticate(&self, presented: &str) -> Result<Principal, KeyAuthError>;
+    async fn flush_last_used(&self) -> Result<usize, tollgate_identity::StoreError>;
+}
+
+#[async_trait]
+impl<R, M, C> KeysApi for ApiKeyService<R, M, C>
+where
+    R: ApiKeyRepository,
+    M: MembershipDirectory,
+    C: Clock,
+{
+    async fn create(
+        &self,
+        principal: &Principal,
+        organization: Option<OrganizationId>,
+        name: &str,
+        environment: Environment,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<CreatedKey, CreateKeyError> {
+        ApiKeyService::create(self, principal, organization, name, environment, expires_at).await
+    }
+
+    async fn list(
+        &self,
+        principal: &Principal,
+        organization: Option<OrganizationId>,
+    ) -> Result<Vec<ApiKey>, ListKeysError> {
+        ApiKeyService::list(self, principal, organization).await
+    }
+
+    async fn revoke(
+        &self,
+        principal: &Principal,
+        organization: Option<OrganizationId>,
+        id: ApiKeyId,
+    ) -> Result<(), ManageKeyError> {
+        ApiKeyService::revoke(self, principal, organization, id).await
+    }
+
+    async fn rotate(
+        &self,
+        principal: &Principal,
+        organization: Option<OrganizationId>,
+        id: ApiKeyId,
+        grace: chrono::Duration,
+    ) -> Result<CreatedKey, ManageKeyError> {
+        ApiKeyService::rotate(self, principal, organization, id, grace).await
+    }
+
+    async fn authenticate(&self, presented: &str) -> Result<Principal, KeyAuthError> {
+        ApiKeyService::authenticate(self, presented).await
+    }
+
+    async fn flush_last_used(&self) -> Result<usize, tollgate_identity::StoreError> {
+        ApiKeyService::flush_last_used(self).await
     }
 }
 

@@ -27,6 +27,29 @@ pub struct Settings {
     pub webhooks: Option<WebhookSettings>,
     pub costs: Option<CostSettings>,
     pub rate_limit: Option<RateLimitSettings>,
+    pub api_keys: ApiKeySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeySettings {
+    /// Live keys one organisation may hold; creating one more is 409.
+    pub max_per_organization: u32,
+    /// How long a verified key is cached in process. Revocations made on another instance
+    /// take effect here within this time; keep it under 5 s.
+    pub cache_ttl_millis: u64,
+    /// HMAC key for stored key hashes. Default: derived from `auth.jwt_secret`.
+    pub pepper: Option<SecretString>,
+}
+
+impl Default for ApiKeySettings {
+    fn default() -> Self {
+        Self {
+            max_per_organization: 50,
+            cache_ttl_millis: 2000,
+            pepper: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -226,6 +249,15 @@ impl Settings {
         if self.auth.revocation_poll_millis == 0 || self.auth.revocation_poll_millis > 4000 {
             return invalid("auth.revocation_poll_millis", "must be between 1 and 4000");
         }
+        if self.api_keys.max_per_organization == 0 {
+            return invalid("api_keys.max_per_organization", "must be positive");
+        }
+        if self.api_keys.cache_ttl_millis > 4000 {
+            return invalid(
+                "api_keys.cache_ttl_millis",
+                "must be at most 4000 (revocation must reach every instance within 5 s)",
+            );
+        }
         if self.auth.admin_email.is_some() != self.auth.admin_password.is_some() {
             return invalid(
                 "auth.admin_email",
@@ -340,6 +372,10 @@ mod tests {
             payment_fee_percent = "2.9"
             payment_fee_fixed_cents = 30
             target_margin_percent = "40"
+            [api_keys]
+            max_per_organization = 10
+            cache_ttl_millis = 1000
+            pepper = "pepper"
         "#;
         let settings = Settings::from_toml(toml).unwrap();
         assert_eq!(settings.auth.signup, SignupSetting::Open);
@@ -350,6 +386,7 @@ mod tests {
             50
         );
         assert!(settings.unused_sections().contains(&"stripe"));
+        assert_eq!(settings.api_keys.max_per_organization, 10);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tollgate_identity::{
     SignupMode,
 };
 use tollgate_kernel::SystemClock;
+use tollgate_keys::{ApiKeyService, KeyHasher, KeyPolicy, LastUsedTracker};
 use tollgate_sql::SqlStore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -24,12 +25,15 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::ServiceKeys;
+use crate::key_cache::CachedKeyStore;
 use crate::middleware::{panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
 use crate::revocations::{RevocationRefresher, revocation_window};
+use crate::services::KeysApi;
 use crate::settings::{Settings, SignupSetting};
 use crate::state::AppState;
-use crate::{error, jwt_secret, routes};
+use crate::{error, jwt_secret, last_used, routes};
 
 pub const ISSUER: &str = "tollgate";
 pub const AUDIENCE: &str = "tollgate-api";
@@ -38,6 +42,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     background: Vec<JoinHandle<()>>,
+    keys: Arc<dyn KeysApi>,
 }
 
 impl Application {
@@ -49,8 +54,8 @@ impl Application {
                 "configuration section is accepted but not used by this release"
             );
         }
-        let secret =
-            jwt_secret::resolve(settings.auth.jwt_secret.as_ref(), &settings.database.url)?;
+        let secrets =
+            jwt_secret::resolve_all(settings.auth.jwt_secret.as_ref(), &settings.database.url)?;
         let store = SqlStore::connect_and_migrate(&settings.database.url)
             .await
             .with_context(|| {
@@ -58,7 +63,7 @@ impl Application {
             })?;
 
         let access_ttl = chrono::Duration::seconds(settings.auth.access_token_ttl_seconds);
-        let codec = AccessTokenCodec::new(&secret, ISSUER, AUDIENCE, access_ttl);
+        let codec = AccessTokenCodec::new(&secrets.jwt, ISSUER, AUDIENCE, access_ttl);
         let revocations = Arc::new(RevocationList::new());
         let refresher = RevocationRefresher::new(
             store.clone(),
@@ -92,20 +97,48 @@ impl Application {
                 .context("creating the administrator from auth.admin_email")?;
         }
 
+        let pepper = match &settings.api_keys.pepper {
+            Some(pepper) => {
+                use secrecy::ExposeSecret as _;
+                pepper.expose_secret().as_bytes().to_vec()
+            }
+            None => secrets.derived_pepper.clone(),
+        };
+        let keys: Arc<dyn KeysApi> = Arc::new(ApiKeyService::new(
+            CachedKeyStore::new(
+                store.clone(),
+                Duration::from_millis(settings.api_keys.cache_ttl_millis),
+            ),
+            store.clone(),
+            SystemClock,
+            KeyHasher::new(&pepper),
+            Arc::new(LastUsedTracker::new(chrono::Duration::minutes(1))),
+            KeyPolicy {
+                max_keys_per_organization: settings.api_keys.max_per_organization,
+                ..KeyPolicy::default()
+            },
+        ));
+
         let state = AppState {
             identity: Arc::new(identity),
             verifier: Arc::new(AccessTokenVerifier::new(codec, revocations)),
+            keys: keys.clone(),
+            service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
             readiness: Arc::new(store),
         };
         let router = http_router(state, &settings);
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| format!("binding {}", settings.server.listen))?;
-        let background = vec![tokio::spawn(refresher.run())];
+        let background = vec![
+            tokio::spawn(refresher.run()),
+            tokio::spawn(last_used::run(keys.clone())),
+        ];
         Ok(Self {
             listener,
             router,
             background,
+            keys,
         })
     }
 
@@ -126,6 +159,7 @@ impl Application {
         for task in self.background {
             task.abort();
         }
+        last_used::flush(self.keys.as_ref()).await;
         result
     }
 }

@@ -2,12 +2,15 @@ use std::sync::Arc;
 
 use tollgate_identity::AccessTokenVerifier;
 
-use crate::services::{IdentityApi, Readiness};
+use crate::auth::ServiceKeys;
+use crate::services::{IdentityApi, KeysApi, Readiness};
 
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Arc<dyn IdentityApi>,
     pub verifier: Arc<AccessTokenVerifier>,
+    pub keys: Arc<dyn KeysApi>,
+    pub service_keys: Arc<ServiceKeys>,
     pub readiness: Arc<dyn Readiness>,
 }

@@ -4,10 +4,12 @@ pub mod admin;
 pub mod auth;
 pub mod dto;
 pub mod health;
+pub mod keys;
 pub mod me;
+pub mod scope;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::state::AppState;
 
@@ -22,5 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/password", post(auth::change_password))
         .route("/api/v1/me", get(me::me))
+        .route("/api/v1/keys", post(keys::create_key).get(keys::list_keys))
+        .route("/api/v1/keys/{id}/rotate", post(keys::rotate_key))
+        .route("/api/v1/keys/{id}", delete(keys::revoke_key))
         .route("/admin/invites", post(admin::create_invite))
 }

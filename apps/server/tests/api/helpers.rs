@@ -241,3 +241,31 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+impl TestApp {
+    /// Creates an API key with the caller's access token; returns the whole response body.
+    pub async fn create_key(&self, access_token: &str, name: &str, environment: &str) -> Value {
+        let response = self
+            .post(
+                "/api/v1/keys",
+                json!({"name": name, "environment": environment}),
+                Some(access_token),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "creating key {name}"
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, bearer: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .expect("request")
+    }
+}

@@ -4,6 +4,8 @@ mod errors;
 mod health;
 mod helpers;
 mod invites;
+mod keys;
+mod legacy;
 mod lockout;
 mod login;
 mod password;

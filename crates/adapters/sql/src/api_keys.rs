@@ -5,9 +5,9 @@ use sea_orm::{
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use tollgate_identity::{Role, StoreError};
+use tollgate_kernel::{OrganizationId, UserId};
 use tollgate_keys::ports::{ApiKeyRepository, InsertKeyError};
 use tollgate_keys::{ApiKey, ApiKeyId, ApiKeyRecord, Environment, KeyEnd, KeyHash, KeyName};
-use tollgate_kernel::{OrganizationId, UserId};
 
 use crate::connect::SqlStore;
 use crate::entities::{api_key, organization, user};
@@ -23,8 +23,9 @@ impl TryFrom<api_key::Model> for ApiKey {
             organization_id: OrganizationId::from_uuid(model.organization_id),
             created_by: UserId::from_uuid(model.created_by),
             name: KeyName::parse(&model.name).map_err(StoreError::unavailable)?,
-            environment: Environment::parse(&model.environment)
-                .ok_or_else(|| StoreError::unavailable(format!("unknown environment {:?}", model.environment)))?,
+            environment: Environment::parse(&model.environment).ok_or_else(|| {
+                StoreError::unavailable(format!("unknown environment {:?}", model.environment))
+            })?,
             prefix: model.prefix,
             created_at: from_millis(model.created_at),
             expires_at: model.expires_at.map(from_millis),
@@ -77,7 +78,10 @@ impl ApiKeyRepository for SqlStore {
         // A no-op write to the organisation row first: it takes the row lock on Postgres and the
         // write lock on SQLite, so concurrent creations for one organisation count one by one.
         organization::Entity::update_many()
-            .col_expr(organization::Column::Plan, Expr::col(organization::Column::Plan))
+            .col_expr(
+                organization::Column::Plan,
+                Expr::col(organization::Column::Plan),
+            )
             .filter(organization::Column::Id.eq(key.organization_id.as_uuid()))
             .exec(&txn)
             .await
@@ -92,7 +96,10 @@ impl ApiKeyRepository for SqlStore {
             txn.rollback().await.map_err(store_error)?;
             return Err(InsertKeyError::CapReached);
         }
-        active_model(&key, &hash).insert(&txn).await.map_err(store_error)?;
+        active_model(&key, &hash)
+            .insert(&txn)
+            .await
+            .map_err(store_error)?;
         txn.commit().await.map_err(store_error)?;
         Ok(())
     }
@@ -106,7 +113,8 @@ impl ApiKeyRepository for SqlStore {
             .from(api_key::Entity)
             .inner_join(
                 user::Entity,
-                Expr::col((user::Entity, user::Column::Id)).equals((api_key::Entity, api_key::Column::CreatedBy)),
+                Expr::col((user::Entity, user::Column::Id))
+                    .equals((api_key::Entity, api_key::Column::CreatedBy)),
             )
             .inner_join(
                 organization::Entity,
@@ -116,7 +124,12 @@ impl ApiKeyRepository for SqlStore {
             .and_where(Expr::col((api_key::Entity, api_key::Column::KeyHash)).eq(hash.as_str()))
             .to_owned();
         let statement = self.db.get_database_backend().build(&query);
-        let Some(row) = self.db.query_one_raw(statement).await.map_err(store_error)? else {
+        let Some(row) = self
+            .db
+            .query_one_raw(statement)
+            .await
+            .map_err(store_error)?
+        else {
             return Ok(None);
         };
         let role: String = row.try_get("", "role").map_err(store_error)?;
@@ -143,7 +156,11 @@ impl ApiKeyRepository for SqlStore {
             .collect()
     }
 
-    async fn find(&self, organization: OrganizationId, id: ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        id: ApiKeyId,
+    ) -> Result<Option<ApiKey>, StoreError> {
         api_key::Entity::find_by_id(id.as_uuid())
             .filter(api_key::Column::OrganizationId.eq(organization.as_uuid()))
             .one(&self.db)
@@ -153,7 +170,12 @@ impl ApiKeyRepository for SqlStore {
             .transpose()
     }
 
-    async fn revoke(&self, organization: OrganizationId, id: ApiKeyId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn revoke(
+        &self,
+        organization: OrganizationId,
+        id: ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         api_key::Entity::update_many()
             .col_expr(api_key::Column::RevokedAt, Expr::value(to_millis(at)))
             .filter(api_key::Column::Id.eq(id.as_uuid()))
@@ -192,12 +214,18 @@ impl ApiKeyRepository for SqlStore {
             txn.rollback().await.map_err(store_error)?;
             return Ok(false);
         }
-        active_model(&replacement, &replacement_hash).insert(&txn).await.map_err(store_error)?;
+        active_model(&replacement, &replacement_hash)
+            .insert(&txn)
+            .await
+            .map_err(store_error)?;
         txn.commit().await.map_err(store_error)?;
         Ok(true)
     }
 
-    async fn record_last_used(&self, uses: Vec<(ApiKeyId, DateTime<Utc>)>) -> Result<(), StoreError> {
+    async fn record_last_used(
+        &self,
+        uses: Vec<(ApiKeyId, DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(store_error)?;
         for (id, at) in uses {
             let at = to_millis(at);

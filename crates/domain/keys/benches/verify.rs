@@ -7,17 +7,23 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tollgate_identity::{OrganizationRole, Role, StoreError};
+use tollgate_kernel::{OrganizationId, SystemClock, UserId};
 use tollgate_keys::ports::{ApiKeyRepository, InsertKeyError, MembershipDirectory};
 use tollgate_keys::{
     ApiKey, ApiKeyId, ApiKeyRecord, ApiKeySecret, ApiKeyService, Environment, KeyEnd, KeyHash,
     KeyHasher, KeyName, KeyPolicy, LastUsedTracker, parse_key,
 };
-use tollgate_kernel::{OrganizationId, SystemClock, UserId};
 
 struct InMemory(HashMap<String, ApiKeyRecord>);
 
 impl ApiKeyRepository for InMemory {
-    async fn insert_within_cap(&self, _: ApiKey, _: KeyHash, _: u32, _: chrono::DateTime<Utc>) -> Result<(), InsertKeyError> {
+    async fn insert_within_cap(
+        &self,
+        _: ApiKey,
+        _: KeyHash,
+        _: u32,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<(), InsertKeyError> {
         Ok(())
     }
     async fn find_by_hash(&self, hash: KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -29,13 +35,28 @@ impl ApiKeyRepository for InMemory {
     async fn find(&self, _: OrganizationId, _: ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
         Ok(None)
     }
-    async fn revoke(&self, _: OrganizationId, _: ApiKeyId, _: chrono::DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn revoke(
+        &self,
+        _: OrganizationId,
+        _: ApiKeyId,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         Ok(false)
     }
-    async fn rotate(&self, _: ApiKeyId, _: KeyEnd, _: ApiKey, _: KeyHash, _: chrono::DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn rotate(
+        &self,
+        _: ApiKeyId,
+        _: KeyEnd,
+        _: ApiKey,
+        _: KeyHash,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         Ok(false)
     }
-    async fn record_last_used(&self, _: Vec<(ApiKeyId, chrono::DateTime<Utc>)>) -> Result<(), StoreError> {
+    async fn record_last_used(
+        &self,
+        _: Vec<(ApiKeyId, chrono::DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -43,7 +64,11 @@ impl ApiKeyRepository for InMemory {
 struct NoMembers;
 
 impl MembershipDirectory for NoMembers {
-    async fn role_in(&self, _: OrganizationId, _: UserId) -> Result<Option<OrganizationRole>, StoreError> {
+    async fn role_in(
+        &self,
+        _: OrganizationId,
+        _: UserId,
+    ) -> Result<Option<OrganizationRole>, StoreError> {
         Ok(None)
     }
 }
@@ -64,16 +89,38 @@ fn bench(c: &mut Criterion) {
         last_used_at: None,
     };
     let hash = hasher.hash(secret.expose());
-    let record = ApiKeyRecord { key, hash: hash.clone(), creator_role: Role::User, organization_suspended: false };
+    let record = ApiKeyRecord {
+        key,
+        hash: hash.clone(),
+        creator_role: Role::User,
+        organization_suspended: false,
+    };
     let repository = InMemory(HashMap::from([(hash.as_str().to_owned(), record)]));
     let tracker = Arc::new(LastUsedTracker::new(Duration::minutes(1)));
-    let service = ApiKeyService::new(repository, NoMembers, SystemClock, hasher.clone(), tracker, KeyPolicy::default());
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let service = ApiKeyService::new(
+        repository,
+        NoMembers,
+        SystemClock,
+        hasher.clone(),
+        tracker,
+        KeyPolicy::default(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
 
-    c.bench_function("parse_and_checksum", |b| b.iter(|| parse_key(std::hint::black_box(secret.expose()))));
-    c.bench_function("hmac_sha256_hash", |b| b.iter(|| hasher.hash(std::hint::black_box(secret.expose()))));
+    c.bench_function("parse_and_checksum", |b| {
+        b.iter(|| parse_key(std::hint::black_box(secret.expose())))
+    });
+    c.bench_function("hmac_sha256_hash", |b| {
+        b.iter(|| hasher.hash(std::hint::black_box(secret.expose())))
+    });
     c.bench_function("authenticate_cache_hit", |b| {
-        b.iter(|| runtime.block_on(service.authenticate(std::hint::black_box(secret.expose()))).unwrap())
+        b.iter(|| {
+            runtime
+                .block_on(service.authenticate(std::hint::black_box(secret.expose())))
+                .unwrap()
+        })
     });
 }
 

@@ -80,7 +80,9 @@ impl ApiKeySecret {
 
     /// The first characters, enough to recognise the key in a list (`tg_prod_a1B2c3`).
     pub fn display_prefix(&self) -> String {
-        let tag_end = self.0[PREFIX.len()..].find('_').map_or(0, |i| PREFIX.len() + i + 1);
+        let tag_end = self.0[PREFIX.len()..]
+            .find('_')
+            .map_or(0, |i| PREFIX.len() + i + 1);
         self.0[..tag_end + DISPLAY_SECRET_CHARS].to_owned()
     }
 }
@@ -93,10 +95,14 @@ impl fmt::Debug for ApiKeySecret {
 
 /// Checks the shape and checksum of a presented key without any look-up.
 pub fn parse_key(presented: &str) -> Result<Environment, KeyFormatError> {
-    let rest = presented.strip_prefix(PREFIX).ok_or(KeyFormatError::NotAKey)?;
+    let rest = presented
+        .strip_prefix(PREFIX)
+        .ok_or(KeyFormatError::NotAKey)?;
     let (tag, tail) = rest.split_once('_').ok_or(KeyFormatError::Malformed)?;
     let environment = Environment::from_tag(tag).ok_or(KeyFormatError::UnknownEnvironment)?;
-    if tail.len() != SECRET_CHARS + CHECKSUM_CHARS || !tail.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if tail.len() != SECRET_CHARS + CHECKSUM_CHARS
+        || !tail.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         return Err(KeyFormatError::Malformed);
     }
     let (body, presented_checksum) = presented.split_at(presented.len() - CHECKSUM_CHARS);
@@ -141,7 +147,10 @@ mod tests {
     fn generated_keys_parse_and_carry_their_environment() {
         for environment in Environment::ALL {
             let key = ApiKeySecret::generate(environment);
-            assert!(key.expose().starts_with(&format!("tg_{}_", environment.tag())));
+            assert!(
+                key.expose()
+                    .starts_with(&format!("tg_{}_", environment.tag()))
+            );
             assert_eq!(parse_key(key.expose()), Ok(environment));
             assert_eq!(key.expose().len(), 3 + environment.tag().len() + 1 + 32 + 6);
         }
@@ -165,10 +174,16 @@ mod tests {
         assert_eq!(parse_key(""), Err(KeyFormatError::NotAKey));
         assert_eq!(parse_key("sk-abc"), Err(KeyFormatError::NotAKey));
         assert_eq!(parse_key("tg_"), Err(KeyFormatError::Malformed));
-        assert_eq!(parse_key(&k.replacen("stg", "xyz", 1)), Err(KeyFormatError::UnknownEnvironment));
+        assert_eq!(
+            parse_key(&k.replacen("stg", "xyz", 1)),
+            Err(KeyFormatError::UnknownEnvironment)
+        );
         assert_eq!(parse_key(&k[..k.len() - 1]), Err(KeyFormatError::Malformed));
         assert_eq!(parse_key(&format!("{k}a")), Err(KeyFormatError::Malformed));
-        assert_eq!(parse_key(&k.replacen('_', "-", 2)), Err(KeyFormatError::NotAKey));
+        assert_eq!(
+            parse_key(&k.replacen('_', "-", 2)),
+            Err(KeyFormatError::NotAKey)
+        );
         let non_ascii = format!("{}é{}", &k[..10], &k[12..]);
         assert!(parse_key(&non_ascii).is_err());
         assert!(parse_key(&"tg_prod_".repeat(2000)).is_err());

@@ -35,7 +35,9 @@ pub struct KeyHasher {
 
 impl KeyHasher {
     pub fn new(pepper: &[u8]) -> Self {
-        Self { mac: Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC accepts keys of any length") }
+        Self {
+            mac: Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC accepts keys of any length"),
+        }
     }
 
     pub fn hash(&self, key: &str) -> KeyHash {
@@ -58,7 +60,10 @@ mod tests {
             hasher.hash("what do ya want for nothing?").as_str(),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert_ne!(KeyHasher::new(b"other").hash("k"), KeyHasher::new(b"Jefe").hash("k"));
+        assert_ne!(
+            KeyHasher::new(b"other").hash("k"),
+            KeyHasher::new(b"Jefe").hash("k")
+        );
     }
 
     #[test]

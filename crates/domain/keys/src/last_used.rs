@@ -21,13 +21,20 @@ struct State {
 
 impl LastUsedTracker {
     pub fn new(interval: Duration) -> Self {
-        Self { interval, state: Mutex::new(State::default()) }
+        Self {
+            interval,
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// Notes a use of `key` at `now`; cheap, no I/O.
     pub fn touch(&self, key: ApiKeyId, now: DateTime<Utc>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.written.get(&key).is_some_and(|at| now - *at < self.interval) {
+        if state
+            .written
+            .get(&key)
+            .is_some_and(|at| now - *at < self.interval)
+        {
             return;
         }
         state.written.insert(key, now);
@@ -62,8 +69,14 @@ mod tests {
         expected.sort();
         assert_eq!(batch, expected);
         tracker.touch(a, t0 + Duration::seconds(30));
-        assert!(tracker.drain(t0 + Duration::seconds(31)).is_empty(), "within the minute");
+        assert!(
+            tracker.drain(t0 + Duration::seconds(31)).is_empty(),
+            "within the minute"
+        );
         tracker.touch(a, t0 + Duration::seconds(61));
-        assert_eq!(tracker.drain(t0 + Duration::seconds(62)), vec![(a, t0 + Duration::seconds(61))]);
+        assert_eq!(
+            tracker.drain(t0 + Duration::seconds(62)),
+            vec![(a, t0 + Duration::seconds(61))]
+        );
     }
 }

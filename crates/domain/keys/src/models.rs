@@ -129,6 +129,9 @@ mod tests {
         assert_eq!(KeyName::parse("   "), Err(KeyNameError::Empty));
         assert_eq!(KeyName::parse(&"x".repeat(101)), Err(KeyNameError::TooLong));
         assert!(KeyName::parse(&"é".repeat(100)).is_ok());
-        assert_eq!(KeyName::parse("a\u{0}b"), Err(KeyNameError::ControlCharacters));
+        assert_eq!(
+            KeyName::parse("a\u{0}b"),
+            Err(KeyNameError::ControlCharacters)
+        );
     }
 }

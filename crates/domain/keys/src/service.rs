@@ -21,7 +21,10 @@ pub struct KeyPolicy {
 
 impl Default for KeyPolicy {
     fn default() -> Self {
-        Self { max_keys_per_organization: 50, max_grace: Duration::days(30) }
+        Self {
+            max_keys_per_organization: 50,
+            max_grace: Duration::days(30),
+        }
     }
 }
 
@@ -49,7 +52,14 @@ where
         last_used: Arc<LastUsedTracker>,
         policy: KeyPolicy,
     ) -> Self {
-        Self { keys, members, clock, hasher, last_used, policy }
+        Self {
+            keys,
+            members,
+            clock,
+            hasher,
+            last_used,
+            policy,
+        }
     }
 
     /// Creates a key in `organization` (default: the caller's). The secret is returned only here.
@@ -62,13 +72,13 @@ where
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<CreatedKey, CreateKeyError> {
         let name = KeyName::parse(name)?;
-        let (organization, _) = self
-            .membership(principal, organization)
-            .await
-            .map_err(|e| match e {
-                Membership::NotFound => CreateKeyError::OrganizationNotFound,
-                Membership::Store(e) => e.into(),
-            })?;
+        let (organization, _) =
+            self.membership(principal, organization)
+                .await
+                .map_err(|e| match e {
+                    Membership::NotFound => CreateKeyError::OrganizationNotFound,
+                    Membership::Store(e) => e.into(),
+                })?;
         let now = self.clock.now();
         if expires_at.is_some_and(|at| at <= now) {
             return Err(CreateKeyError::ExpiryInPast);
@@ -87,7 +97,11 @@ where
             last_used_at: None,
         };
         let cap = self.policy.max_keys_per_organization;
-        match self.keys.insert_within_cap(key.clone(), self.hasher.hash(secret.expose()), cap, now).await {
+        match self
+            .keys
+            .insert_within_cap(key.clone(), self.hasher.hash(secret.expose()), cap, now)
+            .await
+        {
             Ok(()) => Ok(CreatedKey { key, secret }),
             Err(InsertKeyError::CapReached) => Err(CreateKeyError::CapReached { cap }),
             Err(InsertKeyError::Store(e)) => Err(e.into()),
@@ -100,13 +114,13 @@ where
         principal: &Principal,
         organization: Option<OrganizationId>,
     ) -> Result<Vec<ApiKey>, ListKeysError> {
-        let (organization, _) = self
-            .membership(principal, organization)
-            .await
-            .map_err(|e| match e {
-                Membership::NotFound => ListKeysError::OrganizationNotFound,
-                Membership::Store(e) => e.into(),
-            })?;
+        let (organization, _) =
+            self.membership(principal, organization)
+                .await
+                .map_err(|e| match e {
+                    Membership::NotFound => ListKeysError::OrganizationNotFound,
+                    Membership::Store(e) => e.into(),
+                })?;
         Ok(self.keys.list(organization).await?)
     }
 
@@ -118,7 +132,9 @@ where
         id: ApiKeyId,
     ) -> Result<(), ManageKeyError> {
         let key = self.manageable_key(principal, organization, id).await?;
-        self.keys.revoke(key.organization_id, key.id, self.clock.now()).await?;
+        self.keys
+            .revoke(key.organization_id, key.id, self.clock.now())
+            .await?;
         Ok(())
     }
 
@@ -132,7 +148,9 @@ where
         grace: Duration,
     ) -> Result<CreatedKey, ManageKeyError> {
         if grace < Duration::zero() || grace > self.policy.max_grace {
-            return Err(ManageKeyError::InvalidGrace { max: self.policy.max_grace.num_seconds() });
+            return Err(ManageKeyError::InvalidGrace {
+                max: self.policy.max_grace.num_seconds(),
+            });
         }
         let old = self.manageable_key(principal, organization, id).await?;
         let now = self.clock.now();
@@ -156,10 +174,17 @@ where
             ..old.clone()
         };
         let hash = self.hasher.hash(secret.expose());
-        if !self.keys.rotate(old.id, old_end, replacement.clone(), hash, now).await? {
+        if !self
+            .keys
+            .rotate(old.id, old_end, replacement.clone(), hash, now)
+            .await?
+        {
             return Err(ManageKeyError::NotLive);
         }
-        Ok(CreatedKey { key: replacement, secret })
+        Ok(CreatedKey {
+            key: replacement,
+            secret,
+        })
     }
 
     /// Verifies a presented key: shape and checksum first (no look-up), then the peppered hash,
@@ -167,7 +192,11 @@ where
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, KeyAuthError> {
         parse_key(presented).map_err(|_| KeyAuthError::Malformed)?;
         let hash = self.hasher.hash(presented);
-        let record = self.keys.find_by_hash(hash.clone()).await?.ok_or(KeyAuthError::Unknown)?;
+        let record = self
+            .keys
+            .find_by_hash(hash.clone())
+            .await?
+            .ok_or(KeyAuthError::Unknown)?;
         if !record.hash.matches(&hash) {
             return Err(KeyAuthError::Unknown);
         }
@@ -227,11 +256,18 @@ where
         organization: Option<OrganizationId>,
         id: ApiKeyId,
     ) -> Result<ApiKey, ManageKeyError> {
-        let (organization, role) = self.membership(principal, organization).await.map_err(|e| match e {
-            Membership::NotFound => ManageKeyError::NotFound,
-            Membership::Store(e) => e.into(),
-        })?;
-        let key = self.keys.find(organization, id).await?.ok_or(ManageKeyError::NotFound)?;
+        let (organization, role) = self
+            .membership(principal, organization)
+            .await
+            .map_err(|e| match e {
+                Membership::NotFound => ManageKeyError::NotFound,
+                Membership::Store(e) => e.into(),
+            })?;
+        let key = self
+            .keys
+            .find(organization, id)
+            .await?
+            .ok_or(ManageKeyError::NotFound)?;
         let may_manage = matches!(role, OrganizationRole::Owner | OrganizationRole::Admin)
             || key.created_by == principal.user_id;
         if !may_manage {

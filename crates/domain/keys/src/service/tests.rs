@@ -8,16 +8,28 @@ use tollgate_kernel::{FixedClock, UserId};
 type Service = ApiKeyService<MockApiKeyRepository, MockMembershipDirectory, FixedClock>;
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn hasher() -> KeyHasher {
     KeyHasher::new(b"test pepper")
 }
 
-fn build(keys: MockApiKeyRepository, members: MockMembershipDirectory) -> (Service, Arc<LastUsedTracker>) {
+fn build(
+    keys: MockApiKeyRepository,
+    members: MockMembershipDirectory,
+) -> (Service, Arc<LastUsedTracker>) {
     let tracker = Arc::new(LastUsedTracker::new(Duration::minutes(1)));
-    let service = ApiKeyService::new(keys, members, FixedClock::new(now()), hasher(), tracker.clone(), KeyPolicy::default());
+    let service = ApiKeyService::new(
+        keys,
+        members,
+        FixedClock::new(now()),
+        hasher(),
+        tracker.clone(),
+        KeyPolicy::default(),
+    );
     (service, tracker)
 }
 
@@ -34,7 +46,9 @@ fn user_principal(org: OrganizationId) -> Principal {
 
 fn members_with(role: Option<OrganizationRole>) -> MockMembershipDirectory {
     let mut members = MockMembershipDirectory::new();
-    members.expect_role_in().returning(move |_, _| Box::pin(async move { Ok(role) }));
+    members
+        .expect_role_in()
+        .returning(move |_, _| Box::pin(async move { Ok(role) }));
     members
 }
 
@@ -54,7 +68,12 @@ fn key_of(principal: &Principal) -> ApiKey {
 }
 
 fn record(key: ApiKey, secret: &ApiKeySecret) -> ApiKeyRecord {
-    ApiKeyRecord { key, hash: hasher().hash(secret.expose()), creator_role: Role::User, organization_suspended: false }
+    ApiKeyRecord {
+        key,
+        hash: hasher().hash(secret.expose()),
+        creator_role: Role::User,
+        organization_suspended: false,
+    }
 }
 
 #[tokio::test]
@@ -65,8 +84,20 @@ async fn malformed_keys_are_refused_without_a_look_up() {
     let mut mistyped = valid.expose().to_owned();
     let last = mistyped.pop().unwrap();
     mistyped.push(if last == 'a' { 'b' } else { 'a' });
-    for bad in ["", "tg_", "tg_prod_short", mistyped.as_str(), &"x".repeat(10_000)] {
-        assert!(matches!(service.authenticate(bad).await, Err(KeyAuthError::Malformed)), "{bad}");
+    for bad in [
+        "",
+        "tg_",
+        "tg_prod_short",
+        mistyped.as_str(),
+        &"x".repeat(10_000),
+    ] {
+        assert!(
+            matches!(
+                service.authenticate(bad).await,
+                Err(KeyAuthError::Malformed)
+            ),
+            "{bad}"
+        );
     }
 }
 
@@ -108,7 +139,14 @@ async fn revoked_expired_suspended_and_unknown_keys_fail_for_their_reason() {
     in_grace.key.expires_at = Some(now() + Duration::seconds(1));
     let mut wrong_hash = record(key_of(&owner), &secret);
     wrong_hash.hash = KeyHash::from_stored("00");
-    let answers = vec![Some(revoked), Some(expired), Some(suspended), None, Some(wrong_hash), Some(in_grace)];
+    let answers = vec![
+        Some(revoked),
+        Some(expired),
+        Some(suspended),
+        None,
+        Some(wrong_hash),
+        Some(in_grace),
+    ];
     let mut keys = MockApiKeyRepository::new();
     let mut sequence = answers.into_iter();
     keys.expect_find_by_hash().times(6).returning(move |_| {
@@ -116,12 +154,30 @@ async fn revoked_expired_suspended_and_unknown_keys_fail_for_their_reason() {
         Box::pin(async move { Ok(next) })
     });
     let (service, _) = build(keys, MockMembershipDirectory::new());
-    assert!(matches!(service.authenticate(secret.expose()).await, Err(KeyAuthError::Revoked)));
-    assert!(matches!(service.authenticate(secret.expose()).await, Err(KeyAuthError::Expired)));
-    assert!(matches!(service.authenticate(secret.expose()).await, Err(KeyAuthError::Suspended)));
-    assert!(matches!(service.authenticate(secret.expose()).await, Err(KeyAuthError::Unknown)));
-    assert!(matches!(service.authenticate(secret.expose()).await, Err(KeyAuthError::Unknown)));
-    assert!(service.authenticate(secret.expose()).await.is_ok(), "a key in its grace period works");
+    assert!(matches!(
+        service.authenticate(secret.expose()).await,
+        Err(KeyAuthError::Revoked)
+    ));
+    assert!(matches!(
+        service.authenticate(secret.expose()).await,
+        Err(KeyAuthError::Expired)
+    ));
+    assert!(matches!(
+        service.authenticate(secret.expose()).await,
+        Err(KeyAuthError::Suspended)
+    ));
+    assert!(matches!(
+        service.authenticate(secret.expose()).await,
+        Err(KeyAuthError::Unknown)
+    ));
+    assert!(matches!(
+        service.authenticate(secret.expose()).await,
+        Err(KeyAuthError::Unknown)
+    ));
+    assert!(
+        service.authenticate(secret.expose()).await.is_ok(),
+        "a key in its grace period works"
+    );
 }
 
 #[tokio::test]
@@ -131,7 +187,10 @@ async fn storage_failure_during_verification_is_unexpected() {
         .returning(|_| Box::pin(async { Err(StoreError::unavailable("down")) }));
     let (service, _) = build(keys, MockMembershipDirectory::new());
     let secret = ApiKeySecret::generate(Environment::Production);
-    assert!(matches!(service.authenticate(secret.expose()).await, Err(KeyAuthError::Unexpected(_))));
+    assert!(matches!(
+        service.authenticate(secret.expose()).await,
+        Err(KeyAuthError::Unexpected(_))
+    ));
 }
 
 #[tokio::test]
@@ -142,48 +201,85 @@ async fn create_stores_only_the_hash_and_returns_the_secret_once() {
     let stored_hash = Arc::new(std::sync::Mutex::new(None));
     let seen = stored_hash.clone();
     keys.expect_insert_within_cap()
-        .withf(move |key, _, cap, at| key.organization_id == org && *cap == 50 && *at == now() && key.name.as_str() == "deploy")
+        .withf(move |key, _, cap, at| {
+            key.organization_id == org
+                && *cap == 50
+                && *at == now()
+                && key.name.as_str() == "deploy"
+        })
         .times(1)
         .returning(move |_, hash, _, _| {
             *seen.lock().unwrap() = Some(hash);
             Box::pin(async { Ok(()) })
         });
     let (service, _) = build(keys, members_with(Some(OrganizationRole::Owner)));
-    let created = service.create(&caller, None, " deploy ", Environment::Staging, None).await.unwrap();
+    let created = service
+        .create(&caller, None, " deploy ", Environment::Staging, None)
+        .await
+        .unwrap();
     assert!(created.secret.expose().starts_with("tg_stg_"));
     assert!(created.secret.expose().starts_with(&created.key.prefix));
     assert_eq!(created.key.created_by, caller.user_id);
-    assert_eq!(stored_hash.lock().unwrap().clone(), Some(hasher().hash(created.secret.expose())));
+    assert_eq!(
+        stored_hash.lock().unwrap().clone(),
+        Some(hasher().hash(created.secret.expose()))
+    );
 }
 
 #[tokio::test]
 async fn create_outside_ones_organizations_is_not_found() {
     let caller = user_principal(OrganizationId::new());
     let (service, _) = build(MockApiKeyRepository::new(), members_with(None));
-    let result = service.create(&caller, Some(OrganizationId::new()), "x", Environment::Production, None).await;
+    let result = service
+        .create(
+            &caller,
+            Some(OrganizationId::new()),
+            "x",
+            Environment::Production,
+            None,
+        )
+        .await;
     assert!(matches!(result, Err(CreateKeyError::OrganizationNotFound)));
 
     // A key is bound to its organisation: no membership look-up for another one.
     let mut key_caller = user_principal(OrganizationId::new());
     key_caller.key_id = Some(uuid::Uuid::new_v4());
     let (service, _) = build(MockApiKeyRepository::new(), MockMembershipDirectory::new());
-    let result = service.create(&key_caller, Some(OrganizationId::new()), "x", Environment::Production, None).await;
+    let result = service
+        .create(
+            &key_caller,
+            Some(OrganizationId::new()),
+            "x",
+            Environment::Production,
+            None,
+        )
+        .await;
     assert!(matches!(result, Err(CreateKeyError::OrganizationNotFound)));
 }
 
 #[tokio::test]
 async fn create_checks_expiry_and_reports_the_cap() {
     let caller = user_principal(OrganizationId::new());
-    let (service, _) = build(MockApiKeyRepository::new(), members_with(Some(OrganizationRole::Owner)));
-    let past = service.create(&caller, None, "x", Environment::Production, Some(now())).await;
+    let (service, _) = build(
+        MockApiKeyRepository::new(),
+        members_with(Some(OrganizationRole::Owner)),
+    );
+    let past = service
+        .create(&caller, None, "x", Environment::Production, Some(now()))
+        .await;
     assert!(matches!(past, Err(CreateKeyError::ExpiryInPast)));
 
     let mut keys = MockApiKeyRepository::new();
     keys.expect_insert_within_cap()
         .returning(|_, _, _, _| Box::pin(async { Err(InsertKeyError::CapReached) }));
     let (service, _) = build(keys, members_with(Some(OrganizationRole::Owner)));
-    let capped = service.create(&caller, None, "x", Environment::Production, None).await;
-    assert!(matches!(capped, Err(CreateKeyError::CapReached { cap: 50 })));
+    let capped = service
+        .create(&caller, None, "x", Environment::Production, None)
+        .await;
+    assert!(matches!(
+        capped,
+        Err(CreateKeyError::CapReached { cap: 50 })
+    ));
 }
 
 fn keys_finding(key: ApiKey) -> MockApiKeyRepository {
@@ -203,13 +299,19 @@ async fn rotation_without_grace_revokes_the_old_key_at_once() {
     let old_id = old.id;
     keys.expect_rotate()
         .withf(move |id, end, replacement, _, _| {
-            *id == old_id && *end == KeyEnd::RevokeAt(now()) && replacement.name.as_str() == "ci"
-                && replacement.environment == Environment::Production && replacement.id != old_id
+            *id == old_id
+                && *end == KeyEnd::RevokeAt(now())
+                && replacement.name.as_str() == "ci"
+                && replacement.environment == Environment::Production
+                && replacement.id != old_id
         })
         .times(1)
         .returning(|_, _, _, _, _| Box::pin(async { Ok(true) }));
     let (service, _) = build(keys, members_with(Some(OrganizationRole::Owner)));
-    let created = service.rotate(&owner, None, old.id, Duration::zero()).await.unwrap();
+    let created = service
+        .rotate(&owner, None, old.id, Duration::zero())
+        .await
+        .unwrap();
     assert!(created.secret.expose().starts_with("tg_prod_"));
 }
 
@@ -227,7 +329,10 @@ async fn rotation_grace_is_bounded_by_the_old_expiry() {
         .times(1)
         .returning(|_, _, _, _, _| Box::pin(async { Ok(true) }));
     let (service, _) = build(keys, members_with(Some(OrganizationRole::Owner)));
-    service.rotate(&owner, None, old.id, Duration::hours(1)).await.unwrap();
+    service
+        .rotate(&owner, None, old.id, Duration::hours(1))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -236,15 +341,25 @@ async fn only_creator_or_org_admin_may_manage_a_key() {
     let creator = user_principal(org);
     let colleague = user_principal(org);
     let key = key_of(&creator);
-    let (service, _) = build(keys_finding(key.clone()), members_with(Some(OrganizationRole::Member)));
-    assert!(matches!(service.revoke(&colleague, None, key.id).await, Err(ManageKeyError::Forbidden)));
+    let (service, _) = build(
+        keys_finding(key.clone()),
+        members_with(Some(OrganizationRole::Member)),
+    );
     assert!(matches!(
-        service.rotate(&colleague, None, key.id, Duration::zero()).await,
+        service.revoke(&colleague, None, key.id).await,
+        Err(ManageKeyError::Forbidden)
+    ));
+    assert!(matches!(
+        service
+            .rotate(&colleague, None, key.id, Duration::zero())
+            .await,
         Err(ManageKeyError::Forbidden)
     ));
 
     let mut keys = keys_finding(key.clone());
-    keys.expect_revoke().times(1).returning(|_, _, _| Box::pin(async { Ok(true) }));
+    keys.expect_revoke()
+        .times(1)
+        .returning(|_, _, _| Box::pin(async { Ok(true) }));
     let (service, _) = build(keys, members_with(Some(OrganizationRole::Admin)));
     service.revoke(&colleague, None, key.id).await.unwrap();
 }
@@ -253,10 +368,18 @@ async fn only_creator_or_org_admin_may_manage_a_key() {
 async fn another_tenants_key_is_not_found() {
     let mine = user_principal(OrganizationId::new());
     let theirs = key_of(&user_principal(OrganizationId::new()));
-    let (service, _) = build(keys_finding(theirs.clone()), members_with(Some(OrganizationRole::Owner)));
-    assert!(matches!(service.revoke(&mine, None, theirs.id).await, Err(ManageKeyError::NotFound)));
+    let (service, _) = build(
+        keys_finding(theirs.clone()),
+        members_with(Some(OrganizationRole::Owner)),
+    );
     assert!(matches!(
-        service.rotate(&mine, None, theirs.id, Duration::zero()).await,
+        service.revoke(&mine, None, theirs.id).await,
+        Err(ManageKeyError::NotFound)
+    ));
+    assert!(matches!(
+        service
+            .rotate(&mine, None, theirs.id, Duration::zero())
+            .await,
         Err(ManageKeyError::NotFound)
     ));
 }
@@ -266,14 +389,26 @@ async fn rotation_refuses_dead_keys_and_bad_grace() {
     let owner = user_principal(OrganizationId::new());
     let mut revoked = key_of(&owner);
     revoked.revoked_at = Some(now() - Duration::minutes(1));
-    let (service, _) = build(keys_finding(revoked.clone()), members_with(Some(OrganizationRole::Owner)));
-    assert!(matches!(service.rotate(&owner, None, revoked.id, Duration::zero()).await, Err(ManageKeyError::NotLive)));
+    let (service, _) = build(
+        keys_finding(revoked.clone()),
+        members_with(Some(OrganizationRole::Owner)),
+    );
     assert!(matches!(
-        service.rotate(&owner, None, revoked.id, Duration::seconds(-1)).await,
+        service
+            .rotate(&owner, None, revoked.id, Duration::zero())
+            .await,
+        Err(ManageKeyError::NotLive)
+    ));
+    assert!(matches!(
+        service
+            .rotate(&owner, None, revoked.id, Duration::seconds(-1))
+            .await,
         Err(ManageKeyError::InvalidGrace { .. })
     ));
     assert!(matches!(
-        service.rotate(&owner, None, revoked.id, Duration::days(31)).await,
+        service
+            .rotate(&owner, None, revoked.id, Duration::days(31))
+            .await,
         Err(ManageKeyError::InvalidGrace { .. })
     ));
 }
@@ -290,5 +425,9 @@ async fn flush_writes_each_used_key_once() {
     tracker.touch(id, now());
     tracker.touch(id, now());
     assert_eq!(service.flush_last_used().await.unwrap(), 1);
-    assert_eq!(service.flush_last_used().await.unwrap(), 0, "nothing pending, no write");
+    assert_eq!(
+        service.flush_last_used().await.unwrap(),
+        0,
+        "nothing pending, no write"
+    );
 }
