@@ -26,3 +26,8 @@ db-up:
     pg_isready -h 127.0.0.1 -q || pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -V | tail -n 1) main start
     psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'tollgate_dev'" | grep -q 1 || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE tollgate_dev"
     @echo 'export TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/tollgate_dev'
+
+# Benchmarks: key verification (criterion) and the authenticated hot path under load.
+bench:
+    cargo bench -p tollgate-keys --bench verify
+    cargo run --release -p tollgate-server --example load

@@ -1,0 +1,159 @@
+//! A small load generator for the hot path: `GET /api/v1/me` authenticated by API key against
+//! `GET /healthz`, same server, same run.
+//!
+//! ```sh
+//! cargo run --release -p tollgate-server --example load                 # SQLite in a temp dir
+//! cargo run --release -p tollgate-server --example load -- postgres://postgres@127.0.0.1/tollgate_bench
+//! ```
+//! Environment: `LOAD_SECONDS` (default 10 per target), `LOAD_CONCURRENCY` (default 32).
+//! The server runs in this process on its own 2-thread runtime; the client on another.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tollgate_server::{Application, Settings};
+
+const ADMIN_EMAIL: &str = "bench@example.com";
+const ADMIN_PASSWORD: &str = "bench password 1";
+
+struct Outcome {
+    requests: usize,
+    errors: usize,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+fn main() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let seconds: u64 = env_or("LOAD_SECONDS", 10);
+    let concurrency: usize = env_or("LOAD_CONCURRENCY", 32);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display()));
+
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let address = server_runtime.block_on(async {
+        let mut settings = Settings::from_toml(&format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{database_url}\"\n[auth]\njwt_secret = \"load-test-secret-0123456789abcdef0123456789\"\nadmin_email = \"{ADMIN_EMAIL}\"\nadmin_password = \"{ADMIN_PASSWORD}\"\n"
+        ))
+        .expect("settings");
+        settings.server.request_timeout_seconds = 30;
+        let app = Application::build(settings).await.expect("server");
+        let address = format!("http://{}", app.local_addr());
+        tokio::spawn(app.run_until(std::future::pending()));
+        address
+    });
+
+    let client_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    client_runtime.block_on(async {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
+        let login: Value = client
+            .post(format!("{address}/auth/login"))
+            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = login["access_token"].as_str().unwrap().to_owned();
+        let created: Value = client
+            .post(format!("{address}/api/v1/keys"))
+            .bearer_auth(&access)
+            .json(&json!({"name": "load", "environment": "production"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = created["key"].as_str().unwrap().to_owned();
+
+        println!("database: {}", if database_url.starts_with("sqlite") { "sqlite" } else { "postgres" });
+        println!("concurrency {concurrency}, {seconds} s per target\n");
+        println!("| target | requests/s | p50 | p99 | errors |");
+        println!("|---|---:|---:|---:|---:|");
+        let duration = Duration::from_secs(seconds);
+        let targets = [
+            ("GET /healthz", format!("{address}/healthz"), None),
+            ("GET /api/v1/me (API key)", format!("{address}/api/v1/me"), Some(key.clone())),
+            ("GET /api/v1/me (access token)", format!("{address}/api/v1/me"), Some(access.clone())),
+        ];
+        for (name, url, bearer) in targets {
+            // Warm-up, so connections and caches exist before measuring.
+            run(&client, &url, bearer.as_deref(), concurrency, Duration::from_secs(1)).await;
+            let outcome = run(&client, &url, bearer.as_deref(), concurrency, duration).await;
+            let mut latencies = outcome.latencies;
+            latencies.sort();
+            let rps = outcome.requests as f64 / outcome.elapsed.as_secs_f64();
+            println!(
+                "| {name} | {rps:.0} | {:.2} ms | {:.2} ms | {} |",
+                millis(percentile(&latencies, 50)),
+                millis(percentile(&latencies, 99)),
+                outcome.errors
+            );
+        }
+    });
+}
+
+async fn run(client: &reqwest::Client, url: &str, bearer: Option<&str>, concurrency: usize, duration: Duration) -> Outcome {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let client = client.clone();
+        let url = url.to_owned();
+        let bearer = bearer.map(str::to_owned);
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let mut request = client.get(&url);
+                if let Some(token) = &bearer {
+                    request = request.bearer_auth(token);
+                }
+                let sent = Instant::now();
+                match request.send().await {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.bytes().await;
+                        latencies.push(sent.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        })
+    });
+    let mut outcome = Outcome { requests: 0, errors: 0, latencies: Vec::new(), elapsed: Duration::ZERO };
+    for worker in futures::future::join_all(workers).await {
+        let (latencies, errors) = worker.unwrap();
+        outcome.requests += latencies.len();
+        outcome.errors += errors;
+        outcome.latencies.extend(latencies);
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
