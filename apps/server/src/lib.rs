@@ -1,6 +1,7 @@
 //! The Tollgate server: HTTP API, OpenAPI document and admin commands, wired from the domain
 //! crates and their adapters. Handlers stay thin; rules live in the domain crates.
 
+mod account_cache;
 pub mod auth;
 pub mod cli;
 mod domain_errors;

@@ -25,6 +25,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::account_cache::CachedAccounts;
 use crate::auth::ServiceKeys;
 use crate::key_cache::CachedKeyStore;
 use crate::middleware::{panic_to_problem, problem_for_bare_errors};
@@ -77,7 +78,7 @@ impl Application {
             .context("loading revoked sessions")?;
 
         let identity = IdentityService::new(
-            store.clone(),
+            CachedAccounts::new(store.clone()),
             store.clone(),
             store.clone(),
             store.clone(),
