@@ -42,7 +42,7 @@ pub struct TokenHash(String);
 impl TokenHash {
     pub fn of(token: &str) -> Self {
         let digest = Sha256::digest(token.as_bytes());
-        Self(digest.iter().map(|b| format!("{b:02x}")).collect())
+        Self(tollgate_kernel::to_hex(&digest))
     }
 
     pub fn from_stored(hex: impl Into<String>) -> Self {

@@ -4,6 +4,7 @@
 //! purpose: a type belongs here only when two domains need to agree on it.
 
 mod clock;
+mod hex;
 mod ids;
 mod money;
 mod period;
@@ -11,6 +12,7 @@ mod period;
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use hex::to_hex;
 pub use ids::{OrganizationId, UserId};
 pub use money::{Micros, MoneyError};
 pub use period::Period;

@@ -44,7 +44,7 @@ impl KeyHasher {
         let mut mac = self.mac.clone();
         mac.update(key.as_bytes());
         let digest = mac.finalize().into_bytes();
-        KeyHash(digest.iter().map(|b| format!("{b:02x}")).collect())
+        KeyHash(tollgate_kernel::to_hex(&digest))
     }
 }
 
