@@ -55,7 +55,10 @@ fn main() {
         .build()
         .unwrap();
     client_runtime.block_on(async {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .unwrap();
         let login: Value = client
             .post(format!("{address}/auth/login"))
             .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
@@ -78,19 +81,41 @@ fn main() {
             .unwrap();
         let key = created["key"].as_str().unwrap().to_owned();
 
-        println!("database: {}", if database_url.starts_with("sqlite") { "sqlite" } else { "postgres" });
+        println!(
+            "database: {}",
+            if database_url.starts_with("sqlite") {
+                "sqlite"
+            } else {
+                "postgres"
+            }
+        );
         println!("concurrency {concurrency}, {seconds} s per target\n");
         println!("| target | requests/s | p50 | p99 | errors |");
         println!("|---|---:|---:|---:|---:|");
         let duration = Duration::from_secs(seconds);
         let targets = [
             ("GET /healthz", format!("{address}/healthz"), None),
-            ("GET /api/v1/me (API key)", format!("{address}/api/v1/me"), Some(key.clone())),
-            ("GET /api/v1/me (access token)", format!("{address}/api/v1/me"), Some(access.clone())),
+            (
+                "GET /api/v1/me (API key)",
+                format!("{address}/api/v1/me"),
+                Some(key.clone()),
+            ),
+            (
+                "GET /api/v1/me (access token)",
+                format!("{address}/api/v1/me"),
+                Some(access.clone()),
+            ),
         ];
         for (name, url, bearer) in targets {
             // Warm-up, so connections and caches exist before measuring.
-            run(&client, &url, bearer.as_deref(), concurrency, Duration::from_secs(1)).await;
+            run(
+                &client,
+                &url,
+                bearer.as_deref(),
+                concurrency,
+                Duration::from_secs(1),
+            )
+            .await;
             let outcome = run(&client, &url, bearer.as_deref(), concurrency, duration).await;
             let mut latencies = outcome.latencies;
             latencies.sort();
@@ -105,7 +130,13 @@ fn main() {
     });
 }
 
-async fn run(client: &reqwest::Client, url: &str, bearer: Option<&str>, concurrency: usize, duration: Duration) -> Outcome {
+async fn run(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    concurrency: usize,
+    duration: Duration,
+) -> Outcome {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let workers = (0..concurrency).map(|_| {
@@ -132,7 +163,12 @@ async fn run(client: &reqwest::Client, url: &str, bearer: Option<&str>, concurre
             (latencies, errors)
         })
     });
-    let mut outcome = Outcome { requests: 0, errors: 0, latencies: Vec::new(), elapsed: Duration::ZERO };
+    let mut outcome = Outcome {
+        requests: 0,
+        errors: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
     for worker in futures::future::join_all(workers).await {
         let (latencies, errors) = worker.unwrap();
         outcome.requests += latencies.len();
@@ -155,5 +191,8 @@ fn millis(d: Duration) -> f64 {
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

@@ -22,7 +22,10 @@ pub struct CachedAccounts<R> {
 
 impl<R> CachedAccounts<R> {
     pub fn new(inner: R) -> Self {
-        let accounts = Cache::builder().max_capacity(100_000).time_to_live(ACCOUNT_CACHE_TTL).build();
+        let accounts = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(ACCOUNT_CACHE_TTL)
+            .build();
         Self { inner, accounts }
     }
 }
@@ -36,7 +39,10 @@ impl<R: AccountRepository> AccountRepository for CachedAccounts<R> {
         self.inner.create_account(account, invitation).await
     }
 
-    async fn find_credentials(&self, email: EmailAddress) -> Result<Option<UserCredentials>, StoreError> {
+    async fn find_credentials(
+        &self,
+        email: EmailAddress,
+    ) -> Result<Option<UserCredentials>, StoreError> {
         // Login must see the current password hash: never cached.
         self.inner.find_credentials(email).await
     }
@@ -52,7 +58,11 @@ impl<R: AccountRepository> AccountRepository for CachedAccounts<R> {
         Ok(found)
     }
 
-    async fn set_password_hash(&self, user: UserId, hash: PasswordHash) -> Result<bool, StoreError> {
+    async fn set_password_hash(
+        &self,
+        user: UserId,
+        hash: PasswordHash,
+    ) -> Result<bool, StoreError> {
         let result = self.inner.set_password_hash(user, hash).await;
         self.accounts.invalidate(&user);
         result
