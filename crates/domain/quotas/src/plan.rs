@@ -1,0 +1,321 @@
+use std::collections::BTreeMap;
+
+use tollgate_kernel::Micros;
+
+use crate::action::Action;
+use crate::errors::CatalogError;
+
+/// Requests per minute with a small burst, enforced by GCRA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// The default burst: a tenth of a minute's worth, at least 1.
+    pub fn with_default_burst(per_minute: u32) -> Self {
+        Self { per_minute, burst: per_minute.div_ceil(10).max(1) }
+    }
+}
+
+/// The monthly AI-cost budget (what the organisation's calls cost *us*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    Limited(Micros),
+    Unlimited,
+}
+
+impl Budget {
+    pub fn limit(self) -> Option<Micros> {
+        match self {
+            Budget::Limited(limit) => Some(limit),
+            Budget::Unlimited => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The configuration id (`free`, `pro`, `enterprise`, …).
+    pub id: String,
+    pub name: String,
+    pub price_cents: i64,
+    pub stripe_price_id: Option<String>,
+    pub rate: RateLimit,
+    /// Calls per UTC day per action; an action absent here is not allowed on the plan.
+    pub daily_quota: BTreeMap<Action, u32>,
+    pub monthly_budget: Budget,
+}
+
+impl Plan {
+    pub fn daily_limit(&self, action: Action) -> Option<u32> {
+        self.daily_quota.get(&action).copied()
+    }
+}
+
+/// A plan as configured: every field optional, so that configuration can change one field of a
+/// built-in plan or define a new plan in full.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanSpec {
+    pub name: Option<String>,
+    pub price_cents: Option<i64>,
+    pub stripe_price_id: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    /// Action name → calls per day. Replaces the built-in quotas as a whole when given.
+    pub daily_quota: Option<BTreeMap<String, u32>>,
+    pub monthly_budget_micros: Option<i64>,
+    pub unlimited_budget: Option<bool>,
+}
+
+/// The plans a deployment sells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanCatalog {
+    plans: BTreeMap<String, Plan>,
+}
+
+impl PlanCatalog {
+    pub const DEFAULT_PLAN: &'static str = "free";
+
+    /// Free, Pro and Enterprise as shipped.
+    pub fn builtin() -> Self {
+        let quota = |analysis, comparison, chat| {
+            BTreeMap::from([(Action::Analysis, analysis), (Action::Comparison, comparison), (Action::Chat, chat)])
+        };
+        let plans = [
+            Plan {
+                id: "free".into(),
+                name: "Free".into(),
+                price_cents: 0,
+                stripe_price_id: None,
+                rate: RateLimit::with_default_burst(30),
+                daily_quota: quota(5, 2, 50),
+                monthly_budget: Budget::Limited(Micros::new(1_000_000)),
+            },
+            Plan {
+                id: "pro".into(),
+                name: "Pro".into(),
+                price_cents: 2_000,
+                stripe_price_id: None,
+                rate: RateLimit::with_default_burst(300),
+                daily_quota: quota(200, 100, 2_000),
+                monthly_budget: Budget::Limited(Micros::new(8_000_000)),
+            },
+            Plan {
+                id: "enterprise".into(),
+                name: "Enterprise".into(),
+                price_cents: 50_000,
+                stripe_price_id: None,
+                rate: RateLimit::with_default_burst(3_000),
+                daily_quota: quota(10_000, 5_000, 100_000),
+                monthly_budget: Budget::Unlimited,
+            },
+        ];
+        Self { plans: plans.into_iter().map(|p| (p.id.clone(), p)).collect() }
+    }
+
+    /// The built-in plans with `specs` applied: a spec for a built-in id changes the fields it
+    /// names; a spec for a new id must name every field.
+    pub fn from_specs(specs: &BTreeMap<String, PlanSpec>) -> Result<Self, CatalogError> {
+        let mut catalog = Self::builtin();
+        for (id, spec) in specs {
+            let plan = match catalog.plans.remove(id) {
+                Some(base) => apply(base, spec)?,
+                None => new_plan(id, spec)?,
+            };
+            validate(&plan)?;
+            catalog.plans.insert(id.clone(), plan);
+        }
+        if !catalog.plans.contains_key(Self::DEFAULT_PLAN) {
+            return Err(CatalogError::MissingDefault);
+        }
+        Ok(catalog)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Plan> {
+        self.plans.get(id)
+    }
+
+    /// Plans in price order.
+    pub fn plans(&self) -> Vec<&Plan> {
+        let mut plans: Vec<&Plan> = self.plans.values().collect();
+        plans.sort_by_key(|p| (p.price_cents, p.id.clone()));
+        plans
+    }
+}
+
+fn apply(mut plan: Plan, spec: &PlanSpec) -> Result<Plan, CatalogError> {
+    let id = plan.id.clone();
+    if let Some(name) = &spec.name {
+        plan.name = name.clone();
+    }
+    if let Some(price) = spec.price_cents {
+        plan.price_cents = price;
+    }
+    if spec.stripe_price_id.is_some() {
+        plan.stripe_price_id = spec.stripe_price_id.clone();
+    }
+    if let Some(per_minute) = spec.requests_per_minute {
+        plan.rate = RateLimit::with_default_burst(per_minute);
+    }
+    if let Some(burst) = spec.burst {
+        plan.rate.burst = burst;
+    }
+    if let Some(quota) = &spec.daily_quota {
+        plan.daily_quota = parse_quota(&id, quota)?;
+    }
+    if let Some(budget) = budget_of(&id, spec)? {
+        plan.monthly_budget = budget;
+    }
+    Ok(plan)
+}
+
+fn new_plan(id: &str, spec: &PlanSpec) -> Result<Plan, CatalogError> {
+    let missing = |field: &'static str| CatalogError::MissingField { plan: id.to_owned(), field };
+    let per_minute = spec.requests_per_minute.ok_or_else(|| missing("requests_per_minute"))?;
+    let mut rate = RateLimit::with_default_burst(per_minute);
+    if let Some(burst) = spec.burst {
+        rate.burst = burst;
+    }
+    Ok(Plan {
+        id: id.to_owned(),
+        name: spec.name.clone().ok_or_else(|| missing("name"))?,
+        price_cents: spec.price_cents.ok_or_else(|| missing("price_cents"))?,
+        stripe_price_id: spec.stripe_price_id.clone(),
+        rate,
+        daily_quota: parse_quota(id, spec.daily_quota.as_ref().ok_or_else(|| missing("daily_quota"))?)?,
+        monthly_budget: budget_of(id, spec)?.ok_or_else(|| missing("monthly_budget_micros"))?,
+    })
+}
+
+fn budget_of(id: &str, spec: &PlanSpec) -> Result<Option<Budget>, CatalogError> {
+    match (spec.unlimited_budget, spec.monthly_budget_micros) {
+        (Some(true), Some(_)) => Err(CatalogError::Invalid {
+            plan: id.to_owned(),
+            reason: "unlimited_budget and monthly_budget_micros exclude each other".into(),
+        }),
+        (Some(true), None) => Ok(Some(Budget::Unlimited)),
+        (_, Some(micros)) => Ok(Some(Budget::Limited(Micros::new(micros)))),
+        (_, None) => Ok(None),
+    }
+}
+
+fn parse_quota(id: &str, raw: &BTreeMap<String, u32>) -> Result<BTreeMap<Action, u32>, CatalogError> {
+    raw.iter()
+        .map(|(action, limit)| {
+            Action::parse(action)
+                .map(|a| (a, *limit))
+                .ok_or_else(|| CatalogError::UnknownAction { plan: id.to_owned(), action: action.clone() })
+        })
+        .collect()
+}
+
+fn validate(plan: &Plan) -> Result<(), CatalogError> {
+    let invalid = |reason: &str| Err(CatalogError::Invalid { plan: plan.id.clone(), reason: reason.to_owned() });
+    if plan.id.is_empty() || !plan.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return invalid("plan ids are ASCII letters, digits, '-' and '_'");
+    }
+    if plan.name.trim().is_empty() {
+        return invalid("name must not be empty");
+    }
+    if plan.price_cents < 0 {
+        return invalid("price_cents must not be negative");
+    }
+    if plan.rate.per_minute == 0 || plan.rate.burst == 0 {
+        return invalid("requests_per_minute and burst must be positive");
+    }
+    if let Budget::Limited(limit) = plan.monthly_budget
+        && limit < Micros::ZERO
+    {
+        return invalid("monthly_budget_micros must not be negative");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_has_free_pro_enterprise_in_price_order() {
+        let catalog = PlanCatalog::builtin();
+        let ids: Vec<&str> = catalog.plans().iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["free", "pro", "enterprise"]);
+        let free = catalog.get("free").unwrap();
+        assert_eq!(free.rate, RateLimit { per_minute: 30, burst: 3 });
+        assert_eq!(free.daily_limit(Action::Analysis), Some(5));
+        assert_eq!(free.monthly_budget, Budget::Limited(Micros::new(1_000_000)));
+        assert_eq!(catalog.get("enterprise").unwrap().monthly_budget, Budget::Unlimited);
+    }
+
+    #[test]
+    fn specs_change_named_fields_of_builtin_plans() {
+        let specs = BTreeMap::from([(
+            "pro".to_owned(),
+            PlanSpec {
+                requests_per_minute: Some(120),
+                stripe_price_id: Some("price_123".into()),
+                daily_quota: Some(BTreeMap::from([("chat".to_owned(), 10)])),
+                ..PlanSpec::default()
+            },
+        )]);
+        let catalog = PlanCatalog::from_specs(&specs).unwrap();
+        let pro = catalog.get("pro").unwrap();
+        assert_eq!(pro.rate, RateLimit { per_minute: 120, burst: 12 });
+        assert_eq!(pro.stripe_price_id.as_deref(), Some("price_123"));
+        assert_eq!(pro.name, "Pro", "unnamed fields keep their built-in value");
+        assert_eq!(pro.daily_limit(Action::Chat), Some(10));
+        assert_eq!(pro.daily_limit(Action::Analysis), None, "a quota table replaces the built-in one");
+    }
+
+    #[test]
+    fn new_plans_must_be_complete() {
+        let partial = BTreeMap::from([("team".to_owned(), PlanSpec { name: Some("Team".into()), ..PlanSpec::default() })]);
+        assert!(matches!(
+            PlanCatalog::from_specs(&partial),
+            Err(CatalogError::MissingField { field: "requests_per_minute", .. })
+        ));
+        let full = BTreeMap::from([(
+            "team".to_owned(),
+            PlanSpec {
+                name: Some("Team".into()),
+                price_cents: Some(9_900),
+                requests_per_minute: Some(600),
+                burst: Some(50),
+                daily_quota: Some(BTreeMap::from([("analysis".to_owned(), 1_000)])),
+                unlimited_budget: Some(true),
+                ..PlanSpec::default()
+            },
+        )]);
+        let catalog = PlanCatalog::from_specs(&full).unwrap();
+        assert_eq!(catalog.get("team").unwrap().rate, RateLimit { per_minute: 600, burst: 50 });
+    }
+
+    #[test]
+    fn invalid_catalogs_are_refused_with_the_plan_named() {
+        let cases = [
+            PlanSpec { requests_per_minute: Some(0), ..PlanSpec::default() },
+            PlanSpec { price_cents: Some(-1), ..PlanSpec::default() },
+            PlanSpec { daily_quota: Some(BTreeMap::from([("dance".to_owned(), 1)])), ..PlanSpec::default() },
+            PlanSpec { monthly_budget_micros: Some(-5), ..PlanSpec::default() },
+            PlanSpec { monthly_budget_micros: Some(5), unlimited_budget: Some(true), ..PlanSpec::default() },
+        ];
+        for spec in cases {
+            let error = PlanCatalog::from_specs(&BTreeMap::from([("free".to_owned(), spec.clone())])).unwrap_err();
+            assert!(error.to_string().contains("free"), "{error} for {spec:?}");
+        }
+        let bad_id = BTreeMap::from([(
+            "bad id!".to_owned(),
+            PlanSpec {
+                name: Some("x".into()),
+                price_cents: Some(0),
+                requests_per_minute: Some(1),
+                daily_quota: Some(BTreeMap::new()),
+                monthly_budget_micros: Some(0),
+                ..PlanSpec::default()
+            },
+        )]);
+        assert!(PlanCatalog::from_specs(&bad_id).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! What metering needs from the outside world.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use tollgate_identity::StoreError;
+use tollgate_kernel::{Micros, OrganizationId, Period};
+
+use crate::plan::RateLimit;
+use crate::reservation::{ReservationId, ReservationRequest, ReserveOutcome, UsageCounters};
+use crate::service::RateDecision;
+
+/// The rate limiter's backend could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("rate limiter unavailable: {0}")]
+pub struct LimiterUnavailable(pub String);
+
+/// GCRA per key. Implementations decide and record atomically (one step on the backend).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait RateLimiter: Send + Sync + 'static {
+    /// # Errors
+    /// `LimiterUnavailable` when the backend does not answer.
+    fn check(
+        &self,
+        key: String,
+        limit: RateLimit,
+    ) -> impl Future<Output = Result<RateDecision, LimiterUnavailable>> + Send;
+}
+
+/// Quota counters, budget periods and reservations.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait QuotaLedger: Send + Sync + 'static {
+    /// Takes one unit of the day's quota and reserves the estimate against the month's budget,
+    /// all or nothing, decided in storage (conditional updates), never read-then-write.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails (then nothing is taken).
+    fn reserve(
+        &self,
+        request: ReservationRequest,
+    ) -> impl Future<Output = Result<ReserveOutcome, StoreError>> + Send;
+
+    /// Moves the reservation's estimate out of `reserved` and `actual` into `spent`. Idempotent:
+    /// returns false when the reservation was already settled or released.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn settle(
+        &self,
+        id: ReservationId,
+        actual: Micros,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives the estimate back to the budget and, when `return_quota_unit`, the unit to the
+    /// day's quota. Idempotent like `settle`.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn release(
+        &self,
+        id: ReservationId,
+        return_quota_unit: bool,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Releases up to `max` pending reservations whose expiry is before `now` (their request or
+    /// process died); returns how many. The quota unit is kept: the call may have been served.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn release_expired(
+        &self,
+        now: DateTime<Utc>,
+        max: u32,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn usage(
+        &self,
+        organization: OrganizationId,
+        day: Period,
+        month: Period,
+    ) -> impl Future<Output = Result<UsageCounters, StoreError>> + Send;
+}
+
+/// An organisation's plan and standing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationPlan {
+    pub plan: String,
+    pub suspended: bool,
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait PlanDirectory: Send + Sync + 'static {
+    /// # Errors
+    /// `Unavailable` when storage fails; an unknown organisation is `Ok(None)`.
+    fn plan_of(
+        &self,
+        organization: OrganizationId,
+    ) -> impl Future<Output = Result<Option<OrganizationPlan>, StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails. Returns whether the organisation exists.
+    fn set_plan(
+        &self,
+        organization: OrganizationId,
+        plan: String,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}

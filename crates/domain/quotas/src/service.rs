@@ -1,0 +1,190 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tollgate_kernel::{Clock, Micros, OrganizationId, Period};
+
+use crate::action::Action;
+use crate::errors::AdmitError;
+use crate::plan::{Plan, PlanCatalog, RateLimit};
+use crate::ports::{PlanDirectory, QuotaLedger, RateLimiter};
+use crate::reservation::{Reservation, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters};
+
+/// A rate limiter's answer, with what the `RateLimit` headers need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests per minute of the policy.
+    pub limit: u32,
+    pub remaining: u32,
+    pub retry_after: Duration,
+    pub reset_after: Duration,
+}
+
+/// What to do when the rate limiter's backend does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimiterFailure {
+    /// Let the call through (quota and budget still hold); the application logs a warning.
+    #[default]
+    Open,
+    /// Refuse the call with 503.
+    Closed,
+}
+
+#[derive(Debug, Clone)]
+pub struct MeteringPolicy {
+    /// How long a reservation may stay pending before the sweeper releases it.
+    pub reservation_ttl: chrono::Duration,
+    pub limiter_failure: LimiterFailure,
+}
+
+impl Default for MeteringPolicy {
+    fn default() -> Self {
+        Self { reservation_ttl: chrono::Duration::minutes(5), limiter_failure: LimiterFailure::Open }
+    }
+}
+
+/// A call that may proceed, holding its reservation.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub reservation: Reservation,
+    pub plan: Plan,
+    /// `None` when the limiter was unavailable and the policy let the call through.
+    pub rate: Option<RateDecision>,
+}
+
+/// Admits metered calls: rate limit, then daily quota, then monthly budget.
+pub struct MeteringService<L, Q, P, C> {
+    limiter: L,
+    ledger: Q,
+    plans: P,
+    clock: C,
+    catalog: Arc<PlanCatalog>,
+    policy: MeteringPolicy,
+}
+
+impl<L, Q, P, C> MeteringService<L, Q, P, C>
+where
+    L: RateLimiter,
+    Q: QuotaLedger,
+    P: PlanDirectory,
+    C: Clock,
+{
+    pub fn new(limiter: L, ledger: Q, plans: P, clock: C, catalog: Arc<PlanCatalog>, policy: MeteringPolicy) -> Self {
+        Self { limiter, ledger, plans, clock, catalog, policy }
+    }
+
+    pub fn catalog(&self) -> &PlanCatalog {
+        &self.catalog
+    }
+
+    /// The organisation's current plan (read on every call: a plan change applies to the next
+    /// request).
+    pub async fn plan_of(&self, organization: OrganizationId) -> Result<Plan, AdmitError> {
+        let state = self.plans.plan_of(organization).await?.ok_or(AdmitError::OrganizationNotFound)?;
+        if state.suspended {
+            return Err(AdmitError::Suspended);
+        }
+        self.catalog
+            .get(&state.plan)
+            .cloned()
+            .ok_or_else(|| AdmitError::Unexpected(format!("organization is on unknown plan {:?}", state.plan).into()))
+    }
+
+    /// Admits one call of `action` whose worst-case cost is `estimate`, reserving it.
+    pub async fn admit(
+        &self,
+        organization: OrganizationId,
+        action: Action,
+        estimate: Micros,
+    ) -> Result<Admission, AdmitError> {
+        let plan = self.plan_of(organization).await?;
+        let daily_limit = plan
+            .daily_limit(action)
+            .ok_or_else(|| AdmitError::ActionNotInPlan { action, plan: plan.id.clone() })?;
+        let rate = self.check_rate(organization, plan.rate).await?;
+        let now = self.clock.now();
+        let request = ReservationRequest {
+            id: ReservationId::new(),
+            organization,
+            action,
+            day: Period::utc_day(now),
+            daily_limit,
+            month: Period::utc_month(now),
+            budget: plan.monthly_budget.limit(),
+            estimate,
+            created_at: now,
+            expires_at: now + self.policy.reservation_ttl,
+        };
+        match self.ledger.reserve(request.clone()).await? {
+            ReserveOutcome::Reserved { daily_used } => Ok(Admission {
+                reservation: Reservation {
+                    id: request.id,
+                    organization,
+                    action,
+                    day: request.day,
+                    month: request.month,
+                    estimate,
+                    expires_at: request.expires_at,
+                    daily_used,
+                    daily_limit,
+                },
+                plan,
+                rate,
+            }),
+            ReserveOutcome::QuotaExceeded { used } => Err(AdmitError::QuotaExceeded {
+                action,
+                limit: daily_limit,
+                used,
+                resets_at: request.day.end(),
+            }),
+            ReserveOutcome::BudgetExceeded { spent, reserved } => Err(AdmitError::BudgetExceeded {
+                limit: request.budget.unwrap_or(Micros::ZERO),
+                spent,
+                reserved,
+                resets_at: request.month.end(),
+            }),
+        }
+    }
+
+    /// Records the actual cost of an admitted call (it may exceed the estimate).
+    pub async fn settle(&self, reservation: &Reservation, actual: Micros) -> Result<bool, tollgate_identity::StoreError> {
+        self.ledger.settle(reservation.id, actual, self.clock.now()).await
+    }
+
+    /// Gives back a call that failed on our side: its budget reservation and its quota unit.
+    pub async fn release(&self, reservation: &Reservation) -> Result<bool, tollgate_identity::StoreError> {
+        self.ledger.release(reservation.id, true, self.clock.now()).await
+    }
+
+    /// Releases reservations abandoned by crashed requests; run periodically.
+    pub async fn sweep(&self, max: u32) -> Result<u32, tollgate_identity::StoreError> {
+        self.ledger.release_expired(self.clock.now(), max).await
+    }
+
+    /// The organisation's counters for the current day and month.
+    pub async fn usage(&self, organization: OrganizationId) -> Result<(Period, Period, UsageCounters), tollgate_identity::StoreError> {
+        let now = self.clock.now();
+        let (day, month) = (Period::utc_day(now), Period::utc_month(now));
+        let counters = self.ledger.usage(organization, day, month).await?;
+        Ok((day, month, counters))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn check_rate(&self, organization: OrganizationId, limit: RateLimit) -> Result<Option<RateDecision>, AdmitError> {
+        match self.limiter.check(format!("org:{organization}"), limit).await {
+            Ok(decision) if decision.allowed => Ok(Some(decision)),
+            Ok(decision) => Err(AdmitError::RateLimited { decision }),
+            Err(error) => match self.policy.limiter_failure {
+                LimiterFailure::Open => Ok(None),
+                LimiterFailure::Closed => Err(AdmitError::LimiterUnavailable(Box::new(error))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
