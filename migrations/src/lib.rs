@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_identity;
 mod m20261127_000002_api_keys;
+mod m20261127_000003_quotas;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_identity::Migration),
             Box::new(m20261127_000002_api_keys::Migration),
+            Box::new(m20261127_000003_quotas::Migration),
         ]
     }
 }

@@ -13,6 +13,8 @@ mod errors;
 mod invitations;
 mod login_attempts;
 mod memberships;
+mod plans;
+mod quota_ledger;
 mod sessions;
 mod time;
 

@@ -1,10 +1,13 @@
 //! sea-orm entities. They stay inside this crate: the domain sees only its own types.
 
 pub mod api_key;
+pub mod budget_period;
 pub mod invitation;
 pub mod login_failure;
 pub mod membership;
 pub mod organization;
+pub mod quota_counter;
 pub mod refresh_token;
+pub mod reservation;
 pub mod session;
 pub mod user;

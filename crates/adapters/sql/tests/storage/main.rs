@@ -3,6 +3,7 @@
 mod accounts;
 mod api_keys;
 mod login_attempts;
+mod quotas;
 mod sessions;
 
 use chrono::{DateTime, Duration, Utc};

@@ -1,0 +1,266 @@
+//! Quotas and budgets decided in the database: every check is a conditional UPDATE of one row,
+//! so two concurrent calls can never both pass a check that only one may pass. Within a
+//! transaction the quota row is always locked before the budget row, in reserve and in release
+//! alike, so concurrent transactions cannot deadlock on them.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use tollgate_identity::StoreError;
+use tollgate_kernel::{Micros, OrganizationId, Period};
+use tollgate_quotas::ports::QuotaLedger;
+use tollgate_quotas::{Action, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters};
+use uuid::Uuid;
+
+use crate::connect::SqlStore;
+use crate::entities::{budget_period, quota_counter, reservation};
+use crate::errors::store_error;
+use crate::time::to_millis;
+
+const PENDING: &str = "pending";
+const SETTLED: &str = "settled";
+const RELEASED: &str = "released";
+
+async fn ensure_quota_row(txn: &DatabaseTransaction, org: Uuid, action: &str, period: i64) -> Result<(), StoreError> {
+    quota_counter::Entity::insert(quota_counter::ActiveModel {
+        organization_id: Set(org),
+        action: Set(action.to_owned()),
+        period_start: Set(period),
+        used: Set(0),
+    })
+    .on_conflict_do_nothing_on([
+        quota_counter::Column::OrganizationId,
+        quota_counter::Column::Action,
+        quota_counter::Column::PeriodStart,
+    ])
+    .exec_without_returning(txn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+async fn ensure_budget_row(txn: &DatabaseTransaction, org: Uuid, period: i64) -> Result<(), StoreError> {
+    budget_period::Entity::insert(budget_period::ActiveModel {
+        organization_id: Set(org),
+        period_start: Set(period),
+        spent_micros: Set(0),
+        reserved_micros: Set(0),
+    })
+    .on_conflict_do_nothing_on([budget_period::Column::OrganizationId, budget_period::Column::PeriodStart])
+    .exec_without_returning(txn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+fn quota_row(org: Uuid, action: &str, period: i64) -> sea_orm::UpdateMany<quota_counter::Entity> {
+    quota_counter::Entity::update_many()
+        .filter(quota_counter::Column::OrganizationId.eq(org))
+        .filter(quota_counter::Column::Action.eq(action))
+        .filter(quota_counter::Column::PeriodStart.eq(period))
+}
+
+fn budget_row(org: Uuid, period: i64) -> sea_orm::UpdateMany<budget_period::Entity> {
+    budget_period::Entity::update_many()
+        .filter(budget_period::Column::OrganizationId.eq(org))
+        .filter(budget_period::Column::PeriodStart.eq(period))
+}
+
+async fn read_budget(txn: &DatabaseTransaction, org: Uuid, period: i64) -> Result<(Micros, Micros), StoreError> {
+    let row = budget_period::Entity::find_by_id((org, period)).one(txn).await.map_err(store_error)?;
+    Ok(row.map_or((Micros::ZERO, Micros::ZERO), |r| (Micros::new(r.spent_micros), Micros::new(r.reserved_micros))))
+}
+
+async fn read_used(txn: &DatabaseTransaction, org: Uuid, action: &str, period: i64) -> Result<u32, StoreError> {
+    let row = quota_counter::Entity::find_by_id((org, action.to_owned(), period))
+        .one(txn)
+        .await
+        .map_err(store_error)?;
+    Ok(row.map_or(0, |r| u32::try_from(r.used).unwrap_or(u32::MAX)))
+}
+
+impl SqlStore {
+    /// Marks a pending reservation finished; `None` when it was not pending (idempotence).
+    async fn finish(
+        txn: &DatabaseTransaction,
+        id: ReservationId,
+        status: &str,
+        actual: Option<Micros>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<reservation::Model>, StoreError> {
+        let mut update = reservation::Entity::update_many()
+            .col_expr(reservation::Column::Status, Expr::value(status))
+            .col_expr(reservation::Column::FinishedAt, Expr::value(to_millis(at)))
+            .filter(reservation::Column::Id.eq(id.as_uuid()))
+            .filter(reservation::Column::Status.eq(PENDING));
+        if let Some(actual) = actual {
+            update = update.col_expr(reservation::Column::ActualMicros, Expr::value(actual.get()));
+        }
+        let finished = update.exec_with_returning(txn).await.map_err(store_error)?;
+        Ok(finished.into_iter().next())
+    }
+
+    async fn give_back(txn: &DatabaseTransaction, row: &reservation::Model, return_quota_unit: bool) -> Result<(), StoreError> {
+        if return_quota_unit {
+            quota_row(row.organization_id, &row.action, row.day_start)
+                .col_expr(quota_counter::Column::Used, Expr::col(quota_counter::Column::Used).sub(1))
+                .filter(quota_counter::Column::Used.gt(0))
+                .exec(txn)
+                .await
+                .map_err(store_error)?;
+        }
+        budget_row(row.organization_id, row.month_start)
+            .col_expr(
+                budget_period::Column::ReservedMicros,
+                Expr::col(budget_period::Column::ReservedMicros).sub(row.estimate_micros),
+            )
+            .exec(txn)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+impl QuotaLedger for SqlStore {
+    async fn reserve(&self, request: ReservationRequest) -> Result<ReserveOutcome, StoreError> {
+        let org = request.organization.as_uuid();
+        let action = request.action.as_str();
+        let day = to_millis(request.day.start());
+        let month = to_millis(request.month.start());
+        let estimate = request.estimate.get();
+        let txn = self.db.begin().await.map_err(store_error)?;
+
+        ensure_quota_row(&txn, org, action, day).await?;
+        let took_unit = quota_row(org, action, day)
+            .col_expr(quota_counter::Column::Used, Expr::col(quota_counter::Column::Used).add(1))
+            .filter(quota_counter::Column::Used.lt(i64::from(request.daily_limit)))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?
+            .rows_affected
+            == 1;
+        let used = read_used(&txn, org, action, day).await?;
+        if !took_unit {
+            txn.rollback().await.map_err(store_error)?;
+            return Ok(ReserveOutcome::QuotaExceeded { used });
+        }
+
+        ensure_budget_row(&txn, org, month).await?;
+        let mut reserve = budget_row(org, month).col_expr(
+            budget_period::Column::ReservedMicros,
+            Expr::col(budget_period::Column::ReservedMicros).add(estimate),
+        );
+        if let Some(limit) = request.budget {
+            reserve = reserve.filter(
+                Expr::col(budget_period::Column::SpentMicros)
+                    .add(Expr::col(budget_period::Column::ReservedMicros))
+                    .add(estimate)
+                    .lte(limit.get()),
+            );
+        }
+        let reserved = reserve.exec(&txn).await.map_err(store_error)?.rows_affected == 1;
+        if !reserved {
+            let (spent, reserved) = read_budget(&txn, org, month).await?;
+            txn.rollback().await.map_err(store_error)?;
+            return Ok(ReserveOutcome::BudgetExceeded { spent, reserved });
+        }
+
+        reservation::ActiveModel {
+            id: Set(request.id.as_uuid()),
+            organization_id: Set(org),
+            action: Set(action.to_owned()),
+            day_start: Set(day),
+            month_start: Set(month),
+            estimate_micros: Set(estimate),
+            actual_micros: Set(None),
+            status: Set(PENDING.to_owned()),
+            created_at: Set(to_millis(request.created_at)),
+            expires_at: Set(to_millis(request.expires_at)),
+            finished_at: Set(None),
+        }
+        .insert(&txn)
+        .await
+        .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(ReserveOutcome::Reserved { daily_used: used })
+    }
+
+    async fn settle(&self, id: ReservationId, actual: Micros, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let Some(row) = Self::finish(&txn, id, SETTLED, Some(actual), at).await? else {
+            txn.rollback().await.map_err(store_error)?;
+            return Ok(false);
+        };
+        budget_row(row.organization_id, row.month_start)
+            .col_expr(
+                budget_period::Column::ReservedMicros,
+                Expr::col(budget_period::Column::ReservedMicros).sub(row.estimate_micros),
+            )
+            .col_expr(
+                budget_period::Column::SpentMicros,
+                Expr::col(budget_period::Column::SpentMicros).add(actual.get()),
+            )
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn release(&self, id: ReservationId, return_quota_unit: bool, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let Some(row) = Self::finish(&txn, id, RELEASED, None, at).await? else {
+            txn.rollback().await.map_err(store_error)?;
+            return Ok(false);
+        };
+        Self::give_back(&txn, &row, return_quota_unit).await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn release_expired(&self, now: DateTime<Utc>, max: u32) -> Result<u32, StoreError> {
+        let expired: Vec<Uuid> = reservation::Entity::find()
+            .select_only()
+            .column(reservation::Column::Id)
+            .filter(reservation::Column::Status.eq(PENDING))
+            .filter(reservation::Column::ExpiresAt.lt(to_millis(now)))
+            .order_by_asc(reservation::Column::ExpiresAt)
+            .limit(u64::from(max))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_error)?;
+        let mut released = 0;
+        for id in expired {
+            if self.release(ReservationId::from_uuid(id), false, now).await? {
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
+    async fn usage(&self, organization: OrganizationId, day: Period, month: Period) -> Result<UsageCounters, StoreError> {
+        let org = organization.as_uuid();
+        let counters = quota_counter::Entity::find()
+            .filter(quota_counter::Column::OrganizationId.eq(org))
+            .filter(quota_counter::Column::PeriodStart.eq(to_millis(day.start())))
+            .all(&self.db)
+            .await
+            .map_err(store_error)?;
+        let daily_used = counters
+            .into_iter()
+            .filter_map(|c| Action::parse(&c.action).map(|a| (a, u32::try_from(c.used).unwrap_or(u32::MAX))))
+            .collect();
+        let budget = budget_period::Entity::find_by_id((org, to_millis(month.start())))
+            .one(&self.db)
+            .await
+            .map_err(store_error)?;
+        let (spent, reserved) = budget.map_or((Micros::ZERO, Micros::ZERO), |b| {
+            (Micros::new(b.spent_micros), Micros::new(b.reserved_micros))
+        });
+        Ok(UsageCounters { daily_used, spent, reserved })
+    }
+}
