@@ -9,15 +9,25 @@ use crate::entities::organization;
 use crate::errors::store_error;
 
 impl PlanDirectory for SqlStore {
-    async fn plan_of(&self, organization: OrganizationId) -> Result<Option<OrganizationPlan>, StoreError> {
+    async fn plan_of(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Option<OrganizationPlan>, StoreError> {
         Ok(organization::Entity::find_by_id(organization.as_uuid())
             .one(&self.db)
             .await
             .map_err(store_error)?
-            .map(|org| OrganizationPlan { plan: org.plan, suspended: org.suspended_at.is_some() }))
+            .map(|org| OrganizationPlan {
+                plan: org.plan,
+                suspended: org.suspended_at.is_some(),
+            }))
     }
 
-    async fn set_plan(&self, organization: OrganizationId, plan: String) -> Result<bool, StoreError> {
+    async fn set_plan(
+        &self,
+        organization: OrganizationId,
+        plan: String,
+    ) -> Result<bool, StoreError> {
         let result = organization::Entity::update_many()
             .col_expr(organization::Column::Plan, Expr::value(plan))
             .filter(organization::Column::Id.eq(organization.as_uuid()))

@@ -24,7 +24,12 @@ const PENDING: &str = "pending";
 const SETTLED: &str = "settled";
 const RELEASED: &str = "released";
 
-async fn ensure_quota_row(txn: &DatabaseTransaction, org: Uuid, action: &str, period: i64) -> Result<(), StoreError> {
+async fn ensure_quota_row(
+    txn: &DatabaseTransaction,
+    org: Uuid,
+    action: &str,
+    period: i64,
+) -> Result<(), StoreError> {
     quota_counter::Entity::insert(quota_counter::ActiveModel {
         organization_id: Set(org),
         action: Set(action.to_owned()),
@@ -42,14 +47,21 @@ async fn ensure_quota_row(txn: &DatabaseTransaction, org: Uuid, action: &str, pe
     Ok(())
 }
 
-async fn ensure_budget_row(txn: &DatabaseTransaction, org: Uuid, period: i64) -> Result<(), StoreError> {
+async fn ensure_budget_row(
+    txn: &DatabaseTransaction,
+    org: Uuid,
+    period: i64,
+) -> Result<(), StoreError> {
     budget_period::Entity::insert(budget_period::ActiveModel {
         organization_id: Set(org),
         period_start: Set(period),
         spent_micros: Set(0),
         reserved_micros: Set(0),
     })
-    .on_conflict_do_nothing_on([budget_period::Column::OrganizationId, budget_period::Column::PeriodStart])
+    .on_conflict_do_nothing_on([
+        budget_period::Column::OrganizationId,
+        budget_period::Column::PeriodStart,
+    ])
     .exec_without_returning(txn)
     .await
     .map_err(store_error)?;
@@ -69,12 +81,26 @@ fn budget_row(org: Uuid, period: i64) -> sea_orm::UpdateMany<budget_period::Enti
         .filter(budget_period::Column::PeriodStart.eq(period))
 }
 
-async fn read_budget(txn: &DatabaseTransaction, org: Uuid, period: i64) -> Result<(Micros, Micros), StoreError> {
-    let row = budget_period::Entity::find_by_id((org, period)).one(txn).await.map_err(store_error)?;
-    Ok(row.map_or((Micros::ZERO, Micros::ZERO), |r| (Micros::new(r.spent_micros), Micros::new(r.reserved_micros))))
+async fn read_budget(
+    txn: &DatabaseTransaction,
+    org: Uuid,
+    period: i64,
+) -> Result<(Micros, Micros), StoreError> {
+    let row = budget_period::Entity::find_by_id((org, period))
+        .one(txn)
+        .await
+        .map_err(store_error)?;
+    Ok(row.map_or((Micros::ZERO, Micros::ZERO), |r| {
+        (Micros::new(r.spent_micros), Micros::new(r.reserved_micros))
+    }))
 }
 
-async fn read_used(txn: &DatabaseTransaction, org: Uuid, action: &str, period: i64) -> Result<u32, StoreError> {
+async fn read_used(
+    txn: &DatabaseTransaction,
+    org: Uuid,
+    action: &str,
+    period: i64,
+) -> Result<u32, StoreError> {
     let row = quota_counter::Entity::find_by_id((org, action.to_owned(), period))
         .one(txn)
         .await
@@ -103,10 +129,17 @@ impl SqlStore {
         Ok(finished.into_iter().next())
     }
 
-    async fn give_back(txn: &DatabaseTransaction, row: &reservation::Model, return_quota_unit: bool) -> Result<(), StoreError> {
+    async fn give_back(
+        txn: &DatabaseTransaction,
+        row: &reservation::Model,
+        return_quota_unit: bool,
+    ) -> Result<(), StoreError> {
         if return_quota_unit {
             quota_row(row.organization_id, &row.action, row.day_start)
-                .col_expr(quota_counter::Column::Used, Expr::col(quota_counter::Column::Used).sub(1))
+                .col_expr(
+                    quota_counter::Column::Used,
+                    Expr::col(quota_counter::Column::Used).sub(1),
+                )
                 .filter(quota_counter::Column::Used.gt(0))
                 .exec(txn)
                 .await
@@ -135,7 +168,10 @@ impl QuotaLedger for SqlStore {
 
         ensure_quota_row(&txn, org, action, day).await?;
         let took_unit = quota_row(org, action, day)
-            .col_expr(quota_counter::Column::Used, Expr::col(quota_counter::Column::Used).add(1))
+            .col_expr(
+                quota_counter::Column::Used,
+                Expr::col(quota_counter::Column::Used).add(1),
+            )
             .filter(quota_counter::Column::Used.lt(i64::from(request.daily_limit)))
             .exec(&txn)
             .await
@@ -188,7 +224,12 @@ impl QuotaLedger for SqlStore {
         Ok(ReserveOutcome::Reserved { daily_used: used })
     }
 
-    async fn settle(&self, id: ReservationId, actual: Micros, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn settle(
+        &self,
+        id: ReservationId,
+        actual: Micros,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(store_error)?;
         let Some(row) = Self::finish(&txn, id, SETTLED, Some(actual), at).await? else {
             txn.rollback().await.map_err(store_error)?;
@@ -210,7 +251,12 @@ impl QuotaLedger for SqlStore {
         Ok(true)
     }
 
-    async fn release(&self, id: ReservationId, return_quota_unit: bool, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn release(
+        &self,
+        id: ReservationId,
+        return_quota_unit: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(store_error)?;
         let Some(row) = Self::finish(&txn, id, RELEASED, None, at).await? else {
             txn.rollback().await.map_err(store_error)?;
@@ -235,14 +281,22 @@ impl QuotaLedger for SqlStore {
             .map_err(store_error)?;
         let mut released = 0;
         for id in expired {
-            if self.release(ReservationId::from_uuid(id), false, now).await? {
+            if self
+                .release(ReservationId::from_uuid(id), false, now)
+                .await?
+            {
                 released += 1;
             }
         }
         Ok(released)
     }
 
-    async fn usage(&self, organization: OrganizationId, day: Period, month: Period) -> Result<UsageCounters, StoreError> {
+    async fn usage(
+        &self,
+        organization: OrganizationId,
+        day: Period,
+        month: Period,
+    ) -> Result<UsageCounters, StoreError> {
         let org = organization.as_uuid();
         let counters = quota_counter::Entity::find()
             .filter(quota_counter::Column::OrganizationId.eq(org))
@@ -252,7 +306,9 @@ impl QuotaLedger for SqlStore {
             .map_err(store_error)?;
         let daily_used = counters
             .into_iter()
-            .filter_map(|c| Action::parse(&c.action).map(|a| (a, u32::try_from(c.used).unwrap_or(u32::MAX))))
+            .filter_map(|c| {
+                Action::parse(&c.action).map(|a| (a, u32::try_from(c.used).unwrap_or(u32::MAX)))
+            })
             .collect();
         let budget = budget_period::Entity::find_by_id((org, to_millis(month.start())))
             .one(&self.db)
@@ -261,6 +317,10 @@ impl QuotaLedger for SqlStore {
         let (spent, reserved) = budget.map_or((Micros::ZERO, Micros::ZERO), |b| {
             (Micros::new(b.spent_micros), Micros::new(b.reserved_micros))
         });
-        Ok(UsageCounters { daily_used, spent, reserved })
+        Ok(UsageCounters {
+            daily_used,
+            spent,
+            reserved,
+        })
     }
 }

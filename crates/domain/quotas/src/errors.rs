@@ -10,7 +10,9 @@ type Cause = Box<dyn std::error::Error + Send + Sync>;
 pub enum CatalogError {
     #[error("plan {plan}: {field} is required for a plan that is not built in")]
     MissingField { plan: String, field: &'static str },
-    #[error("plan {plan}: unknown action {action:?} in daily_quota (known: analysis, comparison, chat)")]
+    #[error(
+        "plan {plan}: unknown action {action:?} in daily_quota (known: analysis, comparison, chat)"
+    )]
     UnknownAction { plan: String, action: String },
     #[error("plan {plan}: {reason}")]
     Invalid { plan: String, reason: String },
@@ -30,9 +32,19 @@ pub enum AdmitError {
     #[error("rate limit of {} requests per minute exceeded", decision.limit)]
     RateLimited { decision: RateDecision },
     #[error("daily {action} quota of {limit} calls is used up")]
-    QuotaExceeded { action: Action, limit: u32, used: u32, resets_at: DateTime<Utc> },
+    QuotaExceeded {
+        action: Action,
+        limit: u32,
+        used: u32,
+        resets_at: DateTime<Utc>,
+    },
     #[error("monthly AI budget of {limit} is used up")]
-    BudgetExceeded { limit: Micros, spent: Micros, reserved: Micros, resets_at: DateTime<Utc> },
+    BudgetExceeded {
+        limit: Micros,
+        spent: Micros,
+        reserved: Micros,
+        resets_at: DateTime<Utc>,
+    },
     #[error("the rate limiter is unavailable")]
     LimiterUnavailable(#[source] Cause),
     #[error("admitting the call failed")]

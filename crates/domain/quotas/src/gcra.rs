@@ -30,7 +30,11 @@ impl Gcra {
         let requests = u64::from(requests.max(1));
         let burst = burst.max(1);
         let emission_nanos = (period_nanos / requests).max(1);
-        Self { emission_nanos, tolerance_nanos: emission_nanos * u64::from(burst - 1), burst }
+        Self {
+            emission_nanos,
+            tolerance_nanos: emission_nanos * u64::from(burst - 1),
+            burst,
+        }
     }
 
     pub fn emission_nanos(&self) -> u64 {
@@ -92,7 +96,10 @@ mod tests {
         let denied = gcra.check(tat, 0);
         assert!(!denied.allowed);
         assert_eq!(denied.retry_after_nanos, SECOND);
-        assert!(gcra.check(tat, SECOND).allowed, "one emission interval later");
+        assert!(
+            gcra.check(tat, SECOND).allowed,
+            "one emission interval later"
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@ pub struct RateLimit {
 impl RateLimit {
     /// The default burst: a tenth of a minute's worth, at least 1.
     pub fn with_default_burst(per_minute: u32) -> Self {
-        Self { per_minute, burst: per_minute.div_ceil(10).max(1) }
+        Self {
+            per_minute,
+            burst: per_minute.div_ceil(10).max(1),
+        }
     }
 }
 
@@ -81,7 +84,11 @@ impl PlanCatalog {
     /// Free, Pro and Enterprise as shipped.
     pub fn builtin() -> Self {
         let quota = |analysis, comparison, chat| {
-            BTreeMap::from([(Action::Analysis, analysis), (Action::Comparison, comparison), (Action::Chat, chat)])
+            BTreeMap::from([
+                (Action::Analysis, analysis),
+                (Action::Comparison, comparison),
+                (Action::Chat, chat),
+            ])
         };
         let plans = [
             Plan {
@@ -112,7 +119,9 @@ impl PlanCatalog {
                 monthly_budget: Budget::Unlimited,
             },
         ];
-        Self { plans: plans.into_iter().map(|p| (p.id.clone(), p)).collect() }
+        Self {
+            plans: plans.into_iter().map(|p| (p.id.clone(), p)).collect(),
+        }
     }
 
     /// The built-in plans with `specs` applied: a spec for a built-in id changes the fields it
@@ -172,8 +181,13 @@ fn apply(mut plan: Plan, spec: &PlanSpec) -> Result<Plan, CatalogError> {
 }
 
 fn new_plan(id: &str, spec: &PlanSpec) -> Result<Plan, CatalogError> {
-    let missing = |field: &'static str| CatalogError::MissingField { plan: id.to_owned(), field };
-    let per_minute = spec.requests_per_minute.ok_or_else(|| missing("requests_per_minute"))?;
+    let missing = |field: &'static str| CatalogError::MissingField {
+        plan: id.to_owned(),
+        field,
+    };
+    let per_minute = spec
+        .requests_per_minute
+        .ok_or_else(|| missing("requests_per_minute"))?;
     let mut rate = RateLimit::with_default_burst(per_minute);
     if let Some(burst) = spec.burst {
         rate.burst = burst;
@@ -184,7 +198,12 @@ fn new_plan(id: &str, spec: &PlanSpec) -> Result<Plan, CatalogError> {
         price_cents: spec.price_cents.ok_or_else(|| missing("price_cents"))?,
         stripe_price_id: spec.stripe_price_id.clone(),
         rate,
-        daily_quota: parse_quota(id, spec.daily_quota.as_ref().ok_or_else(|| missing("daily_quota"))?)?,
+        daily_quota: parse_quota(
+            id,
+            spec.daily_quota
+                .as_ref()
+                .ok_or_else(|| missing("daily_quota"))?,
+        )?,
         monthly_budget: budget_of(id, spec)?.ok_or_else(|| missing("monthly_budget_micros"))?,
     })
 }
@@ -201,19 +220,35 @@ fn budget_of(id: &str, spec: &PlanSpec) -> Result<Option<Budget>, CatalogError> 
     }
 }
 
-fn parse_quota(id: &str, raw: &BTreeMap<String, u32>) -> Result<BTreeMap<Action, u32>, CatalogError> {
+fn parse_quota(
+    id: &str,
+    raw: &BTreeMap<String, u32>,
+) -> Result<BTreeMap<Action, u32>, CatalogError> {
     raw.iter()
         .map(|(action, limit)| {
             Action::parse(action)
                 .map(|a| (a, *limit))
-                .ok_or_else(|| CatalogError::UnknownAction { plan: id.to_owned(), action: action.clone() })
+                .ok_or_else(|| CatalogError::UnknownAction {
+                    plan: id.to_owned(),
+                    action: action.clone(),
+                })
         })
         .collect()
 }
 
 fn validate(plan: &Plan) -> Result<(), CatalogError> {
-    let invalid = |reason: &str| Err(CatalogError::Invalid { plan: plan.id.clone(), reason: reason.to_owned() });
-    if plan.id.is_empty() || !plan.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    let invalid = |reason: &str| {
+        Err(CatalogError::Invalid {
+            plan: plan.id.clone(),
+            reason: reason.to_owned(),
+        })
+    };
+    if plan.id.is_empty()
+        || !plan
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return invalid("plan ids are ASCII letters, digits, '-' and '_'");
     }
     if plan.name.trim().is_empty() {
@@ -243,10 +278,19 @@ mod tests {
         let ids: Vec<&str> = catalog.plans().iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["free", "pro", "enterprise"]);
         let free = catalog.get("free").unwrap();
-        assert_eq!(free.rate, RateLimit { per_minute: 30, burst: 3 });
+        assert_eq!(
+            free.rate,
+            RateLimit {
+                per_minute: 30,
+                burst: 3
+            }
+        );
         assert_eq!(free.daily_limit(Action::Analysis), Some(5));
         assert_eq!(free.monthly_budget, Budget::Limited(Micros::new(1_000_000)));
-        assert_eq!(catalog.get("enterprise").unwrap().monthly_budget, Budget::Unlimited);
+        assert_eq!(
+            catalog.get("enterprise").unwrap().monthly_budget,
+            Budget::Unlimited
+        );
     }
 
     #[test]
@@ -262,19 +306,38 @@ mod tests {
         )]);
         let catalog = PlanCatalog::from_specs(&specs).unwrap();
         let pro = catalog.get("pro").unwrap();
-        assert_eq!(pro.rate, RateLimit { per_minute: 120, burst: 12 });
+        assert_eq!(
+            pro.rate,
+            RateLimit {
+                per_minute: 120,
+                burst: 12
+            }
+        );
         assert_eq!(pro.stripe_price_id.as_deref(), Some("price_123"));
         assert_eq!(pro.name, "Pro", "unnamed fields keep their built-in value");
         assert_eq!(pro.daily_limit(Action::Chat), Some(10));
-        assert_eq!(pro.daily_limit(Action::Analysis), None, "a quota table replaces the built-in one");
+        assert_eq!(
+            pro.daily_limit(Action::Analysis),
+            None,
+            "a quota table replaces the built-in one"
+        );
     }
 
     #[test]
     fn new_plans_must_be_complete() {
-        let partial = BTreeMap::from([("team".to_owned(), PlanSpec { name: Some("Team".into()), ..PlanSpec::default() })]);
+        let partial = BTreeMap::from([(
+            "team".to_owned(),
+            PlanSpec {
+                name: Some("Team".into()),
+                ..PlanSpec::default()
+            },
+        )]);
         assert!(matches!(
             PlanCatalog::from_specs(&partial),
-            Err(CatalogError::MissingField { field: "requests_per_minute", .. })
+            Err(CatalogError::MissingField {
+                field: "requests_per_minute",
+                ..
+            })
         ));
         let full = BTreeMap::from([(
             "team".to_owned(),
@@ -289,20 +352,44 @@ mod tests {
             },
         )]);
         let catalog = PlanCatalog::from_specs(&full).unwrap();
-        assert_eq!(catalog.get("team").unwrap().rate, RateLimit { per_minute: 600, burst: 50 });
+        assert_eq!(
+            catalog.get("team").unwrap().rate,
+            RateLimit {
+                per_minute: 600,
+                burst: 50
+            }
+        );
     }
 
     #[test]
     fn invalid_catalogs_are_refused_with_the_plan_named() {
         let cases = [
-            PlanSpec { requests_per_minute: Some(0), ..PlanSpec::default() },
-            PlanSpec { price_cents: Some(-1), ..PlanSpec::default() },
-            PlanSpec { daily_quota: Some(BTreeMap::from([("dance".to_owned(), 1)])), ..PlanSpec::default() },
-            PlanSpec { monthly_budget_micros: Some(-5), ..PlanSpec::default() },
-            PlanSpec { monthly_budget_micros: Some(5), unlimited_budget: Some(true), ..PlanSpec::default() },
+            PlanSpec {
+                requests_per_minute: Some(0),
+                ..PlanSpec::default()
+            },
+            PlanSpec {
+                price_cents: Some(-1),
+                ..PlanSpec::default()
+            },
+            PlanSpec {
+                daily_quota: Some(BTreeMap::from([("dance".to_owned(), 1)])),
+                ..PlanSpec::default()
+            },
+            PlanSpec {
+                monthly_budget_micros: Some(-5),
+                ..PlanSpec::default()
+            },
+            PlanSpec {
+                monthly_budget_micros: Some(5),
+                unlimited_budget: Some(true),
+                ..PlanSpec::default()
+            },
         ];
         for spec in cases {
-            let error = PlanCatalog::from_specs(&BTreeMap::from([("free".to_owned(), spec.clone())])).unwrap_err();
+            let error =
+                PlanCatalog::from_specs(&BTreeMap::from([("free".to_owned(), spec.clone())]))
+                    .unwrap_err();
             assert!(error.to_string().contains("free"), "{error} for {spec:?}");
         }
         let bad_id = BTreeMap::from([(

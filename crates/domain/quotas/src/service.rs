@@ -8,7 +8,9 @@ use crate::action::Action;
 use crate::errors::AdmitError;
 use crate::plan::{Plan, PlanCatalog, RateLimit};
 use crate::ports::{PlanDirectory, QuotaLedger, RateLimiter};
-use crate::reservation::{Reservation, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters};
+use crate::reservation::{
+    Reservation, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters,
+};
 
 /// A rate limiter's answer, with what the `RateLimit` headers need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +42,10 @@ pub struct MeteringPolicy {
 
 impl Default for MeteringPolicy {
     fn default() -> Self {
-        Self { reservation_ttl: chrono::Duration::minutes(5), limiter_failure: LimiterFailure::Open }
+        Self {
+            reservation_ttl: chrono::Duration::minutes(5),
+            limiter_failure: LimiterFailure::Open,
+        }
     }
 }
 
@@ -70,8 +75,22 @@ where
     P: PlanDirectory,
     C: Clock,
 {
-    pub fn new(limiter: L, ledger: Q, plans: P, clock: C, catalog: Arc<PlanCatalog>, policy: MeteringPolicy) -> Self {
-        Self { limiter, ledger, plans, clock, catalog, policy }
+    pub fn new(
+        limiter: L,
+        ledger: Q,
+        plans: P,
+        clock: C,
+        catalog: Arc<PlanCatalog>,
+        policy: MeteringPolicy,
+    ) -> Self {
+        Self {
+            limiter,
+            ledger,
+            plans,
+            clock,
+            catalog,
+            policy,
+        }
     }
 
     pub fn catalog(&self) -> &PlanCatalog {
@@ -81,14 +100,19 @@ where
     /// The organisation's current plan (read on every call: a plan change applies to the next
     /// request).
     pub async fn plan_of(&self, organization: OrganizationId) -> Result<Plan, AdmitError> {
-        let state = self.plans.plan_of(organization).await?.ok_or(AdmitError::OrganizationNotFound)?;
+        let state = self
+            .plans
+            .plan_of(organization)
+            .await?
+            .ok_or(AdmitError::OrganizationNotFound)?;
         if state.suspended {
             return Err(AdmitError::Suspended);
         }
-        self.catalog
-            .get(&state.plan)
-            .cloned()
-            .ok_or_else(|| AdmitError::Unexpected(format!("organization is on unknown plan {:?}", state.plan).into()))
+        self.catalog.get(&state.plan).cloned().ok_or_else(|| {
+            AdmitError::Unexpected(
+                format!("organization is on unknown plan {:?}", state.plan).into(),
+            )
+        })
     }
 
     /// Admits one call of `action` whose worst-case cost is `estimate`, reserving it.
@@ -101,7 +125,10 @@ where
         let plan = self.plan_of(organization).await?;
         let daily_limit = plan
             .daily_limit(action)
-            .ok_or_else(|| AdmitError::ActionNotInPlan { action, plan: plan.id.clone() })?;
+            .ok_or_else(|| AdmitError::ActionNotInPlan {
+                action,
+                plan: plan.id.clone(),
+            })?;
         let rate = self.check_rate(organization, plan.rate).await?;
         let now = self.clock.now();
         let request = ReservationRequest {
@@ -148,13 +175,24 @@ where
     }
 
     /// Records the actual cost of an admitted call (it may exceed the estimate).
-    pub async fn settle(&self, reservation: &Reservation, actual: Micros) -> Result<bool, tollgate_identity::StoreError> {
-        self.ledger.settle(reservation.id, actual, self.clock.now()).await
+    pub async fn settle(
+        &self,
+        reservation: &Reservation,
+        actual: Micros,
+    ) -> Result<bool, tollgate_identity::StoreError> {
+        self.ledger
+            .settle(reservation.id, actual, self.clock.now())
+            .await
     }
 
     /// Gives back a call that failed on our side: its budget reservation and its quota unit.
-    pub async fn release(&self, reservation: &Reservation) -> Result<bool, tollgate_identity::StoreError> {
-        self.ledger.release(reservation.id, true, self.clock.now()).await
+    pub async fn release(
+        &self,
+        reservation: &Reservation,
+    ) -> Result<bool, tollgate_identity::StoreError> {
+        self.ledger
+            .release(reservation.id, true, self.clock.now())
+            .await
     }
 
     /// Releases reservations abandoned by crashed requests; run periodically.
@@ -163,7 +201,10 @@ where
     }
 
     /// The organisation's counters for the current day and month.
-    pub async fn usage(&self, organization: OrganizationId) -> Result<(Period, Period, UsageCounters), tollgate_identity::StoreError> {
+    pub async fn usage(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<(Period, Period, UsageCounters), tollgate_identity::StoreError> {
         let now = self.clock.now();
         let (day, month) = (Period::utc_day(now), Period::utc_month(now));
         let counters = self.ledger.usage(organization, day, month).await?;
@@ -174,8 +215,16 @@ where
         self.clock.now()
     }
 
-    async fn check_rate(&self, organization: OrganizationId, limit: RateLimit) -> Result<Option<RateDecision>, AdmitError> {
-        match self.limiter.check(format!("org:{organization}"), limit).await {
+    async fn check_rate(
+        &self,
+        organization: OrganizationId,
+        limit: RateLimit,
+    ) -> Result<Option<RateDecision>, AdmitError> {
+        match self
+            .limiter
+            .check(format!("org:{organization}"), limit)
+            .await
+        {
             Ok(decision) if decision.allowed => Ok(Some(decision)),
             Ok(decision) => Err(AdmitError::RateLimited { decision }),
             Err(error) => match self.policy.limiter_failure {

@@ -1,0 +1,160 @@
+use std::time::{Duration, Instant};
+
+use moka::ops::compute::Op;
+use moka::sync::Cache;
+use tollgate_quotas::ports::{LimiterUnavailable, RateLimiter};
+use tollgate_quotas::{Gcra, RateDecision, RateLimit};
+
+use crate::{MINUTE_NANOS, decision};
+
+/// GCRA state (one theoretical arrival time per key) in process.
+///
+/// Memory is bounded twice: at most `max_keys` entries, and a key idle for longer than
+/// `idle_eviction` is dropped — by then its limiter has fully replenished (for any rate of at
+/// least one request per minute and bursts up to ten minutes' worth), so forgetting it changes
+/// no decision.
+pub struct InProcessRateLimiter {
+    epoch: Instant,
+    state: Cache<String, u64>,
+}
+
+impl InProcessRateLimiter {
+    pub const DEFAULT_MAX_KEYS: u64 = 1_000_000;
+    pub const DEFAULT_IDLE_EVICTION: Duration = Duration::from_secs(600);
+
+    pub fn new() -> Self {
+        Self::with_bounds(Self::DEFAULT_MAX_KEYS, Self::DEFAULT_IDLE_EVICTION)
+    }
+
+    pub fn with_bounds(max_keys: u64, idle_eviction: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            state: Cache::builder()
+                .max_capacity(max_keys)
+                .time_to_idle(idle_eviction)
+                .build(),
+        }
+    }
+
+    /// Decides one request now; the read-modify-write of the key is atomic.
+    pub fn check_now(&self, key: &str, limit: RateLimit) -> RateDecision {
+        let gcra = Gcra::new(limit.per_minute, MINUTE_NANOS, limit.burst);
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let mut outcome = None;
+        self.state.entry_by_ref(key).and_compute_with(|entry| {
+            let result = gcra.check(entry.map(|e| e.into_value()), now);
+            outcome = Some(result);
+            if result.allowed {
+                Op::Put(result.new_tat_nanos)
+            } else {
+                Op::Nop
+            }
+        });
+        let outcome = outcome.unwrap_or_else(|| gcra.check(None, now));
+        decision(limit, outcome)
+    }
+
+    /// Keys currently held (after pending evictions run).
+    pub fn len(&self) -> u64 {
+        self.state.run_pending_tasks();
+        self.state.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for InProcessRateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RateLimiter for InProcessRateLimiter {
+    async fn check(
+        &self,
+        key: String,
+        limit: RateLimit,
+    ) -> Result<RateDecision, LimiterUnavailable> {
+        Ok(self.check_now(&key, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn burst_then_refusal_with_retry_after() {
+        let limiter = InProcessRateLimiter::new();
+        let limit = RateLimit {
+            per_minute: 60,
+            burst: 3,
+        };
+        let admitted = (0..10)
+            .filter(|_| limiter.check_now("org:a", limit).allowed)
+            .count();
+        assert_eq!(admitted, 3);
+        let refused = limiter.check_now("org:a", limit);
+        assert!(!refused.allowed);
+        assert!(
+            refused.retry_after > Duration::from_millis(900)
+                && refused.retry_after <= Duration::from_secs(1)
+        );
+        assert!(
+            limiter.check_now("org:b", limit).allowed,
+            "keys are independent"
+        );
+    }
+
+    #[test]
+    fn concurrent_checks_never_admit_more_than_the_burst() {
+        let limiter = Arc::new(InProcessRateLimiter::new());
+        let limit = RateLimit {
+            per_minute: 1,
+            burst: 25,
+        };
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let limiter = limiter.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .filter(|_| limiter.check_now("org:hot", limit).allowed)
+                        .count()
+                })
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(admitted, 25);
+    }
+
+    #[test]
+    fn memory_is_bounded_by_idle_eviction() {
+        let limiter = InProcessRateLimiter::with_bounds(1_000, Duration::from_millis(50));
+        let limit = RateLimit {
+            per_minute: 600,
+            burst: 1,
+        };
+        for i in 0..500 {
+            limiter.check_now(&format!("org:{i}"), limit);
+        }
+        assert!(limiter.len() > 0);
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(limiter.len(), 0, "idle keys are evicted");
+    }
+
+    #[test]
+    fn memory_is_bounded_by_capacity() {
+        let limiter = InProcessRateLimiter::with_bounds(100, Duration::from_secs(600));
+        let limit = RateLimit {
+            per_minute: 600,
+            burst: 1,
+        };
+        for i in 0..5_000 {
+            limiter.check_now(&format!("org:{i}"), limit);
+        }
+        assert!(limiter.len() <= 100, "{} keys held", limiter.len());
+    }
+}
