@@ -8,6 +8,9 @@ use tollgate_identity::{
 };
 
 use tollgate_keys::{CreateKeyError, ListKeysError, ManageKeyError};
+use tollgate_quotas::AdmitError;
+
+use crate::rate_headers::{PolicyState, ceil_seconds, headers};
 
 use crate::error::ApiError;
 
@@ -118,5 +121,161 @@ impl From<ManageKeyError> for ApiError {
             ManageKeyError::InvalidGrace { .. } => ApiError::validation(error.to_string()),
             ManageKeyError::Unexpected(cause) => ApiError::unavailable(cause),
         }
+    }
+}
+
+impl From<AdmitError> for ApiError {
+    fn from(error: AdmitError) -> Self {
+        match error {
+            AdmitError::OrganizationNotFound => ApiError::not_found(error.to_string()),
+            AdmitError::Suspended => {
+                ApiError::new(StatusCode::FORBIDDEN, "suspended", error.to_string())
+            }
+            AdmitError::ActionNotInPlan { .. } => ApiError::forbidden(error.to_string()),
+            AdmitError::RateLimited { decision } => {
+                let policy = PolicyState {
+                    name: "minute".to_owned(),
+                    quota: u64::from(decision.limit),
+                    window_seconds: 60,
+                    remaining: u64::from(decision.remaining),
+                    reset: decision.reset_after,
+                };
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    error.to_string(),
+                )
+                .retry_after(ceil_seconds(decision.retry_after))
+                .with_headers(headers(&[policy]))
+            }
+            AdmitError::QuotaExceeded {
+                action,
+                limit,
+                resets_at,
+                ..
+            } => {
+                let until_reset = (resets_at - chrono::Utc::now())
+                    .to_std()
+                    .unwrap_or_default();
+                let policy = PolicyState {
+                    name: format!("daily-{action}"),
+                    quota: u64::from(limit),
+                    window_seconds: 86_400,
+                    remaining: 0,
+                    reset: until_reset,
+                };
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota_exceeded",
+                    error.to_string(),
+                )
+                .retry_after(ceil_seconds(until_reset))
+                .with_headers(headers(&[policy]))
+            }
+            AdmitError::BudgetExceeded { .. } => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "budget_exceeded",
+                error.to_string(),
+            ),
+            AdmitError::LimiterUnavailable(cause) | AdmitError::Unexpected(cause) => {
+                ApiError::unavailable(cause)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::response::IntoResponse;
+    use tollgate_kernel::Micros;
+    use tollgate_quotas::{Action, RateDecision};
+
+    use super::*;
+
+    async fn problem(error: AdmitError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let response = ApiError::from(error).into_response();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, headers, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn rate_limited_is_429_with_retry_after_and_ratelimit_headers() {
+        let decision = RateDecision {
+            allowed: false,
+            limit: 30,
+            remaining: 0,
+            retry_after: Duration::from_millis(1_500),
+            reset_after: Duration::from_millis(11_200),
+        };
+        let (status, headers, body) = problem(AdmitError::RateLimited { decision }).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["type"], "rate_limited");
+        assert_eq!(headers["retry-after"], "2");
+        assert_eq!(headers["ratelimit-policy"], "\"minute\";q=30;w=60");
+        assert_eq!(headers["ratelimit"], "\"minute\";r=0;t=12");
+        assert_eq!(headers["content-type"], "application/problem+json");
+    }
+
+    #[tokio::test]
+    async fn quota_exceeded_is_429_until_the_reset() {
+        let resets_at = chrono::Utc::now() + chrono::Duration::seconds(3_600);
+        let (status, headers, body) = problem(AdmitError::QuotaExceeded {
+            action: Action::Analysis,
+            limit: 5,
+            used: 5,
+            resets_at,
+        })
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["type"], "quota_exceeded");
+        let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((3_595..=3_601).contains(&retry), "{retry}");
+        assert_eq!(
+            headers["ratelimit-policy"],
+            "\"daily-analysis\";q=5;w=86400"
+        );
+        assert!(
+            headers["ratelimit"]
+                .to_str()
+                .unwrap()
+                .starts_with("\"daily-analysis\";r=0;t=")
+        );
+    }
+
+    #[tokio::test]
+    async fn budget_suspension_and_plan_refusals_have_their_types() {
+        let budget = AdmitError::BudgetExceeded {
+            limit: Micros::new(1),
+            spent: Micros::new(1),
+            reserved: Micros::ZERO,
+            resets_at: chrono::Utc::now(),
+        };
+        let (status, _, body) = problem(budget).await;
+        assert_eq!(
+            (status, body["type"].as_str().unwrap()),
+            (StatusCode::PAYMENT_REQUIRED, "budget_exceeded")
+        );
+        let (status, _, body) = problem(AdmitError::Suspended).await;
+        assert_eq!(
+            (status, body["type"].as_str().unwrap()),
+            (StatusCode::FORBIDDEN, "suspended")
+        );
+        let (status, _, body) = problem(AdmitError::ActionNotInPlan {
+            action: Action::Chat,
+            plan: "free".into(),
+        })
+        .await;
+        assert_eq!(
+            (status, body["type"].as_str().unwrap()),
+            (StatusCode::FORBIDDEN, "forbidden")
+        );
+        let (status, _, _) = problem(AdmitError::LimiterUnavailable("down".into())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -2,7 +2,7 @@
 //! with a stable `type` slug. Server faults log their whole cause chain and say nothing of it.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -26,6 +26,7 @@ pub struct ApiError {
     kind: &'static str,
     detail: String,
     retry_after_seconds: Option<u64>,
+    headers: Vec<(HeaderName, HeaderValue)>,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -36,6 +37,7 @@ impl ApiError {
             kind,
             detail: detail.into(),
             retry_after_seconds: None,
+            headers: Vec::new(),
             cause: None,
         }
     }
@@ -65,9 +67,19 @@ impl ApiError {
     }
 
     pub fn rate_limited(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
-        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail);
-        error.retry_after_seconds = Some(retry_after_seconds.max(1));
-        error
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+            .retry_after(retry_after_seconds)
+    }
+
+    /// Adds `Retry-After` in whole seconds (at least 1).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_seconds = Some(seconds.max(1));
+        self
+    }
+
+    pub fn with_headers(mut self, headers: Vec<(HeaderName, HeaderValue)>) -> Self {
+        self.headers.extend(headers);
+        self
     }
 
     /// A fault on our side: logged with its cause, answered with a generic detail.
@@ -146,6 +158,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
         }
         response
     }

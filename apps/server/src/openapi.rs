@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
-use crate::routes::{admin, auth, dto, health, keys, me};
+use crate::routes::{admin, auth, dto, health, keys, me, plans};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,7 @@ use crate::routes::{admin, auth, dto, health, keys, me};
         keys::list_keys,
         keys::rotate_key,
         keys::revoke_key,
+        plans::list_plans,
         admin::create_invite,
     ),
     components(schemas(
@@ -46,6 +47,9 @@ use crate::routes::{admin, auth, dto, health, keys, me};
         keys::CreatedKeyView,
         keys::KeyView,
         keys::KeyList,
+        plans::PlanLimits,
+        plans::PlanView,
+        plans::PlanList,
         admin::InviteRequest,
         admin::InviteResponse,
     )),
@@ -54,6 +58,7 @@ use crate::routes::{admin, auth, dto, health, keys, me};
         (name = "health", description = "Liveness, readiness and this document"),
         (name = "identity", description = "Sign-up, login, tokens"),
         (name = "keys", description = "Per-user and per-organisation API keys"),
+        (name = "plans", description = "Plans, rate limits, quotas and budgets"),
         (name = "admin", description = "Operator administration (role admin)"),
     )
 )]

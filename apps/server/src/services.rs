@@ -181,6 +181,69 @@ where
     }
 }
 
+/// Metering as the HTTP layer sees it.
+#[async_trait]
+pub trait MeteringApi: Send + Sync {
+    fn catalog(&self) -> &tollgate_quotas::PlanCatalog;
+    async fn admit(
+        &self,
+        organization: OrganizationId,
+        action: tollgate_quotas::Action,
+        estimate: tollgate_kernel::Micros,
+    ) -> Result<tollgate_quotas::Admission, tollgate_quotas::AdmitError>;
+    async fn settle(
+        &self,
+        reservation: &tollgate_quotas::Reservation,
+        actual: tollgate_kernel::Micros,
+    ) -> Result<bool, tollgate_identity::StoreError>;
+    async fn release(
+        &self,
+        reservation: &tollgate_quotas::Reservation,
+    ) -> Result<bool, tollgate_identity::StoreError>;
+    async fn sweep(&self, max: u32) -> Result<u32, tollgate_identity::StoreError>;
+}
+
+#[async_trait]
+impl<L, Q, P, C> MeteringApi for tollgate_quotas::MeteringService<L, Q, P, C>
+where
+    L: tollgate_quotas::ports::RateLimiter,
+    Q: tollgate_quotas::ports::QuotaLedger,
+    P: tollgate_quotas::ports::PlanDirectory,
+    C: Clock,
+{
+    fn catalog(&self) -> &tollgate_quotas::PlanCatalog {
+        tollgate_quotas::MeteringService::catalog(self)
+    }
+
+    async fn admit(
+        &self,
+        organization: OrganizationId,
+        action: tollgate_quotas::Action,
+        estimate: tollgate_kernel::Micros,
+    ) -> Result<tollgate_quotas::Admission, tollgate_quotas::AdmitError> {
+        tollgate_quotas::MeteringService::admit(self, organization, action, estimate).await
+    }
+
+    async fn settle(
+        &self,
+        reservation: &tollgate_quotas::Reservation,
+        actual: tollgate_kernel::Micros,
+    ) -> Result<bool, tollgate_identity::StoreError> {
+        tollgate_quotas::MeteringService::settle(self, reservation, actual).await
+    }
+
+    async fn release(
+        &self,
+        reservation: &tollgate_quotas::Reservation,
+    ) -> Result<bool, tollgate_identity::StoreError> {
+        tollgate_quotas::MeteringService::release(self, reservation).await
+    }
+
+    async fn sweep(&self, max: u32) -> Result<u32, tollgate_identity::StoreError> {
+        tollgate_quotas::MeteringService::sweep(self, max).await
+    }
+}
+
 /// Whether the storage behind the server answers; for `/readyz`.
 #[async_trait]
 pub trait Readiness: Send + Sync {

@@ -26,8 +26,27 @@ pub struct Settings {
     pub models: BTreeMap<String, ModelPriceSettings>,
     pub webhooks: Option<WebhookSettings>,
     pub costs: Option<CostSettings>,
-    pub rate_limit: Option<RateLimitSettings>,
+    pub rate_limit: RateLimitSettings,
     pub api_keys: ApiKeySettings,
+    pub quotas: QuotaSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaSettings {
+    /// A reservation not settled within this is released by the sweeper (crashed request).
+    pub reservation_ttl_seconds: i64,
+    /// How often the sweeper looks for expired reservations.
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        Self {
+            reservation_ttl_seconds: 300,
+            sweep_interval_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,8 +167,25 @@ pub struct PlanSettings {
     pub price_cents: Option<i64>,
     pub stripe_price_id: Option<String>,
     pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
     pub monthly_budget_micros: Option<i64>,
+    pub unlimited_budget: Option<bool>,
     pub daily_quota: Option<BTreeMap<String, u32>>,
+}
+
+impl PlanSettings {
+    pub fn to_spec(&self) -> tollgate_quotas::PlanSpec {
+        tollgate_quotas::PlanSpec {
+            name: self.name.clone(),
+            price_cents: self.price_cents,
+            stripe_price_id: self.stripe_price_id.clone(),
+            requests_per_minute: self.requests_per_minute,
+            burst: self.burst,
+            daily_quota: self.daily_quota.clone(),
+            monthly_budget_micros: self.monthly_budget_micros,
+            unlimited_budget: self.unlimited_budget,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -175,11 +211,46 @@ pub struct CostSettings {
     pub target_margin_percent: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitBackend {
+    #[default]
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Let calls through (quota and budget still hold) and log a warning.
+    #[default]
+    Open,
+    /// Refuse calls with 503.
+    Closed,
+}
+
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
-    pub backend: Option<String>,
+    pub backend: RateLimitBackend,
     pub redis_url: Option<String>,
+    /// What to do when Redis does not answer.
+    pub failure_mode: FailureMode,
+    pub redis_timeout_millis: u64,
+    /// Prefix of the limiter's keys in Redis, so that deployments can share a server.
+    pub redis_key_prefix: String,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            backend: RateLimitBackend::Memory,
+            redis_url: None,
+            failure_mode: FailureMode::Open,
+            redis_timeout_millis: 250,
+            redis_key_prefix: "tollgate:rl:".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -249,6 +320,27 @@ impl Settings {
         if self.auth.revocation_poll_millis == 0 || self.auth.revocation_poll_millis > 4000 {
             return invalid("auth.revocation_poll_millis", "must be between 1 and 4000");
         }
+        if self.rate_limit.backend == RateLimitBackend::Redis && self.rate_limit.redis_url.is_none()
+        {
+            return invalid(
+                "rate_limit.redis_url",
+                "is required with backend = \"redis\"",
+            );
+        }
+        if self.quotas.reservation_ttl_seconds <= 0 || self.quotas.sweep_interval_seconds == 0 {
+            return invalid(
+                "quotas",
+                "reservation_ttl_seconds and sweep_interval_seconds must be positive",
+            );
+        }
+        let specs = self
+            .plans
+            .iter()
+            .map(|(id, plan)| (id.clone(), plan.to_spec()))
+            .collect();
+        if let Err(error) = tollgate_quotas::PlanCatalog::from_specs(&specs) {
+            return Err(SettingsError::Invalid(format!("plans: {error}")));
+        }
         if self.api_keys.max_per_organization == 0 {
             return invalid("api_keys.max_per_organization", "must be positive");
         }
@@ -267,6 +359,18 @@ impl Settings {
         Ok(())
     }
 
+    /// The plan catalogue: built-in plans with `[plans.*]` applied (validated at load).
+    pub fn plan_catalog(
+        &self,
+    ) -> Result<tollgate_quotas::PlanCatalog, tollgate_quotas::CatalogError> {
+        let specs = self
+            .plans
+            .iter()
+            .map(|(id, plan)| (id.clone(), plan.to_spec()))
+            .collect();
+        tollgate_quotas::PlanCatalog::from_specs(&specs)
+    }
+
     /// Keys that are accepted but whose feature this release does not have yet.
     pub fn unused_sections(&self) -> Vec<&'static str> {
         let mut unused = Vec::new();
@@ -276,9 +380,6 @@ impl Settings {
         if self.stripe.is_some() {
             unused.push("stripe");
         }
-        if !self.plans.is_empty() {
-            unused.push("plans");
-        }
         if !self.models.is_empty() {
             unused.push("models");
         }
@@ -287,9 +388,6 @@ impl Settings {
         }
         if self.costs.is_some() {
             unused.push("costs");
-        }
-        if self.rate_limit.is_some() {
-            unused.push("rate_limit");
         }
         unused
     }
@@ -386,6 +484,12 @@ mod tests {
             50
         );
         assert!(settings.unused_sections().contains(&"stripe"));
+        let catalog = settings.plan_catalog().unwrap();
+        assert_eq!(
+            catalog.get("pro").unwrap().stripe_price_id.as_deref(),
+            Some("price_123")
+        );
+        assert_eq!(catalog.get("free").unwrap().rate.per_minute, 30);
         assert_eq!(settings.api_keys.max_per_organization, 10);
     }
 
@@ -426,6 +530,30 @@ mod tests {
             assert!(error.contains("bogus"), "{error}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn invalid_plan_catalogues_fail_at_load_naming_the_plan() {
+        let error = Settings::from_toml("[plans.free]\nrequests_per_minute = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("free"), "{error}");
+        let error = Settings::from_toml("[plans.team]\nname = \"Team\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("team") && error.contains("requests_per_minute"),
+            "{error}"
+        );
+        let error = Settings::from_toml("[plans.free.daily_quota]\ndance = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("dance"), "{error}");
+        let error = Settings::from_toml("[rate_limit]\nbackend = \"redis\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("redis_url"), "{error}");
+        assert!(Settings::from_toml("[rate_limit]\nbackend = \"carrier-pigeon\"").is_err());
     }
 
     #[test]

@@ -18,6 +18,8 @@ use tollgate_identity::{
 };
 use tollgate_kernel::SystemClock;
 use tollgate_keys::{ApiKeyService, KeyHasher, KeyPolicy, LastUsedTracker};
+use tollgate_quotas::{LimiterFailure, MeteringPolicy, MeteringService};
+use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 use tollgate_sql::SqlStore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -28,13 +30,14 @@ use tower_http::trace::TraceLayer;
 use crate::account_cache::CachedAccounts;
 use crate::auth::ServiceKeys;
 use crate::key_cache::CachedKeyStore;
+use crate::limiter::ConfiguredLimiter;
 use crate::middleware::{panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
 use crate::revocations::{RevocationRefresher, revocation_window};
-use crate::services::KeysApi;
-use crate::settings::{Settings, SignupSetting};
+use crate::services::{KeysApi, MeteringApi};
+use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
 use crate::state::AppState;
-use crate::{error, jwt_secret, last_used, routes};
+use crate::{error, jwt_secret, last_used, reservation_sweeper, routes};
 
 pub const ISSUER: &str = "tollgate";
 pub const AUDIENCE: &str = "tollgate-api";
@@ -120,10 +123,26 @@ impl Application {
             },
         ));
 
+        let metering: Arc<dyn MeteringApi> = Arc::new(MeteringService::new(
+            configured_limiter(&settings)?,
+            store.clone(),
+            store.clone(),
+            SystemClock,
+            Arc::new(settings.plan_catalog()?),
+            MeteringPolicy {
+                reservation_ttl: chrono::Duration::seconds(settings.quotas.reservation_ttl_seconds),
+                limiter_failure: match settings.rate_limit.failure_mode {
+                    FailureMode::Open => LimiterFailure::Open,
+                    FailureMode::Closed => LimiterFailure::Closed,
+                },
+            },
+        ));
+
         let state = AppState {
             identity: Arc::new(identity),
             verifier: Arc::new(AccessTokenVerifier::new(codec, revocations)),
             keys: keys.clone(),
+            metering: metering.clone(),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
             readiness: Arc::new(store),
         };
@@ -134,6 +153,10 @@ impl Application {
         let background = vec![
             tokio::spawn(refresher.run()),
             tokio::spawn(last_used::run(keys.clone())),
+            tokio::spawn(reservation_sweeper::run(
+                metering,
+                Duration::from_secs(settings.quotas.sweep_interval_seconds),
+            )),
         ];
         Ok(Self {
             listener,
@@ -163,6 +186,23 @@ impl Application {
         last_used::flush(self.keys.as_ref()).await;
         result
     }
+}
+
+fn configured_limiter(settings: &Settings) -> anyhow::Result<ConfiguredLimiter> {
+    Ok(match settings.rate_limit.backend {
+        RateLimitBackend::Memory => ConfiguredLimiter::InProcess(InProcessRateLimiter::new()),
+        RateLimitBackend::Redis => {
+            let url = settings.rate_limit.redis_url.as_deref().unwrap_or_default();
+            ConfiguredLimiter::Redis(
+                RedisRateLimiter::new(
+                    url,
+                    &settings.rate_limit.redis_key_prefix,
+                    Duration::from_millis(settings.rate_limit.redis_timeout_millis),
+                )
+                .context("rate_limit.redis_url")?,
+            )
+        }
+    })
 }
 
 fn identity_policy(settings: &Settings) -> IdentityPolicy {

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tollgate_identity::AccessTokenVerifier;
 
 use crate::auth::ServiceKeys;
-use crate::services::{IdentityApi, KeysApi, Readiness};
+use crate::services::{IdentityApi, KeysApi, MeteringApi, Readiness};
 
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
 #[derive(Clone)]
@@ -11,6 +11,7 @@ pub struct AppState {
     pub identity: Arc<dyn IdentityApi>,
     pub verifier: Arc<AccessTokenVerifier>,
     pub keys: Arc<dyn KeysApi>,
+    pub metering: Arc<dyn MeteringApi>,
     pub service_keys: Arc<ServiceKeys>,
     pub readiness: Arc<dyn Readiness>,
 }

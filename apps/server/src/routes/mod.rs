@@ -6,6 +6,7 @@ pub mod dto;
 pub mod health;
 pub mod keys;
 pub mod me;
+pub mod plans;
 pub mod scope;
 
 use axum::Router;
@@ -27,5 +28,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/keys", post(keys::create_key).get(keys::list_keys))
         .route("/api/v1/keys/{id}/rotate", post(keys::rotate_key))
         .route("/api/v1/keys/{id}", delete(keys::revoke_key))
+        .route("/api/v1/plans", get(plans::list_plans))
         .route("/admin/invites", post(admin::create_invite))
 }

@@ -9,6 +9,7 @@ mod legacy;
 mod lockout;
 mod login;
 mod password;
+mod plans;
 mod sessions;
 mod signup;
 mod tokens;
