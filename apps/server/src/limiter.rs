@@ -6,7 +6,7 @@ use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 
 pub enum ConfiguredLimiter {
     InProcess(InProcessRateLimiter),
-    Redis(RedisRateLimiter),
+    Redis(Box<RedisRateLimiter>),
 }
 
 impl RateLimiter for ConfiguredLimiter {

@@ -193,14 +193,14 @@ fn configured_limiter(settings: &Settings) -> anyhow::Result<ConfiguredLimiter> 
         RateLimitBackend::Memory => ConfiguredLimiter::InProcess(InProcessRateLimiter::new()),
         RateLimitBackend::Redis => {
             let url = settings.rate_limit.redis_url.as_deref().unwrap_or_default();
-            ConfiguredLimiter::Redis(
+            ConfiguredLimiter::Redis(Box::new(
                 RedisRateLimiter::new(
                     url,
                     &settings.rate_limit.redis_key_prefix,
                     Duration::from_millis(settings.rate_limit.redis_timeout_millis),
                 )
                 .context("rate_limit.redis_url")?,
-            )
+            ))
         }
     })
 }
