@@ -140,7 +140,7 @@ mod tests {
         for i in 0..500 {
             limiter.check_now(&format!("org:{i}"), limit);
         }
-        assert!(limiter.len() > 0);
+        assert!(!limiter.is_empty());
         std::thread::sleep(Duration::from_millis(120));
         assert_eq!(limiter.len(), 0, "idle keys are evicted");
     }
