@@ -1,13 +1,15 @@
-//! Quotas and budgets decided in the database: every check is a conditional UPDATE of one row,
-//! so two concurrent calls can never both pass a check that only one may pass. Within a
+//! Quotas and budgets decided in the database: every check is one conditional upsert of one row
+//! (`INSERT … ON CONFLICT DO UPDATE … WHERE <still within the limit> RETURNING`, the same SQL on
+//! Postgres and SQLite), so two concurrent calls can never both pass a check that only one may
+//! pass. Within a
 //! transaction the quota row is always locked before the budget row, in reserve and in release
 //! alike, so concurrent transactions cannot deadlock on them.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use tollgate_identity::StoreError;
 use tollgate_kernel::{Micros, OrganizationId, Period};
@@ -23,50 +25,6 @@ use crate::time::to_millis;
 const PENDING: &str = "pending";
 const SETTLED: &str = "settled";
 const RELEASED: &str = "released";
-
-async fn ensure_quota_row(
-    txn: &DatabaseTransaction,
-    org: Uuid,
-    action: &str,
-    period: i64,
-) -> Result<(), StoreError> {
-    quota_counter::Entity::insert(quota_counter::ActiveModel {
-        organization_id: Set(org),
-        action: Set(action.to_owned()),
-        period_start: Set(period),
-        used: Set(0),
-    })
-    .on_conflict_do_nothing_on([
-        quota_counter::Column::OrganizationId,
-        quota_counter::Column::Action,
-        quota_counter::Column::PeriodStart,
-    ])
-    .exec_without_returning(txn)
-    .await
-    .map_err(store_error)?;
-    Ok(())
-}
-
-async fn ensure_budget_row(
-    txn: &DatabaseTransaction,
-    org: Uuid,
-    period: i64,
-) -> Result<(), StoreError> {
-    budget_period::Entity::insert(budget_period::ActiveModel {
-        organization_id: Set(org),
-        period_start: Set(period),
-        spent_micros: Set(0),
-        reserved_micros: Set(0),
-    })
-    .on_conflict_do_nothing_on([
-        budget_period::Column::OrganizationId,
-        budget_period::Column::PeriodStart,
-    ])
-    .exec_without_returning(txn)
-    .await
-    .map_err(store_error)?;
-    Ok(())
-}
 
 fn quota_row(org: Uuid, action: &str, period: i64) -> sea_orm::UpdateMany<quota_counter::Entity> {
     quota_counter::Entity::update_many()
@@ -164,42 +122,122 @@ impl QuotaLedger for SqlStore {
         let day = to_millis(request.day.start());
         let month = to_millis(request.month.start());
         let estimate = request.estimate.get();
+        let backend = self.db.get_database_backend();
         let txn = self.db.begin().await.map_err(store_error)?;
 
-        ensure_quota_row(&txn, org, action, day).await?;
-        let took_unit = quota_row(org, action, day)
-            .col_expr(
+        // One statement takes the unit: insert the day's row at 1, or add 1 to it only while it
+        // is under the limit. No row back (or a fresh row over a zero limit) means it is spent.
+        let take_unit = Query::insert()
+            .into_table(quota_counter::Entity)
+            .columns([
+                quota_counter::Column::OrganizationId,
+                quota_counter::Column::Action,
+                quota_counter::Column::PeriodStart,
                 quota_counter::Column::Used,
-                Expr::col(quota_counter::Column::Used).add(1),
+            ])
+            .values_panic([
+                Expr::val(org),
+                Expr::val(action),
+                Expr::val(day),
+                Expr::val(1i64),
+            ])
+            .on_conflict(
+                OnConflict::columns([
+                    quota_counter::Column::OrganizationId,
+                    quota_counter::Column::Action,
+                    quota_counter::Column::PeriodStart,
+                ])
+                .value(
+                    quota_counter::Column::Used,
+                    Expr::col((quota_counter::Entity, quota_counter::Column::Used)).add(1),
+                )
+                .action_and_where(
+                    Expr::col((quota_counter::Entity, quota_counter::Column::Used))
+                        .lt(i64::from(request.daily_limit)),
+                )
+                .to_owned(),
             )
-            .filter(quota_counter::Column::Used.lt(i64::from(request.daily_limit)))
-            .exec(&txn)
+            .returning_col(quota_counter::Column::Used)
+            .to_owned();
+        let used: Option<i64> = match txn
+            .query_one_raw(backend.build(&take_unit))
             .await
             .map_err(store_error)?
-            .rows_affected
-            == 1;
-        let used = read_used(&txn, org, action, day).await?;
-        if !took_unit {
+        {
+            Some(row) => Some(row.try_get("", "used").map_err(store_error)?),
+            None => None,
+        };
+        let Some(used) = used.filter(|u| *u <= i64::from(request.daily_limit)) else {
+            let used = read_used(&txn, org, action, day).await?;
             txn.rollback().await.map_err(store_error)?;
-            return Ok(ReserveOutcome::QuotaExceeded { used });
-        }
+            return Ok(ReserveOutcome::QuotaExceeded {
+                used: Ord::min(used, request.daily_limit),
+            });
+        };
 
-        ensure_budget_row(&txn, org, month).await?;
-        let mut reserve = budget_row(org, month).col_expr(
+        // Likewise for the budget: reserve the estimate only while spent + reserved stays within
+        // the limit (a fresh row is checked on what it was inserted with).
+        let mut on_conflict = OnConflict::columns([
+            budget_period::Column::OrganizationId,
+            budget_period::Column::PeriodStart,
+        ]);
+        on_conflict.value(
             budget_period::Column::ReservedMicros,
-            Expr::col(budget_period::Column::ReservedMicros).add(estimate),
+            Expr::col((budget_period::Entity, budget_period::Column::ReservedMicros)).add(estimate),
         );
         if let Some(limit) = request.budget {
-            reserve = reserve.filter(
-                Expr::col(budget_period::Column::SpentMicros)
-                    .add(Expr::col(budget_period::Column::ReservedMicros))
+            on_conflict.action_and_where(
+                Expr::col((budget_period::Entity, budget_period::Column::SpentMicros))
+                    .add(Expr::col((
+                        budget_period::Entity,
+                        budget_period::Column::ReservedMicros,
+                    )))
                     .add(estimate)
                     .lte(limit.get()),
             );
         }
-        let reserved = reserve.exec(&txn).await.map_err(store_error)?.rows_affected == 1;
-        if !reserved {
-            let (spent, reserved) = read_budget(&txn, org, month).await?;
+        let reserve_budget = Query::insert()
+            .into_table(budget_period::Entity)
+            .columns([
+                budget_period::Column::OrganizationId,
+                budget_period::Column::PeriodStart,
+                budget_period::Column::SpentMicros,
+                budget_period::Column::ReservedMicros,
+            ])
+            .values_panic([
+                Expr::val(org),
+                Expr::val(month),
+                Expr::val(0i64),
+                Expr::val(estimate),
+            ])
+            .on_conflict(on_conflict)
+            .returning(Query::returning().columns([
+                budget_period::Column::SpentMicros,
+                budget_period::Column::ReservedMicros,
+            ]))
+            .to_owned();
+        let after: Option<(i64, i64)> = match txn
+            .query_one_raw(backend.build(&reserve_budget))
+            .await
+            .map_err(store_error)?
+        {
+            Some(row) => Some((
+                row.try_get("", "spent_micros").map_err(store_error)?,
+                row.try_get("", "reserved_micros").map_err(store_error)?,
+            )),
+            None => None,
+        };
+        let within_budget = match (after, request.budget) {
+            (Some((spent, reserved)), Some(limit)) => spent.saturating_add(reserved) <= limit.get(),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !within_budget {
+            let (spent, reserved) = match after {
+                // A fresh row inserted over the limit: report it as it was before this call.
+                Some((spent, reserved)) => (Micros::new(spent), Micros::new(reserved - estimate)),
+                None => read_budget(&txn, org, month).await?,
+            };
             txn.rollback().await.map_err(store_error)?;
             return Ok(ReserveOutcome::BudgetExceeded { spent, reserved });
         }
@@ -221,7 +259,9 @@ impl QuotaLedger for SqlStore {
         .await
         .map_err(store_error)?;
         txn.commit().await.map_err(store_error)?;
-        Ok(ReserveOutcome::Reserved { daily_used: used })
+        Ok(ReserveOutcome::Reserved {
+            daily_used: u32::try_from(used).unwrap_or(u32::MAX),
+        })
     }
 
     async fn settle(
