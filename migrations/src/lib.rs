@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_identity;
 mod m20261127_000002_api_keys;
 mod m20261127_000003_quotas;
+mod m20261128_000004_postgres_ledger_functions;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_identity::Migration),
             Box::new(m20261127_000002_api_keys::Migration),
             Box::new(m20261127_000003_quotas::Migration),
+            Box::new(m20261128_000004_postgres_ledger_functions::Migration),
         ]
     }
 }

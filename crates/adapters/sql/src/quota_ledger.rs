@@ -8,8 +8,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 use tollgate_identity::StoreError;
 use tollgate_kernel::{Micros, OrganizationId, Period};
@@ -115,8 +115,80 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// Postgres: the whole reservation in one call of `tollgate_reserve` (one round trip).
+    async fn reserve_on_postgres(
+        &self,
+        request: &ReservationRequest,
+    ) -> Result<ReserveOutcome, StoreError> {
+        let statement = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT outcome, used, spent, reserved FROM tollgate_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            [
+                request.id.as_uuid().into(),
+                request.organization.as_uuid().into(),
+                request.action.as_str().into(),
+                to_millis(request.day.start()).into(),
+                i64::from(request.daily_limit).into(),
+                to_millis(request.month.start()).into(),
+                request.budget.map(|b| b.get()).into(),
+                request.estimate.get().into(),
+                to_millis(request.created_at).into(),
+                to_millis(request.expires_at).into(),
+            ],
+        );
+        let row = self
+            .db
+            .query_one_raw(statement)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| StoreError::unavailable("tollgate_reserve returned no row"))?;
+        let outcome: String = row.try_get("", "outcome").map_err(store_error)?;
+        let used: i64 = row.try_get("", "used").map_err(store_error)?;
+        let spent: i64 = row.try_get("", "spent").map_err(store_error)?;
+        let reserved: i64 = row.try_get("", "reserved").map_err(store_error)?;
+        let used = u32::try_from(used).unwrap_or(u32::MAX);
+        Ok(match outcome.as_str() {
+            "reserved" => ReserveOutcome::Reserved { daily_used: used },
+            "quota" => ReserveOutcome::QuotaExceeded { used },
+            _ => ReserveOutcome::BudgetExceeded {
+                spent: Micros::new(spent),
+                reserved: Micros::new(reserved),
+            },
+        })
+    }
+
+    /// Postgres: settle in one call of `tollgate_settle`.
+    async fn settle_on_postgres(
+        &self,
+        id: ReservationId,
+        actual: Micros,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let statement = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT tollgate_settle($1, $2, $3) AS settled",
+            [
+                id.as_uuid().into(),
+                actual.get().into(),
+                to_millis(at).into(),
+            ],
+        );
+        let row = self
+            .db
+            .query_one_raw(statement)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| StoreError::unavailable("tollgate_settle returned no row"))?;
+        row.try_get("", "settled").map_err(store_error)
+    }
+}
+
 impl QuotaLedger for SqlStore {
     async fn reserve(&self, request: ReservationRequest) -> Result<ReserveOutcome, StoreError> {
+        if self.backend() == DatabaseBackend::Postgres {
+            return self.reserve_on_postgres(&request).await;
+        }
         let org = request.organization.as_uuid();
         let action = request.action.as_str();
         let day = to_millis(request.day.start());
@@ -270,6 +342,9 @@ impl QuotaLedger for SqlStore {
         actual: Micros,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        if self.backend() == DatabaseBackend::Postgres {
+            return self.settle_on_postgres(id, actual, at).await;
+        }
         let txn = self.db.begin().await.map_err(store_error)?;
         let Some(row) = Self::finish(&txn, id, SETTLED, Some(actual), at).await? else {
             txn.rollback().await.map_err(store_error)?;
