@@ -31,3 +31,5 @@ db-up:
 bench:
     cargo bench -p tollgate-keys --bench verify
     cargo run --release -p tollgate-server --example load
+    cargo run --release -p tollgate-sql --example reservations
+    cargo run --release -p tollgate-ratelimit --example gcra -- redis://127.0.0.1:6379/
