@@ -305,14 +305,34 @@ impl Settings {
         if self.server.request_timeout_seconds == 0 {
             return invalid("server.request_timeout_seconds", "must be positive");
         }
-        if self.auth.access_token_ttl_seconds <= 0 {
-            return invalid("auth.access_token_ttl_seconds", "must be positive");
-        }
-        if self.auth.refresh_token_ttl_seconds <= 0 {
-            return invalid("auth.refresh_token_ttl_seconds", "must be positive");
-        }
-        if self.auth.invitation_ttl_seconds <= 0 {
-            return invalid("auth.invitation_ttl_seconds", "must be positive");
+        const DAY: i64 = 86_400;
+        for (key, value, max) in [
+            (
+                "auth.access_token_ttl_seconds",
+                self.auth.access_token_ttl_seconds,
+                DAY,
+            ),
+            (
+                "auth.refresh_token_ttl_seconds",
+                self.auth.refresh_token_ttl_seconds,
+                3_650 * DAY,
+            ),
+            (
+                "auth.invitation_ttl_seconds",
+                self.auth.invitation_ttl_seconds,
+                365 * DAY,
+            ),
+            (
+                "quotas.reservation_ttl_seconds",
+                self.quotas.reservation_ttl_seconds,
+                DAY,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(SettingsError::Invalid(format!(
+                    "{key}: must be between 1 and {max}"
+                )));
+            }
         }
         if self.auth.password_hash_memory_kib < 8 {
             return invalid("auth.password_hash_memory_kib", "must be at least 8");
@@ -559,6 +579,11 @@ mod tests {
     #[test]
     fn inconsistent_values_are_refused() {
         assert!(Settings::from_toml("[auth]\naccess_token_ttl_seconds = 0").is_err());
+        let error = Settings::from_toml("[auth]\nrefresh_token_ttl_seconds = 9223372036854775807")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("refresh_token_ttl_seconds"), "{error}");
+        assert!(Settings::from_toml("[quotas]\nreservation_ttl_seconds = -1").is_err());
         assert!(Settings::from_toml("[auth]\nadmin_email = \"a@b.c\"").is_err());
         assert!(Settings::load(Some(Path::new("/nonexistent/tollgate.toml"))).is_err());
     }

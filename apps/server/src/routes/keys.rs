@@ -193,7 +193,8 @@ pub async fn rotate_key(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::validation(e.to_string()))?
     };
-    let grace = chrono::Duration::seconds(request.grace_period_seconds.unwrap_or(0));
+    let grace = chrono::Duration::try_seconds(request.grace_period_seconds.unwrap_or(0))
+        .ok_or_else(|| ApiError::validation("grace_period_seconds is out of range"))?;
     let created = state
         .keys
         .rotate(&principal, organization, id, grace)
