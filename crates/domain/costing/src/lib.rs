@@ -1,0 +1,23 @@
+//! Costing domain of Tollgate: what a call cost us and what the customer pays for it.
+//!
+//! - [`PriceCatalog`]: per-model prices per million tokens (input, cached input, output) in
+//!   micro-dollars, built in and overridable from configuration. Unknown models have no price and
+//!   are refused, never priced at zero.
+//! - [`PriceCatalog::cost`]: the exact cost of actual usage, rounded **up** to the micro-dollar.
+//! - [`PriceCatalog::worst_case`]: the reservation for a call before it runs: all input uncached
+//!   plus the most output the call may produce.
+//! - [`Margin`]: the customer price from a cost, never below it.
+
+mod catalog;
+mod margin;
+mod usage;
+
+pub use catalog::{CostError, ModelPrice, PRICES_AS_OF, PriceCatalog, PriceSpec};
+pub use margin::{Margin, MarginError};
+pub use usage::TokenUsage;
+
+/// Counts the tokens a model will see for a text; implemented with a real tokenizer by the
+/// OpenAI adapter.
+pub trait TokenCounter: Send + Sync + 'static {
+    fn count(&self, model: &str, text: &str) -> u64;
+}

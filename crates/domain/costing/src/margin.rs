@@ -1,0 +1,91 @@
+use tollgate_kernel::Micros;
+
+/// A target margin on price: price = cost ÷ (1 − margin), rounded up, so that the margin is at
+/// least the target on every call. Held in basis points (1 % = 100) to stay in integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Margin {
+    basis_points: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MarginError {
+    #[error(
+        "a margin is a decimal percentage from 0 to below 100 with at most two decimals, e.g. \"40\" or \"2.5\""
+    )]
+    Invalid,
+}
+
+impl Margin {
+    /// Parses a percentage like `"40"` or `"12.5"` (no floating point involved).
+    pub fn parse_percent(raw: &str) -> Result<Self, MarginError> {
+        let raw = raw.trim();
+        let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+        if whole.is_empty()
+            || fraction.len() > 2
+            || !whole
+                .bytes()
+                .chain(fraction.bytes())
+                .all(|b| b.is_ascii_digit())
+        {
+            return Err(MarginError::Invalid);
+        }
+        let whole: u32 = whole.parse().map_err(|_| MarginError::Invalid)?;
+        let fraction: u32 = format!("{fraction:0<2}")
+            .parse()
+            .map_err(|_| MarginError::Invalid)?;
+        let basis_points = whole
+            .checked_mul(100)
+            .and_then(|w| w.checked_add(fraction))
+            .ok_or(MarginError::Invalid)?;
+        if basis_points >= 10_000 {
+            return Err(MarginError::Invalid);
+        }
+        Ok(Self { basis_points })
+    }
+
+    pub fn basis_points(self) -> u32 {
+        self.basis_points
+    }
+
+    /// The price that keeps this margin on `cost`; never below `cost`.
+    pub fn price_for(self, cost: Micros) -> Micros {
+        cost.mul_div_ceil(10_000, i64::from(10_000 - self.basis_points))
+            .unwrap_or(Micros::new(i64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_decimal_percentages_exactly() {
+        assert_eq!(Margin::parse_percent("40").unwrap().basis_points(), 4_000);
+        assert_eq!(Margin::parse_percent("2.9").unwrap().basis_points(), 290);
+        assert_eq!(Margin::parse_percent("0.05").unwrap().basis_points(), 5);
+        for bad in ["", "100", "-1", "1.234", "abc", "1e2", ".5"] {
+            assert!(Margin::parse_percent(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn price_keeps_at_least_the_margin_and_never_undercuts_cost() {
+        let forty = Margin::parse_percent("40").unwrap();
+        assert_eq!(forty.price_for(Micros::new(600)), Micros::new(1_000));
+        assert_eq!(
+            forty.price_for(Micros::new(1)),
+            Micros::new(2),
+            "rounded up"
+        );
+        let zero = Margin::parse_percent("0").unwrap();
+        assert_eq!(zero.price_for(Micros::new(123)), Micros::new(123));
+        for cost in [0, 1, 7, 999, 1_000_003] {
+            let price = forty.price_for(Micros::new(cost)).get();
+            assert!(price >= cost);
+            assert!(
+                (price - cost) * 10_000 >= price * 4_000,
+                "margin kept for cost {cost}"
+            );
+        }
+    }
+}
