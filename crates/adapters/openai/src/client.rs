@@ -1,0 +1,216 @@
+use std::pin::Pin;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tollgate_costing::TokenUsage;
+
+use crate::error::UpstreamError;
+use crate::usage::usage_of;
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// e.g. `https://api.openai.com/v1` (no trailing slash needed).
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub connect_timeout: Duration,
+    /// Whole request for plain completions; time to the response headers for streams.
+    pub request_timeout: Duration,
+    /// Longest silence between two chunks of a stream.
+    pub stream_idle_timeout: Duration,
+    /// Retries after the first attempt, only before any response byte arrived.
+    pub max_retries: u32,
+    pub initial_backoff: Duration,
+}
+
+impl UpstreamConfig {
+    pub fn new(base_url: impl Into<String>, api_key: Option<SecretString>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            api_key,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(120),
+            stream_idle_timeout: Duration::from_secs(60),
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A finished plain completion.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub body: Value,
+    pub usage: Option<TokenUsage>,
+}
+
+/// One event of a streamed completion.
+#[derive(Debug, Clone)]
+pub enum StreamEvent {
+    /// A `chat.completion.chunk`; `usage` is set on the final usage chunk.
+    Chunk {
+        json: Value,
+        usage: Option<TokenUsage>,
+    },
+    /// `data: [DONE]`.
+    Done,
+}
+
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, UpstreamError>> + Send>>;
+
+#[derive(Clone)]
+pub struct OpenAiClient {
+    http: reqwest::Client,
+    config: UpstreamConfig,
+    endpoint: String,
+}
+
+impl OpenAiClient {
+    pub fn new(config: UpstreamConfig) -> Result<Self, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        Ok(Self {
+            http,
+            config,
+            endpoint,
+        })
+    }
+
+    /// A plain (non-streamed) chat completion. `body` is the OpenAI request; `stream` is forced
+    /// off.
+    pub async fn chat(&self, body: &Value) -> Result<Completion, UpstreamError> {
+        let mut body = body.clone();
+        body["stream"] = json!(false);
+        if let Some(object) = body.as_object_mut() {
+            object.remove("stream_options");
+        }
+        let response = self
+            .send_with_retries(&body, Some(self.config.request_timeout))
+            .await?;
+        let body: Value = tokio::time::timeout(self.config.request_timeout, response.json())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        let usage = usage_of(&body);
+        Ok(Completion { body, usage })
+    }
+
+    /// A streamed chat completion, with `stream_options.include_usage` forced on so that the
+    /// final chunk reports usage.
+    pub async fn chat_stream(&self, body: &Value) -> Result<ChunkStream, UpstreamError> {
+        let mut body = body.clone();
+        body["stream"] = json!(true);
+        if !body.get("stream_options").is_some_and(Value::is_object) {
+            body["stream_options"] = json!({});
+        }
+        body["stream_options"]["include_usage"] = json!(true);
+        let response = self.send_with_retries(&body, None).await?;
+        let idle = self.config.stream_idle_timeout;
+        let events = response.bytes_stream().eventsource();
+        let stream = futures::stream::unfold(Box::pin(events), move |mut events| async move {
+            let next = match tokio::time::timeout(idle, events.next()).await {
+                Err(_) => Some(Err(UpstreamError::Timeout)),
+                Ok(None) => None,
+                Ok(Some(Err(error))) => Some(Err(UpstreamError::Unavailable(error.to_string()))),
+                Ok(Some(Ok(event))) if event.data.trim() == "[DONE]" => Some(Ok(StreamEvent::Done)),
+                Ok(Some(Ok(event))) => Some(
+                    serde_json::from_str::<Value>(&event.data)
+                        .map(|json| {
+                            let usage = usage_of(&json);
+                            StreamEvent::Chunk { json, usage }
+                        })
+                        .map_err(|e| UpstreamError::Protocol(e.to_string())),
+                ),
+            };
+            next.map(|item| (item, events))
+        });
+        Ok(Box::pin(stream))
+    }
+
+    fn request(&self, body: &Value, timeout: Option<Duration>) -> RequestBuilder {
+        let mut request = self.http.post(&self.endpoint).json(body);
+        if let Some(key) = &self.config.api_key {
+            request = request.bearer_auth(key.expose_secret());
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        request
+    }
+
+    /// Sends until a 2xx arrives; retries connection failures, time-outs before the response,
+    /// 429 and 5xx with exponential backoff (or upstream's short `Retry-After`).
+    async fn send_with_retries(
+        &self,
+        body: &Value,
+        timeout: Option<Duration>,
+    ) -> Result<Response, UpstreamError> {
+        let mut backoff = self.config.initial_backoff;
+        let mut attempt = 0;
+        loop {
+            let sent = tokio::time::timeout(
+                self.config.request_timeout,
+                self.request(body, timeout).send(),
+            )
+            .await;
+            let error = match sent {
+                Err(_) => UpstreamError::Timeout,
+                Ok(Err(error)) if error.is_timeout() => UpstreamError::Timeout,
+                Ok(Err(error)) => UpstreamError::Unavailable(error.to_string()),
+                Ok(Ok(response)) if response.status().is_success() => return Ok(response),
+                Ok(Ok(response)) => Self::refusal(response).await,
+            };
+            let retryable = matches!(
+                error,
+                UpstreamError::Timeout
+                    | UpstreamError::Unavailable(_)
+                    | UpstreamError::RateLimited { .. }
+            );
+            if !retryable || attempt >= self.config.max_retries {
+                return Err(error);
+            }
+            let wait = match &error {
+                UpstreamError::RateLimited {
+                    retry_after: Some(after),
+                } if *after <= Duration::from_secs(2) => *after,
+                _ => backoff,
+            };
+            tracing::debug!(attempt, ?wait, %error, "retrying the AI provider");
+            tokio::time::sleep(wait).await;
+            backoff *= 2;
+            attempt += 1;
+        }
+    }
+
+    async fn refusal(response: Response) -> UpstreamError {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => UpstreamError::RateLimited { retry_after },
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => UpstreamError::Misconfigured {
+                status: status.as_u16(),
+            },
+            s if s.is_server_error() => {
+                UpstreamError::Unavailable(format!("upstream answered {s}"))
+            }
+            s => {
+                let body = response.json::<Value>().await.unwrap_or(Value::Null);
+                UpstreamError::Rejected {
+                    status: s.as_u16(),
+                    body,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! OpenAI adapter of Tollgate: chat completions against `openai.base_url` (OpenAI, Azure-style
+//! proxies, vLLM, Ollama — anything OpenAI-compatible), plain and streamed (SSE), with connect
+//! and total timeouts and retries with backoff only before any byte of a response arrived.
+//!
+//! Streamed requests always ask upstream for `stream_options.include_usage`, so that the cost of
+//! a stream is known from the provider's own count.
+
+mod client;
+mod error;
+mod tokens;
+mod usage;
+
+pub use client::{ChunkStream, Completion, OpenAiClient, StreamEvent, UpstreamConfig};
+pub use error::UpstreamError;
+pub use tokens::TiktokenCounter;
+pub use usage::usage_of;
