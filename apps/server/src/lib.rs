@@ -3,6 +3,7 @@
 
 mod account_cache;
 pub mod auth;
+mod chat;
 pub mod cli;
 mod domain_errors;
 pub mod error;

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
-use crate::routes::{admin, auth, dto, health, keys, me, plans};
+use crate::routes::{admin, auth, dto, health, keys, me, openai, plans, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,9 @@ use crate::routes::{admin, auth, dto, health, keys, me, plans};
         keys::rotate_key,
         keys::revoke_key,
         plans::list_plans,
+        openai::chat_completions,
+        openai::models,
+        usage::usage,
         admin::create_invite,
     ),
     components(schemas(
@@ -50,6 +53,11 @@ use crate::routes::{admin, auth, dto, health, keys, me, plans};
         plans::PlanLimits,
         plans::PlanView,
         plans::PlanList,
+        usage::PeriodView,
+        usage::QuotaView,
+        usage::BudgetView,
+        usage::KeyUsageView,
+        usage::UsageView,
         admin::InviteRequest,
         admin::InviteResponse,
     )),
@@ -59,6 +67,7 @@ use crate::routes::{admin, auth, dto, health, keys, me, plans};
         (name = "identity", description = "Sign-up, login, tokens"),
         (name = "keys", description = "Per-user and per-organisation API keys"),
         (name = "plans", description = "Plans, rate limits, quotas and budgets"),
+        (name = "openai", description = "OpenAI-compatible, metered proxy"),
         (name = "admin", description = "Operator administration (role admin)"),
     )
 )]

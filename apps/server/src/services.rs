@@ -201,6 +201,21 @@ pub trait MeteringApi: Send + Sync {
         reservation: &tollgate_quotas::Reservation,
     ) -> Result<bool, tollgate_identity::StoreError>;
     async fn sweep(&self, max: u32) -> Result<u32, tollgate_identity::StoreError>;
+    async fn plan_of(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<tollgate_quotas::Plan, tollgate_quotas::AdmitError>;
+    async fn usage(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<
+        (
+            tollgate_kernel::Period,
+            tollgate_kernel::Period,
+            tollgate_quotas::UsageCounters,
+        ),
+        tollgate_identity::StoreError,
+    >;
 }
 
 #[async_trait]
@@ -241,6 +256,59 @@ where
 
     async fn sweep(&self, max: u32) -> Result<u32, tollgate_identity::StoreError> {
         tollgate_quotas::MeteringService::sweep(self, max).await
+    }
+
+    async fn plan_of(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<tollgate_quotas::Plan, tollgate_quotas::AdmitError> {
+        tollgate_quotas::MeteringService::plan_of(self, organization).await
+    }
+
+    async fn usage(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<
+        (
+            tollgate_kernel::Period,
+            tollgate_kernel::Period,
+            tollgate_quotas::UsageCounters,
+        ),
+        tollgate_identity::StoreError,
+    > {
+        tollgate_quotas::MeteringService::usage(self, organization).await
+    }
+}
+
+/// The usage ledger as the HTTP layer sees it.
+#[async_trait]
+pub trait UsageApi: Send + Sync {
+    async fn record(
+        &self,
+        event: tollgate_costing::UsageEvent,
+    ) -> Result<(), tollgate_identity::StoreError>;
+    async fn totals(
+        &self,
+        organization: OrganizationId,
+        period: tollgate_kernel::Period,
+    ) -> Result<tollgate_costing::UsageTotals, tollgate_identity::StoreError>;
+}
+
+#[async_trait]
+impl<T: tollgate_costing::UsageLedger> UsageApi for T {
+    async fn record(
+        &self,
+        event: tollgate_costing::UsageEvent,
+    ) -> Result<(), tollgate_identity::StoreError> {
+        tollgate_costing::UsageLedger::record(self, event).await
+    }
+
+    async fn totals(
+        &self,
+        organization: OrganizationId,
+        period: tollgate_kernel::Period,
+    ) -> Result<tollgate_costing::UsageTotals, tollgate_identity::StoreError> {
+        tollgate_costing::UsageLedger::totals(self, organization, period).await
     }
 }
 

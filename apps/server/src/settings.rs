@@ -20,7 +20,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
-    pub openai: Option<OpenAiSettings>,
+    pub openai: OpenAiSettings,
     pub stripe: Option<StripeSettings>,
     pub plans: BTreeMap<String, PlanSettings>,
     pub models: BTreeMap<String, ModelPriceSettings>,
@@ -146,10 +146,33 @@ impl Default for AuthSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct OpenAiSettings {
-    pub base_url: Option<String>,
+    /// Any OpenAI-compatible server.
+    pub base_url: String,
     pub api_key: Option<SecretString>,
+    pub connect_timeout_seconds: u64,
+    pub request_timeout_seconds: u64,
+    /// Retries before any byte of a response arrived (connection errors, 429, 5xx).
+    pub max_retries: u32,
+    /// Models the proxy accepts; default: every model in the price catalogue.
+    pub allowed_models: Option<Vec<String>>,
+    /// Output cap for a chat request that sets none (it is also sent upstream).
+    pub default_max_output_tokens: u64,
+}
+
+impl Default for OpenAiSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com/v1".to_owned(),
+            api_key: None,
+            connect_timeout_seconds: 5,
+            request_timeout_seconds: 120,
+            max_retries: 2,
+            allowed_models: None,
+            default_max_output_tokens: 4096,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -361,6 +384,21 @@ impl Settings {
         if let Err(error) = tollgate_quotas::PlanCatalog::from_specs(&specs) {
             return Err(SettingsError::Invalid(format!("plans: {error}")));
         }
+        if let Err(error) = self.price_catalog() {
+            return Err(SettingsError::Invalid(format!("models: {error}")));
+        }
+        if self.margin().is_err() {
+            return invalid(
+                "costs.target_margin_percent",
+                "must be a percentage from 0 to below 100, e.g. \"40\"",
+            );
+        }
+        if self.openai.default_max_output_tokens == 0 || self.openai.request_timeout_seconds == 0 {
+            return invalid(
+                "openai",
+                "default_max_output_tokens and request_timeout_seconds must be positive",
+            );
+        }
         if self.api_keys.max_per_organization == 0 {
             return invalid("api_keys.max_per_organization", "must be positive");
         }
@@ -391,17 +429,40 @@ impl Settings {
         tollgate_quotas::PlanCatalog::from_specs(&specs)
     }
 
+    /// The model price catalogue: built-in prices with `[models.*]` applied.
+    pub fn price_catalog(
+        &self,
+    ) -> Result<tollgate_costing::PriceCatalog, tollgate_costing::CostError> {
+        let specs = self
+            .models
+            .iter()
+            .map(|(model, price)| {
+                let spec = tollgate_costing::PriceSpec {
+                    input_per_million_micros: price.input_per_million_micros,
+                    cached_input_per_million_micros: price.cached_input_per_million_micros,
+                    output_per_million_micros: price.output_per_million_micros,
+                };
+                (model.clone(), spec)
+            })
+            .collect();
+        tollgate_costing::PriceCatalog::from_specs(&specs)
+    }
+
+    /// The customer price margin (`costs.target_margin_percent`, default 40 %).
+    pub fn margin(&self) -> Result<tollgate_costing::Margin, tollgate_costing::MarginError> {
+        let raw = self
+            .costs
+            .as_ref()
+            .and_then(|c| c.target_margin_percent.as_deref())
+            .unwrap_or("40");
+        tollgate_costing::Margin::parse_percent(raw)
+    }
+
     /// Keys that are accepted but whose feature this release does not have yet.
     pub fn unused_sections(&self) -> Vec<&'static str> {
         let mut unused = Vec::new();
-        if self.openai.is_some() {
-            unused.push("openai");
-        }
         if self.stripe.is_some() {
             unused.push("stripe");
-        }
-        if !self.models.is_empty() {
-            unused.push("models");
         }
         if self.webhooks.is_some() {
             unused.push("webhooks");
@@ -504,6 +565,17 @@ mod tests {
             50
         );
         assert!(settings.unused_sections().contains(&"stripe"));
+        assert_eq!(
+            settings
+                .price_catalog()
+                .unwrap()
+                .price("gpt-4o-mini")
+                .unwrap()
+                .input_per_million
+                .get(),
+            150_000
+        );
+        assert_eq!(settings.margin().unwrap().basis_points(), 4_000);
         let catalog = settings.plan_catalog().unwrap();
         assert_eq!(
             catalog.get("pro").unwrap().stripe_price_id.as_deref(),

@@ -18,6 +18,7 @@ use tollgate_identity::{
 };
 use tollgate_kernel::SystemClock;
 use tollgate_keys::{ApiKeyService, KeyHasher, KeyPolicy, LastUsedTracker};
+use tollgate_openai::{OpenAiClient, UpstreamConfig};
 use tollgate_quotas::{LimiterFailure, MeteringPolicy, MeteringService};
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 use tollgate_sql::SqlStore;
@@ -29,6 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::account_cache::CachedAccounts;
 use crate::auth::ServiceKeys;
+use crate::chat::ChatGateway;
 use crate::key_cache::CachedKeyStore;
 use crate::limiter::ConfiguredLimiter;
 use crate::middleware::{panic_to_problem, problem_for_bare_errors};
@@ -138,11 +140,24 @@ impl Application {
             },
         ));
 
+        let chat = Arc::new(ChatGateway {
+            metering: metering.clone(),
+            usage: Arc::new(store.clone()),
+            provider: OpenAiClient::new(upstream_config(&settings))
+                .map_err(|e| anyhow::anyhow!("openai.base_url: {e}"))?,
+            prices: Arc::new(settings.price_catalog()?),
+            margin: settings.margin()?,
+            allowed_models: settings.openai.allowed_models.clone(),
+            default_max_output_tokens: settings.openai.default_max_output_tokens,
+        });
+
         let state = AppState {
             identity: Arc::new(identity),
             verifier: Arc::new(AccessTokenVerifier::new(codec, revocations)),
             keys: keys.clone(),
             metering: metering.clone(),
+            chat,
+            usage: Arc::new(store.clone()),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
             readiness: Arc::new(store),
         };
@@ -186,6 +201,17 @@ impl Application {
         last_used::flush(self.keys.as_ref()).await;
         result
     }
+}
+
+fn upstream_config(settings: &Settings) -> UpstreamConfig {
+    let mut config = UpstreamConfig::new(
+        settings.openai.base_url.clone(),
+        settings.openai.api_key.clone(),
+    );
+    config.connect_timeout = Duration::from_secs(settings.openai.connect_timeout_seconds);
+    config.request_timeout = Duration::from_secs(settings.openai.request_timeout_seconds);
+    config.max_retries = settings.openai.max_retries;
+    config
 }
 
 fn configured_limiter(settings: &Settings) -> anyhow::Result<ConfiguredLimiter> {

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tollgate_identity::AccessTokenVerifier;
 
 use crate::auth::ServiceKeys;
-use crate::services::{IdentityApi, KeysApi, MeteringApi, Readiness};
+use crate::services::{IdentityApi, KeysApi, MeteringApi, Readiness, UsageApi};
 
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
 #[derive(Clone)]
@@ -12,6 +12,8 @@ pub struct AppState {
     pub verifier: Arc<AccessTokenVerifier>,
     pub keys: Arc<dyn KeysApi>,
     pub metering: Arc<dyn MeteringApi>,
+    pub chat: Arc<crate::chat::ChatGateway>,
+    pub usage: Arc<dyn UsageApi>,
     pub service_keys: Arc<ServiceKeys>,
     pub readiness: Arc<dyn Readiness>,
 }

@@ -6,8 +6,10 @@ pub mod dto;
 pub mod health;
 pub mod keys;
 pub mod me;
+pub mod openai;
 pub mod plans;
 pub mod scope;
+pub mod usage;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -29,5 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/keys/{id}/rotate", post(keys::rotate_key))
         .route("/api/v1/keys/{id}", delete(keys::revoke_key))
         .route("/api/v1/plans", get(plans::list_plans))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::models))
+        .route("/api/v1/usage", get(usage::usage))
         .route("/admin/invites", post(admin::create_invite))
 }

@@ -17,5 +17,6 @@ mod plans;
 mod quota_ledger;
 mod sessions;
 mod time;
+mod usage_ledger;
 
 pub use connect::{ConnectError, SqlStore};

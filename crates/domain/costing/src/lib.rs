@@ -21,3 +21,6 @@ pub use usage::TokenUsage;
 pub trait TokenCounter: Send + Sync + 'static {
     fn count(&self, model: &str, text: &str) -> u64;
 }
+
+mod ledger;
+pub use ledger::{UsageEvent, UsageLedger, UsageTotals};

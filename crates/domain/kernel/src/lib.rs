@@ -8,6 +8,7 @@ mod hex;
 mod ids;
 mod money;
 mod period;
+mod store_error;
 
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
@@ -16,3 +17,4 @@ pub use hex::to_hex;
 pub use ids::{OrganizationId, UserId};
 pub use money::{Micros, MoneyError};
 pub use period::Period;
+pub use store_error::StoreError;

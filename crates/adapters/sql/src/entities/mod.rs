@@ -10,4 +10,5 @@ pub mod quota_counter;
 pub mod refresh_token;
 pub mod reservation;
 pub mod session;
+pub mod usage_event;
 pub mod user;

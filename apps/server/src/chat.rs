@@ -1,0 +1,356 @@
+//! The metered chat-completion use case: rate limit, quota and budget (one admission), the
+//! upstream call, then settlement of the actual cost and one usage event. A failed upstream call
+//! releases the reservation and gives back the quota unit; a stream that breaks, or whose client
+//! goes away, after tokens were produced is charged for what was produced.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tollgate_costing::{Margin, PriceCatalog, TokenCounter, TokenUsage, UsageEvent};
+use tollgate_identity::Principal;
+use tollgate_kernel::Micros;
+use tollgate_openai::{OpenAiClient, StreamEvent, TiktokenCounter, UpstreamError};
+use tollgate_quotas::{Action, Admission};
+
+use crate::error::ApiError;
+use crate::services::{MeteringApi, UsageApi};
+
+/// Tokens OpenAI adds per message and per reply around the content (their published rule of
+/// thumb); counting them keeps the reservation an upper bound.
+const PER_MESSAGE_OVERHEAD: u64 = 4;
+const REPLY_OVERHEAD: u64 = 3;
+
+pub struct ChatGateway {
+    pub metering: Arc<dyn MeteringApi>,
+    pub usage: Arc<dyn UsageApi>,
+    pub provider: OpenAiClient,
+    pub prices: Arc<PriceCatalog>,
+    pub margin: Margin,
+    pub allowed_models: Option<Vec<String>>,
+    pub default_max_output_tokens: u64,
+}
+
+pub enum ChatReply {
+    Complete {
+        body: Value,
+        admission: Admission,
+    },
+    Stream {
+        events: mpsc::Receiver<Bytes>,
+        admission: Admission,
+    },
+}
+
+/// What a request asks for, read once.
+struct ChatRequest {
+    model: String,
+    body: Value,
+    input_tokens: u64,
+    max_output_tokens: u64,
+    stream: bool,
+    client_wants_usage: bool,
+}
+
+impl ChatGateway {
+    /// Models this deployment serves: allowed and priced.
+    pub fn models(&self) -> Vec<String> {
+        let priced = self.prices.models().map(|(m, _)| m.to_owned());
+        match &self.allowed_models {
+            Some(allowed) => priced.filter(|m| allowed.contains(m)).collect(),
+            None => priced.collect(),
+        }
+    }
+
+    pub async fn complete(
+        &self,
+        principal: &Principal,
+        body: Value,
+        request_id: String,
+    ) -> Result<ChatReply, ApiError> {
+        let request = self.read(body)?;
+        let estimate = self
+            .prices
+            .worst_case(
+                &request.model,
+                request.input_tokens,
+                request.max_output_tokens,
+            )
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+        let admission = self
+            .metering
+            .admit(principal.organization_id, Action::Chat, estimate)
+            .await?;
+        let call = MeteredCall {
+            metering: self.metering.clone(),
+            usage: self.usage.clone(),
+            prices: self.prices.clone(),
+            margin: self.margin,
+            principal: principal.clone(),
+            admission: admission.clone(),
+            model: request.model.clone(),
+            input_tokens: request.input_tokens,
+            request_id,
+        };
+        if !request.stream {
+            return match self.provider.chat(&request.body).await {
+                Ok(completion) => {
+                    let usage = completion.usage.unwrap_or_else(|| TokenUsage {
+                        input_tokens: request.input_tokens,
+                        cached_input_tokens: 0,
+                        output_tokens: count_reply(&request.model, &completion.body),
+                    });
+                    call.settle(usage).await?;
+                    Ok(ChatReply::Complete {
+                        body: completion.body,
+                        admission,
+                    })
+                }
+                Err(error) => {
+                    call.release().await;
+                    Err(upstream_problem(error))
+                }
+            };
+        }
+        let upstream = match self.provider.chat_stream(&request.body).await {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                call.release().await;
+                return Err(upstream_problem(error));
+            }
+        };
+        let (sender, events) = mpsc::channel(32);
+        tokio::spawn(call.relay(upstream, sender, request.client_wants_usage));
+        Ok(ChatReply::Stream { events, admission })
+    }
+
+    fn read(&self, mut body: Value) -> Result<ChatRequest, ApiError> {
+        let object = body
+            .as_object()
+            .ok_or_else(|| ApiError::validation("the request body must be a JSON object"))?;
+        let model = object
+            .get("model")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::validation("model is required"))?
+            .to_owned();
+        if !self.models().contains(&model) {
+            return Err(ApiError::bad_request(format!(
+                "model {model:?} is not available on this deployment"
+            )));
+        }
+        let messages = object
+            .get("messages")
+            .filter(|m| m.as_array().is_some_and(|a| !a.is_empty()))
+            .ok_or_else(|| ApiError::validation("messages must be a non-empty array"))?;
+        let message_count = messages.as_array().map_or(0, Vec::len) as u64;
+        let mut counted = messages.to_string();
+        if let Some(tools) = object.get("tools") {
+            counted.push_str(&tools.to_string());
+        }
+        let input_tokens = TiktokenCounter.count(&model, &counted)
+            + message_count * PER_MESSAGE_OVERHEAD
+            + REPLY_OVERHEAD;
+        let requested = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|field| object.get(*field).filter(|v| !v.is_null()));
+        let max_output_tokens = match requested {
+            Some(value) => value.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                ApiError::validation(
+                    "max_tokens / max_completion_tokens must be a positive integer",
+                )
+            })?,
+            None => {
+                // The cap we reserve for is the cap upstream must respect.
+                body["max_completion_tokens"] = json!(self.default_max_output_tokens);
+                self.default_max_output_tokens
+            }
+        };
+        let choices = body.get("n").and_then(Value::as_u64).unwrap_or(1).max(1);
+        let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let client_wants_usage = body
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok(ChatRequest {
+            model,
+            body,
+            input_tokens,
+            max_output_tokens: max_output_tokens.saturating_mul(choices),
+            stream,
+            client_wants_usage,
+        })
+    }
+}
+
+/// One admitted call, until it is settled or released.
+struct MeteredCall {
+    metering: Arc<dyn MeteringApi>,
+    usage: Arc<dyn UsageApi>,
+    prices: Arc<PriceCatalog>,
+    margin: Margin,
+    principal: Principal,
+    admission: Admission,
+    model: String,
+    input_tokens: u64,
+    request_id: String,
+}
+
+impl MeteredCall {
+    async fn settle(&self, usage: TokenUsage) -> Result<(Micros, Micros), ApiError> {
+        let cost = self
+            .prices
+            .cost(&self.model, usage)
+            .map_err(ApiError::internal)?;
+        let price = self.margin.price_for(cost);
+        self.metering
+            .settle(&self.admission.reservation, cost)
+            .await
+            .map_err(ApiError::unavailable)?;
+        let event = UsageEvent {
+            id: self.admission.reservation.id.as_uuid(),
+            organization: self.principal.organization_id,
+            user: self.principal.user_id,
+            key: self.principal.key_id,
+            action: Action::Chat.as_str().to_owned(),
+            model: self.model.clone(),
+            usage,
+            cost,
+            price,
+            request_id: self.request_id.clone(),
+            at: Utc::now(),
+        };
+        if let Err(error) = self.usage.record(event).await {
+            // The budget is already settled; the ledger row is what is missing. Say so loudly.
+            tracing::error!(%error, request_id = %self.request_id, "usage event not recorded");
+        }
+        Ok((cost, price))
+    }
+
+    async fn release(&self) {
+        if let Err(error) = self.metering.release(&self.admission.reservation).await {
+            tracing::warn!(%error, "could not release a reservation; the sweeper will");
+        }
+    }
+
+    /// Forwards upstream chunks to the client as SSE and charges what was produced, whether the
+    /// stream ends, breaks, or the client goes away.
+    async fn relay(
+        self,
+        mut upstream: tollgate_openai::ChunkStream,
+        sender: mpsc::Sender<Bytes>,
+        client_wants_usage: bool,
+    ) {
+        let mut reported: Option<TokenUsage> = None;
+        let mut produced = String::new();
+        let mut any_chunk = false;
+        while let Some(event) = upstream.next().await {
+            let frame = match event {
+                Ok(StreamEvent::Chunk { json, usage }) => {
+                    any_chunk = true;
+                    if let Some(usage) = usage {
+                        reported = Some(usage);
+                    }
+                    collect_delta(&json, &mut produced);
+                    let usage_only = json
+                        .get("choices")
+                        .and_then(Value::as_array)
+                        .is_some_and(Vec::is_empty);
+                    if usage_only && !client_wants_usage {
+                        continue;
+                    }
+                    Bytes::from(format!("data: {json}\n\n"))
+                }
+                Ok(StreamEvent::Done) => Bytes::from_static(b"data: [DONE]\n\n"),
+                Err(error) => {
+                    tracing::warn!(%error, "upstream stream broke");
+                    break;
+                }
+            };
+            if sender.send(frame).await.is_err() {
+                tracing::info!(request_id = %self.request_id, "client left mid-stream; charging what was produced");
+                break;
+            }
+        }
+        drop(sender);
+        let usage = reported.unwrap_or_else(|| TokenUsage {
+            input_tokens: self.input_tokens,
+            cached_input_tokens: 0,
+            output_tokens: TiktokenCounter.count(&self.model, &produced),
+        });
+        if !any_chunk {
+            self.release().await;
+        } else if let Err(error) = self.settle(usage).await {
+            tracing::error!(
+                ?error,
+                "could not settle a streamed call; the sweeper will release it"
+            );
+        }
+    }
+}
+
+fn collect_delta(chunk: &Value, into: &mut String) {
+    for choice in chunk
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str) {
+            into.push_str(text);
+        }
+    }
+}
+
+fn count_reply(model: &str, body: &Value) -> u64 {
+    let text: String = body
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.pointer("/message/content").and_then(Value::as_str))
+        .collect();
+    TiktokenCounter.count(model, &text)
+}
+
+fn upstream_problem(error: UpstreamError) -> ApiError {
+    use axum::http::StatusCode;
+    match error {
+        UpstreamError::Timeout => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_error",
+            error.to_string(),
+        ),
+        UpstreamError::RateLimited { retry_after } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_error",
+            error.to_string(),
+        )
+        .retry_after(retry_after.map_or(1, |d| d.as_secs())),
+        UpstreamError::Rejected { status, ref body } => {
+            let message = body
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("rejected")
+                .to_owned();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            ApiError::new(
+                status,
+                "upstream_error",
+                format!("the AI provider rejected the request: {message}"),
+            )
+        }
+        UpstreamError::Unavailable(_)
+        | UpstreamError::Misconfigured { .. }
+        | UpstreamError::Protocol(_) => {
+            tracing::error!(%error, "AI provider failure");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "the AI provider failed to answer",
+            )
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The OpenAI-compatible proxy: official OpenAI SDKs work with `base_url` = server + `/v1` and a
+//! Tollgate API key.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tollgate_quotas::Admission;
+
+use crate::auth::Authenticated;
+use crate::chat::ChatReply;
+use crate::error::{ApiError, Problem};
+use crate::json::ApiJson;
+use crate::rate_headers::{PolicyState, headers};
+use crate::state::AppState;
+
+/// An OpenAI chat completion, metered (rate limit, daily `chat` quota, monthly budget).
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
+    request_body(content = Object, description = "An OpenAI chat completion request; `stream: true` answers with server-sent events"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An OpenAI chat completion (or an SSE stream of chunks)", body = Object),
+        (status = 400, description = "Model not available or request rejected upstream", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "Monthly budget spent (`budget_exceeded`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited or daily quota spent; see Retry-After and RateLimit", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The AI provider failed", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The AI provider timed out", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    request_headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let request_id = request_headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let reply = state.chat.complete(&principal, body, request_id).await?;
+    Ok(match reply {
+        ChatReply::Complete { body, admission } => {
+            with_rate_headers(Json(body).into_response(), &admission)
+        }
+        ChatReply::Stream { events, admission } => {
+            let stream = futures::stream::unfold(events, |mut events| async move {
+                events
+                    .recv()
+                    .await
+                    .map(|frame| (Ok::<Bytes, Infallible>(frame), events))
+            });
+            let mut response = Response::new(Body::from_stream(stream));
+            *response.status_mut() = StatusCode::OK;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            with_rate_headers(response, &admission)
+        }
+    })
+}
+
+/// The models this deployment serves.
+#[utoipa::path(get, path = "/v1/models", tag = "openai", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OpenAI-compatible model list", body = Object),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn models(
+    State(state): State<AppState>,
+    Authenticated(_caller): Authenticated,
+) -> Json<Value> {
+    let data: Vec<Value> = state
+        .chat
+        .models()
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "tollgate"}))
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+fn with_rate_headers(mut response: Response, admission: &Admission) -> Response {
+    let reservation = &admission.reservation;
+    let mut policies = Vec::new();
+    if let Some(rate) = admission.rate {
+        policies.push(PolicyState {
+            name: "minute".to_owned(),
+            quota: u64::from(rate.limit),
+            window_seconds: 60,
+            remaining: u64::from(rate.remaining),
+            reset: rate.reset_after,
+        });
+    }
+    let until_reset = (reservation.day.end() - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    policies.push(PolicyState {
+        name: format!("daily-{}", reservation.action),
+        quota: u64::from(reservation.daily_limit),
+        window_seconds: 86_400,
+        remaining: u64::from(
+            reservation
+                .daily_limit
+                .saturating_sub(reservation.daily_used),
+        ),
+        reset: until_reset,
+    });
+    for (name, value) in headers(&policies) {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}

@@ -1,0 +1,401 @@
+//! The metered OpenAI-compatible proxy against a fake upstream on loopback (wiremock).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tollgate_server::Settings;
+use tollgate_test_support::Backend;
+use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, assert_problem, spawn_with};
+use tollgate_test_support::TestDatabase;
+
+fn completion(prompt: u64, completion_tokens: u64) -> Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
+    })
+}
+
+fn chat_request() -> Value {
+    json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]})
+}
+
+/// A server whose upstream is `upstream`, with plan overrides from `plans_toml`.
+async fn spawn(upstream: &MockServer, plans_toml: &str) -> (TestApp, TestDatabase) {
+    let base = format!("{}/v1", upstream.uri());
+    let plans = Settings::from_toml(plans_toml).unwrap().plans;
+    spawn_with(Backend::Sqlite, move |s| {
+        s.openai.base_url = base;
+        s.openai.api_key = Some("sk-upstream".to_owned().into());
+        s.openai.max_retries = 0;
+        s.plans = plans;
+    })
+    .await
+    .unwrap()
+}
+
+async fn key_for(app: &TestApp, email: &str) -> String {
+    let (access, _) = app.new_user(email).await;
+    app.create_key(&access, "ai", "production").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn post_chat(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
+    app.post("/v1/chat/completions", body, Some(key)).await
+}
+
+#[tokio::test]
+async fn a_completion_is_proxied_metered_and_recorded() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(header("authorization", "Bearer sk-upstream"))
+        .and(body_partial_json(
+            json!({"model": "gpt-4o-mini", "max_completion_tokens": 4096, "stream": false}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(12, 3)))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(&upstream, "").await;
+    let key = key_for(&app, "alice@example.com").await;
+    let response = post_chat(&app, &key, chat_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["ratelimit-policy"],
+        "\"minute\";q=30;w=60, \"daily-chat\";q=50;w=86400"
+    );
+    assert!(
+        response.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .contains("\"daily-chat\";r=49;")
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "Hello!");
+
+    let usage: Value = app
+        .get("/api/v1/usage", Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["plan"], "free");
+    assert_eq!(usage["requests"], 1);
+    // 12 × $0.15/M + 3 × $0.60/M = 3.6 micros, rounded up to 4; price at a 40 % margin: 7.
+    assert_eq!(usage["cost_micros"], 4);
+    assert_eq!(usage["price_micros"], 7);
+    assert_eq!(usage["budget"]["spent_micros"], 4);
+    assert_eq!(usage["budget"]["reserved_micros"], 0);
+    assert_eq!(usage["budget"]["limit_micros"], 1_000_000);
+    assert_eq!(usage["budget"]["remaining_micros"], 999_996);
+    let chat = usage["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["action"] == "chat")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            chat["limit"].as_u64(),
+            chat["used"].as_u64(),
+            chat["remaining"].as_u64()
+        ),
+        (Some(50), Some(1), Some(49))
+    );
+    assert_eq!(usage["keys"][0]["requests"], 1);
+    assert_eq!(usage["keys"][0]["cost_micros"], 4);
+}
+
+#[tokio::test]
+async fn unknown_models_and_malformed_requests_are_refused_before_any_upstream_call() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(1, 1)))
+        .expect(0)
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(&upstream, "").await;
+    let key = key_for(&app, "alice@example.com").await;
+    let unknown = post_chat(
+        &app,
+        &key,
+        json!({"model": "gpt-imaginary", "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await;
+    assert_problem(unknown, StatusCode::BAD_REQUEST, "validation").await;
+    for body in [
+        json!({"messages": []}),
+        json!({"model": "gpt-4o-mini"}),
+        json!({"model": "gpt-4o-mini", "messages": [], "max_tokens": 5}),
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}),
+        json!([1]),
+    ] {
+        let response = post_chat(&app, &key, body).await;
+        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    }
+    assert_problem(
+        app.post("/v1/chat/completions", chat_request(), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_daily_quota_is_429_quota_exceeded_with_headers() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(5, 5)))
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(&upstream, "[plans.free.daily_quota]\nchat = 2").await;
+    let key = key_for(&app, "alice@example.com").await;
+    for _ in 0..2 {
+        assert_eq!(
+            post_chat(&app, &key, chat_request()).await.status(),
+            StatusCode::OK
+        );
+    }
+    let refused = post_chat(&app, &key, chat_request()).await;
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry_after));
+    assert_eq!(
+        refused.headers()["ratelimit-policy"],
+        "\"daily-chat\";q=2;w=86400"
+    );
+    assert!(
+        refused.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"daily-chat\";r=0;t=")
+    );
+    assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "quota_exceeded").await;
+    // Another organisation is unaffected.
+    let other = key_for(&app, "bob@example.com").await;
+    assert_eq!(
+        post_chat(&app, &other, chat_request()).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_429_rate_limited_with_headers() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(5, 5)))
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(
+        &upstream,
+        "[plans.free]\nrequests_per_minute = 1\nburst = 1",
+    )
+    .await;
+    let key = key_for(&app, "alice@example.com").await;
+    assert_eq!(
+        post_chat(&app, &key, chat_request()).await.status(),
+        StatusCode::OK
+    );
+    let refused = post_chat(&app, &key, chat_request()).await;
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((55..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(refused.headers()["ratelimit-policy"], "\"minute\";q=1;w=60");
+    assert!(
+        refused.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"minute\";r=0;t=")
+    );
+    assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn a_spent_budget_is_402_and_nothing_is_sent_upstream() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(5, 5)))
+        .expect(0)
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(&upstream, "[plans.free]\nmonthly_budget_micros = 100").await;
+    let key = key_for(&app, "alice@example.com").await;
+    // The worst case of 4 096 output tokens costs far more than 100 micros.
+    assert_problem(
+        post_chat(&app, &key, chat_request()).await,
+        StatusCode::PAYMENT_REQUIRED,
+        "budget_exceeded",
+    )
+    .await;
+    let usage: Value = app
+        .get("/api/v1/usage", Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["budget"]["reserved_micros"], 0);
+    let chat = usage["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["action"] == "chat")
+        .unwrap()
+        .clone();
+    assert_eq!(chat["used"], 0, "a refused call takes no quota unit");
+}
+
+#[tokio::test]
+async fn a_failed_upstream_call_releases_the_reservation_and_the_quota_unit() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(5, 5)))
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(&upstream, "[plans.free.daily_quota]\nchat = 1").await;
+    let key = key_for(&app, "alice@example.com").await;
+    assert_problem(
+        post_chat(&app, &key, chat_request()).await,
+        StatusCode::BAD_GATEWAY,
+        "upstream_error",
+    )
+    .await;
+    let usage: Value = app
+        .get("/api/v1/usage", Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["budget"]["reserved_micros"], 0);
+    assert_eq!(usage["requests"], 0);
+    assert_eq!(
+        post_chat(&app, &key, chat_request()).await.status(),
+        StatusCode::OK,
+        "the unit came back"
+    );
+}
+
+#[tokio::test]
+async fn streams_are_relayed_and_charged_from_the_reported_usage() {
+    let upstream = MockServer::start().await;
+    let chunk = |content: &str| {
+        json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]})
+    };
+    let usage_chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+        "choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000}});
+    let mut sse: String = [chunk("Hel"), chunk("lo"), usage_chunk]
+        .iter()
+        .map(|c| format!("data: {c}\n\n"))
+        .collect();
+    sse.push_str("data: [DONE]\n\n");
+    Mock::given(method("POST"))
+        .and(body_partial_json(
+            json!({"stream": true, "stream_options": {"include_usage": true}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(sse),
+        )
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(&upstream, "").await;
+    let key = key_for(&app, "alice@example.com").await;
+
+    let mut request = chat_request();
+    request["stream"] = json!(true);
+    let response = post_chat(&app, &key, request.clone()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.unwrap();
+    assert!(text.contains("\"Hel\"") && text.contains("\"lo\""));
+    assert!(
+        !text.contains("\"usage\""),
+        "the usage chunk is stripped when the client did not ask: {text}"
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"));
+
+    request["stream_options"] = json!({"include_usage": true});
+    let with_usage = post_chat(&app, &key, request).await.text().await.unwrap();
+    assert!(
+        with_usage.contains("\"completion_tokens\":1000"),
+        "{with_usage}"
+    );
+
+    // Settlement happens when the relay ends, just after the body: allow it a moment.
+    let settled = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        let usage: Value = app
+            .get("/api/v1/usage", Some(&key))
+            .await
+            .json()
+            .await
+            .unwrap();
+        usage["requests"] == 2 && usage["budget"]["reserved_micros"] == 0
+    })
+    .await;
+    assert!(settled);
+    let usage: Value = app
+        .get("/api/v1/usage", Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Twice 1 000 × $0.15/M + 1 000 × $0.60/M = 750 micros each.
+    assert_eq!(usage["cost_micros"], 1_500);
+}
+
+#[tokio::test]
+async fn models_lists_what_the_deployment_allows() {
+    let upstream = MockServer::start().await;
+    let base = format!("{}/v1", upstream.uri());
+    let (app, _db) = spawn_with(Backend::Sqlite, move |s| {
+        s.openai.base_url = base;
+        s.openai.allowed_models = Some(vec![
+            "gpt-4o-mini".into(),
+            "gpt-4.1".into(),
+            "not-priced".into(),
+        ]);
+    })
+    .await
+    .unwrap();
+    let key = key_for(&app, "alice@example.com").await;
+    let models: Value = app
+        .get("/v1/models", Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["object"], "list");
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["gpt-4.1", "gpt-4o-mini"], "allowed and priced only");
+    let refused = app
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}),
+            Some(&key),
+        )
+        .await;
+    assert_problem(refused, StatusCode::BAD_REQUEST, "validation").await;
+}

@@ -1,0 +1,85 @@
+use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use tollgate_costing::{UsageEvent, UsageLedger, UsageTotals};
+use tollgate_kernel::{Micros, OrganizationId, Period, StoreError};
+use uuid::Uuid;
+
+use crate::connect::SqlStore;
+use crate::entities::usage_event;
+use crate::errors::store_error;
+use crate::time::to_millis;
+
+/// `SUM` of a BIGINT column is NUMERIC on Postgres; cast it back so both databases return i64.
+fn sum_as_bigint(column: usage_event::Column) -> SimpleExpr {
+    Func::cast_as(Func::sum(Expr::col(column)), Alias::new("BIGINT")).into()
+}
+
+/// Key (none for access-token calls), requests, cost, price.
+type KeyTotalsRow = (Option<Uuid>, i64, Option<i64>, Option<i64>);
+
+fn tokens(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl UsageLedger for SqlStore {
+    async fn record(&self, event: UsageEvent) -> Result<(), StoreError> {
+        usage_event::ActiveModel {
+            id: Set(event.id),
+            organization_id: Set(event.organization.as_uuid()),
+            user_id: Set(event.user.as_uuid()),
+            key_id: Set(event.key),
+            action: Set(event.action),
+            model: Set(event.model),
+            input_tokens: Set(tokens(event.usage.input_tokens)),
+            cached_input_tokens: Set(tokens(event.usage.cached_input_tokens)),
+            output_tokens: Set(tokens(event.usage.output_tokens)),
+            cost_micros: Set(event.cost.get()),
+            price_micros: Set(event.price.get()),
+            request_id: Set(event.request_id),
+            created_at: Set(to_millis(event.at)),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn totals(
+        &self,
+        organization: OrganizationId,
+        period: Period,
+    ) -> Result<UsageTotals, StoreError> {
+        let rows: Vec<KeyTotalsRow> = usage_event::Entity::find()
+            .select_only()
+            .column(usage_event::Column::KeyId)
+            .column_as(
+                Expr::expr(Func::count(Expr::col(usage_event::Column::Id))),
+                "requests",
+            )
+            .column_as(sum_as_bigint(usage_event::Column::CostMicros), "cost")
+            .column_as(sum_as_bigint(usage_event::Column::PriceMicros), "price")
+            .filter(usage_event::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(usage_event::Column::CreatedAt.gte(to_millis(period.start())))
+            .filter(usage_event::Column::CreatedAt.lt(to_millis(period.end())))
+            .group_by(usage_event::Column::KeyId)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_error)?;
+        let mut totals = UsageTotals::default();
+        for (key, requests, cost, price) in rows {
+            let requests = u64::try_from(requests).unwrap_or(0);
+            let cost = Micros::new(cost.unwrap_or(0));
+            totals.requests += requests;
+            totals.cost = totals.cost.checked_add(cost).unwrap_or(totals.cost);
+            totals.price = totals
+                .price
+                .checked_add(Micros::new(price.unwrap_or(0)))
+                .unwrap_or(totals.price);
+            if let Some(key) = key {
+                totals.per_key.push((key, requests, cost));
+            }
+        }
+        Ok(totals)
+    }
+}

@@ -1,0 +1,49 @@
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use tollgate_kernel::{Micros, OrganizationId, Period, StoreError, UserId};
+use uuid::Uuid;
+
+use crate::usage::TokenUsage;
+
+/// One metered call, as recorded once in the append-only usage ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageEvent {
+    pub id: Uuid,
+    pub organization: OrganizationId,
+    pub user: UserId,
+    pub key: Option<Uuid>,
+    /// `analysis`, `comparison` or `chat`.
+    pub action: String,
+    pub model: String,
+    pub usage: TokenUsage,
+    /// What the call cost us.
+    pub cost: Micros,
+    /// What the customer is charged for it.
+    pub price: Micros,
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Sums over a period, in total and per key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageTotals {
+    pub requests: u64,
+    pub cost: Micros,
+    pub price: Micros,
+    pub per_key: Vec<(Uuid, u64, Micros)>,
+}
+
+pub trait UsageLedger: Send + Sync + 'static {
+    /// # Errors
+    /// `Conflict` when an event with this id exists (recorded once); `Unavailable` otherwise.
+    fn record(&self, event: UsageEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn totals(
+        &self,
+        organization: OrganizationId,
+        period: Period,
+    ) -> impl Future<Output = Result<UsageTotals, StoreError>> + Send;
+}
