@@ -32,6 +32,26 @@ pub struct ChatGateway {
     pub margin: Margin,
     pub allowed_models: Option<Vec<String>>,
     pub default_max_output_tokens: u64,
+    pub analysis: ActionPrompt,
+    pub comparison: ActionPrompt,
+}
+
+/// The result of an analysis or comparison.
+pub struct ActionReply {
+    pub id: uuid::Uuid,
+    pub output: String,
+    pub model: String,
+    pub usage: TokenUsage,
+    pub cost: Micros,
+    pub price: Micros,
+}
+
+/// A configured action: its prompt, default model and output cap.
+#[derive(Debug, Clone)]
+pub struct ActionPrompt {
+    pub system_prompt: String,
+    pub model: String,
+    pub max_output_tokens: u64,
 }
 
 pub enum ChatReply {
@@ -65,13 +85,66 @@ impl ChatGateway {
         }
     }
 
-    pub async fn complete(
+    /// Runs a configured action (analysis or comparison) on `user_content`.
+    pub async fn run_action(
         &self,
         principal: &Principal,
-        body: Value,
+        action: Action,
+        model: Option<String>,
+        user_content: String,
         request_id: String,
-    ) -> Result<ChatReply, ApiError> {
+    ) -> Result<ActionReply, ApiError> {
+        let prompt = match action {
+            Action::Comparison => &self.comparison,
+            _ => &self.analysis,
+        };
+        let model = model.unwrap_or_else(|| prompt.model.clone());
+        let body = json!({
+            "model": model,
+            "messages": [
+                {"role": "system", "content": prompt.system_prompt},
+                {"role": "user", "content": user_content},
+            ],
+            "max_completion_tokens": prompt.max_output_tokens,
+        });
         let request = self.read(body)?;
+        let (call, _admission) = self.admit(principal, action, &request, request_id).await?;
+        let completion = match self.provider.chat(&request.body).await {
+            Ok(completion) => completion,
+            Err(error) => {
+                call.release().await;
+                return Err(upstream_problem(error));
+            }
+        };
+        let output = completion
+            .body
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let usage = completion.usage.unwrap_or_else(|| TokenUsage {
+            input_tokens: request.input_tokens,
+            cached_input_tokens: 0,
+            output_tokens: count_reply(&request.model, &completion.body),
+        });
+        let (cost, price) = call.settle(usage).await?;
+        Ok(ActionReply {
+            id: call.admission.reservation.id.as_uuid(),
+            output,
+            model: request.model,
+            usage,
+            cost,
+            price,
+        })
+    }
+
+    async fn admit(
+        &self,
+        principal: &Principal,
+        action: Action,
+        request: &ChatRequest,
+        request_id: String,
+    ) -> Result<(MeteredCall, Admission), ApiError> {
         let estimate = self
             .prices
             .worst_case(
@@ -82,7 +155,7 @@ impl ChatGateway {
             .map_err(|e| ApiError::validation(e.to_string()))?;
         let admission = self
             .metering
-            .admit(principal.organization_id, Action::Chat, estimate)
+            .admit(principal.organization_id, action, estimate)
             .await?;
         let call = MeteredCall {
             metering: self.metering.clone(),
@@ -91,10 +164,24 @@ impl ChatGateway {
             margin: self.margin,
             principal: principal.clone(),
             admission: admission.clone(),
+            action,
             model: request.model.clone(),
             input_tokens: request.input_tokens,
             request_id,
         };
+        Ok((call, admission))
+    }
+
+    pub async fn complete(
+        &self,
+        principal: &Principal,
+        body: Value,
+        request_id: String,
+    ) -> Result<ChatReply, ApiError> {
+        let request = self.read(body)?;
+        let (call, admission) = self
+            .admit(principal, Action::Chat, &request, request_id)
+            .await?;
         if !request.stream {
             return match self.provider.chat(&request.body).await {
                 Ok(completion) => {
@@ -193,6 +280,7 @@ struct MeteredCall {
     margin: Margin,
     principal: Principal,
     admission: Admission,
+    action: Action,
     model: String,
     input_tokens: u64,
     request_id: String,
@@ -214,7 +302,7 @@ impl MeteredCall {
             organization: self.principal.organization_id,
             user: self.principal.user_id,
             key: self.principal.key_id,
-            action: Action::Chat.as_str().to_owned(),
+            action: self.action.as_str().to_owned(),
             model: self.model.clone(),
             usage,
             cost,

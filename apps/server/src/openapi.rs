@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
-use crate::routes::{admin, auth, dto, health, keys, me, openai, plans, usage};
+use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,8 @@ use crate::routes::{admin, auth, dto, health, keys, me, openai, plans, usage};
         openai::chat_completions,
         openai::models,
         usage::usage,
+        actions::create_analysis,
+        actions::create_comparison,
         admin::create_invite,
     ),
     components(schemas(
@@ -53,6 +55,10 @@ use crate::routes::{admin, auth, dto, health, keys, me, openai, plans, usage};
         plans::PlanLimits,
         plans::PlanView,
         plans::PlanList,
+        actions::AnalysisRequest,
+        actions::ComparisonRequest,
+        actions::TokenCounts,
+        actions::ActionResult,
         usage::PeriodView,
         usage::QuotaView,
         usage::BudgetView,
@@ -67,6 +73,7 @@ use crate::routes::{admin, auth, dto, health, keys, me, openai, plans, usage};
         (name = "identity", description = "Sign-up, login, tokens"),
         (name = "keys", description = "Per-user and per-organisation API keys"),
         (name = "plans", description = "Plans, rate limits, quotas and budgets"),
+        (name = "ai", description = "Metered AI actions"),
         (name = "openai", description = "OpenAI-compatible, metered proxy"),
         (name = "admin", description = "Operator administration (role admin)"),
     )

@@ -29,6 +29,45 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub api_keys: ApiKeySettings,
     pub quotas: QuotaSettings,
+    pub actions: ActionsSettings,
+}
+
+/// The prompts behind `POST /api/v1/analyses` and `POST /api/v1/comparisons`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActionsSettings {
+    pub analysis: ActionSettings,
+    pub comparison: ActionSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSettings {
+    pub system_prompt: String,
+    /// Used when the request names no model.
+    pub model: String,
+    pub max_output_tokens: u64,
+}
+
+impl Default for ActionsSettings {
+    fn default() -> Self {
+        Self {
+            analysis: ActionSettings {
+                system_prompt: "You are a careful analyst. Analyse the user's text: summarise it, \
+                                list its key points and note anything uncertain."
+                    .to_owned(),
+                model: "gpt-4o-mini".to_owned(),
+                max_output_tokens: 1_024,
+            },
+            comparison: ActionSettings {
+                system_prompt: "You compare texts. For the numbered texts the user gives, state \
+                                what they share, where they differ, and which is stronger and why."
+                    .to_owned(),
+                model: "gpt-4o-mini".to_owned(),
+                max_output_tokens: 1_536,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -398,6 +437,14 @@ impl Settings {
                 "openai",
                 "default_max_output_tokens and request_timeout_seconds must be positive",
             );
+        }
+        for (key, action) in [
+            ("actions.analysis", &self.actions.analysis),
+            ("actions.comparison", &self.actions.comparison),
+        ] {
+            if action.max_output_tokens == 0 || action.model.trim().is_empty() {
+                return invalid(key, "model and a positive max_output_tokens are required");
+            }
         }
         if self.api_keys.max_per_organization == 0 {
             return invalid("api_keys.max_per_organization", "must be positive");

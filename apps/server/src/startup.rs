@@ -30,7 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::account_cache::CachedAccounts;
 use crate::auth::ServiceKeys;
-use crate::chat::ChatGateway;
+use crate::chat::{ActionPrompt, ChatGateway};
 use crate::key_cache::CachedKeyStore;
 use crate::limiter::ConfiguredLimiter;
 use crate::middleware::{panic_to_problem, problem_for_bare_errors};
@@ -149,6 +149,8 @@ impl Application {
             margin: settings.margin()?,
             allowed_models: settings.openai.allowed_models.clone(),
             default_max_output_tokens: settings.openai.default_max_output_tokens,
+            analysis: action_prompt(&settings.actions.analysis),
+            comparison: action_prompt(&settings.actions.comparison),
         });
 
         let state = AppState {
@@ -200,6 +202,14 @@ impl Application {
         }
         last_used::flush(self.keys.as_ref()).await;
         result
+    }
+}
+
+fn action_prompt(settings: &crate::settings::ActionSettings) -> ActionPrompt {
+    ActionPrompt {
+        system_prompt: settings.system_prompt.clone(),
+        model: settings.model.clone(),
+        max_output_tokens: settings.max_output_tokens,
     }
 }
 

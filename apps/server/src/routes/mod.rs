@@ -1,5 +1,6 @@
 //! HTTP routes. Each handler extracts, calls one domain service and maps the result.
 
+pub mod actions;
 pub mod admin;
 pub mod auth;
 pub mod dto;
@@ -34,5 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
         .route("/api/v1/usage", get(usage::usage))
+        .route("/api/v1/analyses", post(actions::create_analysis))
+        .route("/api/v1/comparisons", post(actions::create_comparison))
         .route("/admin/invites", post(admin::create_invite))
 }

@@ -399,3 +399,107 @@ async fn models_lists_what_the_deployment_allows() {
         .await;
     assert_problem(refused, StatusCode::BAD_REQUEST, "validation").await;
 }
+
+#[tokio::test]
+async fn analyses_use_the_configured_prompt_and_answer_201_with_cost_and_price() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"model": "gpt-4o-mini", "max_completion_tokens": 1024,
+            "messages": [{"role": "system"}, {"role": "user", "content": "Quarterly numbers are up."}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(100, 50)))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(
+        &upstream,
+        "[plans.free.daily_quota]\nanalysis = 1\ncomparison = 1",
+    )
+    .await;
+    let key = key_for(&app, "alice@example.com").await;
+    let response = app
+        .post(
+            "/api/v1/analyses",
+            json!({"input": "Quarterly numbers are up."}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["output"], "Hello!");
+    assert_eq!(body["model"], "gpt-4o-mini");
+    assert_eq!(
+        body["usage"],
+        json!({"input_tokens": 100, "output_tokens": 50})
+    );
+    // 100 × 0.15 + 50 × 0.6 = 45 micros; at a 40 % margin 75.
+    assert_eq!(body["cost_micros"], 45);
+    assert_eq!(body["price_micros"], 75);
+    assert!(body["id"].is_string());
+
+    let again = app
+        .post("/api/v1/analyses", json!({"input": "again"}), Some(&key))
+        .await;
+    assert_problem(again, StatusCode::TOO_MANY_REQUESTS, "quota_exceeded").await;
+    let empty = app
+        .post("/api/v1/analyses", json!({"input": "  "}), Some(&key))
+        .await;
+    assert_problem(empty, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    let unknown_model = app
+        .post(
+            "/api/v1/analyses",
+            json!({"input": "x", "model": "nope"}),
+            Some(&key),
+        )
+        .await;
+    assert_problem(unknown_model, StatusCode::BAD_REQUEST, "validation").await;
+}
+
+#[tokio::test]
+async fn comparisons_take_two_to_ten_inputs_and_count_against_their_own_quota() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"messages": [{"role": "system"}, {"role": "user", "content": "Text 1:\nred\n\nText 2:\nblue"}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(40, 20)))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(&upstream, "").await;
+    let key = key_for(&app, "alice@example.com").await;
+    for inputs in [
+        json!([]),
+        json!(["only one"]),
+        json!(["a", ""]),
+        json!(vec!["x"; 11]),
+    ] {
+        let response = app
+            .post("/api/v1/comparisons", json!({"inputs": inputs}), Some(&key))
+            .await;
+        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    }
+    let response = app
+        .post(
+            "/api/v1/comparisons",
+            json!({"inputs": ["red", "blue"]}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let usage: Value = app
+        .get("/api/v1/usage", Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let used = |action: &str| {
+        usage["quotas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["action"] == action)
+            .unwrap()["used"]
+            .clone()
+    };
+    assert_eq!(used("comparison"), 1);
+    assert_eq!(used("analysis"), 0);
+    assert_eq!(usage["requests"], 1);
+}

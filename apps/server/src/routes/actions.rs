@@ -1,0 +1,145 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use tollgate_quotas::Action;
+use utoipa::ToSchema;
+
+use crate::auth::Authenticated;
+use crate::chat::ActionReply;
+use crate::error::{ApiError, Problem};
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+const MAX_INPUTS: usize = 10;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AnalysisRequest {
+    /// The text to analyse.
+    pub input: String,
+    /// Default: the deployment's configured model for analyses.
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ComparisonRequest {
+    /// Two to ten texts to compare.
+    pub inputs: Vec<String>,
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenCounts {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionResult {
+    pub id: String,
+    pub output: String,
+    pub model: String,
+    pub usage: TokenCounts,
+    /// What the call cost us (AI tokens), rounded up.
+    pub cost_micros: i64,
+    /// What the customer is charged for it.
+    pub price_micros: i64,
+}
+
+impl From<ActionReply> for ActionResult {
+    fn from(reply: ActionReply) -> Self {
+        Self {
+            id: reply.id.to_string(),
+            output: reply.output,
+            model: reply.model,
+            usage: TokenCounts {
+                input_tokens: reply.usage.input_tokens,
+                output_tokens: reply.usage.output_tokens,
+            },
+            cost_micros: reply.cost.get(),
+            price_micros: reply.price.get(),
+        }
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Analyse a text (metered: rate limit, daily `analysis` quota, monthly budget).
+#[utoipa::path(post, path = "/api/v1/analyses", tag = "ai", request_body = AnalysisRequest, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The analysis with its usage, cost and price", body = ActionResult),
+        (status = 400, description = "Model not available", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "Monthly budget spent", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited or daily quota spent", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The AI provider failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_analysis(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<AnalysisRequest>,
+) -> Result<(StatusCode, Json<ActionResult>), ApiError> {
+    if body.input.trim().is_empty() {
+        return Err(ApiError::validation("input must not be empty"));
+    }
+    let reply = state
+        .chat
+        .run_action(
+            &principal,
+            Action::Analysis,
+            body.model,
+            body.input,
+            request_id(&headers),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(reply.into())))
+}
+
+/// Compare two or more texts (metered like analyses, against the `comparison` quota).
+#[utoipa::path(post, path = "/api/v1/comparisons", tag = "ai", request_body = ComparisonRequest, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The comparison with its usage, cost and price", body = ActionResult),
+        (status = 400, description = "Model not available", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "Monthly budget spent", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fewer than two or more than ten inputs, or an empty one", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited or daily quota spent", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The AI provider failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_comparison(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ComparisonRequest>,
+) -> Result<(StatusCode, Json<ActionResult>), ApiError> {
+    if !(2..=MAX_INPUTS).contains(&body.inputs.len())
+        || body.inputs.iter().any(|i| i.trim().is_empty())
+    {
+        return Err(ApiError::validation(
+            "inputs must hold 2 to 10 non-empty texts",
+        ));
+    }
+    let numbered: Vec<String> = body
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, text)| format!("Text {}:\n{text}", i + 1))
+        .collect();
+    let reply = state
+        .chat
+        .run_action(
+            &principal,
+            Action::Comparison,
+            body.model,
+            numbered.join("\n\n"),
+            request_id(&headers),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(reply.into())))
+}
