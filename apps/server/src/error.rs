@@ -18,6 +18,19 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// The same error in the shape OpenAI's SDKs read (`error.message`, `error.type`), so that
+    /// clients of the OpenAI-compatible routes see a proper API error.
+    pub error: OpenAiError,
+}
+
+/// An OpenAI-style error object (RFC 9457 extension member).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OpenAiError {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub param: Option<String>,
+    pub code: String,
 }
 
 #[derive(Debug)]
@@ -125,6 +138,16 @@ pub fn problem_for_status(status: StatusCode) -> Response {
     ApiError::new(status, kind, detail).into_response()
 }
 
+/// OpenAI's error `type` for our slug. Spent quotas and budgets are `insufficient_quota`, which
+/// OpenAI's SDKs treat as final rather than retrying; a rate limit is retried after Retry-After.
+fn openai_error_type(kind: &str) -> &str {
+    match kind {
+        "quota_exceeded" | "budget_exceeded" => "insufficient_quota",
+        "rate_limited" => "rate_limit_error",
+        other => other,
+    }
+}
+
 fn log_cause(error: &ApiError) {
     let Some(cause) = &error.cause else {
         return;
@@ -148,6 +171,12 @@ impl IntoResponse for ApiError {
             kind: self.kind.to_owned(),
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
+            error: OpenAiError {
+                message: self.detail.clone(),
+                kind: openai_error_type(self.kind).to_owned(),
+                param: None,
+                code: self.kind.to_owned(),
+            },
             detail: self.detail,
         };
         let mut response = (self.status, Json(body)).into_response();

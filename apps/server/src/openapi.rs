@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::Problem;
+use crate::error::{OpenAiError, Problem};
 use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, usage};
 
 #[derive(OpenApi)]
@@ -37,6 +37,7 @@ use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, 
     ),
     components(schemas(
         Problem,
+        OpenAiError,
         health::Health,
         auth::SignupRequest,
         auth::LoginRequest,
