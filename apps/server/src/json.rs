@@ -41,3 +41,13 @@ fn rejection_to_problem(rejection: &JsonRejection) -> ApiError {
         other => ApiError::bad_request(other.body_text()),
     }
 }
+
+/// Parses a body read as bytes, with the same problem responses as [`ApiJson`].
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            ApiError::validation(format!("invalid request body: {e}"))
+        }
+        _ => ApiError::bad_request(format!("malformed JSON: {e}")),
+    })
+}

@@ -7,6 +7,7 @@ mod chat;
 pub mod cli;
 mod domain_errors;
 pub mod error;
+mod idempotency;
 mod json;
 pub mod jwt_secret;
 mod key_cache;

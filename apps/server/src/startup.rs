@@ -160,6 +160,7 @@ impl Application {
             metering: metering.clone(),
             chat,
             usage: Arc::new(store.clone()),
+            idempotency: Arc::new(store.clone()),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
             readiness: Arc::new(store),
         };

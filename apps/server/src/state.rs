@@ -14,6 +14,7 @@ pub struct AppState {
     pub metering: Arc<dyn MeteringApi>,
     pub chat: Arc<crate::chat::ChatGateway>,
     pub usage: Arc<dyn UsageApi>,
+    pub idempotency: Arc<dyn crate::idempotency::IdempotencyApi>,
     pub service_keys: Arc<ServiceKeys>,
     pub readiness: Arc<dyn Readiness>,
 }

@@ -1,6 +1,8 @@
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tollgate_quotas::Action;
 use utoipa::ToSchema;
@@ -8,7 +10,8 @@ use utoipa::ToSchema;
 use crate::auth::Authenticated;
 use crate::chat::ActionReply;
 use crate::error::{ApiError, Problem};
-use crate::json::ApiJson;
+use crate::idempotency::idempotent;
+use crate::json::parse_json;
 use crate::state::AppState;
 
 const MAX_INPUTS: usize = 10;
@@ -84,22 +87,32 @@ pub async fn create_analysis(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<AnalysisRequest>,
-) -> Result<(StatusCode, Json<ActionResult>), ApiError> {
+    raw: Bytes,
+) -> Result<Response, ApiError> {
+    let body: AnalysisRequest = parse_json(&raw)?;
     if body.input.trim().is_empty() {
         return Err(ApiError::validation("input must not be empty"));
     }
-    let reply = state
-        .chat
-        .run_action(
-            &principal,
-            Action::Analysis,
-            body.model,
-            body.input,
-            request_id(&headers),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(reply.into())))
+    idempotent(
+        &state.idempotency,
+        principal.organization_id,
+        &headers,
+        &raw,
+        || async {
+            let reply = state
+                .chat
+                .run_action(
+                    &principal,
+                    Action::Analysis,
+                    body.model,
+                    body.input,
+                    request_id(&headers),
+                )
+                .await?;
+            Ok((StatusCode::CREATED, Json(ActionResult::from(reply))).into_response())
+        },
+    )
+    .await
 }
 
 /// Compare two or more texts (metered like analyses, against the `comparison` quota).
@@ -116,8 +129,9 @@ pub async fn create_comparison(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<ComparisonRequest>,
-) -> Result<(StatusCode, Json<ActionResult>), ApiError> {
+    raw: Bytes,
+) -> Result<Response, ApiError> {
+    let body: ComparisonRequest = parse_json(&raw)?;
     if !(2..=MAX_INPUTS).contains(&body.inputs.len())
         || body.inputs.iter().any(|i| i.trim().is_empty())
     {
@@ -131,15 +145,24 @@ pub async fn create_comparison(
         .enumerate()
         .map(|(i, text)| format!("Text {}:\n{text}", i + 1))
         .collect();
-    let reply = state
-        .chat
-        .run_action(
-            &principal,
-            Action::Comparison,
-            body.model,
-            numbered.join("\n\n"),
-            request_id(&headers),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(reply.into())))
+    idempotent(
+        &state.idempotency,
+        principal.organization_id,
+        &headers,
+        &raw,
+        || async {
+            let reply = state
+                .chat
+                .run_action(
+                    &principal,
+                    Action::Comparison,
+                    body.model,
+                    numbered.join("\n\n"),
+                    request_id(&headers),
+                )
+                .await?;
+            Ok((StatusCode::CREATED, Json(ActionResult::from(reply))).into_response())
+        },
+    )
+    .await
 }

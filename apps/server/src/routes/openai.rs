@@ -15,7 +15,8 @@ use tollgate_quotas::Admission;
 use crate::auth::Authenticated;
 use crate::chat::ChatReply;
 use crate::error::{ApiError, Problem};
-use crate::json::ApiJson;
+use crate::idempotency::idempotent;
+use crate::json::parse_json;
 use crate::rate_headers::{PolicyState, headers};
 use crate::state::AppState;
 
@@ -36,14 +37,28 @@ pub async fn chat_completions(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     request_headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
+    raw: Bytes,
 ) -> Result<Response, ApiError> {
+    let body: Value = parse_json(&raw)?;
     let request_id = request_headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let reply = state.chat.complete(&principal, body, request_id).await?;
+    if body.get("stream").and_then(Value::as_bool) == Some(true) {
+        return chat_reply(state.chat.complete(&principal, body, request_id).await?);
+    }
+    idempotent(
+        &state.idempotency,
+        principal.organization_id,
+        &request_headers,
+        &raw,
+        || async { chat_reply(state.chat.complete(&principal, body, request_id).await?) },
+    )
+    .await
+}
+
+fn chat_reply(reply: ChatReply) -> Result<Response, ApiError> {
     Ok(match reply {
         ChatReply::Complete { body, admission } => {
             with_rate_headers(Json(body).into_response(), &admission)

@@ -503,3 +503,152 @@ async fn comparisons_take_two_to_ten_inputs_and_count_against_their_own_quota() 
     assert_eq!(used("analysis"), 0);
     assert_eq!(usage["requests"], 1);
 }
+
+async fn post_with_key(
+    app: &TestApp,
+    path: &str,
+    bearer: &str,
+    idempotency_key: &str,
+    body: Value,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(bearer)
+        .header("idempotency-key", idempotency_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_response_and_charges_once() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(100, 50)))
+        .expect(3)
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(&upstream, "").await;
+    let alice = key_for(&app, "alice@example.com").await;
+    let bob = key_for(&app, "bob@example.com").await;
+
+    let first = post_with_key(
+        &app,
+        "/api/v1/analyses",
+        &alice,
+        "order-42",
+        json!({"input": "same text"}),
+    )
+    .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first_body: Value = first.json().await.unwrap();
+    let retry = post_with_key(
+        &app,
+        "/api/v1/analyses",
+        &alice,
+        "order-42",
+        json!({"input": "same text"}),
+    )
+    .await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let retry_body: Value = retry.json().await.unwrap();
+    assert_eq!(retry_body, first_body, "same status and body");
+
+    let changed = post_with_key(
+        &app,
+        "/api/v1/analyses",
+        &alice,
+        "order-42",
+        json!({"input": "other text"}),
+    )
+    .await;
+    assert_problem(changed, StatusCode::CONFLICT, "conflict").await;
+
+    // Another organisation's identical key is unrelated.
+    let other = post_with_key(
+        &app,
+        "/api/v1/analyses",
+        &bob,
+        "order-42",
+        json!({"input": "same text"}),
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::CREATED);
+
+    // The chat proxy honours keys too.
+    let chat = post_with_key(
+        &app,
+        "/v1/chat/completions",
+        &alice,
+        "chat-1",
+        chat_request(),
+    )
+    .await;
+    assert_eq!(chat.status(), StatusCode::OK);
+    let chat_again = post_with_key(
+        &app,
+        "/v1/chat/completions",
+        &alice,
+        "chat-1",
+        chat_request(),
+    )
+    .await;
+    assert_eq!(chat_again.status(), StatusCode::OK);
+
+    let usage: Value = app
+        .get("/api/v1/usage", Some(&alice))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        usage["requests"], 2,
+        "one analysis and one chat, each charged once"
+    );
+    let too_long = post_with_key(
+        &app,
+        "/api/v1/analyses",
+        &alice,
+        &"k".repeat(256),
+        json!({"input": "x"}),
+    )
+    .await;
+    assert_problem(too_long, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+}
+
+#[tokio::test]
+async fn a_failed_call_does_not_burn_its_idempotency_key() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(10, 10)))
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(&upstream, "").await;
+    let key = key_for(&app, "alice@example.com").await;
+    let failed = post_with_key(
+        &app,
+        "/api/v1/analyses",
+        &key,
+        "retry-me",
+        json!({"input": "text"}),
+    )
+    .await;
+    assert_problem(failed, StatusCode::BAD_GATEWAY, "upstream_error").await;
+    let retried = post_with_key(
+        &app,
+        "/api/v1/analyses",
+        &key,
+        "retry-me",
+        json!({"input": "text"}),
+    )
+    .await;
+    assert_eq!(retried.status(), StatusCode::CREATED);
+    assert!(retried.headers().get("idempotent-replayed").is_none());
+}

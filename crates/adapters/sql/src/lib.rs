@@ -10,6 +10,7 @@ mod api_keys;
 mod connect;
 mod entities;
 mod errors;
+mod idempotency;
 mod invitations;
 mod login_attempts;
 mod memberships;

@@ -24,3 +24,6 @@ pub trait TokenCounter: Send + Sync + 'static {
 
 mod ledger;
 pub use ledger::{UsageEvent, UsageLedger, UsageTotals};
+
+mod idempotency;
+pub use idempotency::{IdempotencyBegin, IdempotencyStore};

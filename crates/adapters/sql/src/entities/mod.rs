@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod budget_period;
+pub mod idempotency_key;
 pub mod invitation;
 pub mod login_failure;
 pub mod membership;
