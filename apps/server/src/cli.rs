@@ -31,12 +31,28 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the unit-economics report: which plan loses money.
+    Pricing {
+        /// The same report as JSON (as `GET /admin/pricing`).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => {
             print!("{}", api_doc_json());
+            Ok(())
+        }
+        Command::Pricing { json } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let report = crate::startup::pricing_report(&settings)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", crate::pricing::table(&report));
+            }
             Ok(())
         }
         Command::Migrate => {

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{OpenAiError, Problem};
-use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, usage};
+use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, pricing, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,7 @@ use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, 
         actions::create_analysis,
         actions::create_comparison,
         admin::create_invite,
+        pricing::pricing,
     ),
     components(schemas(
         Problem,
@@ -65,6 +66,10 @@ use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, 
         usage::BudgetView,
         usage::KeyUsageView,
         usage::UsageView,
+        crate::pricing::ActionLine,
+        crate::pricing::CaseLine,
+        crate::pricing::PlanLine,
+        crate::pricing::PricingReport,
         admin::InviteRequest,
         admin::InviteResponse,
     )),

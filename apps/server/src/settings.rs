@@ -38,6 +38,47 @@ pub struct Settings {
 pub struct ActionsSettings {
     pub analysis: ActionSettings,
     pub comparison: ActionSettings,
+    /// The chat proxy has no prompt; its model and token profile feed the pricing report.
+    pub chat: ChatProfileSettings,
+}
+
+/// Token profile of the chat proxy for the unit-economics report.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatProfileSettings {
+    pub model: String,
+    pub expected_input_tokens: u64,
+    pub expected_output_tokens: u64,
+    pub max_input_tokens: u64,
+    pub expected_calls_per_month: u64,
+}
+
+impl Default for ChatProfileSettings {
+    fn default() -> Self {
+        Self {
+            model: "gpt-4o-mini".to_owned(),
+            expected_input_tokens: 800,
+            expected_output_tokens: 400,
+            max_input_tokens: 8_000,
+            expected_calls_per_month: 300,
+        }
+    }
+}
+
+fn default_expected_input_tokens() -> u64 {
+    1_000
+}
+
+fn default_expected_output_tokens() -> u64 {
+    500
+}
+
+fn default_max_input_tokens() -> u64 {
+    8_000
+}
+
+fn default_expected_calls_per_month() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +88,15 @@ pub struct ActionSettings {
     /// Used when the request names no model.
     pub model: String,
     pub max_output_tokens: u64,
+    /// Token profile for the pricing report.
+    #[serde(default = "default_expected_input_tokens")]
+    pub expected_input_tokens: u64,
+    #[serde(default = "default_expected_output_tokens")]
+    pub expected_output_tokens: u64,
+    #[serde(default = "default_max_input_tokens")]
+    pub max_input_tokens: u64,
+    #[serde(default = "default_expected_calls_per_month")]
+    pub expected_calls_per_month: u64,
 }
 
 impl Default for ActionsSettings {
@@ -58,6 +108,10 @@ impl Default for ActionsSettings {
                     .to_owned(),
                 model: "gpt-4o-mini".to_owned(),
                 max_output_tokens: 1_024,
+                expected_input_tokens: 1_500,
+                expected_output_tokens: 600,
+                max_input_tokens: default_max_input_tokens(),
+                expected_calls_per_month: 60,
             },
             comparison: ActionSettings {
                 system_prompt: "You compare texts. For the numbered texts the user gives, state \
@@ -65,7 +119,12 @@ impl Default for ActionsSettings {
                     .to_owned(),
                 model: "gpt-4o-mini".to_owned(),
                 max_output_tokens: 1_536,
+                expected_input_tokens: 3_000,
+                expected_output_tokens: 900,
+                max_input_tokens: 16_000,
+                expected_calls_per_month: 20,
             },
+            chat: ChatProfileSettings::default(),
         }
     }
 }
@@ -268,6 +327,8 @@ pub struct WebhookSettings {
 #[serde(deny_unknown_fields)]
 pub struct CostSettings {
     pub infrastructure_month_micros: Option<i64>,
+    /// Organisations that share the infrastructure cost (default 100).
+    pub expected_paying_organizations: Option<u64>,
     pub payment_fee_percent: Option<String>,
     pub payment_fee_fixed_cents: Option<i64>,
     pub target_margin_percent: Option<String>,
@@ -432,6 +493,9 @@ impl Settings {
                 "must be a percentage from 0 to below 100, e.g. \"40\"",
             );
         }
+        if let Err(error) = self.cost_assumptions() {
+            return Err(SettingsError::Invalid(error));
+        }
         if self.openai.default_max_output_tokens == 0 || self.openai.request_timeout_seconds == 0 {
             return invalid(
                 "openai",
@@ -505,6 +569,33 @@ impl Settings {
         tollgate_costing::Margin::parse_percent(raw)
     }
 
+    /// Infrastructure and payment-fee assumptions of the pricing report.
+    pub fn cost_assumptions(&self) -> Result<tollgate_costing::CostAssumptions, String> {
+        let costs = self.costs.clone().unwrap_or(CostSettings {
+            infrastructure_month_micros: None,
+            expected_paying_organizations: None,
+            payment_fee_percent: None,
+            payment_fee_fixed_cents: None,
+            target_margin_percent: None,
+        });
+        let fee = tollgate_costing::Margin::parse_percent(
+            costs.payment_fee_percent.as_deref().unwrap_or("2.9"),
+        )
+        .map_err(|_| "costs.payment_fee_percent: a percentage such as \"2.9\"".to_owned())?;
+        let fixed =
+            tollgate_kernel::Micros::from_cents(costs.payment_fee_fixed_cents.unwrap_or(30))
+                .map_err(|_| "costs.payment_fee_fixed_cents: out of range".to_owned())?;
+        Ok(tollgate_costing::CostAssumptions {
+            infrastructure_month: tollgate_kernel::Micros::new(
+                costs.infrastructure_month_micros.unwrap_or(50_000_000),
+            ),
+            paying_organizations: costs.expected_paying_organizations.unwrap_or(100).max(1),
+            payment_fee_basis_points: fee.basis_points(),
+            payment_fee_fixed: fixed,
+            margin: self.margin().map_err(|e| e.to_string())?,
+        })
+    }
+
     /// Keys that are accepted but whose feature this release does not have yet.
     pub fn unused_sections(&self) -> Vec<&'static str> {
         let mut unused = Vec::new();
@@ -513,9 +604,6 @@ impl Settings {
         }
         if self.webhooks.is_some() {
             unused.push("webhooks");
-        }
-        if self.costs.is_some() {
-            unused.push("costs");
         }
         unused
     }

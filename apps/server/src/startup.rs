@@ -161,6 +161,7 @@ impl Application {
             chat,
             usage: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
+            pricing: Arc::new(pricing_report(&settings)?),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
             readiness: Arc::new(store),
         };
@@ -204,6 +205,18 @@ impl Application {
         last_used::flush(self.keys.as_ref()).await;
         result
     }
+}
+
+/// The unit-economics report for these settings.
+pub fn pricing_report(settings: &Settings) -> anyhow::Result<crate::pricing::PricingReport> {
+    let assumptions = settings.cost_assumptions().map_err(anyhow::Error::msg)?;
+    crate::pricing::report(
+        settings,
+        &settings.plan_catalog()?,
+        &settings.price_catalog()?,
+        &assumptions,
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 fn action_prompt(settings: &crate::settings::ActionSettings) -> ActionPrompt {

@@ -15,6 +15,8 @@ pub struct AppState {
     pub chat: Arc<crate::chat::ChatGateway>,
     pub usage: Arc<dyn UsageApi>,
     pub idempotency: Arc<dyn crate::idempotency::IdempotencyApi>,
+    /// Computed once at start: it depends on configuration only.
+    pub pricing: Arc<crate::pricing::PricingReport>,
     pub service_keys: Arc<ServiceKeys>,
     pub readiness: Arc<dyn Readiness>,
 }

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod me;
 pub mod openai;
 pub mod plans;
+pub mod pricing;
 pub mod scope;
 pub mod usage;
 
@@ -38,4 +39,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/analyses", post(actions::create_analysis))
         .route("/api/v1/comparisons", post(actions::create_comparison))
         .route("/admin/invites", post(admin::create_invite))
+        .route("/admin/pricing", get(pricing::pricing))
 }

@@ -25,9 +25,9 @@ async fn the_builtin_catalogue_is_listed_in_price_order() {
     assert_eq!(free["limits"]["daily_quota"]["comparison"], 2);
     assert_eq!(free["limits"]["daily_quota"]["chat"], 50);
     assert_eq!(free["limits"]["monthly_budget_micros"], 1_000_000);
-    assert!(
-        body["plans"][2]["limits"]["monthly_budget_micros"].is_null(),
-        "enterprise is unlimited"
+    assert_eq!(
+        body["plans"][2]["limits"]["monthly_budget_micros"],
+        250_000_000
     );
 }
 
@@ -64,4 +64,79 @@ async fn configured_plans_change_and_extend_the_catalogue() {
     assert_eq!(team["limits"]["monthly_budget_micros"], 25_000_000);
     let ids: Vec<&str> = plans.iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["free", "pro", "team", "enterprise"], "price order");
+}
+
+#[tokio::test]
+async fn unlimited_budgets_are_null() {
+    let (app, _db) = spawn_with(Backend::Sqlite, |settings| {
+        settings.plans =
+            tollgate_server::Settings::from_toml("[plans.enterprise]\nunlimited_budget = true")
+                .unwrap()
+                .plans;
+    })
+    .await
+    .unwrap();
+    let body: Value = app.get("/api/v1/plans", None).await.json().await.unwrap();
+    assert!(body["plans"][2]["limits"]["monthly_budget_micros"].is_null());
+}
+
+#[tokio::test]
+async fn the_pricing_report_is_for_admins_and_flags_losing_plans() {
+    let (app, _db) = spawn_sqlite().await;
+    let (user, _) = app.new_user("user@example.com").await;
+    assert_eq!(
+        app.get("/admin/pricing", Some(&user)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let admin = app.admin_token().await;
+    let report: Value = app
+        .get("/admin/pricing", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let plan = |id: &str| {
+        report["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["plan"] == id)
+            .unwrap()
+            .clone()
+    };
+    let free = plan("free");
+    assert_eq!(free["loses_money"], true, "a free plan costs its AI spend");
+    assert!(!free["reasons"].as_array().unwrap().is_empty());
+    assert!(free["break_even_price_cents"].as_i64().unwrap() > 0);
+    let pro = plan("pro");
+    assert_eq!(pro["loses_money"], false, "{pro}");
+    assert_eq!(pro["actions"].as_array().unwrap().len(), 3);
+    assert!(
+        pro["heavy"]["ai_cost_micros"].as_i64().unwrap() <= 8_000_000,
+        "capped by the budget"
+    );
+}
+
+#[test]
+fn the_pricing_command_prints_a_table_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("TOLLGATE_DATABASE__URL")
+            .output()
+            .unwrap()
+    };
+    let table = run(&["pricing"]);
+    assert!(table.status.success());
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        text.contains("LOSES MONEY") && text.contains("pro"),
+        "{text}"
+    );
+    let json = run(&["pricing", "--json"]);
+    assert!(json.status.success());
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["plans"].as_array().unwrap().len(), 3);
 }

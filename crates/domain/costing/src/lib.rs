@@ -27,3 +27,9 @@ pub use ledger::{UsageEvent, UsageLedger, UsageTotals};
 
 mod idempotency;
 pub use idempotency::{IdempotencyBegin, IdempotencyStore};
+
+mod economics;
+pub use economics::{
+    ActionEconomics, ActionProfile, CostAssumptions, DAYS_PER_MONTH, MonthCase, PlanEconomics,
+    PlanProfile, plan_economics,
+};

@@ -116,7 +116,9 @@ impl PlanCatalog {
                 stripe_price_id: None,
                 rate: RateLimit::with_default_burst(3_000),
                 daily_quota: quota(10_000, 5_000, 100_000),
-                monthly_budget: Budget::Unlimited,
+                // Unlimited would let one organisation's AI spend outrun its $500: the pricing
+                // report flags that. Configure `unlimited_budget = true` to accept it knowingly.
+                monthly_budget: Budget::Limited(Micros::new(250_000_000)),
             },
         ];
         Self {
@@ -289,7 +291,7 @@ mod tests {
         assert_eq!(free.monthly_budget, Budget::Limited(Micros::new(1_000_000)));
         assert_eq!(
             catalog.get("enterprise").unwrap().monthly_budget,
-            Budget::Unlimited
+            Budget::Limited(Micros::new(250_000_000))
         );
     }
 

@@ -229,11 +229,20 @@ async fn unlimited_budgets_reserve_without_a_limit() {
         .expect_reserve()
         .withf(|r| r.budget.is_none() && r.daily_limit == 100_000)
         .returning(|_| Box::pin(async { Ok(ReserveOutcome::Reserved { daily_used: 1 }) }));
-    let service = build(
+    let specs = std::collections::BTreeMap::from([(
+        "enterprise".to_owned(),
+        crate::plan::PlanSpec {
+            unlimited_budget: Some(true),
+            ..Default::default()
+        },
+    )]);
+    let service = MeteringService::new(
         allowing(),
         ledger,
         plans_on("enterprise", false),
-        LimiterFailure::Open,
+        FixedClock::new(now()),
+        Arc::new(PlanCatalog::from_specs(&specs).unwrap()),
+        MeteringPolicy::default(),
     );
     let admission = service
         .admit(OrganizationId::new(), Action::Chat, Micros::new(10))

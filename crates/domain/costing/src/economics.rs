@@ -1,0 +1,303 @@
+//! Unit economics: does a plan make or lose money, for an average organisation and for one that
+//! spends every quota every day?
+
+use tollgate_kernel::Micros;
+
+use crate::catalog::{CostError, PriceCatalog};
+use crate::margin::Margin;
+use crate::usage::TokenUsage;
+
+/// Days in a billing month for the "every quota every day" case; 31 so the heavy case is never
+/// rosier than a real month.
+pub const DAYS_PER_MONTH: i64 = 31;
+
+/// One action of a plan, with its token profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionProfile {
+    pub action: String,
+    pub model: String,
+    pub expected_input_tokens: u64,
+    pub expected_output_tokens: u64,
+    pub worst_input_tokens: u64,
+    pub worst_output_tokens: u64,
+    /// Calls an average organisation makes per month.
+    pub expected_calls_per_month: u64,
+    /// The plan's daily quota for the action.
+    pub daily_quota: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanProfile {
+    pub plan: String,
+    pub price_cents: i64,
+    /// `None`: unlimited.
+    pub monthly_budget: Option<Micros>,
+    pub actions: Vec<ActionProfile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CostAssumptions {
+    pub infrastructure_month: Micros,
+    pub paying_organizations: u64,
+    /// Payment fee percentage in basis points (2.9 % = 290).
+    pub payment_fee_basis_points: u32,
+    pub payment_fee_fixed: Micros,
+    pub margin: Margin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionEconomics {
+    pub action: String,
+    pub model: String,
+    pub cost_per_call_expected: Micros,
+    pub cost_per_call_worst: Micros,
+    pub price_per_call: Micros,
+}
+
+/// One case (average or heavy) for a month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthCase {
+    pub ai_cost: Micros,
+    pub infrastructure: Micros,
+    pub payment_fees: Micros,
+    pub revenue: Micros,
+    pub margin: Micros,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanEconomics {
+    pub plan: String,
+    pub price_cents: i64,
+    pub actions: Vec<ActionEconomics>,
+    pub average: MonthCase,
+    pub heavy: MonthCase,
+    pub loses_money: bool,
+    pub reasons: Vec<String>,
+    /// The lowest monthly price (cents) at which the heavy case breaks even, fees included.
+    pub break_even_price_cents: i64,
+}
+
+pub fn plan_economics(
+    catalog: &PriceCatalog,
+    plan: &PlanProfile,
+    assumptions: &CostAssumptions,
+) -> Result<PlanEconomics, CostError> {
+    let mut actions = Vec::new();
+    let mut average_ai = 0i128;
+    let mut heavy_ai = 0i128;
+    for profile in &plan.actions {
+        let expected = catalog.cost(
+            &profile.model,
+            TokenUsage {
+                input_tokens: profile.expected_input_tokens,
+                cached_input_tokens: 0,
+                output_tokens: profile.expected_output_tokens,
+            },
+        )?;
+        let worst = catalog.worst_case(
+            &profile.model,
+            profile.worst_input_tokens,
+            profile.worst_output_tokens,
+        )?;
+        average_ai += i128::from(expected.get()) * i128::from(profile.expected_calls_per_month);
+        heavy_ai +=
+            i128::from(worst.get()) * i128::from(profile.daily_quota) * i128::from(DAYS_PER_MONTH);
+        actions.push(ActionEconomics {
+            action: profile.action.clone(),
+            model: profile.model.clone(),
+            cost_per_call_expected: expected,
+            cost_per_call_worst: worst,
+            price_per_call: assumptions.margin.price_for(expected),
+        });
+    }
+    // The monthly budget caps what an organisation's calls can cost us.
+    let cap = |ai: i128| {
+        let ai = i64::try_from(ai).unwrap_or(i64::MAX);
+        Micros::new(plan.monthly_budget.map_or(ai, |b| ai.min(b.get())))
+    };
+    let revenue = Micros::from_cents(plan.price_cents).map_err(|_| CostError::Overflow)?;
+    let fees = payment_fees(revenue, assumptions);
+    let infrastructure = if plan.price_cents > 0 {
+        assumptions
+            .infrastructure_month
+            .mul_div_ceil(
+                1,
+                i64::try_from(assumptions.paying_organizations.max(1)).unwrap_or(i64::MAX),
+            )
+            .map_err(|_| CostError::Overflow)?
+    } else {
+        // Free organisations get no share of the paid-for infrastructure in this model; they
+        // cost what their calls cost.
+        Micros::ZERO
+    };
+    let case = |ai: Micros| MonthCase {
+        ai_cost: ai,
+        infrastructure,
+        payment_fees: fees,
+        revenue,
+        margin: Micros::new(revenue.get() - ai.get() - infrastructure.get() - fees.get()),
+    };
+    let average = case(cap(average_ai));
+    let heavy = case(cap(heavy_ai));
+    let mut reasons = Vec::new();
+    if average.margin.get() < 0 {
+        reasons.push(format!(
+            "an average organisation costs {} more than it pays",
+            Micros::new(-average.margin.get())
+        ));
+    }
+    if heavy.margin.get() < 0 {
+        reasons.push(format!(
+            "an organisation that spends every quota every day costs {} more than it pays",
+            Micros::new(-heavy.margin.get())
+        ));
+    }
+    let break_even_price_cents = break_even_cents(heavy.ai_cost, infrastructure, assumptions);
+    Ok(PlanEconomics {
+        plan: plan.plan.clone(),
+        price_cents: plan.price_cents,
+        actions,
+        average,
+        heavy,
+        loses_money: !reasons.is_empty(),
+        reasons,
+        break_even_price_cents,
+    })
+}
+
+fn payment_fees(revenue: Micros, assumptions: &CostAssumptions) -> Micros {
+    if revenue.get() <= 0 {
+        return Micros::ZERO;
+    }
+    let percent = revenue
+        .mul_div_ceil(i64::from(assumptions.payment_fee_basis_points), 10_000)
+        .unwrap_or(revenue);
+    percent
+        .checked_add(assumptions.payment_fee_fixed)
+        .unwrap_or(revenue)
+}
+
+/// Smallest P in cents with P − fee(P) ≥ cost, where fee(P) = P × pct + fixed.
+fn break_even_cents(ai: Micros, infrastructure: Micros, assumptions: &CostAssumptions) -> i64 {
+    let needed = i128::from(ai.get())
+        + i128::from(infrastructure.get())
+        + i128::from(assumptions.payment_fee_fixed.get());
+    let keep = 10_000 - i128::from(assumptions.payment_fee_basis_points);
+    let micros = (needed * 10_000 + keep - 1) / keep.max(1);
+    let cents = (micros + 9_999) / 10_000;
+    i64::try_from(cents).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assumptions() -> CostAssumptions {
+        CostAssumptions {
+            infrastructure_month: Micros::new(50_000_000),
+            paying_organizations: 100,
+            payment_fee_basis_points: 290,
+            payment_fee_fixed: Micros::new(300_000),
+            margin: Margin::parse_percent("40").unwrap(),
+        }
+    }
+
+    fn profile(daily_quota: u32, calls: u64) -> ActionProfile {
+        ActionProfile {
+            action: "analysis".into(),
+            model: "gpt-4o-mini".into(),
+            expected_input_tokens: 1_000,
+            expected_output_tokens: 500,
+            worst_input_tokens: 8_000,
+            worst_output_tokens: 1_000,
+            expected_calls_per_month: calls,
+            daily_quota,
+        }
+    }
+
+    #[test]
+    fn a_profitable_plan_and_its_numbers() {
+        let plan = PlanProfile {
+            plan: "pro".into(),
+            price_cents: 2_000,
+            monthly_budget: Some(Micros::new(8_000_000)),
+            actions: vec![profile(200, 300)],
+        };
+        let report = plan_economics(&PriceCatalog::builtin(), &plan, &assumptions()).unwrap();
+        let action = &report.actions[0];
+        assert_eq!(action.cost_per_call_expected, Micros::new(450));
+        // 8 000 × 0.15 + 1 000 × 0.6 = 1 800 micros.
+        assert_eq!(action.cost_per_call_worst, Micros::new(1_800));
+        assert_eq!(action.price_per_call, Micros::new(750));
+        assert_eq!(report.average.ai_cost, Micros::new(135_000));
+        // 200 × 31 × 1 800 = 11.16 $ capped by the 8 $ budget.
+        assert_eq!(report.heavy.ai_cost, Micros::new(8_000_000));
+        assert_eq!(report.average.infrastructure, Micros::new(500_000));
+        assert_eq!(report.average.payment_fees, Micros::new(880_000));
+        assert_eq!(
+            report.heavy.margin,
+            Micros::new(20_000_000 - 8_000_000 - 500_000 - 880_000)
+        );
+        assert!(!report.loses_money, "{:?}", report.reasons);
+    }
+
+    #[test]
+    fn a_plan_that_loses_money_is_flagged_with_reason_and_break_even_price() {
+        let plan = PlanProfile {
+            plan: "cheap".into(),
+            price_cents: 500,
+            monthly_budget: None,
+            actions: vec![profile(200, 300)],
+        };
+        let report = plan_economics(&PriceCatalog::builtin(), &plan, &assumptions()).unwrap();
+        assert!(report.loses_money);
+        assert_eq!(
+            report.reasons.len(),
+            1,
+            "the average case still pays: {:?}",
+            report.reasons
+        );
+        assert!(report.reasons[0].contains("every quota"));
+        // At the break-even price the heavy case is not negative, a cent less it is.
+        let at = |cents| {
+            let plan = PlanProfile {
+                price_cents: cents,
+                ..plan.clone()
+            };
+            plan_economics(&PriceCatalog::builtin(), &plan, &assumptions())
+                .unwrap()
+                .heavy
+                .margin
+                .get()
+        };
+        assert!(at(report.break_even_price_cents) >= 0);
+        assert!(at(report.break_even_price_cents - 1) < 0);
+    }
+
+    #[test]
+    fn free_plans_lose_their_ai_cost() {
+        let plan = PlanProfile {
+            plan: "free".into(),
+            price_cents: 0,
+            monthly_budget: Some(Micros::new(1_000_000)),
+            actions: vec![profile(5, 20)],
+        };
+        let report = plan_economics(&PriceCatalog::builtin(), &plan, &assumptions()).unwrap();
+        assert!(report.loses_money);
+        assert_eq!(report.average.margin, Micros::new(-9_000));
+        assert_eq!(report.average.payment_fees, Micros::ZERO);
+    }
+
+    #[test]
+    fn unknown_models_fail_the_report() {
+        let mut action = profile(1, 1);
+        action.model = "nope".into();
+        let plan = PlanProfile {
+            plan: "x".into(),
+            price_cents: 1,
+            monthly_budget: None,
+            actions: vec![action],
+        };
+        assert!(plan_economics(&PriceCatalog::builtin(), &plan, &assumptions()).is_err());
+    }
+}
