@@ -1,5 +1,7 @@
-//! A small load generator for the hot path: `GET /api/v1/me` authenticated by API key against
-//! `GET /healthz`, same server, same run.
+//! A small load generator for the hot paths, same server, same run:
+//! - `GET /api/v1/me` authenticated by API key against `GET /healthz`;
+//! - metered `POST /v1/chat/completions` against the same request sent straight to a
+//!   zero-latency fake upstream (in this process), which gives Tollgate's overhead per call.
 //!
 //! ```sh
 //! cargo run --release -p tollgate-server --example load                 # SQLite in a temp dir
@@ -37,16 +39,17 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let address = server_runtime.block_on(async {
+    let (address, upstream) = server_runtime.block_on(async {
+        let upstream = fake_upstream().await;
         let mut settings = Settings::from_toml(&format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{database_url}\"\n[auth]\njwt_secret = \"load-test-secret-0123456789abcdef0123456789\"\nadmin_email = \"{ADMIN_EMAIL}\"\nadmin_password = \"{ADMIN_PASSWORD}\"\n"
+            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{database_url}\"\n[auth]\njwt_secret = \"load-test-secret-0123456789abcdef0123456789\"\nadmin_email = \"{ADMIN_EMAIL}\"\nadmin_password = \"{ADMIN_PASSWORD}\"\n[openai]\nbase_url = \"{upstream}/v1\"\n[plans.free]\nrequests_per_minute = 100000000\nburst = 1000000\nmonthly_budget_micros = 1000000000000\n[plans.free.daily_quota]\nchat = 100000000\n"
         ))
         .expect("settings");
         settings.server.request_timeout_seconds = 30;
         let app = Application::build(settings).await.expect("server");
         let address = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until(std::future::pending()));
-        address
+        (address, upstream)
     });
 
     let client_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -93,30 +96,59 @@ fn main() {
         println!("| target | requests/s | p50 | p99 | errors |");
         println!("|---|---:|---:|---:|---:|");
         let duration = Duration::from_secs(seconds);
+        let chat = json!({
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Say hello in one word."}],
+            "max_tokens": 16
+        });
         let targets = [
-            ("GET /healthz", format!("{address}/healthz"), None),
+            ("GET /healthz", format!("{address}/healthz"), None, None),
             (
                 "GET /api/v1/me (API key)",
                 format!("{address}/api/v1/me"),
                 Some(key.clone()),
+                None,
             ),
             (
                 "GET /api/v1/me (access token)",
                 format!("{address}/api/v1/me"),
                 Some(access.clone()),
+                None,
+            ),
+            (
+                "POST fake upstream directly",
+                format!("{upstream}/v1/chat/completions"),
+                None,
+                Some(chat.clone()),
+            ),
+            (
+                "POST /v1/chat/completions (metered)",
+                format!("{address}/v1/chat/completions"),
+                Some(key.clone()),
+                Some(chat.clone()),
             ),
         ];
-        for (name, url, bearer) in targets {
+        for (name, url, bearer, body) in targets {
             // Warm-up, so connections and caches exist before measuring.
+            let warm_up = Duration::from_secs(1);
             run(
                 &client,
                 &url,
                 bearer.as_deref(),
+                body.as_ref(),
                 concurrency,
-                Duration::from_secs(1),
+                warm_up,
             )
             .await;
-            let outcome = run(&client, &url, bearer.as_deref(), concurrency, duration).await;
+            let outcome = run(
+                &client,
+                &url,
+                bearer.as_deref(),
+                body.as_ref(),
+                concurrency,
+                duration,
+            )
+            .await;
             let mut latencies = outcome.latencies;
             latencies.sort();
             let rps = outcome.requests as f64 / outcome.elapsed.as_secs_f64();
@@ -134,6 +166,7 @@ async fn run(
     client: &reqwest::Client,
     url: &str,
     bearer: Option<&str>,
+    body: Option<&Value>,
     concurrency: usize,
     duration: Duration,
 ) -> Outcome {
@@ -143,11 +176,15 @@ async fn run(
         let client = client.clone();
         let url = url.to_owned();
         let bearer = bearer.map(str::to_owned);
+        let body = body.cloned();
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
             while Instant::now() < deadline {
-                let mut request = client.get(&url);
+                let mut request = match &body {
+                    Some(body) => client.post(&url).json(body),
+                    None => client.get(&url),
+                };
                 if let Some(token) = &bearer {
                     request = request.bearer_auth(token);
                 }
@@ -177,6 +214,27 @@ async fn run(
     }
     outcome.elapsed = started.elapsed();
     outcome
+}
+
+/// A zero-latency OpenAI-compatible upstream: answers every chat completion at once.
+async fn fake_upstream() -> String {
+    use axum::routing::post;
+    let completion = json!({
+        "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 14, "completion_tokens": 1, "total_tokens": 15}
+    });
+    let router = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let completion = completion.clone();
+            async move { axum::Json(completion) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    address
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
