@@ -2,10 +2,15 @@
 //! the tests themselves print.
 
 fn main() {
-    for (variable, what) in [("TEST_DATABASE_URL", "Postgres"), ("TEST_REDIS_URL", "Redis")] {
+    for (variable, what) in [
+        ("TEST_DATABASE_URL", "Postgres"),
+        ("TEST_REDIS_URL", "Redis"),
+    ] {
         println!("cargo:rerun-if-env-changed={variable}");
         if std::env::var_os(variable).is_none() {
-            println!("cargo:warning={variable} is not set: {what}-backed tests will be skipped (see README)");
+            println!(
+                "cargo:warning={variable} is not set: {what}-backed tests will be skipped (see README)"
+            );
         }
     }
 }
