@@ -13,6 +13,7 @@ mod m20261127_000003_quotas;
 mod m20261128_000004_postgres_ledger_functions;
 mod m20261128_000005_usage_events;
 mod m20261128_000006_idempotency_keys;
+mod m20261128_000007_settle_and_record;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_postgres_ledger_functions::Migration),
             Box::new(m20261128_000005_usage_events::Migration),
             Box::new(m20261128_000006_idempotency_keys::Migration),
+            Box::new(m20261128_000007_settle_and_record::Migration),
         ]
     }
 }

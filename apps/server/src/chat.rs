@@ -293,10 +293,6 @@ impl MeteredCall {
             .cost(&self.model, usage)
             .map_err(ApiError::internal)?;
         let price = self.margin.price_for(cost);
-        self.metering
-            .settle(&self.admission.reservation, cost)
-            .await
-            .map_err(ApiError::unavailable)?;
         let event = UsageEvent {
             id: self.admission.reservation.id.as_uuid(),
             organization: self.principal.organization_id,
@@ -310,9 +306,15 @@ impl MeteredCall {
             request_id: self.request_id.clone(),
             at: Utc::now(),
         };
-        if let Err(error) = self.usage.record(event).await {
-            // The budget is already settled; the ledger row is what is missing. Say so loudly.
-            tracing::error!(%error, request_id = %self.request_id, "usage event not recorded");
+        // Budget and ledger change in one transaction. A reservation that is no longer pending
+        // (swept after its expiry) records nothing: it was released, not charged.
+        if !self
+            .usage
+            .settle_and_record(event)
+            .await
+            .map_err(ApiError::unavailable)?
+        {
+            tracing::warn!(request_id = %self.request_id, "settled a reservation that was no longer pending");
         }
         Ok((cost, price))
     }

@@ -303,6 +303,13 @@ impl<T: tollgate_costing::UsageLedger> UsageApi for T {
         tollgate_costing::UsageLedger::record(self, event).await
     }
 
+    async fn settle_and_record(
+        &self,
+        event: tollgate_costing::UsageEvent,
+    ) -> Result<bool, tollgate_identity::StoreError> {
+        tollgate_costing::UsageLedger::settle_and_record(self, event).await
+    }
+
     async fn totals(
         &self,
         organization: OrganizationId,

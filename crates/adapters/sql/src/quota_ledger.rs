@@ -68,7 +68,7 @@ async fn read_used(
 
 impl SqlStore {
     /// Marks a pending reservation finished; `None` when it was not pending (idempotence).
-    async fn finish(
+    pub(crate) async fn finish(
         txn: &DatabaseTransaction,
         id: ReservationId,
         status: &str,

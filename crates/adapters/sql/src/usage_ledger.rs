@@ -1,11 +1,15 @@
-use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QuerySelect, Set, Statement, TransactionTrait,
+};
 use tollgate_costing::{UsageEvent, UsageLedger, UsageTotals};
 use tollgate_kernel::{Micros, OrganizationId, Period, StoreError};
+use tollgate_quotas::ReservationId;
 use uuid::Uuid;
 
 use crate::connect::SqlStore;
-use crate::entities::usage_event;
+use crate::entities::{budget_period, usage_event};
 use crate::errors::store_error;
 use crate::time::to_millis;
 
@@ -21,27 +25,92 @@ fn tokens(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+fn event_model(event: UsageEvent) -> usage_event::ActiveModel {
+    usage_event::ActiveModel {
+        id: Set(event.id),
+        organization_id: Set(event.organization.as_uuid()),
+        user_id: Set(event.user.as_uuid()),
+        key_id: Set(event.key),
+        action: Set(event.action),
+        model: Set(event.model),
+        input_tokens: Set(tokens(event.usage.input_tokens)),
+        cached_input_tokens: Set(tokens(event.usage.cached_input_tokens)),
+        output_tokens: Set(tokens(event.usage.output_tokens)),
+        cost_micros: Set(event.cost.get()),
+        price_micros: Set(event.price.get()),
+        request_id: Set(event.request_id),
+        created_at: Set(to_millis(event.at)),
+    }
+}
+
+impl SqlStore {
+    async fn settle_and_record_on_postgres(&self, event: UsageEvent) -> Result<bool, StoreError> {
+        let statement = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT tollgate_settle_and_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS settled",
+            [
+                event.id.into(),
+                event.cost.get().into(),
+                to_millis(event.at).into(),
+                event.user.as_uuid().into(),
+                event.key.into(),
+                event.model.into(),
+                tokens(event.usage.input_tokens).into(),
+                tokens(event.usage.cached_input_tokens).into(),
+                tokens(event.usage.output_tokens).into(),
+                event.price.get().into(),
+                event.request_id.into(),
+            ],
+        );
+        let row = self
+            .db
+            .query_one_raw(statement)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| StoreError::unavailable("tollgate_settle_and_record returned no row"))?;
+        row.try_get("", "settled").map_err(store_error)
+    }
+}
+
 impl UsageLedger for SqlStore {
     async fn record(&self, event: UsageEvent) -> Result<(), StoreError> {
-        usage_event::ActiveModel {
-            id: Set(event.id),
-            organization_id: Set(event.organization.as_uuid()),
-            user_id: Set(event.user.as_uuid()),
-            key_id: Set(event.key),
-            action: Set(event.action),
-            model: Set(event.model),
-            input_tokens: Set(tokens(event.usage.input_tokens)),
-            cached_input_tokens: Set(tokens(event.usage.cached_input_tokens)),
-            output_tokens: Set(tokens(event.usage.output_tokens)),
-            cost_micros: Set(event.cost.get()),
-            price_micros: Set(event.price.get()),
-            request_id: Set(event.request_id),
-            created_at: Set(to_millis(event.at)),
-        }
-        .insert(&self.db)
-        .await
-        .map_err(store_error)?;
+        event_model(event)
+            .insert(&self.db)
+            .await
+            .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn settle_and_record(&self, event: UsageEvent) -> Result<bool, StoreError> {
+        if self.backend() == DatabaseBackend::Postgres {
+            return self.settle_and_record_on_postgres(event).await;
+        }
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let id = ReservationId::from_uuid(event.id);
+        let Some(row) = Self::finish(&txn, id, "settled", Some(event.cost), event.at).await? else {
+            txn.rollback().await.map_err(store_error)?;
+            return Ok(false);
+        };
+        budget_period::Entity::update_many()
+            .col_expr(
+                budget_period::Column::ReservedMicros,
+                Expr::col(budget_period::Column::ReservedMicros).sub(row.estimate_micros),
+            )
+            .col_expr(
+                budget_period::Column::SpentMicros,
+                Expr::col(budget_period::Column::SpentMicros).add(event.cost.get()),
+            )
+            .filter(budget_period::Column::OrganizationId.eq(row.organization_id))
+            .filter(budget_period::Column::PeriodStart.eq(row.month_start))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        let mut model = event_model(event);
+        model.organization_id = Set(row.organization_id);
+        model.action = Set(row.action);
+        model.insert(&txn).await.map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
     }
 
     async fn totals(

@@ -39,6 +39,17 @@ pub trait UsageLedger: Send + Sync + 'static {
     /// `Conflict` when an event with this id exists (recorded once); `Unavailable` otherwise.
     fn record(&self, event: UsageEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Settles the pending reservation whose id is `event.id` at the actual cost `event.cost`
+    /// and records the event, in one transaction: the budget and the ledger never disagree.
+    /// Returns false, recording nothing, when the reservation was not pending.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails (then nothing changed).
+    fn settle_and_record(
+        &self,
+        event: UsageEvent,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// # Errors
     /// `Unavailable` when storage fails.
     fn totals(

@@ -326,3 +326,41 @@ both_backends!(
         ));
     }
 );
+
+both_backends!(
+    settle_and_record_changes_budget_and_ledger_together_once,
+    |url: String| async move {
+        use tollgate_costing::{TokenUsage, UsageEvent, UsageLedger};
+        let store = store(&url).await;
+        let account = create(&store, "alice@example.com").await;
+        let org = account.organization.id;
+        let reservation = request(org, 10, Some(10_000), 3_000);
+        let id = reservation.id;
+        store.reserve(reservation).await.unwrap();
+        let event = UsageEvent {
+            id: id.as_uuid(),
+            organization: org,
+            user: account.user.id,
+            key: None,
+            action: "analysis".into(),
+            model: "gpt-4o-mini".into(),
+            usage: TokenUsage {
+                input_tokens: 100,
+                cached_input_tokens: 0,
+                output_tokens: 50,
+            },
+            cost: Micros::new(45),
+            price: Micros::new(75),
+            request_id: "req-1".into(),
+            at: now(),
+        };
+        assert!(store.settle_and_record(event.clone()).await.unwrap());
+        assert!(!store.settle_and_record(event).await.unwrap(), "once only");
+        assert_eq!(usage(&store, org).await, (1, Micros::new(45), Micros::ZERO));
+        let totals = store.totals(org, Period::utc_month(now())).await.unwrap();
+        assert_eq!(
+            (totals.requests, totals.cost, totals.price),
+            (1, Micros::new(45), Micros::new(75))
+        );
+    }
+);
