@@ -287,6 +287,10 @@ pub trait UsageApi: Send + Sync {
         &self,
         event: tollgate_costing::UsageEvent,
     ) -> Result<(), tollgate_identity::StoreError>;
+    async fn settle_and_record(
+        &self,
+        event: tollgate_costing::UsageEvent,
+    ) -> Result<bool, tollgate_identity::StoreError>;
     async fn totals(
         &self,
         organization: OrganizationId,
