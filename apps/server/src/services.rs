@@ -191,11 +191,6 @@ pub trait MeteringApi: Send + Sync {
         action: tollgate_quotas::Action,
         estimate: tollgate_kernel::Micros,
     ) -> Result<tollgate_quotas::Admission, tollgate_quotas::AdmitError>;
-    async fn settle(
-        &self,
-        reservation: &tollgate_quotas::Reservation,
-        actual: tollgate_kernel::Micros,
-    ) -> Result<bool, tollgate_identity::StoreError>;
     async fn release(
         &self,
         reservation: &tollgate_quotas::Reservation,
@@ -239,14 +234,6 @@ where
         tollgate_quotas::MeteringService::admit(self, organization, action, estimate).await
     }
 
-    async fn settle(
-        &self,
-        reservation: &tollgate_quotas::Reservation,
-        actual: tollgate_kernel::Micros,
-    ) -> Result<bool, tollgate_identity::StoreError> {
-        tollgate_quotas::MeteringService::settle(self, reservation, actual).await
-    }
-
     async fn release(
         &self,
         reservation: &tollgate_quotas::Reservation,
@@ -283,10 +270,6 @@ where
 /// The usage ledger as the HTTP layer sees it.
 #[async_trait]
 pub trait UsageApi: Send + Sync {
-    async fn record(
-        &self,
-        event: tollgate_costing::UsageEvent,
-    ) -> Result<(), tollgate_identity::StoreError>;
     async fn settle_and_record(
         &self,
         event: tollgate_costing::UsageEvent,
@@ -300,13 +283,6 @@ pub trait UsageApi: Send + Sync {
 
 #[async_trait]
 impl<T: tollgate_costing::UsageLedger> UsageApi for T {
-    async fn record(
-        &self,
-        event: tollgate_costing::UsageEvent,
-    ) -> Result<(), tollgate_identity::StoreError> {
-        tollgate_costing::UsageLedger::record(self, event).await
-    }
-
     async fn settle_and_record(
         &self,
         event: tollgate_costing::UsageEvent,

@@ -269,3 +269,11 @@ impl TestApp {
             .expect("request")
     }
 }
+
+/// `key` with its last character changed: a typo the checksum must catch.
+pub fn mistyped(key: &str) -> String {
+    let mut changed = key.to_owned();
+    let last = changed.pop().unwrap_or('A');
+    changed.push(if last == 'A' { 'B' } else { 'A' });
+    changed
+}

@@ -392,9 +392,7 @@ async fn malformed_credentials_are_401_never_5xx() {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut bad_checksum = key.clone();
-    let last = bad_checksum.pop().unwrap();
-    bad_checksum.push(if last == 'A' { 'B' } else { 'A' });
+    let bad_checksum = crate::helpers::mistyped(&key);
     let unknown_but_well_formed = {
         // A different valid-looking key with a correct checksum is simply unknown.
         let other = app.create_key(&alice, "tmp", "production").await;
@@ -449,9 +447,7 @@ async fn checksum_failures_cost_no_database_round_trip() {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut mistyped = key.clone();
-    let last = mistyped.pop().unwrap();
-    mistyped.push(if last == 'A' { 'B' } else { 'A' });
+    let mistyped = crate::helpers::mistyped(&key);
     let fresh = tollgate_keys::ApiKeySecret::generate(tollgate_keys::Environment::Production);
     drop(db);
     assert_problem(

@@ -4,7 +4,9 @@ use tollgate_kernel::Micros;
 
 use crate::usage::TokenUsage;
 
-/// When the built-in prices were taken from OpenAI's published price list.
+/// When the built-in prices were taken from OpenAI's published price list. They were copied, not
+/// fetched: check them against OpenAI's current prices (and override in `[models.*]`) before
+/// relying on the cost figures.
 pub const PRICES_AS_OF: &str = "2025-08-07";
 
 const PER_MILLION: i128 = 1_000_000;

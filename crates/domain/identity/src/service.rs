@@ -364,8 +364,10 @@ where
         };
         match self.accounts.create_account(account, None).await {
             // Another instance created it between our look-up and our insert.
-            Ok(_) | Err(CreateAccountError::EmailTaken) => Ok(()),
-            Err(CreateAccountError::InvitationUnusable) => Ok(()),
+            Ok(_)
+            | Err(CreateAccountError::EmailTaken | CreateAccountError::InvitationUnusable) => {
+                Ok(())
+            }
             Err(CreateAccountError::Store(e)) => Err(e.into()),
         }
     }
