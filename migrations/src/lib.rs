@@ -14,6 +14,8 @@ mod m20261128_000004_postgres_ledger_functions;
 mod m20261128_000005_usage_events;
 mod m20261128_000006_idempotency_keys;
 mod m20261128_000007_settle_and_record;
+mod m20261128_000008_late_settlement;
+mod m20261128_000009_asynchronous_reservations;
 
 pub struct Migrator;
 
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_usage_events::Migration),
             Box::new(m20261128_000006_idempotency_keys::Migration),
             Box::new(m20261128_000007_settle_and_record::Migration),
+            Box::new(m20261128_000008_late_settlement::Migration),
+            Box::new(m20261128_000009_asynchronous_reservations::Migration),
         ]
     }
 }

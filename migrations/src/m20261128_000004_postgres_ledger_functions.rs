@@ -8,7 +8,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const RESERVE: &str = r#"
+pub(crate) const RESERVE: &str = r#"
 CREATE OR REPLACE FUNCTION tollgate_reserve(
     p_id uuid, p_org uuid, p_action text, p_day bigint, p_daily_limit bigint,
     p_month bigint, p_budget bigint, p_estimate bigint, p_created_at bigint, p_expires_at bigint)
@@ -69,7 +69,7 @@ END
 $$;
 "#;
 
-const SETTLE: &str = r#"
+pub(crate) const SETTLE: &str = r#"
 CREATE OR REPLACE FUNCTION tollgate_settle(p_id uuid, p_actual bigint, p_at bigint)
 RETURNS boolean
 LANGUAGE plpgsql AS $$

@@ -7,7 +7,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const SETTLE_AND_RECORD: &str = r#"
+pub(crate) const SETTLE_AND_RECORD: &str = r#"
 CREATE OR REPLACE FUNCTION tollgate_settle_and_record(
     p_id uuid, p_actual bigint, p_at bigint, p_user uuid, p_key uuid, p_model text,
     p_input bigint, p_cached bigint, p_output bigint, p_price bigint, p_request_id text)

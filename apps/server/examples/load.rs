@@ -7,7 +7,8 @@
 //! cargo run --release -p tollgate-server --example load                 # SQLite in a temp dir
 //! cargo run --release -p tollgate-server --example load -- postgres://postgres@127.0.0.1/tollgate_bench
 //! ```
-//! Environment: `LOAD_SECONDS` (default 10 per target), `LOAD_CONCURRENCY` (default 32).
+//! Environment: `LOAD_SECONDS` (default 10 per target), `LOAD_CONCURRENCY` (default 32),
+//! `LOAD_ONLY` (run only the targets whose name contains it, e.g. `metered`, for profiling).
 //! The server runs in this process on its own 2-thread runtime; the client on another.
 
 use std::time::{Duration, Instant};
@@ -128,7 +129,11 @@ fn main() {
                 Some(chat.clone()),
             ),
         ];
+        let only = std::env::var("LOAD_ONLY").unwrap_or_default();
         for (name, url, bearer, body) in targets {
+            if !name.contains(only.as_str()) {
+                continue;
+            }
             // Warm-up, so connections and caches exist before measuring.
             let warm_up = Duration::from_secs(1);
             run(

@@ -326,38 +326,50 @@ impl MeteredCall {
     }
 
     /// Forwards upstream chunks to the client as SSE and charges what was produced, whether the
-    /// stream ends, breaks, or the client goes away.
+    /// stream ends, breaks, or the client goes away. On a normal end the call is settled before
+    /// `[DONE]` is forwarded, so a client that reads its usage after the stream sees this call.
     async fn relay(
         self,
         mut upstream: tollgate_openai::ChunkStream,
         sender: mpsc::Sender<Bytes>,
         client_wants_usage: bool,
     ) {
-        let mut reported: Option<TokenUsage> = None;
-        let mut produced = String::new();
-        let mut any_chunk = false;
-        while let Some(event) = upstream.next().await {
-            let frame = match event {
-                Ok(StreamEvent::Chunk { json, usage }) => {
-                    any_chunk = true;
-                    if let Some(usage) = usage {
-                        reported = Some(usage);
-                    }
-                    collect_delta(&json, &mut produced);
-                    let usage_only = json
-                        .get("choices")
-                        .and_then(Value::as_array)
-                        .is_some_and(Vec::is_empty);
-                    if usage_only && !client_wants_usage {
-                        continue;
-                    }
-                    Bytes::from(format!("data: {json}\n\n"))
-                }
-                Ok(StreamEvent::Done) => Bytes::from_static(b"data: [DONE]\n\n"),
-                Err(error) => {
-                    tracing::warn!(%error, "upstream stream broke");
+        let mut produced = Produced::default();
+        loop {
+            // Watching the client as well as upstream: a client that leaves while upstream is
+            // quiet is noticed at once, and dropping `upstream` stops the generation we pay for.
+            let event = tokio::select! {
+                event = upstream.next() => event,
+                () = sender.closed() => {
+                    tracing::info!(request_id = %self.request_id, "client left mid-stream; charging what was produced");
                     break;
                 }
+            };
+            let frame = match event {
+                Some(Ok(StreamEvent::Chunk { json, usage })) => match produced.take(&json, usage) {
+                    ChunkKind::UsageOnly if !client_wants_usage => continue,
+                    _ => Bytes::from(format!("data: {json}\n\n")),
+                },
+                Some(Ok(StreamEvent::Done)) => {
+                    self.finish(&produced).await;
+                    let _ = sender.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+                    return;
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, request_id = %self.request_id, "upstream stream broke");
+                    // Tell the client in-band, as OpenAI does, rather than ending the stream
+                    // in a way that looks complete.
+                    let notice = json!({"error": {
+                        "message": "the AI provider's stream broke before it finished",
+                        "type": "upstream_error",
+                        "code": "upstream_error",
+                    }});
+                    let _ = sender
+                        .send(Bytes::from(format!("data: {notice}\n\n")))
+                        .await;
+                    break;
+                }
+                None => break,
             };
             if sender.send(frame).await.is_err() {
                 tracing::info!(request_id = %self.request_id, "client left mid-stream; charging what was produced");
@@ -365,18 +377,59 @@ impl MeteredCall {
             }
         }
         drop(sender);
-        let usage = reported.unwrap_or_else(|| TokenUsage {
+        self.finish(&produced).await;
+    }
+
+    /// Settles a streamed call on what upstream reported, or on the tokens counted in what was
+    /// streamed when it reported nothing; releases it when upstream produced nothing.
+    async fn finish(&self, produced: &Produced) {
+        if !produced.any_chunk {
+            self.release().await;
+            return;
+        }
+        let usage = produced.reported.unwrap_or_else(|| TokenUsage {
             input_tokens: self.input_tokens,
             cached_input_tokens: 0,
-            output_tokens: TiktokenCounter.count(&self.model, &produced),
+            output_tokens: TiktokenCounter.count(&self.model, &produced.text),
         });
-        if !any_chunk {
-            self.release().await;
-        } else if let Err(error) = self.settle(usage).await {
+        if let Err(error) = self.settle(usage).await {
             tracing::error!(
                 ?error,
-                "could not settle a streamed call; the sweeper will release it"
+                request_id = %self.request_id,
+                "could not settle a streamed call; the sweeper will expire its reservation"
             );
+        }
+    }
+}
+
+/// What a stream produced so far.
+#[derive(Default)]
+struct Produced {
+    any_chunk: bool,
+    reported: Option<TokenUsage>,
+    text: String,
+}
+
+enum ChunkKind {
+    Content,
+    UsageOnly,
+}
+
+impl Produced {
+    fn take(&mut self, chunk: &Value, usage: Option<TokenUsage>) -> ChunkKind {
+        self.any_chunk = true;
+        if usage.is_some() {
+            self.reported = usage;
+        }
+        collect_delta(chunk, &mut self.text);
+        let usage_only = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty);
+        if usage_only {
+            ChunkKind::UsageOnly
+        } else {
+            ChunkKind::Content
         }
     }
 }

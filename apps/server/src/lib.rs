@@ -16,6 +16,7 @@ mod limiter;
 mod middleware;
 pub mod openapi;
 mod password_hasher;
+mod plan_cache;
 pub mod pricing;
 pub mod rate_headers;
 mod reservation_sweeper;

@@ -35,6 +35,7 @@ use crate::key_cache::CachedKeyStore;
 use crate::limiter::ConfiguredLimiter;
 use crate::middleware::{panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
+use crate::plan_cache::CachedPlans;
 use crate::revocations::{RevocationRefresher, revocation_window};
 use crate::services::{KeysApi, MeteringApi};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
@@ -128,7 +129,7 @@ impl Application {
         let metering: Arc<dyn MeteringApi> = Arc::new(MeteringService::new(
             configured_limiter(&settings)?,
             store.clone(),
-            store.clone(),
+            CachedPlans::new(store.clone()),
             SystemClock,
             Arc::new(settings.plan_catalog()?),
             MeteringPolicy {

@@ -14,4 +14,5 @@ mod password;
 mod plans;
 mod sessions;
 mod signup;
+mod stream_faults;
 mod tokens;

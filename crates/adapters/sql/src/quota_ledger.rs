@@ -25,6 +25,9 @@ use crate::time::to_millis;
 const PENDING: &str = "pending";
 const SETTLED: &str = "settled";
 const RELEASED: &str = "released";
+/// Swept after its expiry: estimate given back, quota unit kept, still chargeable by a late
+/// settlement.
+const EXPIRED: &str = "expired";
 
 fn quota_row(org: Uuid, action: &str, period: i64) -> sea_orm::UpdateMany<quota_counter::Entity> {
     quota_counter::Entity::update_many()
@@ -67,24 +70,181 @@ async fn read_used(
 }
 
 impl SqlStore {
-    /// Marks a pending reservation finished; `None` when it was not pending (idempotence).
-    pub(crate) async fn finish(
+    /// Moves a reservation from status `from` to `to`; `None` when it was not in `from`, which
+    /// makes every transition idempotent.
+    async fn transition(
         txn: &DatabaseTransaction,
         id: ReservationId,
-        status: &str,
+        from: &str,
+        to: &str,
         actual: Option<Micros>,
         at: DateTime<Utc>,
     ) -> Result<Option<reservation::Model>, StoreError> {
         let mut update = reservation::Entity::update_many()
-            .col_expr(reservation::Column::Status, Expr::value(status))
+            .col_expr(reservation::Column::Status, Expr::value(to))
             .col_expr(reservation::Column::FinishedAt, Expr::value(to_millis(at)))
             .filter(reservation::Column::Id.eq(id.as_uuid()))
-            .filter(reservation::Column::Status.eq(PENDING));
+            .filter(reservation::Column::Status.eq(from));
         if let Some(actual) = actual {
             update = update.col_expr(reservation::Column::ActualMicros, Expr::value(actual.get()));
         }
         let finished = update.exec_with_returning(txn).await.map_err(store_error)?;
         Ok(finished.into_iter().next())
+    }
+
+    /// Charges `actual` for a reservation inside `txn`. A pending reservation gives its estimate
+    /// back to the budget as its cost is added; one the sweeper already expired (a call that
+    /// outlived the reservation's TTL, such as a long stream) had its estimate given back then,
+    /// so only the cost is added: a late call is still charged. `None` when the reservation was
+    /// already settled or released.
+    pub(crate) async fn settle_in(
+        txn: &DatabaseTransaction,
+        id: ReservationId,
+        actual: Micros,
+        at: DateTime<Utc>,
+    ) -> Result<Option<reservation::Model>, StoreError> {
+        let (row, estimate_held) =
+            match Self::transition(txn, id, PENDING, SETTLED, Some(actual), at).await? {
+                Some(row) => (row, true),
+                None => {
+                    match Self::transition(txn, id, EXPIRED, SETTLED, Some(actual), at).await? {
+                        Some(row) => (row, false),
+                        None => return Ok(None),
+                    }
+                }
+            };
+        let mut update = budget_row(row.organization_id, row.month_start).col_expr(
+            budget_period::Column::SpentMicros,
+            Expr::col(budget_period::Column::SpentMicros).add(actual.get()),
+        );
+        if estimate_held {
+            update = update.col_expr(
+                budget_period::Column::ReservedMicros,
+                Expr::col(budget_period::Column::ReservedMicros).sub(row.estimate_micros),
+            );
+        }
+        update.exec(txn).await.map_err(store_error)?;
+        Ok(Some(row))
+    }
+
+    pub(crate) async fn reservation_exists(
+        txn: &DatabaseTransaction,
+        id: ReservationId,
+    ) -> Result<bool, StoreError> {
+        let found = reservation::Entity::find_by_id(id.as_uuid())
+            .one(txn)
+            .await
+            .map_err(store_error)?;
+        Ok(found.is_some())
+    }
+
+    /// Charges a call whose reservation storage lost (a database crash after the reservation was
+    /// committed without waiting for durability): one unit of the day's quota, the cost to the
+    /// month's spend, and a settled reservation row so that it is charged once only.
+    pub(crate) async fn charge_unreserved(
+        txn: &DatabaseTransaction,
+        event: &tollgate_costing::UsageEvent,
+    ) -> Result<reservation::Model, StoreError> {
+        let org = event.organization.as_uuid();
+        let day = to_millis(Period::utc_day(event.at).start());
+        let month = to_millis(Period::utc_month(event.at).start());
+        let backend = txn.get_database_backend();
+        let take_unit = Query::insert()
+            .into_table(quota_counter::Entity)
+            .columns([
+                quota_counter::Column::OrganizationId,
+                quota_counter::Column::Action,
+                quota_counter::Column::PeriodStart,
+                quota_counter::Column::Used,
+            ])
+            .values_panic([
+                Expr::val(org),
+                Expr::val(event.action.clone()),
+                Expr::val(day),
+                Expr::val(1i64),
+            ])
+            .on_conflict(
+                OnConflict::columns([
+                    quota_counter::Column::OrganizationId,
+                    quota_counter::Column::Action,
+                    quota_counter::Column::PeriodStart,
+                ])
+                .value(
+                    quota_counter::Column::Used,
+                    Expr::col((quota_counter::Entity, quota_counter::Column::Used)).add(1),
+                )
+                .to_owned(),
+            )
+            .to_owned();
+        txn.execute_raw(backend.build(&take_unit))
+            .await
+            .map_err(store_error)?;
+        let charge = Query::insert()
+            .into_table(budget_period::Entity)
+            .columns([
+                budget_period::Column::OrganizationId,
+                budget_period::Column::PeriodStart,
+                budget_period::Column::SpentMicros,
+                budget_period::Column::ReservedMicros,
+            ])
+            .values_panic([
+                Expr::val(org),
+                Expr::val(month),
+                Expr::val(event.cost.get()),
+                Expr::val(0i64),
+            ])
+            .on_conflict(
+                OnConflict::columns([
+                    budget_period::Column::OrganizationId,
+                    budget_period::Column::PeriodStart,
+                ])
+                .value(
+                    budget_period::Column::SpentMicros,
+                    Expr::col((budget_period::Entity, budget_period::Column::SpentMicros))
+                        .add(event.cost.get()),
+                )
+                .to_owned(),
+            )
+            .to_owned();
+        txn.execute_raw(backend.build(&charge))
+            .await
+            .map_err(store_error)?;
+        let at = to_millis(event.at);
+        reservation::ActiveModel {
+            id: Set(event.id),
+            organization_id: Set(org),
+            action: Set(event.action.clone()),
+            day_start: Set(day),
+            month_start: Set(month),
+            estimate_micros: Set(0),
+            actual_micros: Set(Some(event.cost.get())),
+            status: Set(SETTLED.to_owned()),
+            created_at: Set(at),
+            expires_at: Set(at),
+            finished_at: Set(Some(at)),
+        }
+        .insert(txn)
+        .await
+        .map_err(store_error)
+    }
+
+    /// Ends a pending reservation without a charge (`released` or `expired`), giving its
+    /// estimate back and, when asked, its quota unit.
+    async fn finish_unsettled(
+        &self,
+        id: ReservationId,
+        status: &str,
+        return_quota_unit: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let Some(row) = Self::transition(&txn, id, PENDING, status, None, at).await? else {
+            txn.rollback().await.map_err(store_error)?;
+            return Ok(false);
+        };
+        Self::give_back(&txn, &row, return_quota_unit).await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
     }
 
     async fn give_back(
@@ -346,22 +506,10 @@ impl QuotaLedger for SqlStore {
             return self.settle_on_postgres(id, actual, at).await;
         }
         let txn = self.db.begin().await.map_err(store_error)?;
-        let Some(row) = Self::finish(&txn, id, SETTLED, Some(actual), at).await? else {
+        if Self::settle_in(&txn, id, actual, at).await?.is_none() {
             txn.rollback().await.map_err(store_error)?;
             return Ok(false);
-        };
-        budget_row(row.organization_id, row.month_start)
-            .col_expr(
-                budget_period::Column::ReservedMicros,
-                Expr::col(budget_period::Column::ReservedMicros).sub(row.estimate_micros),
-            )
-            .col_expr(
-                budget_period::Column::SpentMicros,
-                Expr::col(budget_period::Column::SpentMicros).add(actual.get()),
-            )
-            .exec(&txn)
-            .await
-            .map_err(store_error)?;
+        }
         txn.commit().await.map_err(store_error)?;
         Ok(true)
     }
@@ -372,14 +520,8 @@ impl QuotaLedger for SqlStore {
         return_quota_unit: bool,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
-        let Some(row) = Self::finish(&txn, id, RELEASED, None, at).await? else {
-            txn.rollback().await.map_err(store_error)?;
-            return Ok(false);
-        };
-        Self::give_back(&txn, &row, return_quota_unit).await?;
-        txn.commit().await.map_err(store_error)?;
-        Ok(true)
+        self.finish_unsettled(id, RELEASED, return_quota_unit, at)
+            .await
     }
 
     async fn release_expired(&self, now: DateTime<Utc>, max: u32) -> Result<u32, StoreError> {
@@ -397,7 +539,7 @@ impl QuotaLedger for SqlStore {
         let mut released = 0;
         for id in expired {
             if self
-                .release(ReservationId::from_uuid(id), false, now)
+                .finish_unsettled(ReservationId::from_uuid(id), EXPIRED, false, now)
                 .await?
             {
                 released += 1;

@@ -1,4 +1,4 @@
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
     QuerySelect, Set, Statement, TransactionTrait,
@@ -9,7 +9,7 @@ use tollgate_quotas::ReservationId;
 use uuid::Uuid;
 
 use crate::connect::SqlStore;
-use crate::entities::{budget_period, usage_event};
+use crate::entities::usage_event;
 use crate::errors::store_error;
 use crate::time::to_millis;
 
@@ -47,7 +47,7 @@ impl SqlStore {
     async fn settle_and_record_on_postgres(&self, event: UsageEvent) -> Result<bool, StoreError> {
         let statement = Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
-            "SELECT tollgate_settle_and_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS settled",
+            "SELECT tollgate_settle_and_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) AS settled",
             [
                 event.id.into(),
                 event.cost.get().into(),
@@ -60,6 +60,10 @@ impl SqlStore {
                 tokens(event.usage.output_tokens).into(),
                 event.price.get().into(),
                 event.request_id.into(),
+                event.organization.as_uuid().into(),
+                event.action.into(),
+                to_millis(Period::utc_day(event.at).start()).into(),
+                to_millis(Period::utc_month(event.at).start()).into(),
             ],
         );
         let row = self
@@ -87,24 +91,14 @@ impl UsageLedger for SqlStore {
         }
         let txn = self.db.begin().await.map_err(store_error)?;
         let id = ReservationId::from_uuid(event.id);
-        let Some(row) = Self::finish(&txn, id, "settled", Some(event.cost), event.at).await? else {
-            txn.rollback().await.map_err(store_error)?;
-            return Ok(false);
+        let row = match Self::settle_in(&txn, id, event.cost, event.at).await? {
+            Some(row) => row,
+            None if Self::reservation_exists(&txn, id).await? => {
+                txn.rollback().await.map_err(store_error)?;
+                return Ok(false);
+            }
+            None => Self::charge_unreserved(&txn, &event).await?,
         };
-        budget_period::Entity::update_many()
-            .col_expr(
-                budget_period::Column::ReservedMicros,
-                Expr::col(budget_period::Column::ReservedMicros).sub(row.estimate_micros),
-            )
-            .col_expr(
-                budget_period::Column::SpentMicros,
-                Expr::col(budget_period::Column::SpentMicros).add(event.cost.get()),
-            )
-            .filter(budget_period::Column::OrganizationId.eq(row.organization_id))
-            .filter(budget_period::Column::PeriodStart.eq(row.month_start))
-            .exec(&txn)
-            .await
-            .map_err(store_error)?;
         let mut model = event_model(event);
         model.organization_id = Set(row.organization_id);
         model.action = Set(row.action);

@@ -281,9 +281,21 @@ both_backends!(
             (1, Micros::ZERO, Micros::ZERO),
             "budget back, the unit kept"
         );
+        // The call was only slow (a long stream): when it ends, it is charged what it cost, and
+        // the estimate the sweeper gave back is not given back twice.
+        assert!(!store.release(id, true, now()).await.unwrap());
+        assert!(store.settle(id, Micros::new(4_500), now()).await.unwrap());
+        assert_eq!(
+            usage(&store, org).await,
+            (1, Micros::new(4_500), Micros::ZERO)
+        );
         assert!(
-            !store.settle(id, Micros::new(1), now()).await.unwrap(),
-            "a swept reservation cannot be settled"
+            !store.settle(id, Micros::new(4_500), now()).await.unwrap(),
+            "settled once only"
+        );
+        assert_eq!(
+            usage(&store, org).await,
+            (1, Micros::new(4_500), Micros::ZERO)
         );
         assert_eq!(
             store
@@ -329,38 +341,85 @@ both_backends!(
 
 both_backends!(
     settle_and_record_changes_budget_and_ledger_together_once,
+    |url: String| settle_and_record_once(url, false)
+);
+
+both_backends!(
+    a_settlement_after_the_sweep_still_charges_and_records_once,
+    |url: String| settle_and_record_once(url, true)
+);
+
+async fn settle_and_record_once(url: String, late: bool) {
+    use tollgate_costing::{TokenUsage, UsageEvent, UsageLedger};
+    let store = store(&url).await;
+    let account = create(&store, "alice@example.com").await;
+    let org = account.organization.id;
+    let reservation = request(org, 10, Some(10_000), 3_000);
+    let id = reservation.id;
+    let expires_at = reservation.expires_at;
+    store.reserve(reservation).await.unwrap();
+    if late {
+        // The call outlives its reservation: the sweeper expires it before it is settled.
+        let after = expires_at + Duration::seconds(1);
+        assert_eq!(store.release_expired(after, 10).await.unwrap(), 1);
+    }
+    let event = UsageEvent {
+        id: id.as_uuid(),
+        organization: org,
+        user: account.user.id,
+        key: None,
+        action: "analysis".into(),
+        model: "gpt-4o-mini".into(),
+        usage: TokenUsage {
+            input_tokens: 100,
+            cached_input_tokens: 0,
+            output_tokens: 50,
+        },
+        cost: Micros::new(45),
+        price: Micros::new(75),
+        request_id: "req-1".into(),
+        at: now(),
+    };
+    assert!(store.settle_and_record(event.clone()).await.unwrap());
+    assert!(!store.settle_and_record(event).await.unwrap(), "once only");
+    assert_eq!(usage(&store, org).await, (1, Micros::new(45), Micros::ZERO));
+    let totals = store.totals(org, Period::utc_month(now())).await.unwrap();
+    assert_eq!(
+        (totals.requests, totals.cost, totals.price),
+        (1, Micros::new(45), Micros::new(75))
+    );
+}
+
+both_backends!(
+    a_settlement_whose_reservation_storage_lost_charges_the_call_once,
     |url: String| async move {
         use tollgate_costing::{TokenUsage, UsageEvent, UsageLedger};
         let store = store(&url).await;
         let account = create(&store, "alice@example.com").await;
         let org = account.organization.id;
-        let reservation = request(org, 10, Some(10_000), 3_000);
-        let id = reservation.id;
-        store.reserve(reservation).await.unwrap();
+        // The reservation "was lost": it never reached storage.
         let event = UsageEvent {
-            id: id.as_uuid(),
+            id: ReservationId::new().as_uuid(),
             organization: org,
             user: account.user.id,
             key: None,
             action: "analysis".into(),
             model: "gpt-4o-mini".into(),
             usage: TokenUsage {
-                input_tokens: 100,
+                input_tokens: 10,
                 cached_input_tokens: 0,
-                output_tokens: 50,
+                output_tokens: 5,
             },
-            cost: Micros::new(45),
-            price: Micros::new(75),
-            request_id: "req-1".into(),
+            cost: Micros::new(70),
+            price: Micros::new(100),
+            request_id: "req-lost".into(),
             at: now(),
         };
         assert!(store.settle_and_record(event.clone()).await.unwrap());
+        assert_eq!(usage(&store, org).await, (1, Micros::new(70), Micros::ZERO));
         assert!(!store.settle_and_record(event).await.unwrap(), "once only");
-        assert_eq!(usage(&store, org).await, (1, Micros::new(45), Micros::ZERO));
+        assert_eq!(usage(&store, org).await, (1, Micros::new(70), Micros::ZERO));
         let totals = store.totals(org, Period::utc_month(now())).await.unwrap();
-        assert_eq!(
-            (totals.requests, totals.cost, totals.price),
-            (1, Micros::new(45), Micros::new(75))
-        );
+        assert_eq!((totals.requests, totals.cost), (1, Micros::new(70)));
     }
 );
