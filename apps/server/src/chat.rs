@@ -18,6 +18,7 @@ use tollgate_quotas::{Action, Admission};
 
 use crate::error::ApiError;
 use crate::services::{MeteringApi, UsageApi};
+use crate::settlements::Settlements;
 
 /// Tokens OpenAI adds per message and per reply around the content (their published rule of
 /// thumb); counting them keeps the reservation an upper bound.
@@ -27,6 +28,7 @@ const REPLY_OVERHEAD: u64 = 3;
 pub struct ChatGateway {
     pub metering: Arc<dyn MeteringApi>,
     pub usage: Arc<dyn UsageApi>,
+    pub settlements: Arc<Settlements>,
     pub provider: OpenAiClient,
     pub prices: Arc<PriceCatalog>,
     pub margin: Margin,
@@ -127,7 +129,7 @@ impl ChatGateway {
             cached_input_tokens: 0,
             output_tokens: count_reply(&request.model, &completion.body),
         });
-        let (cost, price) = call.settle(usage).await?;
+        let (cost, price) = call.settle_after_response(usage)?;
         Ok(ActionReply {
             id: call.admission.reservation.id.as_uuid(),
             output,
@@ -160,6 +162,7 @@ impl ChatGateway {
         let call = MeteredCall {
             metering: self.metering.clone(),
             usage: self.usage.clone(),
+            settlements: self.settlements.clone(),
             prices: self.prices.clone(),
             margin: self.margin,
             principal: principal.clone(),
@@ -190,7 +193,7 @@ impl ChatGateway {
                         cached_input_tokens: 0,
                         output_tokens: count_reply(&request.model, &completion.body),
                     });
-                    call.settle(usage).await?;
+                    call.settle_after_response(usage)?;
                     Ok(ChatReply::Complete {
                         body: completion.body,
                         admission,
@@ -276,6 +279,7 @@ impl ChatGateway {
 struct MeteredCall {
     metering: Arc<dyn MeteringApi>,
     usage: Arc<dyn UsageApi>,
+    settlements: Arc<Settlements>,
     prices: Arc<PriceCatalog>,
     margin: Margin,
     principal: Principal,
@@ -287,13 +291,13 @@ struct MeteredCall {
 }
 
 impl MeteredCall {
-    async fn settle(&self, usage: TokenUsage) -> Result<(Micros, Micros), ApiError> {
+    /// The call's usage event: what it cost us and what it is charged.
+    fn event(&self, usage: TokenUsage) -> Result<UsageEvent, ApiError> {
         let cost = self
             .prices
             .cost(&self.model, usage)
             .map_err(ApiError::internal)?;
-        let price = self.margin.price_for(cost);
-        let event = UsageEvent {
+        Ok(UsageEvent {
             id: self.admission.reservation.id.as_uuid(),
             organization: self.principal.organization_id,
             user: self.principal.user_id,
@@ -302,21 +306,32 @@ impl MeteredCall {
             model: self.model.clone(),
             usage,
             cost,
-            price,
+            price: self.margin.price_for(cost),
             request_id: self.request_id.clone(),
             at: Utc::now(),
-        };
-        // Budget and ledger change in one transaction. A reservation that is no longer pending
-        // (swept after its expiry) records nothing: it was released, not charged.
+        })
+    }
+
+    /// Hands the settlement to the background (see `settlements.rs`); returns cost and price.
+    fn settle_after_response(&self, usage: TokenUsage) -> Result<(Micros, Micros), ApiError> {
+        let event = self.event(usage)?;
+        let charged = (event.cost, event.price);
+        self.settlements.submit(event);
+        Ok(charged)
+    }
+
+    /// Settles now: budget and ledger change in one transaction.
+    async fn settle(&self, usage: TokenUsage) -> Result<(), ApiError> {
+        let event = self.event(usage)?;
         if !self
             .usage
             .settle_and_record(event)
             .await
             .map_err(ApiError::unavailable)?
         {
-            tracing::warn!(request_id = %self.request_id, "settled a reservation that was no longer pending");
+            tracing::warn!(request_id = %self.request_id, "the reservation was settled or released already");
         }
-        Ok((cost, price))
+        Ok(())
     }
 
     async fn release(&self) {

@@ -24,6 +24,7 @@ mod revocations;
 pub mod routes;
 mod services;
 pub mod settings;
+mod settlements;
 pub mod startup;
 mod state;
 

@@ -37,19 +37,24 @@ use crate::middleware::{panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
 use crate::plan_cache::CachedPlans;
 use crate::revocations::{RevocationRefresher, revocation_window};
-use crate::services::{KeysApi, MeteringApi};
+use crate::services::{KeysApi, MeteringApi, UsageApi};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
+use crate::settlements::Settlements;
 use crate::state::AppState;
 use crate::{error, jwt_secret, last_used, reservation_sweeper, routes};
 
 pub const ISSUER: &str = "tollgate";
 pub const AUDIENCE: &str = "tollgate-api";
 
+/// How long shutdown waits for settlements still committing (answered calls not yet charged).
+const SETTLEMENT_DRAIN: Duration = Duration::from_secs(15);
+
 pub struct Application {
     listener: TcpListener,
     router: Router,
     background: Vec<JoinHandle<()>>,
     keys: Arc<dyn KeysApi>,
+    settlements: Arc<Settlements>,
 }
 
 impl Application {
@@ -141,9 +146,12 @@ impl Application {
             },
         ));
 
+        let usage: Arc<dyn UsageApi> = Arc::new(store.clone());
+        let settlements = Settlements::new(usage.clone());
         let chat = Arc::new(ChatGateway {
             metering: metering.clone(),
-            usage: Arc::new(store.clone()),
+            usage: usage.clone(),
+            settlements: settlements.clone(),
             provider: OpenAiClient::new(upstream_config(&settings))
                 .map_err(|e| anyhow::anyhow!("openai.base_url: {e}"))?,
             prices: Arc::new(settings.price_catalog()?),
@@ -160,7 +168,8 @@ impl Application {
             keys: keys.clone(),
             metering: metering.clone(),
             chat,
-            usage: Arc::new(store.clone()),
+            usage,
+            settlements: settlements.clone(),
             idempotency: Arc::new(store.clone()),
             pricing: Arc::new(pricing_report(&settings)?),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
@@ -183,6 +192,7 @@ impl Application {
             router,
             background,
             keys,
+            settlements,
         })
     }
 
@@ -200,6 +210,7 @@ impl Application {
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        self.settlements.drain(SETTLEMENT_DRAIN).await;
         for task in self.background {
             task.abort();
         }

@@ -14,6 +14,7 @@ pub struct AppState {
     pub metering: Arc<dyn MeteringApi>,
     pub chat: Arc<crate::chat::ChatGateway>,
     pub usage: Arc<dyn UsageApi>,
+    pub settlements: Arc<crate::settlements::Settlements>,
     pub idempotency: Arc<dyn crate::idempotency::IdempotencyApi>,
     /// Computed once at start: it depends on configuration only.
     pub pricing: Arc<crate::pricing::PricingReport>,

@@ -81,6 +81,8 @@ pub async fn usage(
         Err(AdmitError::Suspended) => return Err(AdmitError::Suspended.into()),
         Err(error) => return Err(error.into()),
     };
+    // Calls answered on this instance may still be settling: include them.
+    state.settlements.settled(organization).await;
     let (day, month, counters) = state
         .metering
         .usage(organization)

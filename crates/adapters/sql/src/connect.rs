@@ -35,6 +35,8 @@ impl SqlStore {
                 // SQLite allows one writer at a time: more connections only add lock waits,
                 // but a few let reads proceed beside a write in WAL mode.
                 .max_connections(4)
+                // In process: there is no connection to go stale, so no ping on checkout.
+                .test_before_acquire(false)
                 .map_sqlx_sqlite_opts(|opts| {
                     opts.create_if_missing(true)
                         .journal_mode(SqliteJournalMode::Wal)
@@ -43,7 +45,12 @@ impl SqlStore {
                         .foreign_keys(true)
                 });
         } else if is_postgres(url) {
-            options.max_connections(20);
+            // The default pings every connection on checkout: one extra round trip per query
+            // on the metered path. Only connections idle long enough to have been dropped by
+            // the server or a proxy are pinged.
+            options
+                .max_connections(20)
+                .test_before_acquire_if_idle_for(Duration::from_secs(30));
         } else {
             return Err(ConnectError::UnsupportedUrl);
         }

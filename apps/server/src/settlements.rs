@@ -1,0 +1,140 @@
+//! Settlement off the response path: a metered call's answer goes to the client as soon as
+//! upstream returns it, and its settlement (cost to the budget, the usage event) commits just
+//! after, in a task of its own. That takes one database round trip and one WAL flush out of the
+//! latency every client sees (docs/performance.md).
+//!
+//! What keeps this safe:
+//! - the call's reservation holds its worst-case estimate until the settlement commits, so
+//!   concurrent calls cannot overspend in between;
+//! - reads of an organisation's usage on this instance first wait for its settlements in flight
+//!   ([`Settlements::settled`]), so a client that reads its usage after a call sees the call;
+//! - a settlement that fails is retried with backoff; shutdown waits for the ones in flight
+//!   ([`Settlements::drain`]);
+//! - a process that dies in between leaves a pending reservation that the sweeper expires, as a
+//!   crash between the upstream answer and an inline settlement would.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tollgate_costing::UsageEvent;
+use tollgate_kernel::OrganizationId;
+
+use crate::services::UsageApi;
+
+/// Delays between attempts of a failing settlement: about a minute in all, less than a
+/// reservation's lifetime.
+const RETRY_DELAYS_MILLIS: [u64; 8] = [50, 200, 500, 1_000, 2_000, 5_000, 15_000, 30_000];
+
+/// How long a usage read waits for settlements in flight before answering anyway.
+const READ_WAIT: Duration = Duration::from_secs(2);
+
+pub struct Settlements {
+    ledger: Arc<dyn UsageApi>,
+    pending: Mutex<HashMap<OrganizationId, usize>>,
+    changed: Notify,
+}
+
+impl Settlements {
+    pub fn new(ledger: Arc<dyn UsageApi>) -> Arc<Self> {
+        Arc::new(Self {
+            ledger,
+            pending: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+        })
+    }
+
+    /// Settles the call described by `event` in the background.
+    pub fn submit(self: &Arc<Self>, event: UsageEvent) {
+        let organization = event.organization;
+        *self.lock().entry(organization).or_default() += 1;
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.settle_with_retries(event).await;
+            let mut pending = this.lock();
+            if let Some(count) = pending.get_mut(&organization) {
+                *count -= 1;
+                if *count == 0 {
+                    pending.remove(&organization);
+                }
+            }
+            drop(pending);
+            this.changed.notify_waiters();
+        });
+    }
+
+    /// Waits (up to a bound) until no settlement of `organization` is in flight here.
+    pub async fn settled(&self, organization: OrganizationId) {
+        self.wait_until(READ_WAIT, |pending| !pending.contains_key(&organization))
+            .await;
+    }
+
+    /// Waits up to `within` for every settlement in flight; for shutdown.
+    pub async fn drain(&self, within: Duration) {
+        self.wait_until(within, HashMap::is_empty).await;
+        let left: usize = self.lock().values().sum();
+        if left > 0 {
+            tracing::error!(
+                left,
+                "shutting down with settlements in flight; their reservations will expire"
+            );
+        }
+    }
+
+    async fn wait_until(
+        &self,
+        within: Duration,
+        done: impl Fn(&HashMap<OrganizationId, usize>) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Created before the check, so a completion in between still wakes it.
+            let changed = self.changed.notified();
+            if done(&self.lock()) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn settle_with_retries(&self, event: UsageEvent) {
+        let mut delays = RETRY_DELAYS_MILLIS.iter();
+        loop {
+            match self.ledger.settle_and_record(event.clone()).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    tracing::warn!(request_id = %event.request_id, "the reservation was settled or released already");
+                    return;
+                }
+                Err(error) => match delays.next() {
+                    Some(delay) => {
+                        tracing::warn!(%error, request_id = %event.request_id, "settlement failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(*delay)).await;
+                    }
+                    None => {
+                        tracing::error!(
+                            %error,
+                            request_id = %event.request_id,
+                            organization = %event.organization,
+                            cost_micros = event.cost.get(),
+                            "settlement abandoned after retries: this call is not charged"
+                        );
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OrganizationId, usize>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests;

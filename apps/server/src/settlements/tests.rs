@@ -1,0 +1,121 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tollgate_costing::{TokenUsage, UsageTotals};
+use tollgate_identity::StoreError;
+use tollgate_kernel::{Micros, Period, UserId};
+
+use super::*;
+
+/// A ledger that fails its first `failures` attempts and holds each attempt until a permit is
+/// given, so that a test decides when a settlement completes.
+struct Ledger {
+    failures: usize,
+    attempts: AtomicUsize,
+    recorded: AtomicUsize,
+    gate: Semaphore,
+}
+
+impl Ledger {
+    fn new(failures: usize, open: bool) -> Arc<Self> {
+        Arc::new(Self {
+            failures,
+            attempts: AtomicUsize::new(0),
+            recorded: AtomicUsize::new(0),
+            gate: Semaphore::new(if open { Semaphore::MAX_PERMITS } else { 0 }),
+        })
+    }
+}
+
+#[async_trait]
+impl UsageApi for Ledger {
+    async fn settle_and_record(&self, _: UsageEvent) -> Result<bool, StoreError> {
+        self.gate.acquire().await.unwrap().forget();
+        if self.attempts.fetch_add(1, Ordering::SeqCst) < self.failures {
+            return Err(StoreError::unavailable("database down"));
+        }
+        self.recorded.fetch_add(1, Ordering::SeqCst);
+        Ok(true)
+    }
+
+    async fn totals(&self, _: OrganizationId, _: Period) -> Result<UsageTotals, StoreError> {
+        unreachable!("not used by settlements")
+    }
+}
+
+fn event(organization: OrganizationId) -> UsageEvent {
+    UsageEvent {
+        id: uuid::Uuid::now_v7(),
+        organization,
+        user: UserId::new(),
+        key: None,
+        action: "chat".into(),
+        model: "gpt-4o-mini".into(),
+        usage: TokenUsage {
+            input_tokens: 1,
+            cached_input_tokens: 0,
+            output_tokens: 1,
+        },
+        cost: Micros::new(1),
+        price: Micros::new(2),
+        request_id: "r".into(),
+        at: Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn a_usage_read_waits_for_its_organisations_settlements_only() {
+    let ledger = Ledger::new(0, false);
+    let settlements = Settlements::new(ledger.clone());
+    let (busy, idle) = (OrganizationId::new(), OrganizationId::new());
+    settlements.submit(event(busy));
+
+    // Another organisation's read does not wait.
+    tokio::time::timeout(Duration::from_millis(100), settlements.settled(idle))
+        .await
+        .expect("nothing in flight for this organisation");
+
+    let waiting = tokio::spawn({
+        let settlements = settlements.clone();
+        async move { settlements.settled(busy).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the read waits while the settlement is in flight"
+    );
+    ledger.gate.add_permits(1);
+    tokio::time::timeout(Duration::from_secs(1), waiting)
+        .await
+        .expect("the read goes on once settled")
+        .unwrap();
+    assert_eq!(ledger.recorded.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_settlement_is_retried_until_it_commits_once() {
+    let ledger = Ledger::new(3, true);
+    let settlements = Settlements::new(ledger.clone());
+    let organization = OrganizationId::new();
+    settlements.submit(event(organization));
+    settlements.drain(Duration::from_secs(60)).await;
+    assert_eq!(ledger.attempts.load(Ordering::SeqCst), 4);
+    assert_eq!(ledger.recorded.load(Ordering::SeqCst), 1);
+    assert!(settlements.lock().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_settlement_that_keeps_failing_is_abandoned_and_stops_blocking_reads() {
+    let ledger = Ledger::new(usize::MAX, true);
+    let settlements = Settlements::new(ledger.clone());
+    settlements.submit(event(OrganizationId::new()));
+    settlements.drain(Duration::from_secs(600)).await;
+    assert_eq!(
+        ledger.attempts.load(Ordering::SeqCst),
+        RETRY_DELAYS_MILLIS.len() + 1
+    );
+    assert_eq!(ledger.recorded.load(Ordering::SeqCst), 0);
+    assert!(settlements.lock().is_empty());
+}
