@@ -129,7 +129,7 @@ impl ChatGateway {
             cached_input_tokens: 0,
             output_tokens: count_reply(&request.model, &completion.body),
         });
-        let (cost, price) = call.settle_after_response(usage)?;
+        let (cost, price) = call.charge(usage).await?;
         Ok(ActionReply {
             id: call.admission.reservation.id.as_uuid(),
             output,
@@ -193,7 +193,7 @@ impl ChatGateway {
                         cached_input_tokens: 0,
                         output_tokens: count_reply(&request.model, &completion.body),
                     });
-                    call.settle_after_response(usage)?;
+                    call.charge(usage).await?;
                     Ok(ChatReply::Complete {
                         body: completion.body,
                         admission,
@@ -312,11 +312,15 @@ impl MeteredCall {
         })
     }
 
-    /// Hands the settlement to the background (see `settlements.rs`); returns cost and price.
-    fn settle_after_response(&self, usage: TokenUsage) -> Result<(Micros, Micros), ApiError> {
+    /// Charges the call, before or just after the response (see `settlements.rs`); returns
+    /// cost and price.
+    async fn charge(&self, usage: TokenUsage) -> Result<(Micros, Micros), ApiError> {
         let event = self.event(usage)?;
         let charged = (event.cost, event.price);
-        self.settlements.submit(event);
+        self.settlements
+            .settle(event)
+            .await
+            .map_err(ApiError::unavailable)?;
         Ok(charged)
     }
 

@@ -1,4 +1,4 @@
-//! Settlement off the response path: a metered call's answer goes to the client as soon as
+//! Settlement off the response path (on Postgres): a metered call's answer goes to the client as soon as
 //! upstream returns it, and its settlement (cost to the budget, the usage event) commits just
 //! after, in a task of its own. That takes one database round trip and one WAL flush out of the
 //! latency every client sees (docs/performance.md).
@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tollgate_costing::UsageEvent;
+use tollgate_identity::StoreError;
 use tollgate_kernel::OrganizationId;
 
 use crate::services::UsageApi;
@@ -30,19 +31,47 @@ const RETRY_DELAYS_MILLIS: [u64; 8] = [50, 200, 500, 1_000, 2_000, 5_000, 15_000
 /// How long a usage read waits for settlements in flight before answering anyway.
 const READ_WAIT: Duration = Duration::from_secs(2);
 
+/// When a metered call is settled relative to its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementTiming {
+    /// Before the response: for SQLite, where a settlement is no round trip and one running
+    /// beside the next call's reservation would only make that call wait for the write lock.
+    BeforeResponse,
+    /// In the background, just after the response: for Postgres.
+    AfterResponse,
+}
+
 pub struct Settlements {
     ledger: Arc<dyn UsageApi>,
+    timing: SettlementTiming,
     pending: Mutex<HashMap<OrganizationId, usize>>,
     changed: Notify,
 }
 
 impl Settlements {
-    pub fn new(ledger: Arc<dyn UsageApi>) -> Arc<Self> {
+    pub fn new(ledger: Arc<dyn UsageApi>, timing: SettlementTiming) -> Arc<Self> {
         Arc::new(Self {
             ledger,
+            timing,
             pending: Mutex::new(HashMap::new()),
             changed: Notify::new(),
         })
+    }
+
+    /// Settles the call described by `event`, now or in the background as configured.
+    ///
+    /// # Errors
+    /// `Unavailable` when settling now fails (the caller answers 503).
+    pub async fn settle(self: &Arc<Self>, event: UsageEvent) -> Result<(), StoreError> {
+        match self.timing {
+            SettlementTiming::BeforeResponse => {
+                if !self.ledger.settle_and_record(event.clone()).await? {
+                    tracing::warn!(request_id = %event.request_id, "the reservation was settled or released already");
+                }
+            }
+            SettlementTiming::AfterResponse => self.submit(event),
+        }
+        Ok(())
     }
 
     /// Settles the call described by `event` in the background.

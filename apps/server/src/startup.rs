@@ -39,7 +39,7 @@ use crate::plan_cache::CachedPlans;
 use crate::revocations::{RevocationRefresher, revocation_window};
 use crate::services::{KeysApi, MeteringApi, UsageApi};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
-use crate::settlements::Settlements;
+use crate::settlements::{SettlementTiming, Settlements};
 use crate::state::AppState;
 use crate::{error, jwt_secret, last_used, reservation_sweeper, routes};
 
@@ -147,7 +147,12 @@ impl Application {
         ));
 
         let usage: Arc<dyn UsageApi> = Arc::new(store.clone());
-        let settlements = Settlements::new(usage.clone());
+        let timing = if store.is_postgres() {
+            SettlementTiming::AfterResponse
+        } else {
+            SettlementTiming::BeforeResponse
+        };
+        let settlements = Settlements::new(usage.clone(), timing);
         let chat = Arc::new(ChatGateway {
             metering: metering.clone(),
             usage: usage.clone(),

@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::Semaphore;
 use tollgate_costing::{TokenUsage, UsageTotals};
-use tollgate_identity::StoreError;
 use tollgate_kernel::{Micros, Period, UserId};
 
 use super::*;
@@ -68,7 +67,7 @@ fn event(organization: OrganizationId) -> UsageEvent {
 #[tokio::test]
 async fn a_usage_read_waits_for_its_organisations_settlements_only() {
     let ledger = Ledger::new(0, false);
-    let settlements = Settlements::new(ledger.clone());
+    let settlements = Settlements::new(ledger.clone(), SettlementTiming::AfterResponse);
     let (busy, idle) = (OrganizationId::new(), OrganizationId::new());
     settlements.submit(event(busy));
 
@@ -97,7 +96,7 @@ async fn a_usage_read_waits_for_its_organisations_settlements_only() {
 #[tokio::test(start_paused = true)]
 async fn a_failing_settlement_is_retried_until_it_commits_once() {
     let ledger = Ledger::new(3, true);
-    let settlements = Settlements::new(ledger.clone());
+    let settlements = Settlements::new(ledger.clone(), SettlementTiming::AfterResponse);
     let organization = OrganizationId::new();
     settlements.submit(event(organization));
     settlements.drain(Duration::from_secs(60)).await;
@@ -109,7 +108,7 @@ async fn a_failing_settlement_is_retried_until_it_commits_once() {
 #[tokio::test(start_paused = true)]
 async fn a_settlement_that_keeps_failing_is_abandoned_and_stops_blocking_reads() {
     let ledger = Ledger::new(usize::MAX, true);
-    let settlements = Settlements::new(ledger.clone());
+    let settlements = Settlements::new(ledger.clone(), SettlementTiming::AfterResponse);
     settlements.submit(event(OrganizationId::new()));
     settlements.drain(Duration::from_secs(600)).await;
     assert_eq!(

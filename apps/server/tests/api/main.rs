@@ -9,6 +9,7 @@ mod keys;
 mod legacy;
 mod lockout;
 mod login;
+mod metered_concurrency;
 mod openai_sdk;
 mod password;
 mod plans;

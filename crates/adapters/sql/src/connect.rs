@@ -78,6 +78,11 @@ impl SqlStore {
         self.db.execute_unprepared("SELECT 1").await.is_ok()
     }
 
+    /// True on Postgres (a server, reached by round trips), false on embedded SQLite.
+    pub fn is_postgres(&self) -> bool {
+        self.backend() == DatabaseBackend::Postgres
+    }
+
     pub fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
     }

@@ -1,0 +1,129 @@
+//! Many metered calls at once against a budget that holds only a few: exactly that many are
+//! served, the rest get 402, and the usage read right after the last response shows every served
+//! call settled (on Postgres the settlement runs just after the response; the read waits for it).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tollgate_costing::{PriceCatalog, TokenUsage};
+use tollgate_server::Settings;
+use tollgate_test_support::{Backend, TestDatabase};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, spawn_with};
+
+const CALLS: usize = 20;
+const FITS: usize = 5;
+/// Large enough that the reservation's worst case is almost all output.
+const MAX_TOKENS: u64 = 10_000;
+
+fn completion() -> Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    })
+}
+
+async fn spawn(backend: Backend, upstream: &MockServer) -> Option<(TestApp, TestDatabase)> {
+    // Output alone reserves 10 000 × $0.60/M = 6 000 micros; the input adds a few more. The
+    // budget holds FITS such reservations and not one more.
+    let budget = FITS as u64 * 6_000 + 2_000;
+    let plans = Settings::from_toml(&format!(
+        "[plans.free]\nrequests_per_minute = 100000\nburst = 1000\nmonthly_budget_micros = {budget}\n[plans.free.daily_quota]\nchat = 1000\n"
+    ))
+    .unwrap()
+    .plans;
+    let base = format!("{}/v1", upstream.uri());
+    spawn_with(backend, move |s| {
+        s.openai.base_url = base;
+        s.openai.max_retries = 0;
+        s.plans = plans;
+    })
+    .await
+}
+
+async fn run(backend: Backend) {
+    let upstream = MockServer::start().await;
+    // Slow enough that every call reserves before the first one settles.
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(completion())
+                .set_delay(Duration::from_millis(700)),
+        )
+        .mount(&upstream)
+        .await;
+    let Some((app, _db)) = spawn(backend, &upstream).await else {
+        return;
+    };
+    let (access, _) = app.new_user("alice@example.com").await;
+    let key = app.create_key(&access, "ai", "production").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let body = json!({"model": "gpt-4o-mini", "max_tokens": MAX_TOKENS,
+        "messages": [{"role": "user", "content": "Say hi"}]});
+    let calls = (0..CALLS).map(|_| app.post("/v1/chat/completions", body.clone(), Some(&key)));
+    let statuses: Vec<StatusCode> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+    let served = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::PAYMENT_REQUIRED)
+        .count();
+    assert_eq!((served, refused), (FITS, CALLS - FITS), "{statuses:?}");
+
+    let usage: Value = app
+        .get("/api/v1/usage", Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let one = PriceCatalog::builtin()
+        .cost(
+            "gpt-4o-mini",
+            TokenUsage {
+                input_tokens: 12,
+                cached_input_tokens: 0,
+                output_tokens: 3,
+            },
+        )
+        .unwrap()
+        .get();
+    assert_eq!(usage["requests"], FITS, "{usage}");
+    assert_eq!(usage["budget"]["reserved_micros"], 0, "{usage}");
+    assert_eq!(
+        usage["budget"]["spent_micros"],
+        FITS as i64 * one,
+        "{usage}"
+    );
+    assert_eq!(usage["cost_micros"], usage["budget"]["spent_micros"]);
+    let chat = usage["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["action"] == "chat")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        chat["used"], FITS,
+        "refused calls give their quota unit back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_holds_under_concurrent_calls_on_sqlite() {
+    run(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_holds_under_concurrent_calls_on_postgres() {
+    run(Backend::Postgres).await;
+}
