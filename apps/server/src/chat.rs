@@ -10,10 +10,13 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tollgate_costing::{Margin, PriceCatalog, TokenCounter, TokenUsage, UsageEvent};
+use tollgate_costing::{
+    ChunkStream, CompletionProvider, Margin, PriceCatalog, StreamEvent, TokenCounter, TokenUsage,
+    UpstreamError, UsageEvent,
+};
 use tollgate_identity::Principal;
 use tollgate_kernel::Micros;
-use tollgate_openai::{OpenAiClient, StreamEvent, TiktokenCounter, UpstreamError};
+use tollgate_openai::{OpenAiClient, TiktokenCounter};
 use tollgate_quotas::{Action, Admission};
 
 use crate::error::ApiError;
@@ -25,11 +28,13 @@ use crate::settlements::Settlements;
 const PER_MESSAGE_OVERHEAD: u64 = 4;
 const REPLY_OVERHEAD: u64 = 3;
 
-pub struct ChatGateway {
+/// Generic over the provider so that the same orchestration runs against any
+/// [`CompletionProvider`]; the server uses the OpenAI adapter.
+pub struct ChatGateway<P = OpenAiClient> {
     pub metering: Arc<dyn MeteringApi>,
     pub usage: Arc<dyn UsageApi>,
     pub settlements: Arc<Settlements>,
-    pub provider: OpenAiClient,
+    pub provider: P,
     pub prices: Arc<PriceCatalog>,
     pub margin: Margin,
     pub allowed_models: Option<Vec<String>>,
@@ -77,7 +82,7 @@ struct ChatRequest {
     client_wants_usage: bool,
 }
 
-impl ChatGateway {
+impl<P: CompletionProvider> ChatGateway<P> {
     /// Models this deployment serves: allowed and priced.
     pub fn models(&self) -> Vec<String> {
         let priced = self.prices.models().map(|(m, _)| m.to_owned());
@@ -111,7 +116,7 @@ impl ChatGateway {
         });
         let request = self.read(body)?;
         let (call, _admission) = self.admit(principal, action, &request, request_id).await?;
-        let completion = match self.provider.chat(&request.body).await {
+        let completion = match self.provider.complete(&request.body).await {
             Ok(completion) => completion,
             Err(error) => {
                 call.release().await;
@@ -186,7 +191,7 @@ impl ChatGateway {
             .admit(principal, Action::Chat, &request, request_id)
             .await?;
         if !request.stream {
-            return match self.provider.chat(&request.body).await {
+            return match self.provider.complete(&request.body).await {
                 Ok(completion) => {
                     let usage = completion.usage.unwrap_or_else(|| TokenUsage {
                         input_tokens: request.input_tokens,
@@ -205,7 +210,7 @@ impl ChatGateway {
                 }
             };
         }
-        let upstream = match self.provider.chat_stream(&request.body).await {
+        let upstream = match self.provider.stream(&request.body).await {
             Ok(upstream) => upstream,
             Err(error) => {
                 call.release().await;
@@ -349,7 +354,7 @@ impl MeteredCall {
     /// `[DONE]` is forwarded, so a client that reads its usage after the stream sees this call.
     async fn relay(
         self,
-        mut upstream: tollgate_openai::ChunkStream,
+        mut upstream: ChunkStream,
         sender: mpsc::Sender<Bytes>,
         client_wants_usage: bool,
     ) {

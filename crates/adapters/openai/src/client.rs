@@ -1,15 +1,13 @@
-use std::pin::Pin;
 use std::time::Duration;
 
 use eventsource_stream::Eventsource;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
-use tollgate_costing::TokenUsage;
 
-use crate::error::UpstreamError;
 use crate::usage::usage_of;
+use tollgate_costing::{ChunkStream, Completion, StreamEvent, UpstreamError};
 
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
@@ -39,27 +37,6 @@ impl UpstreamConfig {
         }
     }
 }
-
-/// A finished plain completion.
-#[derive(Debug, Clone)]
-pub struct Completion {
-    pub body: Value,
-    pub usage: Option<TokenUsage>,
-}
-
-/// One event of a streamed completion.
-#[derive(Debug, Clone)]
-pub enum StreamEvent {
-    /// A `chat.completion.chunk`; `usage` is set on the final usage chunk.
-    Chunk {
-        json: Value,
-        usage: Option<TokenUsage>,
-    },
-    /// `data: [DONE]`.
-    Done,
-}
-
-pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, UpstreamError>> + Send>>;
 
 #[derive(Clone)]
 pub struct OpenAiClient {
@@ -212,5 +189,15 @@ impl OpenAiClient {
                 }
             }
         }
+    }
+}
+
+impl tollgate_costing::CompletionProvider for OpenAiClient {
+    async fn complete(&self, request: &Value) -> Result<Completion, UpstreamError> {
+        self.chat(request).await
+    }
+
+    async fn stream(&self, request: &Value) -> Result<ChunkStream, UpstreamError> {
+        self.chat_stream(request).await
     }
 }

@@ -6,11 +6,13 @@
 //! a stream is known from the provider's own count.
 
 mod client;
-mod error;
 mod tokens;
 mod usage;
 
-pub use client::{ChunkStream, Completion, OpenAiClient, StreamEvent, UpstreamConfig};
-pub use error::UpstreamError;
+pub use client::{OpenAiClient, UpstreamConfig};
 pub use tokens::TiktokenCounter;
+/// The port's types, re-exported for callers of the adapter alone.
+pub use tollgate_costing::{
+    ChunkStream, Completion, CompletionProvider, StreamEvent, UpstreamError,
+};
 pub use usage::usage_of;

@@ -7,6 +7,7 @@
 //! - [`PriceCatalog::worst_case`]: the reservation for a call before it runs: all input uncached
 //!   plus the most output the call may produce.
 //! - [`Margin`]: the customer price from a cost, never below it.
+//! - [`CompletionProvider`]: the port to the AI provider whose tokens are metered.
 
 mod catalog;
 mod margin;
@@ -21,6 +22,9 @@ pub use usage::TokenUsage;
 pub trait TokenCounter: Send + Sync + 'static {
     fn count(&self, model: &str, text: &str) -> u64;
 }
+
+mod provider;
+pub use provider::{ChunkStream, Completion, CompletionProvider, StreamEvent, UpstreamError};
 
 mod ledger;
 pub use ledger::{UsageEvent, UsageLedger, UsageTotals};
