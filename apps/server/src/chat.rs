@@ -11,8 +11,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tollgate_costing::{
-    ChunkStream, CompletionProvider, Margin, PriceCatalog, StreamEvent, TokenCounter, TokenUsage,
-    UpstreamError, UsageEvent,
+    CallPrices, ChunkStream, CompletionProvider, PriceCatalog, StreamEvent, TokenCounter,
+    TokenUsage, UpstreamError, UsageEvent,
 };
 use tollgate_identity::Principal;
 use tollgate_kernel::Micros;
@@ -36,7 +36,8 @@ pub struct ChatGateway<P = OpenAiClient> {
     pub settlements: Arc<Settlements>,
     pub provider: P,
     pub prices: Arc<PriceCatalog>,
-    pub margin: Margin,
+    /// What a call is charged, per plan and action.
+    pub call_prices: Arc<CallPrices>,
     pub allowed_models: Option<Vec<String>>,
     pub default_max_output_tokens: u64,
     pub analysis: ActionPrompt,
@@ -169,7 +170,7 @@ impl<P: CompletionProvider> ChatGateway<P> {
             usage: self.usage.clone(),
             settlements: self.settlements.clone(),
             prices: self.prices.clone(),
-            margin: self.margin,
+            call_prices: self.call_prices.clone(),
             principal: principal.clone(),
             admission: admission.clone(),
             action,
@@ -286,7 +287,7 @@ struct MeteredCall {
     usage: Arc<dyn UsageApi>,
     settlements: Arc<Settlements>,
     prices: Arc<PriceCatalog>,
-    margin: Margin,
+    call_prices: Arc<CallPrices>,
     principal: Principal,
     admission: Admission,
     action: Action,
@@ -311,7 +312,9 @@ impl MeteredCall {
             model: self.model.clone(),
             usage,
             cost,
-            price: self.margin.price_for(cost),
+            price: self
+                .call_prices
+                .price(&self.admission.plan.id, self.action.as_str(), cost),
             request_id: self.request_id.clone(),
             at: Utc::now(),
         })

@@ -292,6 +292,19 @@ pub struct PlanSettings {
     pub monthly_budget_micros: Option<i64>,
     pub unlimited_budget: Option<bool>,
     pub daily_quota: Option<BTreeMap<String, u32>>,
+    /// Per action: what one call costs the customer (default: cost at
+    /// `costs.target_margin_percent`).
+    pub call_price: Option<BTreeMap<String, CallPriceSettings>>,
+}
+
+/// One action's call price on a plan: exactly one of the two.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CallPriceSettings {
+    /// The same price for every call, in micro-dollars.
+    pub fixed_micros: Option<i64>,
+    /// The call's cost times this percentage, e.g. `"250"` for 2.5 × cost.
+    pub markup_percent: Option<String>,
 }
 
 impl PlanSettings {
@@ -569,6 +582,49 @@ impl Settings {
         tollgate_costing::Margin::parse_percent(raw)
     }
 
+    /// The price of each call per plan and action (`plans.<id>.call_price.<action>`), never
+    /// below its cost plus the payment fee on it.
+    pub fn call_prices(&self) -> Result<tollgate_costing::CallPrices, String> {
+        use tollgate_costing::CallPricing;
+        let margin = self
+            .margin()
+            .map_err(|e| format!("costs.target_margin_percent: {e}"))?;
+        let mut prices =
+            tollgate_costing::CallPrices::new(CallPricing::Margin(margin), self.payment_fee()?);
+        for (plan, settings) in &self.plans {
+            for (action, price) in settings.call_price.iter().flatten() {
+                let key = format!("plans.{plan}.call_price.{action}");
+                if tollgate_quotas::Action::parse(action).is_none() {
+                    return Err(format!(
+                        "{key}: unknown action (analysis, comparison or chat)"
+                    ));
+                }
+                let pricing = match (price.fixed_micros, price.markup_percent.as_deref()) {
+                    (Some(fixed), None) => CallPricing::fixed(tollgate_kernel::Micros::new(fixed)),
+                    (None, Some(markup)) => CallPricing::markup_percent(markup),
+                    _ => {
+                        return Err(format!(
+                            "{key}: set exactly one of fixed_micros and markup_percent"
+                        ));
+                    }
+                }
+                .map_err(|e| format!("{key}: {e}"))?;
+                prices = prices.with_rule(plan, action, pricing);
+            }
+        }
+        Ok(prices)
+    }
+
+    fn payment_fee(&self) -> Result<tollgate_costing::Margin, String> {
+        let raw = self
+            .costs
+            .as_ref()
+            .and_then(|c| c.payment_fee_percent.as_deref())
+            .unwrap_or("2.9");
+        tollgate_costing::Margin::parse_percent(raw)
+            .map_err(|_| "costs.payment_fee_percent: a percentage such as \"2.9\"".to_owned())
+    }
+
     /// Infrastructure and payment-fee assumptions of the pricing report.
     pub fn cost_assumptions(&self) -> Result<tollgate_costing::CostAssumptions, String> {
         let costs = self.costs.clone().unwrap_or(CostSettings {
@@ -578,10 +634,7 @@ impl Settings {
             payment_fee_fixed_cents: None,
             target_margin_percent: None,
         });
-        let fee = tollgate_costing::Margin::parse_percent(
-            costs.payment_fee_percent.as_deref().unwrap_or("2.9"),
-        )
-        .map_err(|_| "costs.payment_fee_percent: a percentage such as \"2.9\"".to_owned())?;
+        let fee = self.payment_fee()?;
         let fixed =
             tollgate_kernel::Micros::from_cents(costs.payment_fee_fixed_cents.unwrap_or(30))
                 .map_err(|_| "costs.payment_fee_fixed_cents: out of range".to_owned())?;
@@ -592,7 +645,7 @@ impl Settings {
             paying_organizations: costs.expected_paying_organizations.unwrap_or(100).max(1),
             payment_fee_basis_points: fee.basis_points(),
             payment_fee_fixed: fixed,
-            margin: self.margin().map_err(|e| e.to_string())?,
+            prices: self.call_prices()?,
         })
     }
 

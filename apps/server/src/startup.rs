@@ -160,7 +160,7 @@ impl Application {
             provider: OpenAiClient::new(upstream_config(&settings))
                 .map_err(|e| anyhow::anyhow!("openai.base_url: {e}"))?,
             prices: Arc::new(settings.price_catalog()?),
-            margin: settings.margin()?,
+            call_prices: Arc::new(settings.call_prices().map_err(anyhow::Error::msg)?),
             allowed_models: settings.openai.allowed_models.clone(),
             default_max_output_tokens: settings.openai.default_max_output_tokens,
             analysis: action_prompt(&settings.actions.analysis),

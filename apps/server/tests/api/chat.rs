@@ -455,6 +455,69 @@ async fn analyses_use_the_configured_prompt_and_answer_201_with_cost_and_price()
 }
 
 #[tokio::test]
+async fn calls_are_priced_per_plan_and_action_as_configured() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(100, 50)))
+        .mount(&upstream)
+        .await;
+    let (app, _db) = spawn(
+        &upstream,
+        "[plans.free.call_price.analysis]\nfixed_micros = 5000\n[plans.free.call_price.chat]\nmarkup_percent = \"300\"",
+    )
+    .await;
+    let key = key_for(&app, "alice@example.com").await;
+    let analysis: Value = app
+        .post("/api/v1/analyses", json!({"input": "numbers"}), Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Cost 45 micros (see above); the plan sells an analysis at a fixed 5 000.
+    assert_eq!(
+        (
+            analysis["cost_micros"].clone(),
+            analysis["price_micros"].clone()
+        ),
+        (json!(45), json!(5_000))
+    );
+    assert_eq!(
+        post_chat(&app, &key, chat_request()).await.status(),
+        StatusCode::OK
+    );
+    let usage: Value = app
+        .get("/api/v1/usage", Some(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The chat call: 3 × 45 = 135.
+    assert_eq!(usage["cost_micros"], 90);
+    assert_eq!(usage["price_micros"], 5_000 + 135);
+}
+
+#[test]
+fn a_call_price_must_name_a_known_action_and_exactly_one_rule() {
+    for (toml, key) in [
+        (
+            "[plans.free.call_price.translation]\nfixed_micros = 1",
+            "plans.free.call_price.translation",
+        ),
+        (
+            "[plans.free.call_price.chat]\nfixed_micros = 1\nmarkup_percent = \"200\"",
+            "plans.free.call_price.chat",
+        ),
+        (
+            "[plans.free.call_price.chat]\nmarkup_percent = \"0\"",
+            "plans.free.call_price.chat",
+        ),
+    ] {
+        let error = Settings::from_toml(toml).unwrap_err().to_string();
+        assert!(error.contains(key), "{error}");
+    }
+}
+
+#[tokio::test]
 async fn comparisons_take_two_to_ten_inputs_and_count_against_their_own_quota() {
     let upstream = MockServer::start().await;
     Mock::given(method("POST"))

@@ -3,8 +3,8 @@
 
 use tollgate_kernel::Micros;
 
+use crate::call_price::CallPrices;
 use crate::catalog::{CostError, PriceCatalog};
-use crate::margin::Margin;
 use crate::usage::TokenUsage;
 
 /// Days in a billing month for the "every quota every day" case; 31 so the heavy case is never
@@ -35,14 +35,15 @@ pub struct PlanProfile {
     pub actions: Vec<ActionProfile>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CostAssumptions {
     pub infrastructure_month: Micros,
     pub paying_organizations: u64,
     /// Payment fee percentage in basis points (2.9 % = 290).
     pub payment_fee_basis_points: u32,
     pub payment_fee_fixed: Micros,
-    pub margin: Margin,
+    /// What each call is priced, per plan and action.
+    pub prices: CallPrices,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +108,9 @@ pub fn plan_economics(
             model: profile.model.clone(),
             cost_per_call_expected: expected,
             cost_per_call_worst: worst,
-            price_per_call: assumptions.margin.price_for(expected),
+            price_per_call: assumptions
+                .prices
+                .price(&plan.plan, &profile.action, expected),
         });
     }
     // The monthly budget caps what an organisation's calls can cost us.
@@ -198,7 +201,10 @@ mod tests {
             paying_organizations: 100,
             payment_fee_basis_points: 290,
             payment_fee_fixed: Micros::new(300_000),
-            margin: Margin::parse_percent("40").unwrap(),
+            prices: CallPrices::new(
+                crate::CallPricing::Margin(crate::Margin::parse_percent("40").unwrap()),
+                crate::Margin::parse_percent("2.9").unwrap(),
+            ),
         }
     }
 

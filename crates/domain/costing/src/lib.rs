@@ -6,13 +6,16 @@
 //! - [`PriceCatalog::cost`]: the exact cost of actual usage, rounded **up** to the micro-dollar.
 //! - [`PriceCatalog::worst_case`]: the reservation for a call before it runs: all input uncached
 //!   plus the most output the call may produce.
-//! - [`Margin`]: the customer price from a cost, never below it.
+//! - [`CallPrices`]: the customer price of a call per plan and action (fixed, markup or target
+//!   margin), never below cost plus the payment fee on it.
 //! - [`CompletionProvider`]: the port to the AI provider whose tokens are metered.
 
+mod call_price;
 mod catalog;
 mod margin;
 mod usage;
 
+pub use call_price::{CallPrices, CallPricing, CallPricingError};
 pub use catalog::{CostError, ModelPrice, PRICES_AS_OF, PriceCatalog, PriceSpec};
 pub use margin::{Margin, MarginError};
 pub use usage::TokenUsage;

@@ -18,29 +18,10 @@ pub enum MarginError {
 impl Margin {
     /// Parses a percentage like `"40"` or `"12.5"` (no floating point involved).
     pub fn parse_percent(raw: &str) -> Result<Self, MarginError> {
-        let raw = raw.trim();
-        let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
-        if whole.is_empty()
-            || fraction.len() > 2
-            || !whole
-                .bytes()
-                .chain(fraction.bytes())
-                .all(|b| b.is_ascii_digit())
-        {
-            return Err(MarginError::Invalid);
+        match parse_basis_points(raw) {
+            Some(basis_points) if basis_points < 10_000 => Ok(Self { basis_points }),
+            _ => Err(MarginError::Invalid),
         }
-        let whole: u32 = whole.parse().map_err(|_| MarginError::Invalid)?;
-        let fraction: u32 = format!("{fraction:0<2}")
-            .parse()
-            .map_err(|_| MarginError::Invalid)?;
-        let basis_points = whole
-            .checked_mul(100)
-            .and_then(|w| w.checked_add(fraction))
-            .ok_or(MarginError::Invalid)?;
-        if basis_points >= 10_000 {
-            return Err(MarginError::Invalid);
-        }
-        Ok(Self { basis_points })
     }
 
     pub fn basis_points(self) -> u32 {
@@ -52,6 +33,24 @@ impl Margin {
         cost.mul_div_ceil(10_000, i64::from(10_000 - self.basis_points))
             .unwrap_or(Micros::new(i64::MAX))
     }
+}
+
+/// A decimal percentage with at most two decimals, in basis points (`"2.9"` → 290).
+pub(crate) fn parse_basis_points(raw: &str) -> Option<u32> {
+    let raw = raw.trim();
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: u32 = whole.parse().ok()?;
+    let fraction: u32 = format!("{fraction:0<2}").parse().ok()?;
+    whole.checked_mul(100)?.checked_add(fraction)
 }
 
 #[cfg(test)]
