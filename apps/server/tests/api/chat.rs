@@ -78,12 +78,7 @@ async fn a_completion_is_proxied_metered_and_recorded() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "Hello!");
 
-    let usage: Value = app
-        .get("/api/v1/usage", Some(&key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value = app.usage(&key).await;
     assert_eq!(usage["plan"], "free");
     assert_eq!(usage["requests"], 1);
     // 12 × $0.15/M + 3 × $0.60/M = 3.6 micros, rounded up to 4; price at a 40 % margin: 7.
@@ -239,12 +234,7 @@ async fn a_spent_budget_is_402_and_nothing_is_sent_upstream() {
         "budget_exceeded",
     )
     .await;
-    let usage: Value = app
-        .get("/api/v1/usage", Some(&key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value = app.usage(&key).await;
     assert_eq!(usage["budget"]["reserved_micros"], 0);
     let chat = usage["quotas"]
         .as_array()
@@ -276,12 +266,7 @@ async fn a_failed_upstream_call_releases_the_reservation_and_the_quota_unit() {
         "upstream_error",
     )
     .await;
-    let usage: Value = app
-        .get("/api/v1/usage", Some(&key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value = app.usage(&key).await;
     assert_eq!(usage["budget"]["reserved_micros"], 0);
     assert_eq!(usage["requests"], 0);
     assert_eq!(
@@ -341,22 +326,12 @@ async fn streams_are_relayed_and_charged_from_the_reported_usage() {
 
     // Settlement happens when the relay ends, just after the body: allow it a moment.
     let settled = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
-        let usage: Value = app
-            .get("/api/v1/usage", Some(&key))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let usage: Value = app.usage(&key).await;
         usage["requests"] == 2 && usage["budget"]["reserved_micros"] == 0
     })
     .await;
     assert!(settled);
-    let usage: Value = app
-        .get("/api/v1/usage", Some(&key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value = app.usage(&key).await;
     // Twice 1 000 × $0.15/M + 1 000 × $0.60/M = 750 micros each.
     assert_eq!(usage["cost_micros"], 1_500);
 }
@@ -485,12 +460,7 @@ async fn calls_are_priced_per_plan_and_action_as_configured() {
         post_chat(&app, &key, chat_request()).await.status(),
         StatusCode::OK
     );
-    let usage: Value = app
-        .get("/api/v1/usage", Some(&key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value = app.usage(&key).await;
     // The chat call: 3 × 45 = 135.
     assert_eq!(usage["cost_micros"], 90);
     assert_eq!(usage["price_micros"], 5_000 + 135);
@@ -547,12 +517,7 @@ async fn comparisons_take_two_to_ten_inputs_and_count_against_their_own_quota() 
         )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let usage: Value = app
-        .get("/api/v1/usage", Some(&key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value = app.usage(&key).await;
     let used = |action: &str| {
         usage["quotas"]
             .as_array()
@@ -660,12 +625,7 @@ async fn an_idempotency_key_replays_the_first_response_and_charges_once() {
     .await;
     assert_eq!(chat_again.status(), StatusCode::OK);
 
-    let usage: Value = app
-        .get("/api/v1/usage", Some(&alice))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value = app.usage(&alice).await;
     assert_eq!(
         usage["requests"], 2,
         "one analysis and one chat, each charged once"

@@ -243,6 +243,13 @@ macro_rules! on_both_backends {
 }
 
 impl TestApp {
+    /// `GET /api/v1/usage` as `bearer`; the body.
+    pub async fn usage(&self, bearer: &str) -> Value {
+        let response = self.get("/api/v1/usage", Some(bearer)).await;
+        assert_eq!(response.status(), StatusCode::OK, "reading usage");
+        response.json().await.unwrap()
+    }
+
     /// Creates an API key with the caller's access token; returns the whole response body.
     pub async fn create_key(&self, access_token: &str, name: &str, environment: &str) -> Value {
         let response = self

@@ -80,12 +80,7 @@ async fn run(backend: Backend) {
         .count();
     assert_eq!((served, refused), (FITS, CALLS - FITS), "{statuses:?}");
 
-    let usage: Value = app
-        .get("/api/v1/usage", Some(&key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value = app.usage(&key).await;
     let one = PriceCatalog::builtin()
         .cost(
             "gpt-4o-mini",

@@ -127,21 +127,12 @@ async fn key_for(app: &TestApp) -> String {
 /// Waits until the call is settled and returns the usage document.
 async fn settled_usage(app: &TestApp, key: &str) -> Value {
     let settled = eventually(Duration::from_secs(5), || async {
-        let usage: Value = app
-            .get("/api/v1/usage", Some(key))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let usage: Value = app.usage(key).await;
         usage["requests"] == 1 && usage["budget"]["reserved_micros"] == 0
     })
     .await;
     assert!(settled, "the call was never settled");
-    app.get("/api/v1/usage", Some(key))
-        .await
-        .json()
-        .await
-        .unwrap()
+    app.usage(key).await
 }
 
 #[tokio::test]
@@ -246,12 +237,7 @@ async fn usage_read_right_after_a_stream_shows_the_call() {
             .unwrap();
         assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
     }
-    let usage: Value = app
-        .get("/api/v1/usage", Some(&key))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value = app.usage(&key).await;
     assert_eq!(usage["requests"], 3);
     assert_eq!(usage["budget"]["reserved_micros"], 0);
     assert_eq!(usage["cost_micros"], 3 * expected_cost(&request()));

@@ -29,6 +29,47 @@ const RELEASED: &str = "released";
 /// settlement.
 const EXPIRED: &str = "expired";
 
+/// Takes one unit of a day's quota: inserts the row at 1 or adds 1 to it, only while it is
+/// under `limit` when there is one. Returns `used` after the change; no row means refused.
+fn take_unit(
+    org: Uuid,
+    action: &str,
+    day: i64,
+    limit: Option<u32>,
+) -> sea_orm::sea_query::InsertStatement {
+    let mut on_conflict = OnConflict::columns([
+        quota_counter::Column::OrganizationId,
+        quota_counter::Column::Action,
+        quota_counter::Column::PeriodStart,
+    ]);
+    on_conflict.value(
+        quota_counter::Column::Used,
+        Expr::col((quota_counter::Entity, quota_counter::Column::Used)).add(1),
+    );
+    if let Some(limit) = limit {
+        on_conflict.action_and_where(
+            Expr::col((quota_counter::Entity, quota_counter::Column::Used)).lt(i64::from(limit)),
+        );
+    }
+    Query::insert()
+        .into_table(quota_counter::Entity)
+        .columns([
+            quota_counter::Column::OrganizationId,
+            quota_counter::Column::Action,
+            quota_counter::Column::PeriodStart,
+            quota_counter::Column::Used,
+        ])
+        .values_panic([
+            Expr::val(org),
+            Expr::val(action),
+            Expr::val(day),
+            Expr::val(1i64),
+        ])
+        .on_conflict(on_conflict)
+        .returning_col(quota_counter::Column::Used)
+        .to_owned()
+}
+
 fn quota_row(org: Uuid, action: &str, period: i64) -> sea_orm::UpdateMany<quota_counter::Entity> {
     quota_counter::Entity::update_many()
         .filter(quota_counter::Column::OrganizationId.eq(org))
@@ -149,33 +190,7 @@ impl SqlStore {
         let day = to_millis(Period::utc_day(event.at).start());
         let month = to_millis(Period::utc_month(event.at).start());
         let backend = txn.get_database_backend();
-        let take_unit = Query::insert()
-            .into_table(quota_counter::Entity)
-            .columns([
-                quota_counter::Column::OrganizationId,
-                quota_counter::Column::Action,
-                quota_counter::Column::PeriodStart,
-                quota_counter::Column::Used,
-            ])
-            .values_panic([
-                Expr::val(org),
-                Expr::val(event.action.clone()),
-                Expr::val(day),
-                Expr::val(1i64),
-            ])
-            .on_conflict(
-                OnConflict::columns([
-                    quota_counter::Column::OrganizationId,
-                    quota_counter::Column::Action,
-                    quota_counter::Column::PeriodStart,
-                ])
-                .value(
-                    quota_counter::Column::Used,
-                    Expr::col((quota_counter::Entity, quota_counter::Column::Used)).add(1),
-                )
-                .to_owned(),
-            )
-            .to_owned();
+        let take_unit = take_unit(org, &event.action, day, None);
         txn.execute_raw(backend.build(&take_unit))
             .await
             .map_err(store_error)?;
@@ -359,38 +374,7 @@ impl QuotaLedger for SqlStore {
 
         // One statement takes the unit: insert the day's row at 1, or add 1 to it only while it
         // is under the limit. No row back (or a fresh row over a zero limit) means it is spent.
-        let take_unit = Query::insert()
-            .into_table(quota_counter::Entity)
-            .columns([
-                quota_counter::Column::OrganizationId,
-                quota_counter::Column::Action,
-                quota_counter::Column::PeriodStart,
-                quota_counter::Column::Used,
-            ])
-            .values_panic([
-                Expr::val(org),
-                Expr::val(action),
-                Expr::val(day),
-                Expr::val(1i64),
-            ])
-            .on_conflict(
-                OnConflict::columns([
-                    quota_counter::Column::OrganizationId,
-                    quota_counter::Column::Action,
-                    quota_counter::Column::PeriodStart,
-                ])
-                .value(
-                    quota_counter::Column::Used,
-                    Expr::col((quota_counter::Entity, quota_counter::Column::Used)).add(1),
-                )
-                .action_and_where(
-                    Expr::col((quota_counter::Entity, quota_counter::Column::Used))
-                        .lt(i64::from(request.daily_limit)),
-                )
-                .to_owned(),
-            )
-            .returning_col(quota_counter::Column::Used)
-            .to_owned();
+        let take_unit = take_unit(org, action, day, Some(request.daily_limit));
         let used: Option<i64> = match txn
             .query_one_raw(backend.build(&take_unit))
             .await
