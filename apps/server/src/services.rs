@@ -200,17 +200,6 @@ pub trait MeteringApi: Send + Sync {
         &self,
         organization: OrganizationId,
     ) -> Result<tollgate_quotas::Plan, tollgate_quotas::AdmitError>;
-    async fn usage(
-        &self,
-        organization: OrganizationId,
-    ) -> Result<
-        (
-            tollgate_kernel::Period,
-            tollgate_kernel::Period,
-            tollgate_quotas::UsageCounters,
-        ),
-        tollgate_identity::StoreError,
-    >;
 }
 
 #[async_trait]
@@ -251,20 +240,6 @@ where
     ) -> Result<tollgate_quotas::Plan, tollgate_quotas::AdmitError> {
         tollgate_quotas::MeteringService::plan_of(self, organization).await
     }
-
-    async fn usage(
-        &self,
-        organization: OrganizationId,
-    ) -> Result<
-        (
-            tollgate_kernel::Period,
-            tollgate_kernel::Period,
-            tollgate_quotas::UsageCounters,
-        ),
-        tollgate_identity::StoreError,
-    > {
-        tollgate_quotas::MeteringService::usage(self, organization).await
-    }
 }
 
 /// The usage ledger as the HTTP layer sees it.
@@ -274,15 +249,24 @@ pub trait UsageApi: Send + Sync {
         &self,
         event: tollgate_costing::UsageEvent,
     ) -> Result<bool, tollgate_identity::StoreError>;
-    async fn totals(
+    /// Quota counters for `day`, budget and ledger totals for `month`, consistent with each
+    /// other (one snapshot).
+    async fn snapshot(
         &self,
         organization: OrganizationId,
-        period: tollgate_kernel::Period,
-    ) -> Result<tollgate_costing::UsageTotals, tollgate_identity::StoreError>;
+        day: tollgate_kernel::Period,
+        month: tollgate_kernel::Period,
+    ) -> Result<
+        (
+            tollgate_quotas::UsageCounters,
+            tollgate_costing::UsageTotals,
+        ),
+        tollgate_identity::StoreError,
+    >;
 }
 
 #[async_trait]
-impl<T: tollgate_costing::UsageLedger> UsageApi for T {
+impl UsageApi for tollgate_sql::SqlStore {
     async fn settle_and_record(
         &self,
         event: tollgate_costing::UsageEvent,
@@ -290,12 +274,19 @@ impl<T: tollgate_costing::UsageLedger> UsageApi for T {
         tollgate_costing::UsageLedger::settle_and_record(self, event).await
     }
 
-    async fn totals(
+    async fn snapshot(
         &self,
         organization: OrganizationId,
-        period: tollgate_kernel::Period,
-    ) -> Result<tollgate_costing::UsageTotals, tollgate_identity::StoreError> {
-        tollgate_costing::UsageLedger::totals(self, organization, period).await
+        day: tollgate_kernel::Period,
+        month: tollgate_kernel::Period,
+    ) -> Result<
+        (
+            tollgate_quotas::UsageCounters,
+            tollgate_costing::UsageTotals,
+        ),
+        tollgate_identity::StoreError,
+    > {
+        self.usage_snapshot(organization, day, month).await
     }
 }
 

@@ -2,7 +2,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tollgate_kernel::Micros;
+use tollgate_kernel::{Micros, Period};
 use tollgate_quotas::{Action, AdmitError};
 use utoipa::ToSchema;
 
@@ -83,14 +83,11 @@ pub async fn usage(
     };
     // Calls answered on this instance may still be settling: include them.
     state.settlements.settled(organization).await;
-    let (day, month, counters) = state
-        .metering
-        .usage(organization)
-        .await
-        .map_err(ApiError::unavailable)?;
-    let totals = state
+    let now = Utc::now();
+    let (day, month) = (Period::utc_day(now), Period::utc_month(now));
+    let (counters, totals) = state
         .usage
-        .totals(organization, month)
+        .snapshot(organization, day, month)
         .await
         .map_err(ApiError::unavailable)?;
     let quotas = Action::ALL

@@ -39,7 +39,12 @@ impl UsageApi for Ledger {
         Ok(true)
     }
 
-    async fn totals(&self, _: OrganizationId, _: Period) -> Result<UsageTotals, StoreError> {
+    async fn snapshot(
+        &self,
+        _: OrganizationId,
+        _: Period,
+        _: Period,
+    ) -> Result<(tollgate_quotas::UsageCounters, UsageTotals), StoreError> {
         unreachable!("not used by settlements")
     }
 }

@@ -122,3 +122,79 @@ async fn a_budget_holds_under_concurrent_calls_on_sqlite() {
 async fn a_budget_holds_under_concurrent_calls_on_postgres() {
     run(Backend::Postgres).await;
 }
+
+/// While calls settle, every usage read agrees with itself: the ledger's cost equals the
+/// budget's spend (they change in one transaction and are read from one snapshot).
+async fn usage_stays_consistent(backend: Backend) {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(completion())
+                .set_delay(Duration::from_millis(5)),
+        )
+        .mount(&upstream)
+        .await;
+    let plans = Settings::from_toml(
+        "[plans.free]\nrequests_per_minute = 100000\nburst = 1000\nmonthly_budget_micros = 100000000\n[plans.free.daily_quota]\nchat = 1000\n",
+    )
+    .unwrap()
+    .plans;
+    let base = format!("{}/v1", upstream.uri());
+    let Some((app, _db)) = spawn_with(backend, move |s| {
+        s.openai.base_url = base;
+        s.plans = plans;
+    })
+    .await
+    else {
+        return;
+    };
+    let (access, _) = app.new_user("alice@example.com").await;
+    let key = app.create_key(&access, "ai", "production").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"model": "gpt-4o-mini", "max_tokens": 16,
+        "messages": [{"role": "user", "content": "Say hi"}]});
+
+    let callers = (0..6).map(|_| async {
+        for _ in 0..10 {
+            let response = app
+                .post("/v1/chat/completions", body.clone(), Some(&key))
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    });
+    let calls = futures::future::join_all(callers);
+    let reads = async {
+        let mut reads = 0;
+        loop {
+            let usage = app.usage(&key).await;
+            assert_eq!(
+                usage["cost_micros"], usage["budget"]["spent_micros"],
+                "read {reads}: {usage}"
+            );
+            reads += 1;
+            if usage["requests"] == 60 {
+                return reads;
+            }
+        }
+    };
+    let ((), reads) = tokio::join!(
+        async {
+            calls.await;
+        },
+        reads
+    );
+    assert!(reads > 1, "usage was read while calls were settling");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_stays_consistent_while_calls_settle_on_sqlite() {
+    usage_stays_consistent(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_stays_consistent_while_calls_settle_on_postgres() {
+    usage_stays_consistent(Backend::Postgres).await;
+}

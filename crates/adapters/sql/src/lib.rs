@@ -19,5 +19,6 @@ mod quota_ledger;
 mod sessions;
 mod time;
 mod usage_ledger;
+mod usage_snapshot;
 
 pub use connect::{ConnectError, SqlStore};

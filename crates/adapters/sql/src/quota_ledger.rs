@@ -538,30 +538,41 @@ impl QuotaLedger for SqlStore {
         day: Period,
         month: Period,
     ) -> Result<UsageCounters, StoreError> {
-        let org = organization.as_uuid();
-        let counters = quota_counter::Entity::find()
-            .filter(quota_counter::Column::OrganizationId.eq(org))
-            .filter(quota_counter::Column::PeriodStart.eq(to_millis(day.start())))
-            .all(&self.db)
-            .await
-            .map_err(store_error)?;
-        let daily_used = counters
-            .into_iter()
-            .filter_map(|c| {
-                Action::parse(&c.action).map(|a| (a, u32::try_from(c.used).unwrap_or(u32::MAX)))
-            })
-            .collect();
-        let budget = budget_period::Entity::find_by_id((org, to_millis(month.start())))
-            .one(&self.db)
-            .await
-            .map_err(store_error)?;
-        let (spent, reserved) = budget.map_or((Micros::ZERO, Micros::ZERO), |b| {
-            (Micros::new(b.spent_micros), Micros::new(b.reserved_micros))
-        });
-        Ok(UsageCounters {
-            daily_used,
-            spent,
-            reserved,
-        })
+        counters_in(&self.db, organization, day, month).await
     }
+}
+
+/// The organisation's quota counters for `day` and budget for `month`, read through `conn` (the
+/// pool, or a transaction for a consistent snapshot).
+pub(crate) async fn counters_in<C: ConnectionTrait>(
+    conn: &C,
+    organization: OrganizationId,
+    day: Period,
+    month: Period,
+) -> Result<UsageCounters, StoreError> {
+    let org = organization.as_uuid();
+    let counters = quota_counter::Entity::find()
+        .filter(quota_counter::Column::OrganizationId.eq(org))
+        .filter(quota_counter::Column::PeriodStart.eq(to_millis(day.start())))
+        .all(conn)
+        .await
+        .map_err(store_error)?;
+    let daily_used = counters
+        .into_iter()
+        .filter_map(|c| {
+            Action::parse(&c.action).map(|a| (a, u32::try_from(c.used).unwrap_or(u32::MAX)))
+        })
+        .collect();
+    let budget = budget_period::Entity::find_by_id((org, to_millis(month.start())))
+        .one(conn)
+        .await
+        .map_err(store_error)?;
+    let (spent, reserved) = budget.map_or((Micros::ZERO, Micros::ZERO), |b| {
+        (Micros::new(b.spent_micros), Micros::new(b.reserved_micros))
+    });
+    Ok(UsageCounters {
+        daily_used,
+        spent,
+        reserved,
+    })
 }

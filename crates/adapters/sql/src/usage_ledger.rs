@@ -112,37 +112,46 @@ impl UsageLedger for SqlStore {
         organization: OrganizationId,
         period: Period,
     ) -> Result<UsageTotals, StoreError> {
-        let rows: Vec<KeyTotalsRow> = usage_event::Entity::find()
-            .select_only()
-            .column(usage_event::Column::KeyId)
-            .column_as(
-                Expr::expr(Func::count(Expr::col(usage_event::Column::Id))),
-                "requests",
-            )
-            .column_as(sum_as_bigint(usage_event::Column::CostMicros), "cost")
-            .column_as(sum_as_bigint(usage_event::Column::PriceMicros), "price")
-            .filter(usage_event::Column::OrganizationId.eq(organization.as_uuid()))
-            .filter(usage_event::Column::CreatedAt.gte(to_millis(period.start())))
-            .filter(usage_event::Column::CreatedAt.lt(to_millis(period.end())))
-            .group_by(usage_event::Column::KeyId)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(store_error)?;
-        let mut totals = UsageTotals::default();
-        for (key, requests, cost, price) in rows {
-            let requests = u64::try_from(requests).unwrap_or(0);
-            let cost = Micros::new(cost.unwrap_or(0));
-            totals.requests += requests;
-            totals.cost = totals.cost.checked_add(cost).unwrap_or(totals.cost);
-            totals.price = totals
-                .price
-                .checked_add(Micros::new(price.unwrap_or(0)))
-                .unwrap_or(totals.price);
-            if let Some(key) = key {
-                totals.per_key.push((key, requests, cost));
-            }
-        }
-        Ok(totals)
+        totals_in(&self.db, organization, period).await
     }
+}
+
+/// The usage ledger's totals for `period`, read through `conn`.
+pub(crate) async fn totals_in<C: ConnectionTrait>(
+    conn: &C,
+    organization: OrganizationId,
+    period: Period,
+) -> Result<UsageTotals, StoreError> {
+    let rows: Vec<KeyTotalsRow> = usage_event::Entity::find()
+        .select_only()
+        .column(usage_event::Column::KeyId)
+        .column_as(
+            Expr::expr(Func::count(Expr::col(usage_event::Column::Id))),
+            "requests",
+        )
+        .column_as(sum_as_bigint(usage_event::Column::CostMicros), "cost")
+        .column_as(sum_as_bigint(usage_event::Column::PriceMicros), "price")
+        .filter(usage_event::Column::OrganizationId.eq(organization.as_uuid()))
+        .filter(usage_event::Column::CreatedAt.gte(to_millis(period.start())))
+        .filter(usage_event::Column::CreatedAt.lt(to_millis(period.end())))
+        .group_by(usage_event::Column::KeyId)
+        .into_tuple()
+        .all(conn)
+        .await
+        .map_err(store_error)?;
+    let mut totals = UsageTotals::default();
+    for (key, requests, cost, price) in rows {
+        let requests = u64::try_from(requests).unwrap_or(0);
+        let cost = Micros::new(cost.unwrap_or(0));
+        totals.requests += requests;
+        totals.cost = totals.cost.checked_add(cost).unwrap_or(totals.cost);
+        totals.price = totals
+            .price
+            .checked_add(Micros::new(price.unwrap_or(0)))
+            .unwrap_or(totals.price);
+        if let Some(key) = key {
+            totals.per_key.push((key, requests, cost));
+        }
+    }
+    Ok(totals)
 }

@@ -40,8 +40,9 @@ pub trait QuotaLedger: Send + Sync + 'static {
         request: ReservationRequest,
     ) -> impl Future<Output = Result<ReserveOutcome, StoreError>> + Send;
 
-    /// Moves the reservation's estimate out of `reserved` and `actual` into `spent`. Idempotent:
-    /// returns false when the reservation was already settled or released.
+    /// Moves the reservation's estimate out of `reserved` and `actual` into `spent` (only the
+    /// latter for an expired reservation, whose estimate was given back). Idempotent: returns
+    /// false when the reservation was already settled or released.
     ///
     /// # Errors
     /// `Unavailable` when storage fails.
@@ -64,8 +65,10 @@ pub trait QuotaLedger: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Releases up to `max` pending reservations whose expiry is before `now` (their request or
-    /// process died); returns how many. The quota unit is kept: the call may have been served.
+    /// Expires up to `max` pending reservations whose expiry is before `now` (their request or
+    /// process died, or the call is still running); returns how many. The estimate goes back to
+    /// the budget; the quota unit is kept: the call may have been served. A later `settle` of an
+    /// expired reservation still charges its cost.
     ///
     /// # Errors
     /// `Unavailable` when storage fails.

@@ -195,7 +195,8 @@ where
             .await
     }
 
-    /// Releases reservations abandoned by crashed requests; run periodically.
+    /// Expires overdue reservations (crashed requests, or calls still running: their late
+    /// settlement still charges); run periodically.
     pub async fn sweep(&self, max: u32) -> Result<u32, tollgate_identity::StoreError> {
         self.ledger.release_expired(self.clock.now(), max).await
     }
