@@ -13,7 +13,7 @@
 //! - a process that dies in between leaves a pending reservation that the sweeper expires, as a
 //!   crash between the upstream answer and an inline settlement would.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,8 +44,16 @@ pub enum SettlementTiming {
 pub struct Settlements {
     ledger: Arc<dyn UsageApi>,
     timing: SettlementTiming,
-    pending: Mutex<HashMap<OrganizationId, usize>>,
+    in_flight: Mutex<InFlight>,
     changed: Notify,
+}
+
+/// Settlements in flight, numbered in submission order, so that a read waits only for those
+/// submitted before it (under constant traffic an organisation always has some in flight).
+#[derive(Default)]
+struct InFlight {
+    next: u64,
+    by_organization: HashMap<OrganizationId, BTreeSet<u64>>,
 }
 
 impl Settlements {
@@ -53,7 +61,7 @@ impl Settlements {
         Arc::new(Self {
             ledger,
             timing,
-            pending: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(InFlight::default()),
             changed: Notify::new(),
         })
     }
@@ -77,32 +85,56 @@ impl Settlements {
     /// Settles the call described by `event` in the background.
     pub fn submit(self: &Arc<Self>, event: UsageEvent) {
         let organization = event.organization;
-        *self.lock().entry(organization).or_default() += 1;
+        let number = {
+            let mut in_flight = self.lock();
+            let number = in_flight.next;
+            in_flight.next += 1;
+            in_flight
+                .by_organization
+                .entry(organization)
+                .or_default()
+                .insert(number);
+            number
+        };
         let this = self.clone();
         tokio::spawn(async move {
             this.settle_with_retries(event).await;
-            let mut pending = this.lock();
-            if let Some(count) = pending.get_mut(&organization) {
-                *count -= 1;
-                if *count == 0 {
-                    pending.remove(&organization);
+            let mut in_flight = this.lock();
+            if let Some(numbers) = in_flight.by_organization.get_mut(&organization) {
+                numbers.remove(&number);
+                if numbers.is_empty() {
+                    in_flight.by_organization.remove(&organization);
                 }
             }
-            drop(pending);
+            drop(in_flight);
             this.changed.notify_waiters();
         });
     }
 
-    /// Waits (up to a bound) until no settlement of `organization` is in flight here.
+    /// Waits (up to a bound) until the settlements of `organization` submitted before this
+    /// call have committed.
     pub async fn settled(&self, organization: OrganizationId) {
-        self.wait_until(READ_WAIT, |pending| !pending.contains_key(&organization))
-            .await;
+        let before = self.lock().next;
+        self.wait_until(READ_WAIT, |in_flight| {
+            in_flight
+                .by_organization
+                .get(&organization)
+                .and_then(BTreeSet::first)
+                .is_none_or(|oldest| *oldest >= before)
+        })
+        .await;
     }
 
     /// Waits up to `within` for every settlement in flight; for shutdown.
     pub async fn drain(&self, within: Duration) {
-        self.wait_until(within, HashMap::is_empty).await;
-        let left: usize = self.lock().values().sum();
+        self.wait_until(within, |in_flight| in_flight.by_organization.is_empty())
+            .await;
+        let left: usize = self
+            .lock()
+            .by_organization
+            .values()
+            .map(BTreeSet::len)
+            .sum();
         if left > 0 {
             tracing::error!(
                 left,
@@ -111,11 +143,7 @@ impl Settlements {
         }
     }
 
-    async fn wait_until(
-        &self,
-        within: Duration,
-        done: impl Fn(&HashMap<OrganizationId, usize>) -> bool,
-    ) {
+    async fn wait_until(&self, within: Duration, done: impl Fn(&InFlight) -> bool) {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             // Created before the check, so a completion in between still wakes it.
@@ -158,8 +186,8 @@ impl Settlements {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OrganizationId, usize>> {
-        self.pending
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -107,7 +107,7 @@ async fn a_failing_settlement_is_retried_until_it_commits_once() {
     settlements.drain(Duration::from_secs(60)).await;
     assert_eq!(ledger.attempts.load(Ordering::SeqCst), 4);
     assert_eq!(ledger.recorded.load(Ordering::SeqCst), 1);
-    assert!(settlements.lock().is_empty());
+    assert!(settlements.lock().by_organization.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -121,5 +121,32 @@ async fn a_settlement_that_keeps_failing_is_abandoned_and_stops_blocking_reads()
         RETRY_DELAYS_MILLIS.len() + 1
     );
     assert_eq!(ledger.recorded.load(Ordering::SeqCst), 0);
-    assert!(settlements.lock().is_empty());
+    assert!(settlements.lock().by_organization.is_empty());
+}
+
+#[tokio::test]
+async fn a_usage_read_does_not_wait_for_settlements_submitted_after_it() {
+    let ledger = Ledger::new(0, false);
+    let settlements = Settlements::new(ledger.clone(), SettlementTiming::AfterResponse);
+    let organization = OrganizationId::new();
+    settlements.submit(event(organization));
+    let waiting = tokio::spawn({
+        let settlements = settlements.clone();
+        async move { settlements.settled(organization).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Traffic goes on: a later call of the same organisation is still settling…
+    settlements.submit(event(organization));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!waiting.is_finished());
+    // …but once the earlier one has committed, the read answers.
+    ledger.gate.add_permits(1);
+    tokio::time::timeout(Duration::from_millis(500), waiting)
+        .await
+        .expect("the read does not wait for the later settlement")
+        .unwrap();
+    assert_eq!(settlements.lock().by_organization[&organization].len(), 1);
+    ledger.gate.add_permits(1);
+    settlements.drain(Duration::from_secs(1)).await;
+    assert_eq!(ledger.recorded.load(Ordering::SeqCst), 2);
 }
