@@ -11,8 +11,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tollgate_costing::{
-    CallPrices, ChunkStream, CompletionProvider, PriceCatalog, StreamEvent, TokenCounter,
-    TokenUsage, UpstreamError, UsageEvent,
+    CallPrices, ChatCall, ChatRequestError, ChunkStream, CompletionProvider, PriceCatalog,
+    StreamEvent, TokenCounter, TokenUsage, UpstreamError, UsageEvent, read_chat_request,
 };
 use tollgate_identity::Principal;
 use tollgate_kernel::Micros;
@@ -22,11 +22,6 @@ use tollgate_quotas::{Action, Admission};
 use crate::error::ApiError;
 use crate::services::{MeteringApi, UsageApi};
 use crate::settlements::Settlements;
-
-/// Tokens OpenAI adds per message and per reply around the content (their published rule of
-/// thumb); counting them keeps the reservation an upper bound.
-const PER_MESSAGE_OVERHEAD: u64 = 4;
-const REPLY_OVERHEAD: u64 = 3;
 
 /// Generic over the provider so that the same orchestration runs against any
 /// [`CompletionProvider`]; the server uses the OpenAI adapter.
@@ -71,16 +66,6 @@ pub enum ChatReply {
         events: mpsc::Receiver<Bytes>,
         admission: Admission,
     },
-}
-
-/// What a request asks for, read once.
-struct ChatRequest {
-    model: String,
-    body: Value,
-    input_tokens: u64,
-    max_output_tokens: u64,
-    stream: bool,
-    client_wants_usage: bool,
 }
 
 impl<P: CompletionProvider> ChatGateway<P> {
@@ -150,7 +135,7 @@ impl<P: CompletionProvider> ChatGateway<P> {
         &self,
         principal: &Principal,
         action: Action,
-        request: &ChatRequest,
+        request: &ChatCall,
         request_id: String,
     ) -> Result<(MeteredCall, Admission), ApiError> {
         let estimate = self
@@ -223,60 +208,17 @@ impl<P: CompletionProvider> ChatGateway<P> {
         Ok(ChatReply::Stream { events, admission })
     }
 
-    fn read(&self, mut body: Value) -> Result<ChatRequest, ApiError> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| ApiError::validation("the request body must be a JSON object"))?;
-        let model = object
-            .get("model")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::validation("model is required"))?
-            .to_owned();
-        if !self.models().contains(&model) {
-            return Err(ApiError::bad_request(format!(
-                "model {model:?} is not available on this deployment"
-            )));
-        }
-        let messages = object
-            .get("messages")
-            .filter(|m| m.as_array().is_some_and(|a| !a.is_empty()))
-            .ok_or_else(|| ApiError::validation("messages must be a non-empty array"))?;
-        let message_count = messages.as_array().map_or(0, Vec::len) as u64;
-        let mut counted = messages.to_string();
-        if let Some(tools) = object.get("tools") {
-            counted.push_str(&tools.to_string());
-        }
-        let input_tokens = TiktokenCounter.count(&model, &counted)
-            + message_count * PER_MESSAGE_OVERHEAD
-            + REPLY_OVERHEAD;
-        let requested = ["max_completion_tokens", "max_tokens"]
-            .iter()
-            .find_map(|field| object.get(*field).filter(|v| !v.is_null()));
-        let max_output_tokens = match requested {
-            Some(value) => value.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                ApiError::validation(
-                    "max_tokens / max_completion_tokens must be a positive integer",
-                )
-            })?,
-            None => {
-                // The cap we reserve for is the cap upstream must respect.
-                body["max_completion_tokens"] = json!(self.default_max_output_tokens);
-                self.default_max_output_tokens
-            }
-        };
-        let choices = body.get("n").and_then(Value::as_u64).unwrap_or(1).max(1);
-        let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-        let client_wants_usage = body
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        Ok(ChatRequest {
-            model,
+    fn read(&self, body: Value) -> Result<ChatCall, ApiError> {
+        let served = self.models();
+        read_chat_request(
             body,
-            input_tokens,
-            max_output_tokens: max_output_tokens.saturating_mul(choices),
-            stream,
-            client_wants_usage,
+            |model| served.iter().any(|m| m == model),
+            &TiktokenCounter,
+            self.default_max_output_tokens,
+        )
+        .map_err(|error| match error {
+            ChatRequestError::ModelNotServed(_) => ApiError::bad_request(error.to_string()),
+            _ => ApiError::validation(error.to_string()),
         })
     }
 }

@@ -12,16 +12,21 @@
 
 mod call_price;
 mod catalog;
+mod chat_request;
 mod margin;
 mod usage;
 
 pub use call_price::{CallPrices, CallPricing, CallPricingError};
 pub use catalog::{CostError, ModelPrice, PRICES_AS_OF, PriceCatalog, PriceSpec};
+pub use chat_request::{
+    ChatCall, ChatRequestError, PER_MESSAGE_OVERHEAD, REPLY_OVERHEAD, read_chat_request,
+};
 pub use margin::{Margin, MarginError};
 pub use usage::TokenUsage;
 
 /// Counts the tokens a model will see for a text; implemented with a real tokenizer by the
 /// OpenAI adapter.
+#[cfg_attr(test, mockall::automock)]
 pub trait TokenCounter: Send + Sync + 'static {
     fn count(&self, model: &str, text: &str) -> u64;
 }

@@ -1,0 +1,205 @@
+//! What an OpenAI chat-completion request will cost at most, read once before it is admitted:
+//! the model, the input tokens counted with the model's tokenizer, and the output cap. A request
+//! without a cap gets the deployment's, written into the body, so the cap we reserve for is the
+//! cap upstream must respect.
+
+use serde_json::{Value, json};
+
+use crate::TokenCounter;
+
+/// Tokens OpenAI adds per message and per reply around the content (their published rule of
+/// thumb); counting them keeps the reservation an upper bound.
+pub const PER_MESSAGE_OVERHEAD: u64 = 4;
+pub const REPLY_OVERHEAD: u64 = 3;
+
+/// A chat-completion request, read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatCall {
+    pub model: String,
+    /// The body to send upstream (with the output cap set when the request had none).
+    pub body: Value,
+    pub input_tokens: u64,
+    /// The most output tokens the call can produce, all choices together.
+    pub max_output_tokens: u64,
+    pub stream: bool,
+    /// The client asked for the usage chunk of a stream.
+    pub client_wants_usage: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatRequestError {
+    #[error("the request body must be a JSON object")]
+    NotAnObject,
+    #[error("model is required")]
+    ModelRequired,
+    #[error("model {0:?} is not available on this deployment")]
+    ModelNotServed(String),
+    #[error("messages must be a non-empty array")]
+    MessagesRequired,
+    #[error("max_tokens / max_completion_tokens must be a positive integer")]
+    InvalidOutputCap,
+}
+
+/// Reads `body`. `served` says whether this deployment serves a model; `default_cap` is the
+/// output cap of a request that sets none.
+///
+/// # Errors
+/// A [`ChatRequestError`] naming what is wrong; nothing has been counted against anyone.
+pub fn read_chat_request(
+    mut body: Value,
+    served: impl Fn(&str) -> bool,
+    counter: &impl TokenCounter,
+    default_cap: u64,
+) -> Result<ChatCall, ChatRequestError> {
+    let object = body.as_object().ok_or(ChatRequestError::NotAnObject)?;
+    let model = object
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or(ChatRequestError::ModelRequired)?
+        .to_owned();
+    if !served(&model) {
+        return Err(ChatRequestError::ModelNotServed(model));
+    }
+    let messages = object
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+        .ok_or(ChatRequestError::MessagesRequired)?;
+    let message_count = messages.len() as u64;
+    let mut counted = serde_json::to_string(messages).unwrap_or_default();
+    if let Some(tools) = object.get("tools") {
+        counted.push_str(&tools.to_string());
+    }
+    let input_tokens = counter
+        .count(&model, &counted)
+        .saturating_add(message_count.saturating_mul(PER_MESSAGE_OVERHEAD))
+        .saturating_add(REPLY_OVERHEAD);
+    let requested = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|field| object.get(*field).filter(|v| !v.is_null()));
+    let cap = match requested {
+        Some(value) => value
+            .as_u64()
+            .filter(|n| *n > 0)
+            .ok_or(ChatRequestError::InvalidOutputCap)?,
+        None => {
+            body["max_completion_tokens"] = json!(default_cap);
+            default_cap
+        }
+    };
+    let choices = body.get("n").and_then(Value::as_u64).unwrap_or(1).max(1);
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let client_wants_usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(ChatCall {
+        model,
+        body,
+        input_tokens,
+        max_output_tokens: cap.saturating_mul(choices),
+        stream,
+        client_wants_usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::MockTokenCounter;
+
+    fn counting(tokens: u64) -> MockTokenCounter {
+        let mut counter = MockTokenCounter::new();
+        counter.expect_count().return_const(tokens);
+        counter
+    }
+
+    fn served(model: &str) -> bool {
+        model == "gpt-4o-mini"
+    }
+
+    #[test]
+    fn counts_messages_with_their_overhead_and_takes_the_requested_cap_times_choices() {
+        let mut counter = MockTokenCounter::new();
+        let messages =
+            json!([{"role": "user", "content": "hi"}, {"role": "user", "content": "yo"}]);
+        counter
+            .expect_count()
+            .with(eq("gpt-4o-mini"), eq(messages.to_string()))
+            .times(1)
+            .return_const(10u64);
+        let body = json!({"model": "gpt-4o-mini", "messages": messages, "max_tokens": 100, "n": 3});
+        let call = read_chat_request(body.clone(), served, &counter, 4096).unwrap();
+        assert_eq!(
+            call.input_tokens,
+            10 + 2 * PER_MESSAGE_OVERHEAD + REPLY_OVERHEAD
+        );
+        assert_eq!(call.max_output_tokens, 300);
+        assert_eq!(call.body, body, "a request with a cap is sent as it is");
+        assert!(!call.stream);
+    }
+
+    #[test]
+    fn a_request_without_a_cap_gets_the_default_written_into_the_body() {
+        let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+            "stream": true, "stream_options": {"include_usage": true}});
+        let call = read_chat_request(body, served, &counting(1), 512).unwrap();
+        assert_eq!(call.max_output_tokens, 512);
+        assert_eq!(call.body["max_completion_tokens"], 512);
+        assert!(call.stream && call.client_wants_usage);
+    }
+
+    #[test]
+    fn tools_count_as_input() {
+        let mut counter = MockTokenCounter::new();
+        counter
+            .expect_count()
+            .withf(|_, text| text.contains("get_weather"))
+            .return_const(50u64);
+        let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather"}}], "max_tokens": 1});
+        let call = read_chat_request(body, served, &counter, 512).unwrap();
+        assert_eq!(
+            call.input_tokens,
+            50 + PER_MESSAGE_OVERHEAD + REPLY_OVERHEAD
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_refused_before_anything_is_counted() {
+        let mut counter = MockTokenCounter::new();
+        counter.expect_count().never();
+        let cases = [
+            (json!([1]), ChatRequestError::NotAnObject),
+            (json!({"messages": [{}]}), ChatRequestError::ModelRequired),
+            (
+                json!({"model": "gpt-9", "messages": [{}]}),
+                ChatRequestError::ModelNotServed("gpt-9".into()),
+            ),
+            (
+                json!({"model": "gpt-4o-mini", "messages": []}),
+                ChatRequestError::MessagesRequired,
+            ),
+            (
+                json!({"model": "gpt-4o-mini", "messages": "hi"}),
+                ChatRequestError::MessagesRequired,
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(
+                read_chat_request(body, served, &counter, 512).unwrap_err(),
+                expected
+            );
+        }
+        for cap in [json!(0), json!(-1), json!("10"), json!(1.5)] {
+            let body =
+                json!({"model": "gpt-4o-mini", "messages": [{"role": "user"}], "max_tokens": cap});
+            assert_eq!(
+                read_chat_request(body, served, &counting(1), 512).unwrap_err(),
+                ChatRequestError::InvalidOutputCap
+            );
+        }
+    }
+}
