@@ -274,20 +274,6 @@ impl MeteredCall {
         Ok(charged)
     }
 
-    /// Settles now: budget and ledger change in one transaction.
-    async fn settle(&self, usage: TokenUsage) -> Result<(), ApiError> {
-        let event = self.event(usage)?;
-        if !self
-            .usage
-            .settle_and_record(event)
-            .await
-            .map_err(ApiError::unavailable)?
-        {
-            tracing::warn!(request_id = %self.request_id, "the reservation was settled or released already");
-        }
-        Ok(())
-    }
-
     async fn release(&self) {
         if let Err(error) = self.metering.release(&self.admission.reservation).await {
             tracing::warn!(%error, "could not release a reservation; the sweeper will");
@@ -361,12 +347,18 @@ impl MeteredCall {
             cached_input_tokens: 0,
             output_tokens: TiktokenCounter.count(&self.model, &produced.text),
         });
-        if let Err(error) = self.settle(usage).await {
-            tracing::error!(
-                ?error,
-                request_id = %self.request_id,
-                "could not settle a streamed call; the sweeper will expire its reservation"
-            );
+        let event = match self.event(usage) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(?error, request_id = %self.request_id, "could not price a streamed call");
+                return;
+            }
+        };
+        if let Err(error) = self.usage.settle_and_record(event.clone()).await {
+            // The client has its tokens: keep trying in the background rather than lose the
+            // charge.
+            tracing::warn!(%error, request_id = %self.request_id, "settling a streamed call failed; retrying in the background");
+            self.settlements.submit(event);
         }
     }
 }
