@@ -33,10 +33,21 @@ pub struct ChatGateway<P = OpenAiClient> {
     pub prices: Arc<PriceCatalog>,
     /// What a call is charged, per plan and action.
     pub call_prices: Arc<CallPrices>,
-    pub allowed_models: Option<Vec<String>>,
+    /// Models this deployment serves: allowed and priced (see [`served_models`]).
+    pub served_models: Vec<String>,
     pub default_max_output_tokens: u64,
     pub analysis: ActionPrompt,
     pub comparison: ActionPrompt,
+}
+
+/// The models of `prices` that `allowed` lets through (all of them when `None`), computed once
+/// at start rather than on every request.
+pub fn served_models(prices: &PriceCatalog, allowed: Option<&[String]>) -> Vec<String> {
+    prices
+        .models()
+        .map(|(model, _)| model.to_owned())
+        .filter(|model| allowed.is_none_or(|allowed| allowed.contains(model)))
+        .collect()
 }
 
 /// The result of an analysis or comparison.
@@ -70,12 +81,8 @@ pub enum ChatReply {
 
 impl<P: CompletionProvider> ChatGateway<P> {
     /// Models this deployment serves: allowed and priced.
-    pub fn models(&self) -> Vec<String> {
-        let priced = self.prices.models().map(|(m, _)| m.to_owned());
-        match &self.allowed_models {
-            Some(allowed) => priced.filter(|m| allowed.contains(m)).collect(),
-            None => priced.collect(),
-        }
+    pub fn models(&self) -> &[String] {
+        &self.served_models
     }
 
     /// Runs a configured action (analysis or comparison) on `user_content`.
@@ -209,10 +216,9 @@ impl<P: CompletionProvider> ChatGateway<P> {
     }
 
     fn read(&self, body: Value) -> Result<ChatCall, ApiError> {
-        let served = self.models();
         read_chat_request(
             body,
-            |model| served.iter().any(|m| m == model),
+            |model| self.served_models.iter().any(|m| m == model),
             &TiktokenCounter,
             self.default_max_output_tokens,
         )

@@ -36,3 +36,15 @@ pub fn panic_to_problem(panic: Box<dyn Any + Send + 'static>) -> Response<Body> 
     tracing::error!(panic = message, "handler panicked");
     problem_for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
 }
+
+/// The header the request-id layer sets on every request (and echoes on the response).
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The request's id, as set by the request-id layer; empty when absent.
+pub fn request_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}

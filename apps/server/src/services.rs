@@ -242,6 +242,12 @@ where
     }
 }
 
+/// Quota counters, budget, and ledger totals of one organisation, read together.
+pub type UsageSnapshot = (
+    tollgate_quotas::UsageCounters,
+    tollgate_costing::UsageTotals,
+);
+
 /// The usage ledger as the HTTP layer sees it.
 #[async_trait]
 pub trait UsageApi: Send + Sync {
@@ -256,13 +262,7 @@ pub trait UsageApi: Send + Sync {
         organization: OrganizationId,
         day: tollgate_kernel::Period,
         month: tollgate_kernel::Period,
-    ) -> Result<
-        (
-            tollgate_quotas::UsageCounters,
-            tollgate_costing::UsageTotals,
-        ),
-        tollgate_identity::StoreError,
-    >;
+    ) -> Result<UsageSnapshot, tollgate_identity::StoreError>;
 }
 
 #[async_trait]
@@ -279,13 +279,7 @@ impl UsageApi for tollgate_sql::SqlStore {
         organization: OrganizationId,
         day: tollgate_kernel::Period,
         month: tollgate_kernel::Period,
-    ) -> Result<
-        (
-            tollgate_quotas::UsageCounters,
-            tollgate_costing::UsageTotals,
-        ),
-        tollgate_identity::StoreError,
-    > {
+    ) -> Result<UsageSnapshot, tollgate_identity::StoreError> {
         self.usage_snapshot(organization, day, month).await
     }
 }

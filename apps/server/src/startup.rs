@@ -30,10 +30,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::account_cache::CachedAccounts;
 use crate::auth::ServiceKeys;
-use crate::chat::{ActionPrompt, ChatGateway};
+use crate::chat::{ActionPrompt, ChatGateway, served_models};
 use crate::key_cache::CachedKeyStore;
 use crate::limiter::ConfiguredLimiter;
-use crate::middleware::{panic_to_problem, problem_for_bare_errors};
+use crate::middleware::{REQUEST_ID, panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
 use crate::plan_cache::CachedPlans;
 use crate::revocations::{RevocationRefresher, revocation_window};
@@ -153,15 +153,16 @@ impl Application {
             SettlementTiming::BeforeResponse
         };
         let settlements = Settlements::new(usage.clone(), timing);
+        let prices = Arc::new(settings.price_catalog()?);
         let chat = Arc::new(ChatGateway {
             metering: metering.clone(),
             usage: usage.clone(),
             settlements: settlements.clone(),
             provider: OpenAiClient::new(upstream_config(&settings))
                 .map_err(|e| anyhow::anyhow!("openai.base_url: {e}"))?,
-            prices: Arc::new(settings.price_catalog()?),
+            served_models: served_models(&prices, settings.openai.allowed_models.as_deref()),
+            prices,
             call_prices: Arc::new(settings.call_prices().map_err(anyhow::Error::msg)?),
-            allowed_models: settings.openai.allowed_models.clone(),
             default_max_output_tokens: settings.openai.default_max_output_tokens,
             analysis: action_prompt(&settings.actions.analysis),
             comparison: action_prompt(&settings.actions.comparison),
@@ -285,7 +286,7 @@ fn identity_policy(settings: &Settings) -> IdentityPolicy {
 }
 
 fn http_router(state: AppState, settings: &Settings) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
+    let request_id = HeaderName::from_static(REQUEST_ID);
     routes::router()
         .fallback(|| async { error::problem_for_status(StatusCode::NOT_FOUND) })
         .with_state(state)

@@ -7,11 +7,14 @@ use serde::{Deserialize, Serialize};
 use tollgate_quotas::Action;
 use utoipa::ToSchema;
 
+use tollgate_identity::Principal;
+
 use crate::auth::Authenticated;
 use crate::chat::ActionReply;
 use crate::error::{ApiError, Problem};
 use crate::idempotency::idempotent;
 use crate::json::parse_json;
+use crate::middleware::request_id;
 use crate::state::AppState;
 
 const MAX_INPUTS: usize = 10;
@@ -65,12 +68,31 @@ impl From<ActionReply> for ActionResult {
     }
 }
 
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+/// Runs one configured action on `content`, replaying the first result of a repeated
+/// `Idempotency-Key`.
+async fn run_action(
+    state: AppState,
+    principal: Principal,
+    headers: HeaderMap,
+    raw: Bytes,
+    action: Action,
+    model: Option<String>,
+    content: String,
+) -> Result<Response, ApiError> {
+    idempotent(
+        &state.idempotency,
+        principal.organization_id,
+        &headers,
+        &raw,
+        || async {
+            let reply = state
+                .chat
+                .run_action(&principal, action, model, content, request_id(&headers))
+                .await?;
+            Ok((StatusCode::CREATED, Json(ActionResult::from(reply))).into_response())
+        },
+    )
+    .await
 }
 
 /// Analyse a text (metered: rate limit, daily `analysis` quota, monthly budget).
@@ -93,24 +115,14 @@ pub async fn create_analysis(
     if body.input.trim().is_empty() {
         return Err(ApiError::validation("input must not be empty"));
     }
-    idempotent(
-        &state.idempotency,
-        principal.organization_id,
-        &headers,
-        &raw,
-        || async {
-            let reply = state
-                .chat
-                .run_action(
-                    &principal,
-                    Action::Analysis,
-                    body.model,
-                    body.input,
-                    request_id(&headers),
-                )
-                .await?;
-            Ok((StatusCode::CREATED, Json(ActionResult::from(reply))).into_response())
-        },
+    run_action(
+        state,
+        principal,
+        headers,
+        raw,
+        Action::Analysis,
+        body.model,
+        body.input,
     )
     .await
 }
@@ -145,24 +157,14 @@ pub async fn create_comparison(
         .enumerate()
         .map(|(i, text)| format!("Text {}:\n{text}", i + 1))
         .collect();
-    idempotent(
-        &state.idempotency,
-        principal.organization_id,
-        &headers,
-        &raw,
-        || async {
-            let reply = state
-                .chat
-                .run_action(
-                    &principal,
-                    Action::Comparison,
-                    body.model,
-                    numbered.join("\n\n"),
-                    request_id(&headers),
-                )
-                .await?;
-            Ok((StatusCode::CREATED, Json(ActionResult::from(reply))).into_response())
-        },
+    run_action(
+        state,
+        principal,
+        headers,
+        raw,
+        Action::Comparison,
+        body.model,
+        numbered.join("\n\n"),
     )
     .await
 }

@@ -17,6 +17,7 @@ use crate::chat::ChatReply;
 use crate::error::{ApiError, Problem};
 use crate::idempotency::idempotent;
 use crate::json::parse_json;
+use crate::middleware::request_id;
 use crate::rate_headers::{PolicyState, headers};
 use crate::state::AppState;
 
@@ -40,11 +41,7 @@ pub async fn chat_completions(
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let body: Value = parse_json(&raw)?;
-    let request_id = request_headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id = request_id(&request_headers);
     if body.get("stream").and_then(Value::as_bool) == Some(true) {
         return chat_reply(state.chat.complete(&principal, body, request_id).await?);
     }
@@ -97,7 +94,7 @@ pub async fn models(
     let data: Vec<Value> = state
         .chat
         .models()
-        .into_iter()
+        .iter()
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "tollgate"}))
         .collect();
     Json(json!({"object": "list", "data": data}))

@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::Semaphore;
-use tollgate_costing::{TokenUsage, UsageTotals};
+use tollgate_costing::TokenUsage;
 use tollgate_kernel::{Micros, Period, UserId};
 
 use super::*;
@@ -44,7 +44,7 @@ impl UsageApi for Ledger {
         _: OrganizationId,
         _: Period,
         _: Period,
-    ) -> Result<(tollgate_quotas::UsageCounters, UsageTotals), StoreError> {
+    ) -> Result<crate::services::UsageSnapshot, StoreError> {
         unreachable!("not used by settlements")
     }
 }

@@ -6,7 +6,7 @@
 //! alike, so concurrent transactions cannot deadlock on them.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
@@ -67,6 +67,25 @@ fn take_unit(
         ])
         .on_conflict(on_conflict)
         .returning_col(quota_counter::Column::Used)
+        .to_owned()
+}
+
+/// Inserts a month's budget row with these amounts; the caller says what a conflict does.
+fn budget_insert(org: Uuid, month: i64, spent: i64, reserved: i64) -> InsertStatement {
+    Query::insert()
+        .into_table(budget_period::Entity)
+        .columns([
+            budget_period::Column::OrganizationId,
+            budget_period::Column::PeriodStart,
+            budget_period::Column::SpentMicros,
+            budget_period::Column::ReservedMicros,
+        ])
+        .values_panic([
+            Expr::val(org),
+            Expr::val(month),
+            Expr::val(spent),
+            Expr::val(reserved),
+        ])
         .to_owned()
 }
 
@@ -194,20 +213,7 @@ impl SqlStore {
         txn.execute_raw(backend.build(&take_unit))
             .await
             .map_err(store_error)?;
-        let charge = Query::insert()
-            .into_table(budget_period::Entity)
-            .columns([
-                budget_period::Column::OrganizationId,
-                budget_period::Column::PeriodStart,
-                budget_period::Column::SpentMicros,
-                budget_period::Column::ReservedMicros,
-            ])
-            .values_panic([
-                Expr::val(org),
-                Expr::val(month),
-                Expr::val(event.cost.get()),
-                Expr::val(0i64),
-            ])
+        let charge = budget_insert(org, month, event.cost.get(), 0)
             .on_conflict(
                 OnConflict::columns([
                     budget_period::Column::OrganizationId,
@@ -412,20 +418,7 @@ impl QuotaLedger for SqlStore {
                     .lte(limit.get()),
             );
         }
-        let reserve_budget = Query::insert()
-            .into_table(budget_period::Entity)
-            .columns([
-                budget_period::Column::OrganizationId,
-                budget_period::Column::PeriodStart,
-                budget_period::Column::SpentMicros,
-                budget_period::Column::ReservedMicros,
-            ])
-            .values_panic([
-                Expr::val(org),
-                Expr::val(month),
-                Expr::val(0i64),
-                Expr::val(estimate),
-            ])
+        let reserve_budget = budget_insert(org, month, 0, estimate)
             .on_conflict(on_conflict)
             .returning(Query::returning().columns([
                 budget_period::Column::SpentMicros,

@@ -60,7 +60,8 @@ impl CallPricing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallPrices {
     default: CallPricing,
-    rules: BTreeMap<(String, String), CallPricing>,
+    /// Plan → action → rule: looked up on every metered call without allocating a key.
+    rules: BTreeMap<String, BTreeMap<String, CallPricing>>,
     payment_fee_basis_points: u32,
 }
 
@@ -78,13 +79,16 @@ impl CallPrices {
     #[must_use]
     pub fn with_rule(mut self, plan: &str, action: &str, pricing: CallPricing) -> Self {
         self.rules
-            .insert((plan.to_owned(), action.to_owned()), pricing);
+            .entry(plan.to_owned())
+            .or_default()
+            .insert(action.to_owned(), pricing);
         self
     }
 
     pub fn rule(&self, plan: &str, action: &str) -> CallPricing {
         self.rules
-            .get(&(plan.to_owned(), action.to_owned()))
+            .get(plan)
+            .and_then(|actions| actions.get(action))
             .copied()
             .unwrap_or(self.default)
     }

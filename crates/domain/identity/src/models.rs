@@ -1,6 +1,5 @@
 use chrono::{DateTime, Utc};
 use tollgate_kernel::{OrganizationId, UserId};
-use uuid::Uuid;
 
 use crate::email::EmailAddress;
 use crate::password::PasswordHash;
@@ -111,29 +110,9 @@ pub struct IssuedInvitation {
     pub expires_at: DateTime<Utc>,
 }
 
-/// One login: the family of refresh tokens that descend from it by rotation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(Uuid);
-
-impl SessionId {
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl Default for SessionId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+tollgate_kernel::uuid_id!(
+    /// One login: the family of refresh tokens that descend from it by rotation.
+    SessionId);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {

@@ -1,24 +1,23 @@
-use std::fmt;
-use std::str::FromStr;
-use uuid::Uuid;
-
+/// Declares a typed identifier over a time-ordered UUID (v7), with the conversions every id of
+/// Tollgate needs. Exported so that each domain crate declares its ids the same way.
+#[macro_export]
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Uuid);
+        pub struct $name($crate::__private::Uuid);
 
         impl $name {
             /// A new random (time-ordered) identifier.
             pub fn new() -> Self {
-                Self(Uuid::now_v7())
+                Self($crate::__private::Uuid::now_v7())
             }
 
-            pub const fn from_uuid(uuid: Uuid) -> Self {
+            pub const fn from_uuid(uuid: $crate::__private::Uuid) -> Self {
                 Self(uuid)
             }
 
-            pub const fn as_uuid(&self) -> Uuid {
+            pub const fn as_uuid(&self) -> $crate::__private::Uuid {
                 self.0
             }
         }
@@ -29,22 +28,22 @@ macro_rules! uuid_id {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 self.0.fmt(f)
             }
         }
 
-        impl FromStr for $name {
-            type Err = uuid::Error;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::__private::uuid::Error;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map(Self)
+                $crate::__private::Uuid::parse_str(s).map(Self)
             }
         }
 
-        impl From<Uuid> for $name {
-            fn from(uuid: Uuid) -> Self {
+        impl ::std::convert::From<$crate::__private::Uuid> for $name {
+            fn from(uuid: $crate::__private::Uuid) -> Self {
                 Self(uuid)
             }
         }

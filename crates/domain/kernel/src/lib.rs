@@ -18,3 +18,10 @@ pub use ids::{OrganizationId, UserId};
 pub use money::{Micros, MoneyError};
 pub use period::Period;
 pub use store_error::StoreError;
+
+/// For [`uuid_id!`]'s expansion in other crates; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use uuid;
+    pub use uuid::Uuid;
+}

@@ -1,39 +1,13 @@
 use chrono::{DateTime, Utc};
 use tollgate_identity::Role;
 use tollgate_kernel::{OrganizationId, UserId};
-use uuid::Uuid;
 
 use crate::format::{ApiKeySecret, Environment};
 use crate::hashing::KeyHash;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ApiKeyId(Uuid);
-
-impl ApiKeyId {
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl Default for ApiKeyId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for ApiKeyId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+tollgate_kernel::uuid_id!(
+    /// One API key; its secret is never stored.
+    ApiKeyId);
 
 /// A key's human name, e.g. "CI pipeline": 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

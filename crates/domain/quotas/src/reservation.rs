@@ -1,31 +1,11 @@
 use chrono::{DateTime, Utc};
 use tollgate_kernel::{Micros, OrganizationId, Period};
-use uuid::Uuid;
 
 use crate::action::Action;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ReservationId(Uuid);
-
-impl ReservationId {
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl Default for ReservationId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+tollgate_kernel::uuid_id!(
+    /// One metered call's hold on a quota unit and a budget estimate; also its usage event's id.
+    ReservationId);
 
 /// What one reservation asks of storage, decided atomically: one unit of the day's quota and
 /// `estimate` of the month's budget.
