@@ -73,8 +73,9 @@ impl Settlements {
     pub async fn settle(self: &Arc<Self>, event: UsageEvent) -> Result<(), StoreError> {
         match self.timing {
             SettlementTiming::BeforeResponse => {
-                if !self.ledger.settle_and_record(event.clone()).await? {
-                    tracing::warn!(request_id = %event.request_id, "the reservation was settled or released already");
+                let reservation = event.id;
+                if !self.ledger.settle_and_record(event).await? {
+                    tracing::warn!(%reservation, "the reservation was settled or released already");
                 }
             }
             SettlementTiming::AfterResponse => self.submit(event),

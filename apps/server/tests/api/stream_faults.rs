@@ -105,7 +105,9 @@ fn request() -> Value {
 /// What the call must cost: the request's counted input tokens and the streamed text's tokens.
 fn expected_cost(request: &Value) -> u64 {
     let counter = TiktokenCounter;
-    let input = counter.count("gpt-4o-mini", &request["messages"].to_string()) + 4 + 3;
+    let input = counter.count("gpt-4o-mini", &request["messages"].to_string())
+        + tollgate_costing::PER_MESSAGE_OVERHEAD
+        + tollgate_costing::REPLY_OVERHEAD;
     let output = counter.count("gpt-4o-mini", &PRODUCED.concat());
     let usage = TokenUsage {
         input_tokens: input,

@@ -77,14 +77,6 @@ impl SqlStore {
 }
 
 impl UsageLedger for SqlStore {
-    async fn record(&self, event: UsageEvent) -> Result<(), StoreError> {
-        event_model(event)
-            .insert(&self.db)
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
-
     async fn settle_and_record(&self, event: UsageEvent) -> Result<bool, StoreError> {
         if self.backend() == DatabaseBackend::Postgres {
             return self.settle_and_record_on_postgres(event).await;

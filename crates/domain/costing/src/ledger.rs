@@ -35,13 +35,10 @@ pub struct UsageTotals {
 }
 
 pub trait UsageLedger: Send + Sync + 'static {
-    /// # Errors
-    /// `Conflict` when an event with this id exists (recorded once); `Unavailable` otherwise.
-    fn record(&self, event: UsageEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Settles the pending reservation whose id is `event.id` at the actual cost `event.cost`
-    /// and records the event, in one transaction: the budget and the ledger never disagree.
-    /// Returns false, recording nothing, when the reservation was not pending.
+    /// Settles the reservation whose id is `event.id` at the actual cost `event.cost` and
+    /// records the event, in one transaction: the budget and the ledger never disagree. A
+    /// reservation the sweeper expired is still charged; one storage lost is charged in full.
+    /// Returns false, recording nothing, when it was already settled or released.
     ///
     /// # Errors
     /// `Unavailable` when storage fails (then nothing changed).
