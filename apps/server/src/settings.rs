@@ -1,18 +1,23 @@
 //! Configuration: a TOML file and `TOLLGATE_<SECTION>__<KEY>` environment variables over it,
 //! validated at start. Every key of the HTTP contract is accepted; a key we do not know is an
-//! error that names it (serde's `deny_unknown_fields`, reported by figment with its path).
+//! error that names it (serde's `deny_unknown_fields`, reported by figment with its path), and
+//! every error says where the bad value came from: the file's path or the variable's name.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
+use figment::error::Kind;
 use figment::providers::{Env, Format, Toml};
+use figment::{Figment, Provider as _};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";
 pub const DEFAULT_CONFIG_FILE: &str = "tollgate.toml";
+/// Environment overrides are `TOLLGATE_<SECTION>__<KEY>`.
+const ENV_PREFIX: &str = "TOLLGATE_";
+const ENV_SEPARATOR: &str = "__";
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -400,10 +405,6 @@ pub enum SettingsError {
 impl Settings {
     /// Loads `path` (or `tollgate.toml` when present) and the `TOLLGATE_…` environment.
     pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
-        Self::load_from(path, Env::prefixed("TOLLGATE_").split("__"))
-    }
-
-    fn load_from(path: Option<&Path>, env: Env) -> Result<Self, SettingsError> {
         let mut figment = Figment::new();
         match path {
             Some(path) if !path.exists() => {
@@ -415,10 +416,14 @@ impl Settings {
             }
             None => {}
         }
+        let env = Env::prefixed(ENV_PREFIX).split(ENV_SEPARATOR);
+        // How figment names this provider in an error's metadata: tells a value from the
+        // environment from one from the file.
+        let env_name = env.metadata().name.into_owned();
         let settings: Settings = figment
             .merge(env)
             .extract()
-            .map_err(|e| SettingsError::Invalid(describe(e)))?;
+            .map_err(|e| SettingsError::Invalid(describe(e, Some(&env_name))))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -428,7 +433,7 @@ impl Settings {
         let settings: Settings = Figment::new()
             .merge(Toml::string(toml))
             .extract()
-            .map_err(|e| SettingsError::Invalid(describe(e)))?;
+            .map_err(|e| SettingsError::Invalid(describe(e, None)))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -662,19 +667,89 @@ impl Settings {
     }
 }
 
-fn describe(error: figment::Error) -> String {
+/// One part per problem: where it is (the file, or the environment variable), the key, and what
+/// is wrong, without figment's nested backticks. `env` is the environment provider's metadata
+/// name, `None` when there is no environment.
+fn describe(error: figment::Error, env: Option<&str>) -> String {
     error
         .into_iter()
-        .map(|e| {
-            let path = e.path.join(".");
-            if path.is_empty() {
-                e.kind.to_string()
-            } else {
-                format!("{path}: {}", e.kind)
-            }
-        })
+        .map(|e| describe_one(&e, env))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+fn describe_one(error: &figment::Error, env: Option<&str>) -> String {
+    let key = error.path.join(".");
+    let metadata = error.metadata.as_ref();
+    let from_env = env.is_some_and(|env| metadata.is_some_and(|m| m.name == env));
+    if from_env && !error.path.is_empty() {
+        let variable = env_variable(&error.path);
+        let hint = match &error.kind {
+            Kind::UnknownField(found, expected) => {
+                double_underscore_hint(&error.path, found, expected)
+            }
+            _ => None,
+        };
+        let problem = hint.unwrap_or_else(|| problem(&error.kind));
+        return format!("environment variable {variable} ({key}): {problem}");
+    }
+    let mut out = String::new();
+    if let Some(file) = metadata
+        .and_then(|m| m.source.as_ref())
+        .and_then(|s| s.file_path())
+    {
+        out.push_str(&format!("{}: ", file.display()));
+    }
+    if !key.is_empty() {
+        out.push_str(&format!("{key}: "));
+    }
+    out.push_str(&problem(&error.kind));
+    out
+}
+
+/// The error's kind in words; lists of accepted names without backticks.
+fn problem(kind: &Kind) -> String {
+    match kind {
+        Kind::UnknownField(_, expected) => format!("unknown key{}", one_of(expected)),
+        Kind::UnknownVariant(found, expected) => {
+            format!("unknown value {found:?}{}", one_of(expected))
+        }
+        other => other.to_string().trim_end().to_owned(),
+    }
+}
+
+fn one_of(expected: &[&str]) -> String {
+    match expected {
+        [] => String::new(),
+        [only] => format!("; expected {only}"),
+        many => format!("; expected one of: {}", many.join(", ")),
+    }
+}
+
+/// The variable that sets `path`: `["server", "listen"]` is `TOLLGATE_SERVER__LISTEN`.
+fn env_variable<S: AsRef<str>>(path: &[S]) -> String {
+    let keys: Vec<String> = path
+        .iter()
+        .map(|k| k.as_ref().to_ascii_uppercase())
+        .collect();
+    format!("{ENV_PREFIX}{}", keys.join(ENV_SEPARATOR))
+}
+
+/// `TOLLGATE_SERVER_LISTEN` reads as the one key `server_listen`. When an unknown key splits at
+/// a single `_` into a known key and a rest, that `_` was most likely meant as `__`.
+fn double_underscore_hint(path: &[String], found: &str, expected: &[&str]) -> Option<String> {
+    let (_, parents) = path.split_last()?;
+    let (known, rest) = found
+        .match_indices('_')
+        .rev()
+        .map(|(at, _)| (&found[..at], &found[at + 1..]))
+        .find(|(known, rest)| !rest.is_empty() && expected.contains(known))?;
+    let mut meant: Vec<&str> = parents.iter().map(String::as_str).collect();
+    meant.extend([known, rest]);
+    Some(format!(
+        "unknown key; did you mean {}? sections and keys are separated by a double underscore",
+        env_variable(&meant)
+    ))
 }
 
 #[cfg(test)]
@@ -810,6 +885,131 @@ mod tests {
             assert!(error.contains("bogus"), "{error}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn unknown_keys_and_values_list_the_accepted_ones_plainly() {
+        let error = Settings::from_toml("[server]\nlistn = \"127.0.0.1:1\"")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "invalid configuration: server.listn: unknown key; expected one of: listen, \
+             max_body_bytes, request_timeout_seconds"
+        );
+        let error = Settings::from_toml("[auth]\nsignup = \"maybe\"")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "invalid configuration: auth.signup: unknown value \"maybe\"; expected one of: \
+             invite, open"
+        );
+    }
+
+    /// The error of `Settings::load(config)` in a fresh directory holding `files`, with `env`
+    /// set (each case in its own jail, so that no variable leaks into the next).
+    #[allow(clippy::result_large_err)] // figment's Jail API decides the closure's error type
+    fn load_error(config: Option<&str>, files: &[(&str, &str)], env: &[(&str, &str)]) -> String {
+        let mut error = String::new();
+        figment::Jail::expect_with(|jail| {
+            for (name, contents) in files {
+                jail.create_file(name, contents)?;
+            }
+            for (name, value) in env {
+                jail.set_env(name, value);
+            }
+            error = Settings::load(config.map(Path::new))
+                .unwrap_err()
+                .to_string();
+            Ok(())
+        });
+        error
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let error = load_error(
+            Some("custom.toml"),
+            &[("custom.toml", "[server\nlisten = 1")],
+            &[],
+        );
+        assert!(
+            error.starts_with("invalid configuration: custom.toml: TOML parse error"),
+            "{error}"
+        );
+        // The default file, found without --config, and a value of the wrong type.
+        let error = load_error(None, &[(DEFAULT_CONFIG_FILE, "[server]\nlisten = 5")], &[]);
+        assert_eq!(
+            error,
+            "invalid configuration: tollgate.toml: server.listen: invalid type: found signed int \
+             `5`, expected socket address"
+        );
+        let error = load_error(None, &[(DEFAULT_CONFIG_FILE, "[server]\nlistn = 5")], &[]);
+        assert_eq!(
+            error,
+            "invalid configuration: tollgate.toml: server.listn: unknown key; expected one of: \
+             listen, max_body_bytes, request_timeout_seconds"
+        );
+    }
+
+    #[test]
+    fn environment_errors_name_the_variable() {
+        // The file sets the same section: the unknown key is still the variable's.
+        let error = load_error(
+            None,
+            &[(DEFAULT_CONFIG_FILE, "[server]\nmax_body_bytes = 10")],
+            &[("TOLLGATE_SERVER__LISTN", "127.0.0.1:1")],
+        );
+        assert_eq!(
+            error,
+            "invalid configuration: environment variable TOLLGATE_SERVER__LISTN (server.listn): \
+             unknown key; expected one of: listen, max_body_bytes, request_timeout_seconds"
+        );
+        let error = load_error(None, &[], &[("TOLLGATE_SERVER__LISTEN", "nowhere")]);
+        assert_eq!(
+            error,
+            "invalid configuration: environment variable TOLLGATE_SERVER__LISTEN \
+             (server.listen): invalid socket address syntax"
+        );
+        // The variable wins over a good value in the file.
+        let error = load_error(
+            None,
+            &[(DEFAULT_CONFIG_FILE, "[server]\nmax_body_bytes = 10")],
+            &[("TOLLGATE_SERVER__MAX_BODY_BYTES", "lots")],
+        );
+        assert!(
+            error.contains("environment variable TOLLGATE_SERVER__MAX_BODY_BYTES"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_single_underscore_between_section_and_key_gets_a_hint() {
+        let error = load_error(None, &[], &[("TOLLGATE_SERVER_LISTEN", "127.0.0.1:1")]);
+        assert_eq!(
+            error,
+            "invalid configuration: environment variable TOLLGATE_SERVER_LISTEN (server_listen): \
+             unknown key; did you mean TOLLGATE_SERVER__LISTEN? sections and keys are separated \
+             by a double underscore"
+        );
+        // A section whose own name has an underscore; and a key one level down.
+        let error = load_error(None, &[], &[("TOLLGATE_RATE_LIMIT_BACKEND", "redis")]);
+        assert!(
+            error.contains("did you mean TOLLGATE_RATE_LIMIT__BACKEND?"),
+            "{error}"
+        );
+        let error = load_error(None, &[], &[("TOLLGATE_ACTIONS__CHAT_MODEL", "gpt-4o")]);
+        assert!(
+            error.contains("did you mean TOLLGATE_ACTIONS__CHAT__MODEL?"),
+            "{error}"
+        );
+        // No known key before any `_`: no guess.
+        let error = load_error(None, &[], &[("TOLLGATE_NONSENSE_X", "1")]);
+        assert!(
+            error.contains("TOLLGATE_NONSENSE_X") && !error.contains("did you mean"),
+            "{error}"
+        );
     }
 
     #[test]
