@@ -16,8 +16,24 @@ mod m20261128_000006_idempotency_keys;
 mod m20261128_000007_settle_and_record;
 mod m20261128_000008_late_settlement;
 mod m20261128_000009_asynchronous_reservations;
+mod m20261129_000010_login_failure_sources;
 
 pub struct Migrator;
+
+/// Migrations that change only Postgres (server-side functions); on SQLite they are recorded as
+/// applied and change nothing.
+const POSTGRES_ONLY: &[&str] = &[
+    "m20261128_000004_postgres_ledger_functions",
+    "m20261128_000007_settle_and_record",
+    "m20261128_000008_late_settlement",
+    "m20261128_000009_asynchronous_reservations",
+];
+
+/// Whether the migration `name` changes a database of this backend.
+pub fn changes(name: &str, backend: sea_orm_migration::sea_orm::DatabaseBackend) -> bool {
+    backend == sea_orm_migration::sea_orm::DatabaseBackend::Postgres
+        || !POSTGRES_ONLY.contains(&name)
+}
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
@@ -32,6 +48,31 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_settle_and_record::Migration),
             Box::new(m20261128_000008_late_settlement::Migration),
             Box::new(m20261128_000009_asynchronous_reservations::Migration),
+            Box::new(m20261129_000010_login_failure_sources::Migration),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_postgres_only_name_is_a_migration() {
+        let names: Vec<String> = Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        for name in POSTGRES_ONLY {
+            assert!(names.iter().any(|n| n == name), "{name} is not a migration");
+        }
+        assert!(!changes(
+            "m20261128_000004_postgres_ledger_functions",
+            sea_orm_migration::sea_orm::DatabaseBackend::Sqlite
+        ));
+        assert!(changes(
+            "m20261127_000001_identity",
+            sea_orm_migration::sea_orm::DatabaseBackend::Sqlite
+        ));
     }
 }

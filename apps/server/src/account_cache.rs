@@ -73,4 +73,8 @@ impl<R: AccountRepository> AccountRepository for CachedAccounts<R> {
         self.accounts.invalidate(&user);
         result
     }
+
+    async fn count_admins(&self) -> Result<u64, StoreError> {
+        self.inner.count_admins().await
+    }
 }

@@ -20,6 +20,7 @@ use tollgate_identity::{AuthError, AuthMethod, Principal};
 use tollgate_keys::KeyAuthError;
 
 use crate::error::ApiError;
+use crate::request_log::RequestOrganization;
 use crate::state::AppState;
 
 /// Longest credential we look at; anything longer is rejected unread.
@@ -71,6 +72,9 @@ impl FromRequestParts<AppState> for Authenticated {
                 }
             }
         };
+        if let Some(slot) = parts.extensions.get::<RequestOrganization>() {
+            slot.record(principal.organization_id);
+        }
         Ok(Authenticated(principal))
     }
 }

@@ -1,4 +1,5 @@
-//! The `tollgate` command line: `serve` (the default), `migrate`, `openapi`.
+//! The `tollgate` command line: `serve` (the default), `migrate`, `create-admin`, `pricing`,
+//! `openapi`.
 
 use std::path::PathBuf;
 
@@ -27,8 +28,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (the default).
     Serve,
-    /// Apply pending database migrations and exit.
+    /// Apply pending database migrations, say which, and exit.
     Migrate,
+    /// Create the administrator account, or make an existing account administrator with a new
+    /// password (this also clears its login lockout and logs it out everywhere). The password
+    /// is asked for on a terminal, or read as one line from standard input; never from the
+    /// command line.
+    CreateAdmin {
+        /// The administrator's e-mail address.
+        #[arg(long)]
+        email: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print the unit-economics report: which plan loses money.
@@ -57,11 +67,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let settings = Settings::load(cli.config.as_deref())?;
-            let store = tollgate_sql::SqlStore::connect_and_migrate(&settings.database.url)
+            let applied = crate::startup::migrate(&settings).await?;
+            if applied.is_empty() {
+                println!("database is up to date: no migration to apply");
+            }
+            for migration in &applied {
+                let note = if migration.changed_schema {
+                    ""
+                } else {
+                    " (Postgres only: recorded, nothing to change on SQLite)"
+                };
+                println!("applied {}{note}", migration.name);
+            }
+            if !applied.is_empty() {
+                println!(
+                    "database is up to date: {} migration(s) applied",
+                    applied.len()
+                );
+            }
+            Ok(())
+        }
+        Command::CreateAdmin { email } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let password = read_new_password()?;
+            let outcome = crate::startup::create_admin(&settings, &email, &password)
                 .await
-                .context("migrating the database")?;
-            store.close().await;
-            tracing::info!("database is up to date");
+                .context("creating the administrator")?;
+            println!("{}", admin_outcome(outcome, &email));
             Ok(())
         }
         Command::Serve => {
@@ -73,6 +105,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("serving HTTP")
         }
     }
+}
+
+fn admin_outcome(outcome: tollgate_identity::AdminReset, email: &str) -> String {
+    use tollgate_identity::AdminReset;
+    match outcome {
+        AdminReset::Created => format!("created administrator {email}"),
+        AdminReset::Promoted => format!(
+            "{email} is now an administrator with the new password; its login lockout is \
+             cleared and its sessions are ended"
+        ),
+        AdminReset::PasswordReset => format!(
+            "reset the password of administrator {email}; its login lockout is cleared and \
+             its sessions are ended"
+        ),
+    }
+}
+
+/// On a terminal: asked twice without echo. Otherwise: the first line of standard input, so
+/// that scripts can pipe it in (`printf '%s\n' "$PASSWORD" | tollgate create-admin ...`).
+fn read_new_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password for the administrator: ")
+            .context("reading the password")?;
+        let again = rpassword::prompt_password("The same password again: ")
+            .context("reading the password")?;
+        anyhow::ensure!(
+            first == again,
+            "the two passwords differ; nothing was changed"
+        );
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password on standard input: type it at the prompt, or pipe it in as one line"
+    );
+    Ok(password)
 }
 
 async fn shutdown_signal() {

@@ -1,3 +1,5 @@
+use std::io::IsTerminal as _;
+
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
@@ -8,6 +10,8 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")
         }))
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in files and log collectors.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     // reqwest, async-stripe and sqlx all use rustls; pin one crypto provider for the process
     // (two enabled backends make rustls panic at the first TLS handshake).

@@ -8,7 +8,7 @@ use tollgate_identity::ports::{
 };
 use tollgate_identity::{
     Account, ChangePasswordError, IdentityService, InviteError, IssuedInvitation, LoginError,
-    LogoutError, Principal, ProfileError, RefreshError, SignupError, TokenPair,
+    LoginSource, LogoutError, Principal, ProfileError, RefreshError, SignupError, TokenPair,
 };
 use tollgate_kernel::{Clock, OrganizationId};
 use tollgate_keys::ports::{ApiKeyRepository, MembershipDirectory};
@@ -25,7 +25,12 @@ pub trait IdentityApi: Send + Sync {
         password: &str,
         invitation: Option<&str>,
     ) -> Result<Account, SignupError>;
-    async fn login(&self, email: &str, password: &str) -> Result<TokenPair, LoginError>;
+    async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        source: LoginSource,
+    ) -> Result<TokenPair, LoginError>;
     async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, RefreshError>;
     async fn logout(&self, refresh_token: &str) -> Result<(), LogoutError>;
     async fn change_password(
@@ -61,8 +66,13 @@ where
         IdentityService::signup(self, email, password, invitation).await
     }
 
-    async fn login(&self, email: &str, password: &str) -> Result<TokenPair, LoginError> {
-        IdentityService::login(self, email, password).await
+    async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        source: LoginSource,
+    ) -> Result<TokenPair, LoginError> {
+        IdentityService::login(self, email, password, source).await
     }
 
     async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, RefreshError> {

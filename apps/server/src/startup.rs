@@ -13,29 +13,30 @@ use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_identity::{
-    AccessTokenCodec, AccessTokenVerifier, IdentityPolicy, IdentityService, RevocationList,
-    SignupMode,
+    AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, ConfiguredAdmin,
+    EnsureAdminError, IdentityPolicy, IdentityService, RevocationList, SignupMode,
 };
 use tollgate_kernel::SystemClock;
 use tollgate_keys::{ApiKeyService, KeyHasher, KeyPolicy, LastUsedTracker};
 use tollgate_openai::{OpenAiClient, UpstreamConfig};
 use tollgate_quotas::{LimiterFailure, MeteringPolicy, MeteringService};
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
-use tollgate_sql::SqlStore;
+use tollgate_sql::{AppliedMigration, DatabaseUrl, SqlStore};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::account_cache::CachedAccounts;
 use crate::auth::ServiceKeys;
 use crate::chat::{ActionPrompt, ChatGateway, served_models};
+use crate::client_address::ClientAddresses;
 use crate::key_cache::CachedKeyStore;
 use crate::limiter::ConfiguredLimiter;
 use crate::middleware::{REQUEST_ID, panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
 use crate::plan_cache::CachedPlans;
+use crate::request_log::log_request;
 use crate::revocations::{RevocationRefresher, revocation_window};
 use crate::services::{KeysApi, MeteringApi, UsageApi};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
@@ -60,6 +61,9 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, wires the services, binds `server.listen`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Before anything that reads the URL for another purpose (the JWT key file lives
+        // beside a SQLite database), so that a wrong URL is reported as such.
+        DatabaseUrl::parse(&settings.database.url).context("database.url")?;
         for section in settings.unused_sections() {
             tracing::warn!(
                 section,
@@ -68,11 +72,15 @@ impl Application {
         }
         let secrets =
             jwt_secret::resolve_all(settings.auth.jwt_secret.as_ref(), &settings.database.url)?;
-        let store = SqlStore::connect_and_migrate(&settings.database.url)
-            .await
-            .with_context(|| {
-                format!("opening the database at {}", redact(&settings.database.url))
-            })?;
+        let (store, applied) = open_and_migrate(&settings).await?;
+        for migration in &applied {
+            tracing::info!(
+                migration = %migration.name,
+                changed_schema = migration.changed_schema,
+                "applied a database migration"
+            );
+        }
+        prepare_admin(&admin_accounts(&store, &settings), &settings).await?;
 
         let access_ttl = chrono::Duration::seconds(settings.auth.access_token_ttl_seconds);
         let codec = AccessTokenCodec::new(&secrets.jwt, ISSUER, AUDIENCE, access_ttl);
@@ -99,16 +107,6 @@ impl Application {
             revocations.clone(),
             identity_policy(&settings),
         );
-        if let (Some(email), Some(password)) =
-            (&settings.auth.admin_email, &settings.auth.admin_password)
-        {
-            use secrecy::ExposeSecret as _;
-            identity
-                .ensure_admin(email, password.expose_secret())
-                .await
-                .context("creating the administrator from auth.admin_email")?;
-        }
-
         let pepper = match &settings.api_keys.pepper {
             Some(pepper) => {
                 use secrecy::ExposeSecret as _;
@@ -146,6 +144,7 @@ impl Application {
             },
         ));
 
+        warn_without_upstream_key(&settings);
         let usage: Arc<dyn UsageApi> = Arc::new(store.clone());
         let timing = if store.is_postgres() {
             SettlementTiming::AfterResponse
@@ -158,8 +157,7 @@ impl Application {
             metering: metering.clone(),
             usage: usage.clone(),
             settlements: settlements.clone(),
-            provider: OpenAiClient::new(upstream_config(&settings))
-                .map_err(|e| anyhow::anyhow!("openai.base_url: {e}"))?,
+            provider: OpenAiClient::new(upstream_config(&settings)).context("openai.base_url")?,
             served_models: served_models(&prices, settings.openai.allowed_models.as_deref()),
             prices,
             call_prices: Arc::new(settings.call_prices().map_err(anyhow::Error::msg)?),
@@ -180,6 +178,7 @@ impl Application {
             pricing: Arc::new(pricing_report(&settings)?),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
             readiness: Arc::new(store),
+            client_addresses: Arc::new(ClientAddresses::default()),
         };
         let router = http_router(state, &settings);
         let listener = TcpListener::bind(settings.server.listen)
@@ -213,7 +212,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let result = axum::serve(self.listener, self.router)
+        // The peer address feeds the per-source login lockout.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         self.settlements.drain(SETTLEMENT_DRAIN).await;
@@ -222,6 +225,113 @@ impl Application {
         }
         last_used::flush(self.keys.as_ref()).await;
         result
+    }
+}
+
+/// `tollgate migrate`: applies pending migrations and says which.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<Vec<AppliedMigration>> {
+    let (store, applied) = open_and_migrate(settings).await?;
+    store.close().await;
+    Ok(applied)
+}
+
+/// `tollgate create-admin`: creates the administrator or resets an account to administrator
+/// with a new password (clearing its login lockout and ending its sessions).
+pub async fn create_admin(
+    settings: &Settings,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<AdminReset> {
+    let (store, _) = open_and_migrate(settings).await?;
+    let outcome = admin_accounts(&store, settings)
+        .create_or_reset(email, password)
+        .await
+        .map_err(anyhow::Error::new);
+    store.close().await;
+    outcome
+}
+
+async fn open_and_migrate(
+    settings: &Settings,
+) -> anyhow::Result<(SqlStore, Vec<AppliedMigration>)> {
+    let url = &settings.database.url;
+    DatabaseUrl::parse(url).context("database.url")?;
+    let store = SqlStore::connect(url)
+        .await
+        .with_context(|| format!("opening the database {}", redact(url)))?;
+    let applied = store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating the database {}", redact(url)))?;
+    Ok((store, applied))
+}
+
+type Admins = AdminAccounts<SqlStore, SqlStore, SqlStore, BlockingArgon2, SystemClock>;
+
+fn admin_accounts(store: &SqlStore, settings: &Settings) -> Admins {
+    AdminAccounts::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        BlockingArgon2::new(settings.auth.password_hash_memory_kib),
+        SystemClock,
+        IdentityPolicy::default().default_plan,
+    )
+}
+
+/// Applies `auth.admin_email` (creating, never promoting) and says at start-up how to get the
+/// first account when there is no administrator.
+async fn prepare_admin(admins: &Admins, settings: &Settings) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret as _;
+    if let (Some(email), Some(password)) =
+        (&settings.auth.admin_email, &settings.auth.admin_password)
+    {
+        match admins
+            .ensure_configured(email, password.expose_secret())
+            .await
+        {
+            Ok(ConfiguredAdmin::Created) => {
+                tracing::info!(%email, "created the administrator named by auth.admin_email");
+            }
+            Ok(ConfiguredAdmin::AlreadyAdmin {
+                password_matches: true,
+            }) => tracing::info!(%email, "the administrator named by auth.admin_email exists"),
+            Ok(ConfiguredAdmin::AlreadyAdmin {
+                password_matches: false,
+            }) => tracing::warn!(
+                %email,
+                "the administrator named by auth.admin_email exists with another password than \
+                 auth.admin_password, which is applied only when the account is created; \
+                 to reset it run: tollgate create-admin --email {email}"
+            ),
+            Err(EnsureAdminError::ExistsAsUser) => anyhow::bail!(
+                "auth.admin_email: {email} belongs to an existing user who is not an \
+                 administrator, and configuration never promotes an account. To make this \
+                 user the administrator with a new password, run: \
+                 tollgate create-admin --email {email}   (or remove auth.admin_email)"
+            ),
+            Err(error) => return Err(error).context("auth.admin_email"),
+        }
+    }
+    if admins.count().await.context("counting administrators")? == 0 {
+        tracing::warn!(
+            "no administrator account exists, so nobody can invite users or read /admin \
+             routes. Create one with: tollgate create-admin --email you@example.com (it asks \
+             for the password), or set TOLLGATE_AUTH__ADMIN_EMAIL and \
+             TOLLGATE_AUTH__ADMIN_PASSWORD and restart"
+        );
+    }
+    Ok(())
+}
+
+fn warn_without_upstream_key(settings: &Settings) {
+    if settings.openai.api_key.is_none() {
+        tracing::warn!(
+            base_url = %settings.openai.base_url,
+            "openai.api_key is not set: metered AI calls are sent without credentials (fine \
+             for a local server that needs none; OpenAI itself refuses them and callers get \
+             502). Set TOLLGATE_OPENAI__API_KEY"
+        );
     }
 }
 
@@ -298,7 +408,7 @@ fn http_router(state: AppState, settings: &Settings) -> Router {
         ))
         .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(log_request))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(panic_to_problem))
 }

@@ -20,4 +20,6 @@ pub struct AppState {
     pub pricing: Arc<crate::pricing::PricingReport>,
     pub service_keys: Arc<ServiceKeys>,
     pub readiness: Arc<dyn Readiness>,
+    /// Where the client's address comes from (per-source login lockout).
+    pub client_addresses: Arc<crate::client_address::ClientAddresses>,
 }

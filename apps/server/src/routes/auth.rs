@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::dto::{AccountView, TokenResponse};
 use crate::auth::Authenticated;
+use crate::client_address::ClientSource;
 use crate::error::{ApiError, Problem};
 use crate::json::ApiJson;
 use crate::state::AppState;
@@ -60,13 +61,17 @@ pub async fn signup(
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed logins for this email; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for this email from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientSource(source): ClientSource,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let pair = state.identity.login(&body.email, &body.password).await?;
+    let pair = state
+        .identity
+        .login(&body.email, &body.password, source)
+        .await?;
     Ok(Json(pair.into()))
 }
 

@@ -1,9 +1,34 @@
-use reqwest::StatusCode;
+use std::net::IpAddr;
 
-use crate::helpers::{PASSWORD, assert_problem, spawn_sqlite};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_sqlite};
+
+/// A client whose connections come from `ip` (any 127.0.0.0/8 address is this machine).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn login_from(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
-async fn ten_failures_lock_the_email_out_even_for_the_right_password() {
+async fn ten_failures_lock_the_email_out_from_that_address_even_for_the_right_password() {
     let (app, _db) = spawn_sqlite().await;
     app.new_user("alice@example.com").await;
     app.new_user("bob@example.com").await;
@@ -36,6 +61,40 @@ async fn ten_failures_lock_the_email_out_even_for_the_right_password() {
         app.login("bob@example.com", PASSWORD).await.status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn a_stranger_elsewhere_cannot_lock_the_owner_out() {
+    let (app, _db) = spawn_sqlite().await;
+    app.new_user("alice@example.com").await;
+    let stranger = client_from("127.0.0.2");
+    let owner = client_from("127.0.0.1");
+    for _ in 0..10 {
+        let response = login_from(&app, &stranger, "alice@example.com", "guess guess!").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The stranger is locked out, even with the right password...
+    assert_eq!(
+        login_from(&app, &stranger, "alice@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...and keeps being while trying on; the owner, from another address, logs in all along.
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(&app, &stranger, "alice@example.com", "guess again!")
+                .await
+                .status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            login_from(&app, &owner, "alice@example.com", PASSWORD)
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod chat;
 mod errors;
+mod first_run;
 mod health;
 mod helpers;
 mod invites;

@@ -38,6 +38,16 @@ impl UpstreamConfig {
     }
 }
 
+/// A configuration the client cannot work with, found when it is built rather than at the
+/// first call.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamConfigError {
+    #[error("\"{url}\" is not an http:// or https:// URL: {reason}")]
+    InvalidBaseUrl { url: String, reason: String },
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
+}
+
 #[derive(Clone)]
 pub struct OpenAiClient {
     http: reqwest::Client,
@@ -46,11 +56,22 @@ pub struct OpenAiClient {
 }
 
 impl OpenAiClient {
-    pub fn new(config: UpstreamConfig) -> Result<Self, UpstreamError> {
+    pub fn new(config: UpstreamConfig) -> Result<Self, UpstreamConfigError> {
+        let invalid = |reason: &str| UpstreamConfigError::InvalidBaseUrl {
+            url: config.base_url.clone(),
+            reason: reason.to_owned(),
+        };
+        let base = reqwest::Url::parse(&config.base_url).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        if base.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("it names no host"));
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .build()
-            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+            .map_err(|e| UpstreamConfigError::Client(e.to_string()))?;
         let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
         Ok(Self {
             http,

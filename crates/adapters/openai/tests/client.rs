@@ -5,7 +5,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tollgate_costing::TokenUsage;
-use tollgate_openai::{OpenAiClient, StreamEvent, UpstreamConfig, UpstreamError};
+use tollgate_openai::{
+    OpenAiClient, StreamEvent, UpstreamConfig, UpstreamConfigError, UpstreamError,
+};
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -222,4 +224,29 @@ async fn streams_chunks_and_asks_for_usage() {
             output_tokens: 2
         })
     );
+}
+
+#[test]
+fn a_base_url_that_cannot_work_is_refused_when_the_client_is_built() {
+    for url in [
+        "api.openai.com/v1",
+        "ftp://example.com/v1",
+        "https://",
+        "http//localhost:11434",
+    ] {
+        let error = OpenAiClient::new(UpstreamConfig::new(url, None))
+            .err()
+            .unwrap_or_else(|| panic!("{url} was accepted"));
+        assert!(
+            matches!(error, UpstreamConfigError::InvalidBaseUrl { .. }),
+            "{url}: {error}"
+        );
+        assert!(error.to_string().contains(url), "{error}");
+    }
+    for url in ["https://api.openai.com/v1", "http://127.0.0.1:11434/v1/"] {
+        assert!(
+            OpenAiClient::new(UpstreamConfig::new(url, None)).is_ok(),
+            "{url}"
+        );
+    }
 }

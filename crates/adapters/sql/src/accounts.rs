@@ -1,7 +1,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    Set, TransactionTrait,
 };
 use tollgate_identity::ports::{AccountRepository, CreateAccountError, InvitationRedemption};
 use tollgate_identity::{
@@ -204,5 +204,13 @@ impl AccountRepository for SqlStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn count_admins(&self) -> Result<u64, StoreError> {
+        user::Entity::find()
+            .filter(user::Column::Role.eq(Role::Admin.as_str()))
+            .count(&self.db)
+            .await
+            .map_err(store_error)
     }
 }

@@ -6,17 +6,33 @@ use sea_orm::{
 };
 use tollgate_migrations::{Migrator, MigratorTrait};
 
+pub use crate::database_url::{DatabaseUrl, DatabaseUrlError};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The storage adapter: one connection pool, either Postgres or SQLite.
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pub(crate) db: DatabaseConnection,
 }
 
+/// A migration that `migrate` applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub name: String,
+    /// False for a Postgres-only migration applied to SQLite: recorded, nothing changed.
+    pub changed_schema: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("database URL must start with postgres://, postgresql:// or sqlite:")]
-    UnsupportedUrl,
-    #[error("could not connect to the database")]
+    #[error(transparent)]
+    Url(#[from] DatabaseUrlError),
+    /// Postgres did not accept a connection; `reason` is what one direct attempt was told
+    /// (connection refused, unknown host, authentication failed, no such database...).
+    #[error("could not connect to Postgres at {target}: {reason}")]
+    Postgres { target: String, reason: String },
+    #[error("could not open the database: {}", innermost(.0))]
     Connect(#[source] DbErr),
     #[error("could not migrate the database")]
     Migrate(#[source] DbErr),
@@ -27,10 +43,11 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .acquire_timeout(CONNECT_TIMEOUT)
             .sqlx_logging(false);
-        if is_sqlite(url) {
+        let kind = DatabaseUrl::parse(url)?;
+        if matches!(kind, DatabaseUrl::Sqlite(_)) {
             options
                 // SQLite allows one writer at a time: more connections only add lock waits,
                 // but a few let reads proceed beside a write in WAL mode.
@@ -44,20 +61,19 @@ impl SqlStore {
                         .busy_timeout(Duration::from_secs(10))
                         .foreign_keys(true)
                 });
-        } else if is_postgres(url) {
+        } else {
             // The default pings every connection on checkout: one extra round trip per query
             // on the metered path. Only connections idle long enough to have been dropped by
             // the server or a proxy are pinged.
             options
                 .max_connections(20)
                 .test_before_acquire_if_idle_for(Duration::from_secs(30));
-        } else {
-            return Err(ConnectError::UnsupportedUrl);
         }
-        let db = Database::connect(options)
-            .await
-            .map_err(ConnectError::Connect)?;
-        Ok(Self { db })
+        match Database::connect(options).await {
+            Ok(db) => Ok(Self { db }),
+            Err(error) if kind == DatabaseUrl::Postgres => Err(diagnose_postgres(url, error).await),
+            Err(error) => Err(ConnectError::Connect(error)),
+        }
     }
 
     /// Connects and applies pending migrations.
@@ -67,10 +83,23 @@ impl SqlStore {
         Ok(store)
     }
 
-    pub async fn migrate(&self) -> Result<(), ConnectError> {
+    /// Applies pending migrations and says which.
+    pub async fn migrate(&self) -> Result<Vec<AppliedMigration>, ConnectError> {
+        let pending = Migrator::get_pending_migrations(&self.db)
+            .await
+            .map_err(ConnectError::Migrate)?;
+        let backend = self.backend();
+        let applied = pending
+            .iter()
+            .map(|migration| AppliedMigration {
+                name: migration.name().to_owned(),
+                changed_schema: tollgate_migrations::changes(migration.name(), backend),
+            })
+            .collect();
         Migrator::up(&self.db, None)
             .await
-            .map_err(ConnectError::Migrate)
+            .map_err(ConnectError::Migrate)?;
+        Ok(applied)
     }
 
     /// True when the database answers a trivial query.
@@ -92,10 +121,37 @@ impl SqlStore {
     }
 }
 
-pub(crate) fn is_sqlite(url: &str) -> bool {
-    url.starts_with("sqlite:")
+/// The pool reports a refused or failed connection only as "pool timed out while waiting for
+/// an open connection", naming neither host nor reason: one direct connection tells both.
+async fn diagnose_postgres(url: &str, pool_error: DbErr) -> ConnectError {
+    use sea_orm::sqlx::Connection as _;
+    use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+    let Ok(options) = url.parse::<PgConnectOptions>() else {
+        return ConnectError::Connect(pool_error);
+    };
+    let target = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    );
+    let reason =
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            Ok(Err(error)) => innermost(&error),
+            // It answers now: the pool's failure was passing; report what the pool said.
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                innermost(&pool_error)
+            }
+        };
+    ConnectError::Postgres { target, reason }
 }
 
-pub(crate) fn is_postgres(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
 }

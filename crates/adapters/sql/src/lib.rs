@@ -8,6 +8,7 @@
 mod accounts;
 mod api_keys;
 mod connect;
+mod database_url;
 mod entities;
 mod errors;
 mod idempotency;
@@ -21,4 +22,4 @@ mod time;
 mod usage_ledger;
 mod usage_snapshot;
 
-pub use connect::{ConnectError, SqlStore};
+pub use connect::{AppliedMigration, ConnectError, DatabaseUrl, DatabaseUrlError, SqlStore};

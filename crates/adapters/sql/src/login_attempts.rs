@@ -2,7 +2,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QuerySelect, Set};
 use tollgate_identity::ports::LoginAttemptLog;
-use tollgate_identity::{EmailAddress, LoginFailures, StoreError};
+use tollgate_identity::{EmailAddress, LoginFailures, LoginSource, StoreError};
 
 use crate::connect::SqlStore;
 use crate::entities::login_failure;
@@ -16,6 +16,7 @@ impl LoginAttemptLog for SqlStore {
     async fn failures_since(
         &self,
         email: EmailAddress,
+        source: LoginSource,
         since: DateTime<Utc>,
     ) -> Result<LoginFailures, StoreError> {
         let row: Option<(i64, Option<i64>)> = login_failure::Entity::find()
@@ -29,6 +30,7 @@ impl LoginAttemptLog for SqlStore {
                 "oldest",
             )
             .filter(login_failure::Column::Email.eq(email.as_str()))
+            .filter(login_failure::Column::Source.eq(source.as_str()))
             .filter(login_failure::Column::At.gte(to_millis(since)))
             .into_tuple()
             .one(&self.db)
@@ -44,11 +46,13 @@ impl LoginAttemptLog for SqlStore {
     async fn record_failure(
         &self,
         email: EmailAddress,
+        source: LoginSource,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         login_failure::ActiveModel {
             id: NotSet,
             email: Set(email.as_str().to_owned()),
+            source: Set(source.as_str().to_owned()),
             at: Set(to_millis(at)),
         }
         .insert(&self.db)
@@ -63,7 +67,21 @@ impl LoginAttemptLog for SqlStore {
         Ok(())
     }
 
-    async fn clear_failures(&self, email: EmailAddress) -> Result<(), StoreError> {
+    async fn clear_failures(
+        &self,
+        email: EmailAddress,
+        source: LoginSource,
+    ) -> Result<(), StoreError> {
+        login_failure::Entity::delete_many()
+            .filter(login_failure::Column::Email.eq(email.as_str()))
+            .filter(login_failure::Column::Source.eq(source.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn clear_all_failures(&self, email: EmailAddress) -> Result<(), StoreError> {
         login_failure::Entity::delete_many()
             .filter(login_failure::Column::Email.eq(email.as_str()))
             .exec(&self.db)

@@ -21,7 +21,9 @@ pub enum SignupError {
 pub enum LoginError {
     #[error("invalid email or password")]
     InvalidCredentials,
-    #[error("too many failed logins; retry in {retry_after_seconds} s")]
+    #[error(
+        "too many failed logins for this email from this address; retry in {retry_after_seconds} s"
+    )]
     LockedOut { retry_after_seconds: u64 },
     #[error("login failed")]
     Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -79,6 +81,12 @@ pub enum EnsureAdminError {
     InvalidEmail(#[from] EmailError),
     #[error(transparent)]
     InvalidPassword(#[from] PasswordError),
+    /// An ordinary user holds the address; configuration never promotes anyone.
+    #[error("an account with this email exists and is not an administrator")]
+    ExistsAsUser,
+    /// The address was taken and released again while we worked (practically never).
+    #[error("the account for this email changed while it was being set up; try again")]
+    AddressTaken,
     #[error("creating the administrator failed")]
     Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -6,6 +6,7 @@
 //! the port traits in [`ports`], which the SQL adapter implements.
 
 mod access_token;
+mod admin;
 mod email;
 mod errors;
 mod models;
@@ -18,14 +19,16 @@ mod service;
 mod verifier;
 
 pub use access_token::{AccessClaims, AccessTokenCodec, AccessTokenError, JwtSecret};
+pub use admin::{AdminAccounts, AdminReset, ConfiguredAdmin};
 pub use email::{EmailAddress, EmailError};
 pub use errors::{
     ChangePasswordError, EnsureAdminError, InviteError, LoginError, LogoutError, ProfileError,
     RefreshError, SignupError, StoreError,
 };
 pub use models::{
-    Account, IssuedInvitation, LoginFailures, NewAccount, Organization, OrganizationRole,
-    RefreshTokenRecord, Role, SessionId, SessionRecord, TokenPair, User, UserCredentials,
+    Account, IssuedInvitation, LoginFailures, LoginSource, NewAccount, Organization,
+    OrganizationRole, RefreshTokenRecord, Role, SessionId, SessionRecord, TokenPair, User,
+    UserCredentials,
 };
 pub use password::{Argon2Passwords, Password, PasswordError, PasswordHash};
 pub use principal::{AuthMethod, Principal};

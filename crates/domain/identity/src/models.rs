@@ -132,7 +132,41 @@ pub struct RefreshTokenRecord {
     pub consumed_at: Option<DateTime<Utc>>,
 }
 
-/// Failed logins for one e-mail inside the lockout window.
+/// Where a login attempt came from: the client's address. An IPv6 client is counted by its /64
+/// network, since one host commonly holds a whole /64 and could otherwise rotate addresses to
+/// get a fresh allowance per address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LoginSource(String);
+
+impl LoginSource {
+    pub fn from_ip(ip: std::net::IpAddr) -> Self {
+        match ip.to_canonical() {
+            std::net::IpAddr::V4(v4) => Self(v4.to_string()),
+            std::net::IpAddr::V6(v6) => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                Self(format!("{}/64", std::net::Ipv6Addr::from(network)))
+            }
+        }
+    }
+
+    /// For callers that cannot tell (an embedding service without a peer address): all such
+    /// attempts share one allowance per e-mail.
+    pub fn unknown() -> Self {
+        Self("unknown".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for LoginSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Failed logins for one e-mail from one source inside the lockout window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoginFailures {
     pub count: u32,
@@ -146,4 +180,29 @@ pub struct TokenPair {
     pub refresh_token: OpaqueToken,
     pub expires_in_seconds: i64,
     pub session_id: SessionId,
+}
+
+#[cfg(test)]
+mod login_source_tests {
+    use super::LoginSource;
+
+    #[test]
+    fn ipv4_is_kept_whole_and_ipv4_mapped_ipv6_is_the_same_source() {
+        let v4 = LoginSource::from_ip("203.0.113.7".parse().unwrap());
+        assert_eq!(v4.as_str(), "203.0.113.7");
+        assert_eq!(
+            LoginSource::from_ip("::ffff:203.0.113.7".parse().unwrap()),
+            v4
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_slash_64_are_one_source() {
+        let a = LoginSource::from_ip("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = LoginSource::from_ip("2001:db8:1:2:ffff:1:2:3".parse().unwrap());
+        let other = LoginSource::from_ip("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "2001:db8:1:2::/64");
+        assert_ne!(a, other);
+    }
 }

@@ -9,8 +9,8 @@ use tollgate_kernel::UserId;
 use crate::email::EmailAddress;
 use crate::errors::StoreError;
 use crate::models::{
-    Account, LoginFailures, NewAccount, RefreshTokenRecord, Role, SessionId, SessionRecord,
-    UserCredentials,
+    Account, LoginFailures, LoginSource, NewAccount, RefreshTokenRecord, Role, SessionId,
+    SessionRecord, UserCredentials,
 };
 use crate::password::{Password, PasswordHash};
 use crate::secret::TokenHash;
@@ -80,6 +80,12 @@ pub trait AccountRepository: Send + Sync + 'static {
         user: UserId,
         role: Role,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many users have the operator-wide `admin` role.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn count_admins(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Sign-up invitations, stored by the hash of their token.
@@ -180,15 +186,18 @@ pub trait SessionRepository: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<SessionId>, StoreError>> + Send;
 }
 
-/// Failed logins per e-mail, for the brute-force lockout. Shared storage, so that every instance
-/// counts the same failures.
+/// Failed logins per e-mail and source, for the brute-force lockout. Shared storage, so that
+/// every instance counts the same failures.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait LoginAttemptLog: Send + Sync + 'static {
+    /// Failures of `email` from `source` at or after `since`.
+    ///
     /// # Errors
     /// `Unavailable` when storage fails.
     fn failures_since(
         &self,
         email: EmailAddress,
+        source: LoginSource,
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<LoginFailures, StoreError>> + Send;
 
@@ -197,12 +206,25 @@ pub trait LoginAttemptLog: Send + Sync + 'static {
     fn record_failure(
         &self,
         email: EmailAddress,
+        source: LoginSource,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Forgets the failures of `email` from `source` (after a successful login from there).
+    ///
     /// # Errors
     /// `Unavailable` when storage fails.
     fn clear_failures(
+        &self,
+        email: EmailAddress,
+        source: LoginSource,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets every failure of `email`, from every source (an operator's reset).
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn clear_all_failures(
         &self,
         email: EmailAddress,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -6,12 +6,12 @@ use tollgate_kernel::{Clock, OrganizationId, UserId};
 use crate::access_token::AccessTokenCodec;
 use crate::email::EmailAddress;
 use crate::errors::{
-    ChangePasswordError, EnsureAdminError, InviteError, LoginError, LogoutError, ProfileError,
-    RefreshError, SignupError,
+    ChangePasswordError, InviteError, LoginError, LogoutError, ProfileError, RefreshError,
+    SignupError,
 };
 use crate::models::{
-    Account, IssuedInvitation, NewAccount, RefreshTokenRecord, Role, SessionId, SessionRecord,
-    TokenPair,
+    Account, IssuedInvitation, LoginSource, NewAccount, RefreshTokenRecord, Role, SessionId,
+    SessionRecord, TokenPair,
 };
 use crate::password::Password;
 use crate::ports::{
@@ -37,7 +37,9 @@ pub struct IdentityPolicy {
     pub signup: SignupMode,
     pub refresh_token_ttl: Duration,
     pub invitation_ttl: Duration,
-    /// Failed logins for one e-mail inside `lockout_window` before further attempts are refused.
+    /// Failed logins for one e-mail from one source inside `lockout_window` before further
+    /// attempts from that source are refused. Other sources keep their own allowance, so a
+    /// stranger cannot lock the owner out.
     pub lockout_threshold: u32,
     pub lockout_window: Duration,
     /// Plan of every new organisation.
@@ -149,9 +151,16 @@ where
     /// Checks the password and opens a new session.
     ///
     /// Unknown e-mail and wrong password are indistinguishable, in answer and in time (a decoy
-    /// hash is verified). After `lockout_threshold` failures inside the window, every attempt for
-    /// that e-mail is refused, right password or not, until the oldest failure leaves the window.
-    pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, LoginError> {
+    /// hash is verified). After `lockout_threshold` failures inside the window from `source`,
+    /// every attempt for that e-mail from that source is refused, right password or not, until
+    /// the oldest failure leaves the window. Refused attempts are not recorded, so they do not
+    /// extend the lockout; attempts from other sources are judged on their own failures.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        source: LoginSource,
+    ) -> Result<TokenPair, LoginError> {
         let password = Password::presented(password);
         let Ok(email) = EmailAddress::parse(email) else {
             self.hasher.verify(password, None).await;
@@ -161,7 +170,7 @@ where
         let window_start = now - self.policy.lockout_window;
         let failures = self
             .attempts
-            .failures_since(email.clone(), window_start)
+            .failures_since(email.clone(), source.clone(), window_start)
             .await?;
         if failures.count >= self.policy.lockout_threshold {
             let unlock_at = failures.oldest.unwrap_or(now) + self.policy.lockout_window;
@@ -173,14 +182,14 @@ where
         let credentials = self.accounts.find_credentials(email.clone()).await?;
         let hash = credentials.as_ref().map(|c| c.password_hash.clone());
         if !self.hasher.verify(password, hash).await {
-            self.attempts.record_failure(email, now).await?;
+            self.attempts.record_failure(email, source, now).await?;
             return Err(LoginError::InvalidCredentials);
         }
         let Some(credentials) = credentials else {
             return Err(LoginError::InvalidCredentials);
         };
         if failures.count > 0 {
-            self.attempts.clear_failures(email).await?;
+            self.attempts.clear_failures(email, source).await?;
         }
         let session = SessionRecord {
             id: SessionId::new(),
@@ -339,39 +348,6 @@ where
             .ok_or(ProfileError::UnknownUser)
     }
 
-    /// Makes sure the operator's administrator exists (run at start-up; idempotent). An existing
-    /// user with that e-mail is promoted to admin; their password is left alone.
-    pub async fn ensure_admin(&self, email: &str, password: &str) -> Result<(), EnsureAdminError> {
-        let email = EmailAddress::parse(email)?;
-        let password = Password::parse(password)?;
-        if let Some(existing) = self.accounts.find_credentials(email.clone()).await? {
-            if existing.user.role != Role::Admin {
-                self.accounts
-                    .set_role(existing.user.id, Role::Admin)
-                    .await?;
-            }
-            return Ok(());
-        }
-        let account = NewAccount {
-            user_id: UserId::new(),
-            organization_name: personal_organization_name(&email),
-            email,
-            password_hash: self.hasher.hash(password).await?,
-            role: Role::Admin,
-            organization_id: OrganizationId::new(),
-            plan: self.policy.default_plan.clone(),
-            created_at: self.clock.now(),
-        };
-        match self.accounts.create_account(account, None).await {
-            // Another instance created it between our look-up and our insert.
-            Ok(_)
-            | Err(CreateAccountError::EmailTaken | CreateAccountError::InvitationUnusable) => {
-                Ok(())
-            }
-            Err(CreateAccountError::Store(e)) => Err(e.into()),
-        }
-    }
-
     fn refresh_record(
         &self,
         token: &OpaqueToken,
@@ -409,7 +385,7 @@ where
     }
 }
 
-fn personal_organization_name(email: &EmailAddress) -> String {
+pub(crate) fn personal_organization_name(email: &EmailAddress) -> String {
     format!("{email}'s organization")
 }
 

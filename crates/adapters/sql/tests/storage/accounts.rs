@@ -170,7 +170,9 @@ both_backends!(password_and_role_updates, |url: String| async move {
             .await
             .unwrap()
     );
+    assert_eq!(store.count_admins().await.unwrap(), 0);
     store.set_role(alice.user.id, Role::Admin).await.unwrap();
+    assert_eq!(store.count_admins().await.unwrap(), 1);
     let creds = store
         .find_credentials(alice.user.email.clone())
         .await

@@ -29,6 +29,10 @@ struct Mocks {
     policy: IdentityPolicy,
 }
 
+fn ip() -> std::net::IpAddr {
+    "198.51.100.4".parse().unwrap()
+}
+
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
         .unwrap()
@@ -218,8 +222,10 @@ async fn wrong_password_and_unknown_email_both_record_a_failure() {
     mocks
         .attempts
         .expect_failures_since()
-        .withf(|_, since| *since == now() - Duration::minutes(15))
-        .returning(|_, _| Box::pin(async { Ok(LoginFailures::default()) }));
+        .withf(|_, source, since| {
+            *since == now() - Duration::minutes(15) && *source == LoginSource::from_ip(ip())
+        })
+        .returning(|_, _, _| Box::pin(async { Ok(LoginFailures::default()) }));
     let creds = credentials(&alice, "right password!");
     mocks
         .accounts
@@ -231,15 +237,28 @@ async fn wrong_password_and_unknown_email_both_record_a_failure() {
     mocks
         .attempts
         .expect_record_failure()
+        .withf(|_, source, _| *source == LoginSource::from_ip(ip()))
         .times(2)
-        .returning(|_, _| Box::pin(async { Ok(()) }));
+        .returning(|_, _, _| Box::pin(async { Ok(()) }));
     let (service, _) = mocks.build();
     assert!(matches!(
-        service.login("alice@example.com", "wrong password").await,
+        service
+            .login(
+                "alice@example.com",
+                "wrong password",
+                LoginSource::from_ip(ip())
+            )
+            .await,
         Err(LoginError::InvalidCredentials)
     ));
     assert!(matches!(
-        service.login("nobody@example.com", "right password!").await,
+        service
+            .login(
+                "nobody@example.com",
+                "right password!",
+                LoginSource::from_ip(ip())
+            )
+            .await,
         Err(LoginError::InvalidCredentials)
     ));
 }
@@ -247,7 +266,7 @@ async fn wrong_password_and_unknown_email_both_record_a_failure() {
 #[tokio::test]
 async fn lockout_refuses_even_the_right_password_until_the_window_passes() {
     let mut mocks = Mocks::new();
-    mocks.attempts.expect_failures_since().returning(|_, _| {
+    mocks.attempts.expect_failures_since().returning(|_, _, _| {
         Box::pin(async {
             Ok(LoginFailures {
                 count: 10,
@@ -257,7 +276,14 @@ async fn lockout_refuses_even_the_right_password_until_the_window_passes() {
     });
     // No expectation on find_credentials: the lockout answers before any password check.
     let (service, _) = mocks.build();
-    match service.login("alice@example.com", "right password!").await {
+    match service
+        .login(
+            "alice@example.com",
+            "right password!",
+            LoginSource::from_ip(ip()),
+        )
+        .await
+    {
         Err(LoginError::LockedOut {
             retry_after_seconds,
         }) => assert_eq!(retry_after_seconds, 300),
@@ -269,7 +295,7 @@ async fn lockout_refuses_even_the_right_password_until_the_window_passes() {
 async fn successful_login_clears_failures_and_issues_a_token_for_the_personal_org() {
     let alice = account("alice@example.com", Role::Admin);
     let mut mocks = Mocks::new();
-    mocks.attempts.expect_failures_since().returning(|_, _| {
+    mocks.attempts.expect_failures_since().returning(|_, _, _| {
         Box::pin(async {
             Ok(LoginFailures {
                 count: 3,
@@ -288,8 +314,9 @@ async fn successful_login_clears_failures_and_issues_a_token_for_the_personal_or
     mocks
         .attempts
         .expect_clear_failures()
+        .withf(|_, source| *source == LoginSource::from_ip(ip()))
         .times(1)
-        .returning(|_| Box::pin(async { Ok(()) }));
+        .returning(|_, _| Box::pin(async { Ok(()) }));
     let user_id = alice.user.id;
     mocks
         .sessions
@@ -304,7 +331,11 @@ async fn successful_login_clears_failures_and_issues_a_token_for_the_personal_or
         .returning(|_, _| Box::pin(async { Ok(()) }));
     let (service, _) = mocks.build();
     let pair = service
-        .login("alice@example.com", "right password!")
+        .login(
+            "alice@example.com",
+            "right password!",
+            LoginSource::from_ip(ip()),
+        )
         .await
         .unwrap();
     assert_eq!(pair.expires_in_seconds, 900);
@@ -536,50 +567,4 @@ async fn only_admins_invite_and_invitations_expire_after_the_policy_ttl() {
     let invitation = service.invite(&admin, "New@Example.com").await.unwrap();
     assert_eq!(invitation.email.as_str(), "new@example.com");
     assert_eq!(invitation.expires_at, now() + Duration::days(7));
-}
-
-#[tokio::test]
-async fn ensure_admin_creates_once_and_promotes_an_existing_user() {
-    let existing = account("root@example.com", Role::User);
-    let mut mocks = Mocks::new();
-    let creds = credentials(&existing, "whatever");
-    mocks
-        .accounts
-        .expect_find_credentials()
-        .returning(move |_| {
-            let c = creds.clone();
-            Box::pin(async move { Ok(Some(c)) })
-        });
-    let id = existing.user.id;
-    mocks
-        .accounts
-        .expect_set_role()
-        .withf(move |user, role| *user == id && *role == Role::Admin)
-        .times(1)
-        .returning(|_, _| Box::pin(async { Ok(()) }));
-    let (service, _) = mocks.build();
-    service
-        .ensure_admin("root@example.com", "admin password")
-        .await
-        .unwrap();
-
-    let mut mocks = Mocks::new();
-    mocks
-        .accounts
-        .expect_find_credentials()
-        .returning(|_| Box::pin(async { Ok(None) }));
-    mocks
-        .accounts
-        .expect_create_account()
-        .withf(|new, invitation| new.role == Role::Admin && invitation.is_none())
-        .times(1)
-        .returning(|new, _| {
-            let acc = account(new.email.as_str(), Role::Admin);
-            Box::pin(async move { Ok(acc) })
-        });
-    let (service, _) = mocks.build();
-    service
-        .ensure_admin("root@example.com", "admin password")
-        .await
-        .unwrap();
 }

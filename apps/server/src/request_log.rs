@@ -1,0 +1,55 @@
+//! One log line per request at INFO: method, route, status, latency, request id and the
+//! organisation the caller acted for. Never a credential, a body or a query string (which may
+//! carry an organisation id but also anything a client puts there).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use tollgate_kernel::OrganizationId;
+use tracing::Instrument as _;
+
+use crate::middleware::request_id;
+
+/// Filled in by authentication, read when the response leaves.
+#[derive(Clone, Default)]
+pub struct RequestOrganization(Arc<OnceLock<OrganizationId>>);
+
+impl RequestOrganization {
+    pub fn record(&self, organization: OrganizationId) {
+        let _ = self.0.set(organization);
+    }
+}
+
+pub async fn log_request(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let organization = RequestOrganization::default();
+    request.extensions_mut().insert(organization.clone());
+    let method = request.method().clone();
+    // The route's pattern, not the path: ids in paths would make every line unique.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str)
+        .to_owned();
+    let id = request_id(request.headers());
+    let span = tracing::info_span!("request", id = %id);
+    let response = next.run(request).instrument(span).await;
+    let organization = organization
+        .0
+        .get()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %id,
+        organization = %organization,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,361 @@
+//! What a newcomer meets: getting the first account, the operator's way back from a lockout,
+//! and start-up errors that say what is wrong. Runs the real `tollgate` binary where the
+//! command line itself is the subject.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tollgate_server::{Application, Settings};
+use tollgate_test_support::TestDatabase;
+
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestApp, test_settings};
+
+/// `tollgate ARGS` in a clean directory, on `database_url`, with `stdin` piped in.
+fn tollgate(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("TOLLGATE_DATABASE__URL", database_url)
+        .env("TOLLGATE_AUTH__PASSWORD_HASH_MEMORY_KIB", "256")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running tollgate");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Settings for a server without a configured administrator.
+fn settings_without_admin(database_url: &str) -> Settings {
+    let mut settings = test_settings(database_url);
+    settings.auth.admin_email = None;
+    settings.auth.admin_password = None;
+    settings
+}
+
+async fn role_of(app: &TestApp, email: &str, password: &str) -> String {
+    let (access, _) = app.tokens(email, password).await;
+    let me: Value = app
+        .get("/api/v1/me", Some(&access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    me["user"]["role"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn create_admin_makes_the_first_account_which_can_invite() {
+    let db = TestDatabase::sqlite();
+    let output = tollgate(
+        db.url(),
+        &["create-admin", "--email", "ops@example.com"],
+        "first admin password\n",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("created administrator ops@example.com"),
+        "{}",
+        text(&output.stdout)
+    );
+
+    let app = TestApp::start(settings_without_admin(db.url())).await;
+    assert_eq!(
+        role_of(&app, "ops@example.com", "first admin password").await,
+        "admin"
+    );
+    let (admin, _) = app.tokens("ops@example.com", "first admin password").await;
+    let invite = app
+        .post(
+            "/admin/invites",
+            json!({"email": "bob@example.com"}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(invite.status(), StatusCode::CREATED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn create_admin_refuses_a_weak_or_missing_password_and_takes_none_from_argv() {
+    let db = TestDatabase::sqlite();
+    let weak = tollgate(
+        db.url(),
+        &["create-admin", "--email", "a@example.com"],
+        "short\n",
+    );
+    assert!(!weak.status.success());
+    assert!(
+        text(&weak.stderr).contains("at least 10"),
+        "{}",
+        text(&weak.stderr)
+    );
+    let missing = tollgate(db.url(), &["create-admin", "--email", "a@example.com"], "");
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("no password on standard input"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let argv = tollgate(
+        db.url(),
+        &[
+            "create-admin",
+            "--email",
+            "a@example.com",
+            "--password",
+            "in argv!!",
+        ],
+        "",
+    );
+    assert!(!argv.status.success());
+}
+
+#[tokio::test]
+async fn create_admin_gets_a_locked_out_operator_back_in_and_ends_old_sessions() {
+    let db = TestDatabase::sqlite();
+    let app = TestApp::start(test_settings(db.url())).await;
+    let (_, old_refresh) = app.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    for _ in 0..10 {
+        app.login(ADMIN_EMAIL, "not the password").await;
+    }
+    assert_eq!(
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // While the server runs, on the same database.
+    let output = tollgate(
+        db.url(),
+        &["create-admin", "--email", ADMIN_EMAIL],
+        "a brand new admin password\n",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("reset the password"),
+        "{}",
+        text(&output.stdout)
+    );
+
+    assert_eq!(
+        app.login(ADMIN_EMAIL, "a brand new admin password")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.refresh(&old_refresh).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "sessions opened with the old password must end"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn admin_email_never_promotes_an_existing_user() {
+    let db = TestDatabase::sqlite();
+    let mut open = settings_without_admin(db.url());
+    open.auth.signup = tollgate_server::settings::SignupSetting::Open;
+    let app = TestApp::start(open).await;
+    let signup = app
+        .post(
+            "/auth/signup",
+            json!({"email": "squatter@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(signup.status(), StatusCode::CREATED);
+    app.stop().await;
+
+    let mut claiming = test_settings(db.url());
+    claiming.auth.admin_email = Some("squatter@example.com".into());
+    let error = match Application::build(claiming).await {
+        Ok(_) => panic!("start-up promoted an existing user"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("not an administrator") && error.contains("tollgate create-admin"),
+        "{error}"
+    );
+
+    let app = TestApp::start(settings_without_admin(db.url())).await;
+    assert_eq!(
+        role_of(&app, "squatter@example.com", PASSWORD).await,
+        "user"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn admin_password_is_not_applied_to_an_existing_admin() {
+    let db = TestDatabase::sqlite();
+    TestApp::start(test_settings(db.url())).await.stop().await;
+    let mut changed = test_settings(db.url());
+    changed.auth.admin_password = Some("some other password".to_owned().into());
+    let app = TestApp::start(changed).await;
+    assert_eq!(
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login(ADMIN_EMAIL, "some other password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+#[test]
+fn migrate_says_what_it_applied_and_what_changed_nothing_on_sqlite() {
+    let db = TestDatabase::sqlite();
+    let first = tollgate(db.url(), &["migrate"], "");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    let applied: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("applied "))
+        .collect();
+    assert!(applied.len() >= 10, "{stdout}");
+    let postgres_only: Vec<&&str> = applied
+        .iter()
+        .filter(|l| l.contains("Postgres only"))
+        .collect();
+    assert_eq!(postgres_only.len(), 4, "{stdout}");
+    assert!(
+        applied
+            .iter()
+            .any(|l| l.contains("identity") && !l.contains("Postgres only")),
+        "{stdout}"
+    );
+    let again = tollgate(db.url(), &["migrate"], "");
+    assert!(
+        text(&again.stdout).contains("no migration to apply"),
+        "{}",
+        text(&again.stdout)
+    );
+}
+
+async fn startup_error(configure: impl FnOnce(&mut Settings)) -> String {
+    let db = TestDatabase::sqlite();
+    let mut settings = test_settings(db.url());
+    configure(&mut settings);
+    match Application::build(settings).await {
+        Ok(_) => panic!("the server started"),
+        Err(error) => format!("{error:#}"),
+    }
+}
+
+#[tokio::test]
+async fn database_url_mistakes_are_reported_as_what_they_are() {
+    for (url, expected) in [
+        ("my.db", "\"my.db\" is not a database URL"),
+        (
+            "mysql://root@localhost/x",
+            "mysql:// databases are not supported",
+        ),
+        (
+            "sqlite://no-such-dir-for-tollgate/x.db",
+            "directory no-such-dir-for-tollgate",
+        ),
+    ] {
+        let error = startup_error(|s| {
+            s.database.url = url.to_owned();
+            s.auth.jwt_secret = None;
+        })
+        .await;
+        assert!(error.starts_with("database.url: "), "{url}: {error}");
+        assert!(error.contains(expected), "{url}: {error}");
+        assert!(!error.contains("jwt"), "{url}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_names_the_host_and_the_reason() {
+    // Port 1 on loopback: nothing listens, so the connection is refused at once.
+    let error =
+        startup_error(|s| s.database.url = "postgres://postgres@127.0.0.1:1/tollgate".into()).await;
+    assert!(error.contains("127.0.0.1:1/tollgate"), "{error}");
+    assert!(error.to_lowercase().contains("refused"), "{error}");
+    assert_eq!(error.matches("pool timed out").count(), 0, "{error}");
+}
+
+#[tokio::test]
+async fn an_invalid_openai_base_url_stops_start_up() {
+    let error = startup_error(|s| s.openai.base_url = "api.openai.com/v1".into()).await;
+    assert!(error.starts_with("openai.base_url: "), "{error}");
+}
+
+/// The binary's own first run: a line says how to get the first account, logs have no colour
+/// codes when not on a terminal, and every request gets one line.
+#[test]
+fn first_start_explains_how_to_get_in_and_logs_each_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .current_dir(dir.path())
+        .env("TOLLGATE_DATABASE__URL", &database_url)
+        .env("TOLLGATE_SERVER__LISTEN", "127.0.0.1:0")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(server.stderr.take().unwrap());
+    let mut seen = String::new();
+    let address = loop {
+        let mut line = String::new();
+        assert!(
+            log.read_line(&mut line).unwrap() > 0,
+            "server exited:\n{seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("tollgate listening") {
+            let start = line.find("address=").unwrap() + "address=".len();
+            break line[start..].split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    assert!(seen.contains("tollgate create-admin --email"), "{seen}");
+    assert!(
+        !seen.contains('\u{1b}'),
+        "ANSI codes in a log file:\n{seen}"
+    );
+
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let mut line = String::new();
+    while !line.contains("route=/healthz") {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0);
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(line.contains(" INFO "), "{line}");
+    for field in ["method=GET", "status=200", "latency_ms=", "request_id="] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+    assert!(Path::new(&dir.path().join("t.db")).exists());
+}
