@@ -180,6 +180,10 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub request_timeout_seconds: u64,
+    /// Behind a reverse proxy: the header in which it reports the client's address
+    /// (`x-forwarded-for`, whose last entry is used, or `x-real-ip`). Unset: the TCP peer.
+    /// Set it only behind a proxy that overwrites the header, since clients can write it too.
+    pub client_address_header: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -188,6 +192,7 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1024 * 1024,
             request_timeout_seconds: 30,
+            client_address_header: None,
         }
     }
 }
@@ -445,6 +450,14 @@ impl Settings {
         }
         if self.server.request_timeout_seconds == 0 {
             return invalid("server.request_timeout_seconds", "must be positive");
+        }
+        if let Some(header) = &self.server.client_address_header
+            && axum::http::HeaderName::from_bytes(header.as_bytes()).is_err()
+        {
+            return invalid(
+                "server.client_address_header",
+                "must be an HTTP header name such as x-forwarded-for",
+            );
         }
         const DAY: i64 = 86_400;
         for (key, value, max) in [
@@ -1039,6 +1052,10 @@ mod tests {
     #[test]
     fn inconsistent_values_are_refused() {
         assert!(Settings::from_toml("[auth]\naccess_token_ttl_seconds = 0").is_err());
+        let error = Settings::from_toml("[server]\nclient_address_header = \"not a header\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("client_address_header"), "{error}");
         let error = Settings::from_toml("[auth]\nrefresh_token_ttl_seconds = 9223372036854775807")
             .unwrap_err()
             .to_string();

@@ -178,7 +178,13 @@ impl Application {
             pricing: Arc::new(pricing_report(&settings)?),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
             readiness: Arc::new(store),
-            client_addresses: Arc::new(ClientAddresses::default()),
+            client_addresses: Arc::new(ClientAddresses::from_header(
+                settings
+                    .server
+                    .client_address_header
+                    .as_deref()
+                    .and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok()),
+            )),
         };
         let router = http_router(state, &settings);
         let listener = TcpListener::bind(settings.server.listen)

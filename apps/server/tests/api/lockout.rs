@@ -116,3 +116,51 @@ async fn a_successful_login_resets_the_count() {
         StatusCode::OK
     );
 }
+
+async fn login_forwarded_for(app: &TestApp, forwarded: &str, password: &str) -> StatusCode {
+    app.client
+        .post(app.url("/auth/login"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"email": "alice@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_forwarded_address_counts_only_behind_a_configured_proxy() {
+    // Not configured: a client that writes its own X-Forwarded-For gains nothing.
+    let (app, _db) = spawn_sqlite().await;
+    app.new_user("alice@example.com").await;
+    for attempt in 0..10 {
+        let spoofed = format!("203.0.113.{attempt}");
+        assert_eq!(
+            login_forwarded_for(&app, &spoofed, "guess guess!").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_forwarded_for(&app, "203.0.113.99", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Configured: the proxy's report tells the stranger from the owner behind it.
+    let (app, _db) = crate::helpers::spawn_with(tollgate_test_support::Backend::Sqlite, |s| {
+        s.server.client_address_header = Some("X-Forwarded-For".into());
+    })
+    .await
+    .unwrap();
+    app.new_user("alice@example.com").await;
+    for _ in 0..10 {
+        login_forwarded_for(&app, "10.1.1.1, 203.0.113.7", "guess guess!").await;
+    }
+    assert_eq!(
+        login_forwarded_for(&app, "203.0.113.7", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_forwarded_for(&app, "198.51.100.2", PASSWORD).await,
+        StatusCode::OK
+    );
+}
