@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::openapi::api_doc_json;
 use crate::settings::Settings;
-use crate::startup::Application;
+use crate::startup::{Application, PlanHolder};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +41,23 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Put an organisation on a plan (e.g. a customer who pays by invoice), by its id or by
+    /// the e-mail of the user whose personal organisation it is.
+    SetPlan {
+        /// A configured plan id: free, pro, enterprise or one of `[plans.*]`.
+        #[arg(long)]
+        plan: String,
+        /// The user whose personal organisation changes plan.
+        #[arg(
+            long,
+            conflicts_with = "organization",
+            required_unless_present = "organization"
+        )]
+        email: Option<String>,
+        /// The organisation's id.
+        #[arg(long)]
+        organization: Option<tollgate_kernel::OrganizationId>,
+    },
     /// Print the unit-economics report: which plan loses money.
     Pricing {
         /// The same report as JSON (as `GET /admin/pricing`).
@@ -85,6 +102,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     applied.len()
                 );
             }
+            Ok(())
+        }
+        Command::SetPlan {
+            plan,
+            email,
+            organization,
+        } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let holder = match (organization, email) {
+                (Some(id), _) => PlanHolder::Organization(id),
+                (None, Some(email)) => PlanHolder::UserEmail(email),
+                (None, None) => anyhow::bail!("name the organisation: --email or --organization"),
+            };
+            let organization = crate::startup::set_plan(&settings, &holder, &plan).await?;
+            println!("organisation {organization} is now on plan {plan}");
             Ok(())
         }
         Command::CreateAdmin { email } => {

@@ -257,6 +257,45 @@ pub async fn create_admin(
     outcome
 }
 
+/// Whose plan `set-plan` changes.
+pub enum PlanHolder {
+    /// The personal organisation of the user with this e-mail.
+    UserEmail(String),
+    Organization(tollgate_kernel::OrganizationId),
+}
+
+/// `tollgate set-plan`: puts an organisation on a configured plan (until billing does it).
+/// Running servers see the change within their plan cache's lifetime (about a second).
+pub async fn set_plan(
+    settings: &Settings,
+    holder: &PlanHolder,
+    plan: &str,
+) -> anyhow::Result<tollgate_kernel::OrganizationId> {
+    use tollgate_identity::ports::AccountRepository as _;
+    use tollgate_quotas::ports::PlanDirectory as _;
+    let catalog = settings.plan_catalog()?;
+    if catalog.get(plan).is_none() {
+        let known: Vec<&str> = catalog.plans().iter().map(|p| p.id.as_str()).collect();
+        anyhow::bail!("no plan {plan:?}; configured plans: {}", known.join(", "));
+    }
+    let (store, _) = open_and_migrate(settings).await?;
+    let organization = match holder {
+        PlanHolder::Organization(id) => *id,
+        PlanHolder::UserEmail(email) => {
+            let email = tollgate_identity::EmailAddress::parse(email)?;
+            store
+                .find_credentials(email.clone())
+                .await?
+                .with_context(|| format!("no user with the e-mail {email}"))?
+                .personal_organization
+        }
+    };
+    let found = store.set_plan(organization, plan.to_owned()).await?;
+    store.close().await;
+    anyhow::ensure!(found, "no organisation {organization}");
+    Ok(organization)
+}
+
 async fn open_and_migrate(
     settings: &Settings,
 ) -> anyhow::Result<(SqlStore, Vec<AppliedMigration>)> {

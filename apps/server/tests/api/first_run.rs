@@ -359,3 +359,50 @@ fn first_start_explains_how_to_get_in_and_logs_each_request() {
     }
     assert!(Path::new(&dir.path().join("t.db")).exists());
 }
+
+#[tokio::test]
+async fn set_plan_moves_an_organisation_onto_a_paid_plan_while_the_server_runs() {
+    let db = TestDatabase::sqlite();
+    let app = TestApp::start(test_settings(db.url())).await;
+    let (bob, _) = app.new_user("bob@example.com").await;
+
+    let unknown = tollgate(
+        db.url(),
+        &[
+            "set-plan",
+            "--email",
+            "bob@example.com",
+            "--plan",
+            "platinum",
+        ],
+        "",
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("free, pro, enterprise")
+            || text(&unknown.stderr).contains("enterprise, free, pro"),
+        "{}",
+        text(&unknown.stderr)
+    );
+
+    let output = tollgate(
+        db.url(),
+        &["set-plan", "--email", "bob@example.com", "--plan", "pro"],
+        "",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let on_pro = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        let me: Value = app
+            .get("/api/v1/me", Some(&bob))
+            .await
+            .json()
+            .await
+            .unwrap();
+        me["organization"]["plan"] == "pro"
+    })
+    .await;
+    assert!(on_pro, "the running server did not see the new plan");
+    let usage = app.usage(&bob).await;
+    assert_eq!(usage["plan"], "pro");
+    app.stop().await;
+}
