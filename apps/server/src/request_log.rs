@@ -46,7 +46,7 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         method = %method,
         route = %route,
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = %format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
         request_id = %id,
         organization = %organization,
         "request"
