@@ -902,13 +902,16 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_values_list_the_accepted_ones_plainly() {
+        // `starts_with`: the list grows when `[server]` gets a key.
         let error = Settings::from_toml("[server]\nlistn = \"127.0.0.1:1\"")
             .unwrap_err()
             .to_string();
-        assert_eq!(
-            error,
-            "invalid configuration: server.listn: unknown key; expected one of: listen, \
-             max_body_bytes, request_timeout_seconds"
+        assert!(
+            error.starts_with(
+                "invalid configuration: server.listn: unknown key; expected one of: listen, \
+                 max_body_bytes, request_timeout_seconds"
+            ) && !error.contains('`'),
+            "{error}"
         );
         let error = Settings::from_toml("[auth]\nsignup = \"maybe\"")
             .unwrap_err()
@@ -959,10 +962,12 @@ mod tests {
              `5`, expected socket address"
         );
         let error = load_error(None, &[(DEFAULT_CONFIG_FILE, "[server]\nlistn = 5")], &[]);
-        assert_eq!(
-            error,
-            "invalid configuration: tollgate.toml: server.listn: unknown key; expected one of: \
-             listen, max_body_bytes, request_timeout_seconds"
+        assert!(
+            error.starts_with(
+                "invalid configuration: tollgate.toml: server.listn: unknown key; expected one \
+                 of: listen, max_body_bytes, request_timeout_seconds"
+            ),
+            "{error}"
         );
     }
 
@@ -974,10 +979,13 @@ mod tests {
             &[(DEFAULT_CONFIG_FILE, "[server]\nmax_body_bytes = 10")],
             &[("TOLLGATE_SERVER__LISTN", "127.0.0.1:1")],
         );
-        assert_eq!(
-            error,
-            "invalid configuration: environment variable TOLLGATE_SERVER__LISTN (server.listn): \
-             unknown key; expected one of: listen, max_body_bytes, request_timeout_seconds"
+        assert!(
+            error.starts_with(
+                "invalid configuration: environment variable TOLLGATE_SERVER__LISTN \
+                 (server.listn): unknown key; expected one of: listen, max_body_bytes, \
+                 request_timeout_seconds"
+            ),
+            "{error}"
         );
         let error = load_error(None, &[], &[("TOLLGATE_SERVER__LISTEN", "nowhere")]);
         assert_eq!(
