@@ -3,7 +3,6 @@
 //! command line itself is the subject.
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use reqwest::StatusCode;
@@ -303,61 +302,155 @@ async fn an_invalid_openai_base_url_stops_start_up() {
     assert!(error.starts_with("openai.base_url: "), "{error}");
 }
 
+/// The `tollgate` binary serving on a free port, its log lines collected by a thread.
+struct ServerProcess {
+    child: std::process::Child,
+    address: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    startup_log: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        command
+            .current_dir(dir.path())
+            .env("TOLLGATE_DATABASE__URL", &database_url)
+            .env("TOLLGATE_SERVER__LISTEN", "127.0.0.1:0")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut log = BufReader::new(child.stderr.take().unwrap());
+        let mut startup_log = String::new();
+        let address = loop {
+            let mut line = String::new();
+            assert!(
+                log.read_line(&mut line).unwrap() > 0,
+                "server exited:\n{startup_log}"
+            );
+            startup_log.push_str(&line);
+            if line.contains("tollgate listening") {
+                let start = line.find("address=").unwrap() + "address=".len();
+                break line[start..].split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in log.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            address,
+            lines,
+            startup_log,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Log lines until one contains `marker` (within 10 s), that one included.
+    fn lines_until(&self, marker: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("no {marker:?} in:\n{}", seen.join("\n")));
+            let found = line.contains(marker);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The binary's own first run: a line says how to get the first account, logs have no colour
 /// codes when not on a terminal, and every request gets one line.
-#[test]
-fn first_start_explains_how_to_get_in_and_logs_each_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .current_dir(dir.path())
-        .env("TOLLGATE_DATABASE__URL", &database_url)
-        .env("TOLLGATE_SERVER__LISTEN", "127.0.0.1:0")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(server.stderr.take().unwrap());
-    let mut seen = String::new();
-    let address = loop {
-        let mut line = String::new();
-        assert!(
-            log.read_line(&mut line).unwrap() > 0,
-            "server exited:\n{seen}"
-        );
-        seen.push_str(&line);
-        if line.contains("tollgate listening") {
-            let start = line.find("address=").unwrap() + "address=".len();
-            break line[start..].split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    assert!(seen.contains("tollgate create-admin --email"), "{seen}");
+#[tokio::test]
+async fn first_start_explains_how_to_get_in_and_logs_each_request() {
+    let server = ServerProcess::start(&[]);
+    let startup = &server.startup_log;
     assert!(
-        !seen.contains('\u{1b}'),
-        "ANSI codes in a log file:\n{seen}"
+        startup.contains("tollgate create-admin --email"),
+        "{startup}"
+    );
+    assert!(
+        !startup.contains('\u{1b}'),
+        "ANSI codes in a log file:\n{startup}"
     );
 
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let mut line = String::new();
-    while !line.contains("route=/healthz") {
-        line.clear();
-        assert!(log.read_line(&mut line).unwrap() > 0);
-    }
-    let _ = server.kill();
-    let _ = server.wait();
+    let response = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let lines = server.lines_until("route=/healthz");
+    let line = lines.last().unwrap();
     assert!(line.contains(" INFO "), "{line}");
     for field in ["method=GET", "status=200", "latency_ms=", "request_id="] {
         assert!(line.contains(field), "{field} missing: {line}");
     }
-    assert!(Path::new(&dir.path().join("t.db")).exists());
+}
+
+/// An AI provider that cannot be reached is one ERROR line (with its cause) and one request
+/// line, not the same failure twice.
+#[tokio::test]
+async fn an_upstream_failure_is_logged_once() {
+    let server = ServerProcess::start(&[
+        ("TOLLGATE_AUTH__ADMIN_EMAIL", ADMIN_EMAIL),
+        ("TOLLGATE_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("TOLLGATE_AUTH__PASSWORD_HASH_MEMORY_KIB", "256"),
+        ("TOLLGATE_OPENAI__BASE_URL", "http://127.0.0.1:1/v1"),
+        ("TOLLGATE_OPENAI__MAX_RETRIES", "0"),
+    ]);
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(server.url("/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let response = client
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(token)
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let lines = server.lines_until("route=/v1/chat/completions");
+    let errors: Vec<&String> = lines.iter().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{lines:#?}");
+    assert!(
+        errors[0].contains("127.0.0.1:1") || errors[0].contains("connect"),
+        "{}",
+        errors[0]
+    );
+    assert!(lines.last().unwrap().contains("status=502"));
 }
 
 #[tokio::test]
