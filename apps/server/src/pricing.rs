@@ -7,7 +7,6 @@ use tollgate_costing::{
     ActionProfile, CostAssumptions, MonthCase, PRICES_AS_OF, PlanEconomics, PlanProfile,
     PriceCatalog, plan_economics,
 };
-use tollgate_kernel::Micros;
 use tollgate_quotas::{Action, PlanCatalog};
 use utoipa::ToSchema;
 
@@ -37,8 +36,9 @@ pub struct PlanLine {
     pub price_cents: i64,
     pub loses_money: bool,
     pub reasons: Vec<String>,
-    /// Lowest monthly price at which an organisation spending every quota every day breaks even.
-    pub break_even_price_cents: i64,
+    /// Lowest monthly price at which an organisation spending every quota every day breaks even;
+    /// `null` for a free plan (not sold, so no price applies).
+    pub break_even_price_cents: Option<i64>,
     pub actions: Vec<ActionLine>,
     /// An organisation making the configured expected calls.
     pub average: CaseLine,
@@ -169,9 +169,22 @@ fn profile(settings: &Settings, action: Action, daily_quota: u32) -> ActionProfi
     }
 }
 
+/// Money as people read it: `$20.00` for whole cents, and every digit that matters below a cent
+/// (`$0.000375`, `$0.0012`), so that a cost that is not zero never shows as `$0.00`.
+pub fn dollars(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let abs = micros.unsigned_abs();
+    let fraction = format!("{:06}", abs % 1_000_000);
+    let fraction = fraction.trim_end_matches('0');
+    format!("{sign}${}.{fraction:0<2}", abs / 1_000_000)
+}
+
+fn cents(cents: i64) -> String {
+    dollars(cents.saturating_mul(10_000))
+}
+
 /// The human-readable table of `tollgate pricing`.
 pub fn table(report: &PricingReport) -> String {
-    let dollars = |m: i64| Micros::new(m).to_string();
     let mut out = format!(
         "Unit economics per organisation and month (AI prices as of {}, {} days a month)\n\n",
         report.prices_as_of, report.days_per_month
@@ -181,18 +194,15 @@ pub fn table(report: &PricingReport) -> String {
         "plan", "price", "avg AI cost", "avg margin", "heavy AI cost", "heavy margin", "verdict"
     ));
     for plan in &report.plans {
-        let verdict = if plan.loses_money {
-            format!(
-                "LOSES MONEY (break-even {})",
-                dollars(plan.break_even_price_cents * 10_000)
-            )
-        } else {
-            "ok".to_owned()
+        let verdict = match (plan.loses_money, plan.break_even_price_cents) {
+            (false, _) => "ok".to_owned(),
+            (true, Some(price)) => format!("LOSES MONEY (break-even {})", cents(price)),
+            (true, None) => "LOSES MONEY (break-even n/a: free plan)".to_owned(),
         };
         out.push_str(&format!(
             "{:<12} {:>10} {:>14} {:>14} {:>14} {:>14}  {}\n",
             plan.plan,
-            dollars(plan.price_cents * 10_000),
+            cents(plan.price_cents),
             dollars(plan.average.ai_cost_micros),
             dollars(plan.average.margin_micros),
             dollars(plan.heavy.ai_cost_micros),
@@ -218,4 +228,125 @@ pub fn table(report: &PricingReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_cents_show_two_decimals() {
+        assert_eq!(dollars(0), "$0.00");
+        assert_eq!(dollars(20_000_000), "$20.00");
+        assert_eq!(dollars(100_000), "$0.10");
+        assert_eq!(dollars(10_000), "$0.01");
+        assert_eq!(dollars(-11_160_000), "-$11.16");
+        assert_eq!(cents(2_000), "$20.00");
+    }
+
+    #[test]
+    fn fractions_of_a_cent_show_the_digits_that_matter() {
+        assert_eq!(dollars(375), "$0.000375");
+        assert_eq!(dollars(1_200), "$0.0012");
+        assert_eq!(dollars(135_000), "$0.135");
+        assert_eq!(dollars(1), "$0.000001");
+        assert_eq!(dollars(-450), "-$0.00045");
+        assert_eq!(dollars(12_345_678), "$12.345678");
+        assert_eq!(dollars(i64::MIN), "-$9223372036854.775808");
+    }
+
+    #[test]
+    fn every_amount_reads_back_exactly() {
+        let read = |text: &str| -> i64 {
+            let (negative, text) = match text.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, text),
+            };
+            let (whole, fraction) = text.strip_prefix('$').unwrap().split_once('.').unwrap();
+            let micros = whole.parse::<i64>().unwrap() * 1_000_000
+                + format!("{fraction:0<6}").parse::<i64>().unwrap();
+            if negative { -micros } else { micros }
+        };
+        for micros in (-20_000..=20_000).chain([999_999, 1_000_001, 987_654_321]) {
+            let text = dollars(micros);
+            assert_eq!(read(&text), micros, "{text}");
+            assert!(micros == 0 || text != "$0.00", "{micros} shown as {text}");
+        }
+    }
+
+    fn report_for(toml: &str) -> PricingReport {
+        let settings = Settings::from_toml(toml).unwrap();
+        report(
+            &settings,
+            &settings.plan_catalog().unwrap(),
+            &settings.price_catalog().unwrap(),
+            &settings.cost_assumptions().unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn default_report() -> PricingReport {
+        report_for("")
+    }
+
+    /// The cells of the first row of `table` whose first cell is `first` and that has `with`.
+    fn row(table: &str, first: &str, with: &str) -> Vec<String> {
+        table
+            .lines()
+            .map(|line| {
+                line.split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .find(|cells| {
+                cells.first().is_some_and(|c| c == first) && cells.iter().any(|c| c == with)
+            })
+            .unwrap_or_else(|| panic!("no row {first} … {with} in\n{table}"))
+    }
+
+    #[test]
+    fn a_free_plan_has_no_break_even_price() {
+        let report = default_report();
+        let free = report.plans.iter().find(|p| p.plan == "free").unwrap();
+        assert_eq!(free.break_even_price_cents, None);
+        let json = serde_json::to_value(free).unwrap();
+        assert!(json["break_even_price_cents"].is_null(), "{json}");
+        let pro = report.plans.iter().find(|p| p.plan == "pro").unwrap();
+        assert!(pro.break_even_price_cents.is_some_and(|c| c > 0));
+
+        let table = table(&report);
+        let free_row = table.lines().find(|l| l.starts_with("free ")).unwrap();
+        assert!(free_row.contains("break-even n/a"), "{table}");
+        assert!(!free_row.contains("break-even $"), "{table}");
+    }
+
+    #[test]
+    fn the_table_shows_prices_in_cents_and_call_costs_below_a_cent() {
+        let table = table(&default_report());
+        assert!(!table.contains("0000"), "no padding zeros: {table}");
+        // plan, price, avg AI cost, avg margin, heavy AI cost, heavy margin, verdict.
+        let pro = row(&table, "pro", "ok");
+        assert_eq!(
+            pro[1..=5],
+            ["$20.00", "$0.1629", "$18.4571", "$8.00", "$10.62"]
+        );
+        // Per call: 800 input and 400 output tokens of gpt-4o-mini cost 360 micros.
+        let chat = row(&table, "free", "chat");
+        assert_eq!(chat[3..], ["$0.00036", "$0.003658", "$0.0006"]);
+    }
+
+    #[test]
+    fn a_paid_plan_that_loses_money_shows_its_break_even_price() {
+        let report = report_for("[plans.pro]\nprice_cents = 500");
+        let pro = report.plans.iter().find(|p| p.plan == "pro").unwrap();
+        let break_even = pro.break_even_price_cents.unwrap();
+        let table = table(&report);
+        let row = row(&table, "pro", "LOSES");
+        assert_eq!(row[1], "$5.00");
+        assert_eq!(
+            row[row.len() - 1],
+            format!("{})", dollars(break_even * 10_000)),
+            "{table}"
+        );
+    }
 }

@@ -75,7 +75,9 @@ pub struct PlanEconomics {
     pub loses_money: bool,
     pub reasons: Vec<String>,
     /// The lowest monthly price (cents) at which the heavy case breaks even, fees included.
-    pub break_even_price_cents: i64,
+    /// `None` for a free plan: it is not sold, so no price of it breaks even (what it costs is
+    /// the heavy case's AI cost).
+    pub break_even_price_cents: Option<i64>,
 }
 
 pub fn plan_economics(
@@ -142,20 +144,19 @@ pub fn plan_economics(
     };
     let average = case(cap(average_ai));
     let heavy = case(cap(heavy_ai));
+    // The amounts are in `average.margin` and `heavy.margin`; the reasons say which case loses,
+    // and leave formatting money to whoever shows them.
     let mut reasons = Vec::new();
     if average.margin.get() < 0 {
-        reasons.push(format!(
-            "an average organisation costs {} more than it pays",
-            Micros::new(-average.margin.get())
-        ));
+        reasons.push("an average organisation costs more than it pays".to_owned());
     }
     if heavy.margin.get() < 0 {
-        reasons.push(format!(
-            "an organisation that spends every quota every day costs {} more than it pays",
-            Micros::new(-heavy.margin.get())
-        ));
+        reasons.push(
+            "an organisation that spends every quota every day costs more than it pays".to_owned(),
+        );
     }
-    let break_even_price_cents = break_even_cents(heavy.ai_cost, infrastructure, assumptions);
+    let break_even_price_cents = (plan.price_cents > 0)
+        .then(|| break_even_cents(heavy.ai_cost, infrastructure, assumptions));
     Ok(PlanEconomics {
         plan: plan.plan.clone(),
         price_cents: plan.price_cents,
@@ -276,8 +277,9 @@ mod tests {
                 .margin
                 .get()
         };
-        assert!(at(report.break_even_price_cents) >= 0);
-        assert!(at(report.break_even_price_cents - 1) < 0);
+        let break_even = report.break_even_price_cents.unwrap();
+        assert!(at(break_even) >= 0);
+        assert!(at(break_even - 1) < 0);
     }
 
     #[test]
@@ -292,6 +294,14 @@ mod tests {
         assert!(report.loses_money);
         assert_eq!(report.average.margin, Micros::new(-9_000));
         assert_eq!(report.average.payment_fees, Micros::ZERO);
+        // Not sold, so no price; the same quotas at a price have one.
+        assert_eq!(report.break_even_price_cents, None);
+        let priced = PlanProfile {
+            price_cents: 100,
+            ..plan
+        };
+        let report = plan_economics(&PriceCatalog::builtin(), &priced, &assumptions()).unwrap();
+        assert!(report.break_even_price_cents.is_some_and(|cents| cents > 0));
     }
 
     #[test]
