@@ -152,7 +152,9 @@ impl<P: CompletionProvider> ChatGateway<P> {
                 request.input_tokens,
                 request.max_output_tokens,
             )
-            .map_err(|e| ApiError::validation(e.to_string()))?;
+            .map_err(|e| {
+                ApiError::validation(e.to_string()).with_param(Some("model".to_owned()))
+            })?;
         let admission = self
             .metering
             .admit(principal.organization_id, action, estimate)
@@ -216,16 +218,74 @@ impl<P: CompletionProvider> ChatGateway<P> {
     }
 
     fn read(&self, body: Value) -> Result<ChatCall, ApiError> {
+        let shape = BodyShape::of(&body);
         read_chat_request(
             body,
             |model| self.served_models.iter().any(|m| m == model),
             &TiktokenCounter,
             self.default_max_output_tokens,
         )
-        .map_err(|error| match error {
-            ChatRequestError::ModelNotServed(_) => ApiError::bad_request(error.to_string()),
-            _ => ApiError::validation(error.to_string()),
-        })
+        .map_err(|error| shape.problem(&error))
+    }
+}
+
+/// Which fields a chat request has, noted before it is read, so that a refusal can say whether
+/// a field is missing or has the wrong type.
+struct BodyShape {
+    has_model: bool,
+    has_messages: bool,
+    output_cap_field: &'static str,
+}
+
+impl BodyShape {
+    fn of(body: &Value) -> Self {
+        let present = |field: &str| body.get(field).is_some_and(|v| !v.is_null());
+        Self {
+            has_model: present("model"),
+            has_messages: present("messages"),
+            output_cap_field: if present("max_completion_tokens") {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            },
+        }
+    }
+
+    /// A well-formed request with an invalid field: 422 `validation` naming the field (the
+    /// OpenAI-compatible route makes it a 400).
+    fn problem(&self, error: &ChatRequestError) -> ApiError {
+        let field_error = |field: &str, detail: String| {
+            ApiError::validation(detail).with_param(Some(field.to_owned()))
+        };
+        match error {
+            ChatRequestError::NotAnObject => {
+                ApiError::validation("request body: expected a JSON object")
+            }
+            ChatRequestError::ModelRequired if self.has_model => {
+                field_error("model", "field \"model\": expected a string".to_owned())
+            }
+            ChatRequestError::ModelRequired => {
+                field_error("model", "missing field \"model\"".to_owned())
+            }
+            ChatRequestError::ModelNotServed(model) => field_error(
+                "model",
+                format!("field \"model\": {model:?} is not available on this deployment"),
+            ),
+            ChatRequestError::MessagesRequired if self.has_messages => field_error(
+                "messages",
+                "field \"messages\": expected a non-empty array".to_owned(),
+            ),
+            ChatRequestError::MessagesRequired => {
+                field_error("messages", "missing field \"messages\"".to_owned())
+            }
+            ChatRequestError::InvalidOutputCap => field_error(
+                self.output_cap_field,
+                format!(
+                    "field \"{}\": expected a positive integer",
+                    self.output_cap_field
+                ),
+            ),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! How each domain error becomes a problem response. Client mistakes keep their message;
-//! faults become 5xx with the cause logged, never shown.
+//! faults become 5xx with the cause logged, never shown. A well-formed request with an invalid
+//! field is `422 validation` naming the field, on every route (the OpenAI-compatible routes turn
+//! it into a 400, see `ApiError::openai_style`).
 
 use axum::http::StatusCode;
 use tollgate_identity::{
@@ -14,12 +16,16 @@ use crate::rate_headers::{PolicyState, ceil_seconds, headers};
 
 use crate::error::ApiError;
 
+/// `422 validation` for the request field `field`, with the domain's reason.
+fn invalid_field(field: &str, reason: &impl std::fmt::Display) -> ApiError {
+    ApiError::validation(format!("field \"{field}\": {reason}")).with_param(Some(field.to_owned()))
+}
+
 impl From<SignupError> for ApiError {
     fn from(error: SignupError) -> Self {
         match error {
-            SignupError::InvalidEmail(_) | SignupError::InvalidPassword(_) => {
-                ApiError::validation(error.to_string())
-            }
+            SignupError::InvalidEmail(_) => invalid_field("email", &error),
+            SignupError::InvalidPassword(_) => invalid_field("password", &error),
             SignupError::InvitationRequired => ApiError::forbidden(error.to_string()),
             SignupError::EmailTaken => ApiError::conflict(error.to_string()),
             SignupError::Unexpected(cause) => ApiError::unavailable(cause),
@@ -62,7 +68,7 @@ impl From<ChangePasswordError> for ApiError {
     fn from(error: ChangePasswordError) -> Self {
         match error {
             ChangePasswordError::WrongPassword => ApiError::forbidden(error.to_string()),
-            ChangePasswordError::InvalidPassword(_) => ApiError::validation(error.to_string()),
+            ChangePasswordError::InvalidPassword(_) => invalid_field("new_password", &error),
             ChangePasswordError::UnknownUser => ApiError::unauthorized(error.to_string()),
             ChangePasswordError::Unexpected(cause) => ApiError::unavailable(cause),
         }
@@ -73,7 +79,7 @@ impl From<InviteError> for ApiError {
     fn from(error: InviteError) -> Self {
         match error {
             InviteError::Forbidden => ApiError::forbidden(error.to_string()),
-            InviteError::InvalidEmail(_) => ApiError::validation(error.to_string()),
+            InviteError::InvalidEmail(_) => invalid_field("email", &error),
             InviteError::Unexpected(cause) => ApiError::unavailable(cause),
         }
     }
@@ -93,9 +99,8 @@ impl From<ProfileError> for ApiError {
 impl From<CreateKeyError> for ApiError {
     fn from(error: CreateKeyError) -> Self {
         match error {
-            CreateKeyError::InvalidName(_) | CreateKeyError::ExpiryInPast => {
-                ApiError::validation(error.to_string())
-            }
+            CreateKeyError::InvalidName(_) => invalid_field("name", &error),
+            CreateKeyError::ExpiryInPast => invalid_field("expires_at", &"must be in the future"),
             CreateKeyError::OrganizationNotFound => ApiError::not_found(error.to_string()),
             CreateKeyError::CapReached { .. } => ApiError::conflict(error.to_string()),
             CreateKeyError::Unexpected(cause) => ApiError::unavailable(cause),
@@ -118,7 +123,10 @@ impl From<ManageKeyError> for ApiError {
             ManageKeyError::NotFound => ApiError::not_found(error.to_string()),
             ManageKeyError::Forbidden => ApiError::forbidden(error.to_string()),
             ManageKeyError::NotLive => ApiError::conflict(error.to_string()),
-            ManageKeyError::InvalidGrace { .. } => ApiError::validation(error.to_string()),
+            ManageKeyError::InvalidGrace { max } => invalid_field(
+                "grace_period_seconds",
+                &format!("must be between 0 and {max}"),
+            ),
             ManageKeyError::Unexpected(cause) => ApiError::unavailable(cause),
         }
     }

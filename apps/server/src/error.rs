@@ -27,8 +27,10 @@ pub struct Problem {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OpenAiError {
     pub message: String,
+    /// `invalid_request_error` for every invalid request (`validation`), as OpenAI's SDKs expect.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The offending request field (`messages[0].content`), when one is to blame.
     pub param: Option<String>,
     pub code: String,
 }
@@ -38,6 +40,8 @@ pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
     detail: String,
+    /// Boxed to keep `Result<_, ApiError>` small.
+    param: Option<Box<str>>,
     retry_after_seconds: Option<u64>,
     headers: Vec<(HeaderName, HeaderValue)>,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -49,18 +53,38 @@ impl ApiError {
             status,
             kind,
             detail: detail.into(),
+            param: None,
             retry_after_seconds: None,
             headers: Vec::new(),
             cause: None,
         }
     }
 
+    /// A well-formed request with an invalid field: 422 (400 on the OpenAI-compatible routes,
+    /// see [`Self::openai_style`]).
     pub fn validation(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", detail)
     }
 
+    /// A request that cannot be read at all (not JSON, wrong content type): 400.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "validation", detail)
+    }
+
+    /// Names the request field to blame (`error.param` in the OpenAI-shaped member).
+    pub fn with_param(mut self, param: Option<String>) -> Self {
+        self.param = param.map(String::into_boxed_str);
+        self
+    }
+
+    /// As the OpenAI-compatible routes answer: OpenAI makes every invalid request a 400 (its
+    /// SDKs raise `BadRequestError` for it), where our other routes keep 422 for a well-formed
+    /// body with invalid fields.
+    pub fn openai_style(mut self) -> Self {
+        if self.kind == "validation" {
+            self.status = StatusCode::BAD_REQUEST;
+        }
+        self
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
@@ -119,6 +143,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
 }
 
 /// The problem response for a bare status (404 fallback, 405, 413 from a layer, time-outs).
@@ -138,12 +170,13 @@ pub fn problem_for_status(status: StatusCode) -> Response {
     ApiError::new(status, kind, detail).into_response()
 }
 
-/// OpenAI's error `type` for our slug. Spent quotas and budgets are `insufficient_quota`, which
+/// OpenAI's error `type` for our slug. Invalid requests are `invalid_request_error`. Spent quotas and budgets are `insufficient_quota`, which
 /// OpenAI's SDKs treat as final rather than retrying; a rate limit is retried after Retry-After.
 fn openai_error_type(kind: &str) -> &str {
     match kind {
         "quota_exceeded" | "budget_exceeded" => "insufficient_quota",
         "rate_limited" => "rate_limit_error",
+        "validation" => "invalid_request_error",
         other => other,
     }
 }
@@ -174,7 +207,7 @@ impl IntoResponse for ApiError {
             error: OpenAiError {
                 message: self.detail.clone(),
                 kind: openai_error_type(self.kind).to_owned(),
-                param: None,
+                param: self.param.map(String::from),
                 code: self.kind.to_owned(),
             },
             detail: self.detail,
@@ -204,6 +237,24 @@ mod tests {
         let response = ApiError::internal("password=hunter2 leaked").into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+    }
+
+    #[tokio::test]
+    async fn openai_style_makes_invalid_requests_400_invalid_request_errors_naming_the_field() {
+        let invalid = ApiError::validation("missing field \"model\"")
+            .with_param(Some("model".to_owned()))
+            .openai_style()
+            .into_response();
+        assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(invalid.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], "validation");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["param"], "model");
+        let conflict = ApiError::conflict("busy").openai_style();
+        assert_eq!(conflict.status(), StatusCode::CONFLICT);
     }
 
     #[test]

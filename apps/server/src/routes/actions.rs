@@ -13,7 +13,7 @@ use crate::auth::Authenticated;
 use crate::chat::ActionReply;
 use crate::error::{ApiError, Problem};
 use crate::idempotency::idempotent;
-use crate::json::parse_json;
+use crate::json::parse_json_body;
 use crate::middleware::request_id;
 use crate::state::AppState;
 
@@ -99,9 +99,9 @@ async fn run_action(
 #[utoipa::path(post, path = "/api/v1/analyses", tag = "ai", request_body = AnalysisRequest, security(("bearer" = [])),
     responses(
         (status = 201, description = "The analysis with its usage, cost and price", body = ActionResult),
-        (status = 400, description = "Model not available", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "Monthly budget spent", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or invalid field (empty input, a model not served)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited or daily quota spent", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The AI provider failed", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -111,9 +111,10 @@ pub async fn create_analysis(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: AnalysisRequest = parse_json(&raw)?;
+    let body: AnalysisRequest = parse_json_body(&headers, &raw)?;
     if body.input.trim().is_empty() {
-        return Err(ApiError::validation("input must not be empty"));
+        return Err(ApiError::validation("field \"input\": must not be empty")
+            .with_param(Some("input".to_owned())));
     }
     run_action(
         state,
@@ -131,9 +132,9 @@ pub async fn create_analysis(
 #[utoipa::path(post, path = "/api/v1/comparisons", tag = "ai", request_body = ComparisonRequest, security(("bearer" = [])),
     responses(
         (status = 201, description = "The comparison with its usage, cost and price", body = ActionResult),
-        (status = 400, description = "Model not available", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "Monthly budget spent", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Fewer than two or more than ten inputs, or an empty one", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or invalid field (fewer than two or more than ten inputs, an empty one, a model not served)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited or daily quota spent", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The AI provider failed", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -143,13 +144,14 @@ pub async fn create_comparison(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: ComparisonRequest = parse_json(&raw)?;
+    let body: ComparisonRequest = parse_json_body(&headers, &raw)?;
     if !(2..=MAX_INPUTS).contains(&body.inputs.len())
         || body.inputs.iter().any(|i| i.trim().is_empty())
     {
-        return Err(ApiError::validation(
-            "inputs must hold 2 to 10 non-empty texts",
-        ));
+        return Err(
+            ApiError::validation("field \"inputs\": expected 2 to 10 non-empty texts")
+                .with_param(Some("inputs".to_owned())),
+        );
     }
     let numbered: Vec<String> = body
         .inputs

@@ -41,9 +41,10 @@ pub struct ChangePasswordRequest {
 #[utoipa::path(post, path = "/auth/signup", tag = "identity", request_body = SignupRequest,
     responses(
         (status = 201, description = "Account created", body = AccountView),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Invite-only and no valid invitation for this email", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or invalid field (e.g. an invalid email or a weak password)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn signup(
     State(state): State<AppState>,
@@ -60,7 +61,9 @@ pub async fn signup(
 #[utoipa::path(post, path = "/auth/login", tag = "identity", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or invalid field", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins for this email from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
@@ -79,7 +82,9 @@ pub async fn login(
 #[utoipa::path(post, path = "/auth/refresh", tag = "identity", request_body = RefreshRequest,
     responses(
         (status = 200, description = "New token pair", body = TokenResponse),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid, expired or reused refresh token (reuse revokes the whole session)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -91,7 +96,11 @@ pub async fn refresh(
 
 /// Revoke the session of a refresh token (and its access tokens, within seconds).
 #[utoipa::path(post, path = "/auth/logout", tag = "identity", request_body = RefreshRequest,
-    responses((status = 204, description = "Session revoked")))]
+    responses(
+        (status = 204, description = "Session revoked"),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or invalid field", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
@@ -105,9 +114,10 @@ pub async fn logout(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Password changed, all sessions revoked"),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Current password is wrong", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "New password does not meet the policy", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or invalid field (e.g. a new password that does not meet the policy)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn change_password(
     State(state): State<AppState>,

@@ -1,16 +1,16 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Deserializer, Serialize};
 use tollgate_keys::{ApiKey, ApiKeyId, CreatedKey, Environment};
 use utoipa::ToSchema;
 
+use super::dto::Timestamp;
 use super::scope::{OrganizationQuery, OrganizationScope};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, parse_json_body};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -19,15 +19,42 @@ pub struct CreateKeyRequest {
     pub name: String,
     #[schema(example = "production")]
     pub environment: EnvironmentName,
-    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EnvironmentName {
     Development,
     Staging,
     Production,
+}
+
+/// Read as a string so that any other value, of any JSON type, is refused with the same
+/// message naming the allowed values.
+impl<'de> Deserialize<'de> for EnvironmentName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Names;
+
+        impl serde::de::Visitor<'_> for Names {
+            type Value = EnvironmentName;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("one of development, staging, production")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<EnvironmentName, E> {
+                match value {
+                    "development" => Ok(EnvironmentName::Development),
+                    "staging" => Ok(EnvironmentName::Staging),
+                    "production" => Ok(EnvironmentName::Production),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(value), &self)),
+                }
+            }
+        }
+
+        deserializer.deserialize_str(Names)
+    }
 }
 
 impl From<EnvironmentName> for Environment {
@@ -66,8 +93,8 @@ pub struct CreatedKeyView {
     pub name: String,
     pub environment: EnvironmentName,
     pub organization_id: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
 }
 
 impl From<CreatedKey> for CreatedKeyView {
@@ -79,8 +106,8 @@ impl From<CreatedKey> for CreatedKeyView {
             name: created.key.name.as_str().to_owned(),
             environment: created.key.environment.into(),
             organization_id: created.key.organization_id.to_string(),
-            created_at: created.key.created_at,
-            expires_at: created.key.expires_at,
+            created_at: created.key.created_at.into(),
+            expires_at: created.key.expires_at.map(Timestamp::from),
         }
     }
 }
@@ -94,10 +121,10 @@ pub struct KeyView {
     pub name: String,
     pub environment: EnvironmentName,
     pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl From<ApiKey> for KeyView {
@@ -108,10 +135,10 @@ impl From<ApiKey> for KeyView {
             name: key.name.as_str().to_owned(),
             environment: key.environment.into(),
             created_by: key.created_by.to_string(),
-            created_at: key.created_at,
-            last_used_at: key.last_used_at,
-            expires_at: key.expires_at,
-            revoked_at: key.revoked_at,
+            created_at: key.created_at.into(),
+            last_used_at: key.last_used_at.map(Timestamp::from),
+            expires_at: key.expires_at.map(Timestamp::from),
+            revoked_at: key.revoked_at.map(Timestamp::from),
         }
     }
 }
@@ -129,7 +156,8 @@ pub struct KeyList {
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a member of that organisation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The organisation holds the maximum number of live keys", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid name, environment or expiry", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or invalid field: name, environment or expiry", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_key(
     State(state): State<AppState>,
@@ -144,7 +172,7 @@ pub async fn create_key(
             organization,
             &body.name,
             body.environment.into(),
-            body.expires_at,
+            body.expires_at.map(Timestamp::into_inner),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
@@ -178,6 +206,7 @@ pub async fn list_keys(
         (status = 403, description = "Neither the key's creator nor an organisation owner or admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key in the organisation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The key is already revoked or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid grace period", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn rotate_key(
@@ -185,16 +214,20 @@ pub async fn rotate_key(
     Authenticated(principal): Authenticated,
     OrganizationScope(organization): OrganizationScope,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedKeyView>), ApiError> {
     let id = key_id(&id)?;
     let request: RotateKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateKeyRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::validation(e.to_string()))?
+        parse_json_body(&headers, &body)?
     };
     let grace = chrono::Duration::try_seconds(request.grace_period_seconds.unwrap_or(0))
-        .ok_or_else(|| ApiError::validation("grace_period_seconds is out of range"))?;
+        .ok_or_else(|| {
+            ApiError::validation("field \"grace_period_seconds\": out of range")
+                .with_param(Some("grace_period_seconds".to_owned()))
+        })?;
     let created = state
         .keys
         .rotate(&principal, organization, id, grace)

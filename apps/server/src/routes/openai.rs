@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
+use tollgate_identity::Principal;
 use tollgate_quotas::Admission;
 
 use crate::auth::Authenticated;
@@ -27,7 +28,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "An OpenAI chat completion (or an SSE stream of chunks)", body = Object),
-        (status = 400, description = "Model not available or request rejected upstream", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid request (`invalid_request_error`: malformed JSON, a missing or invalid field, a model not served; `error.param` names the field) or request rejected upstream", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "Monthly budget spent (`budget_exceeded`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited or daily quota spent; see Retry-After and RateLimit", body = Problem, content_type = "application/problem+json"),
@@ -37,6 +38,17 @@ use crate::state::AppState;
 pub async fn chat_completions(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    request_headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, ApiError> {
+    complete(state, principal, request_headers, raw)
+        .await
+        .map_err(ApiError::openai_style)
+}
+
+async fn complete(
+    state: AppState,
+    principal: Principal,
     request_headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {

@@ -1,11 +1,12 @@
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use tollgate_kernel::{Micros, Period};
 use tollgate_quotas::{Action, AdmitError};
 use utoipa::ToSchema;
 
+use super::dto::Timestamp;
 use super::scope::{OrganizationQuery, OrganizationScope};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
@@ -13,8 +14,8 @@ use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PeriodView {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    pub start: Timestamp,
+    pub end: Timestamp,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -23,7 +24,7 @@ pub struct QuotaView {
     pub limit: u32,
     pub used: u32,
     pub remaining: u32,
-    pub resets_at: DateTime<Utc>,
+    pub resets_at: Timestamp,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -104,7 +105,7 @@ pub async fn usage(
                 limit,
                 used,
                 remaining: limit.saturating_sub(used),
-                resets_at: day.end(),
+                resets_at: day.end().into(),
             })
         })
         .collect();
@@ -117,8 +118,8 @@ pub async fn usage(
         organization_id: organization.to_string(),
         plan: plan.id.clone(),
         period: PeriodView {
-            start: month.start(),
-            end: month.end(),
+            start: month.start().into(),
+            end: month.end().into(),
         },
         requests: totals.requests,
         cost_micros: totals.cost.get(),

@@ -131,8 +131,10 @@ async fn unknown_models_and_malformed_requests_are_refused_before_any_upstream_c
         json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}),
         json!([1]),
     ] {
+        // As OpenAI answers: every invalid request is a 400 `invalid_request_error`.
         let response = post_chat(&app, &key, body).await;
-        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+        let problem = assert_problem(response, StatusCode::BAD_REQUEST, "validation").await;
+        assert_eq!(problem["error"]["type"], "invalid_request_error");
     }
     assert_problem(
         app.post("/v1/chat/completions", chat_request(), None).await,
@@ -426,7 +428,14 @@ async fn analyses_use_the_configured_prompt_and_answer_201_with_cost_and_price()
             Some(&key),
         )
         .await;
-    assert_problem(unknown_model, StatusCode::BAD_REQUEST, "validation").await;
+    // A well-formed request naming a model this deployment does not serve: 422, like any
+    // other invalid field outside the OpenAI-compatible routes.
+    assert_problem(
+        unknown_model,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -17,4 +17,5 @@ mod plans;
 mod sessions;
 mod signup;
 mod stream_faults;
+mod timestamps;
 mod tokens;

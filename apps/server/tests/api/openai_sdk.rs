@@ -182,3 +182,23 @@ async fn a_revoked_key_is_the_sdks_authentication_error() {
         other => panic!("expected the SDK's API error, got {other:?}"),
     }
 }
+
+/// An invalid request is what the OpenAI SDKs call a bad request: 400 `invalid_request_error`
+/// with `param` naming the field, as OpenAI answers it.
+#[tokio::test]
+async fn an_invalid_request_is_the_sdks_bad_request_error_naming_the_field() {
+    let (app, _db, _upstream, key, _) = setup("").await;
+    let mut invalid = request(false);
+    invalid.model = "gpt-imaginary".to_owned();
+    match sdk(&app, &key).chat().create(invalid).await {
+        Err(OpenAIError::ApiError(error)) => {
+            assert_eq!(error.status_code, StatusCode::BAD_REQUEST);
+            assert_eq!(
+                error.api_error.r#type.as_deref(),
+                Some("invalid_request_error")
+            );
+            assert_eq!(error.api_error.param.as_deref(), Some("model"));
+        }
+        other => panic!("expected the SDK's API error, got {other:?}"),
+    }
+}
