@@ -691,8 +691,37 @@ fn describe(error: figment::Error, env: Option<&str>) -> String {
         .join("; ")
 }
 
+/// Keys whose values are secrets: a type error about them must not echo the value into logs.
+const SECRET_KEYS: &[&str] = &[
+    "jwt_secret",
+    "service_keys",
+    "admin_password",
+    "api_key",
+    "pepper",
+    "secret_key",
+    "webhook_secret",
+];
+
 fn describe_one(error: &figment::Error, env: Option<&str>) -> String {
     let key = error.path.join(".");
+    if error
+        .path
+        .iter()
+        .any(|part| SECRET_KEYS.contains(&part.as_str()))
+        && matches!(error.kind, Kind::InvalidType(..) | Kind::InvalidValue(..))
+    {
+        let shape = match &error.kind {
+            Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected) => expected.clone(),
+            _ => String::new(),
+        };
+        let source =
+            if env.is_some_and(|env| error.metadata.as_ref().is_some_and(|m| m.name == env)) {
+                format!("environment variable {} ({key})", env_variable(&error.path))
+            } else {
+                key
+            };
+        return format!("{source}: invalid value (not shown: it is a secret); expected {shape}");
+    }
     let metadata = error.metadata.as_ref();
     let from_env = env.is_some_and(|env| metadata.is_some_and(|m| m.name == env));
     if from_env && !error.path.is_empty() {
@@ -993,6 +1022,17 @@ mod tests {
             "invalid configuration: environment variable TOLLGATE_SERVER__LISTEN \
              (server.listen): invalid socket address syntax"
         );
+        // A secret's value never appears in the message.
+        let error = load_error(
+            None,
+            &[],
+            &[("TOLLGATE_AUTH__SERVICE_KEYS", "sk-very-secret-value")],
+        );
+        assert!(
+            error.contains("TOLLGATE_AUTH__SERVICE_KEYS") && error.contains("not shown"),
+            "{error}"
+        );
+        assert!(!error.contains("sk-very-secret-value"), "{error}");
         // The variable wins over a good value in the file.
         let error = load_error(
             None,
