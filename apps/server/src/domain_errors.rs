@@ -26,7 +26,10 @@ impl From<SignupError> for ApiError {
         match error {
             SignupError::InvalidEmail(_) => invalid_field("email", &error),
             SignupError::InvalidPassword(_) => invalid_field("password", &error),
-            SignupError::InvitationRequired => ApiError::forbidden(error.to_string()),
+            SignupError::InvitationRequired => ApiError::forbidden(format!(
+                "{error}: sign-up on this server is by invitation; an administrator creates one \
+                 with POST /admin/invites"
+            )),
             SignupError::EmailTaken => ApiError::conflict(error.to_string()),
             SignupError::Unexpected(cause) => ApiError::unavailable(cause),
         }

@@ -14,7 +14,15 @@ async fn invite_only_signup_needs_a_valid_invitation_for_that_email() {
             None,
         )
         .await;
-    assert_problem(no_invite, StatusCode::FORBIDDEN, "forbidden").await;
+    let problem = assert_problem(no_invite, StatusCode::FORBIDDEN, "forbidden").await;
+    // A newcomer learns how to get in, not only that they cannot.
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("POST /admin/invites"),
+        "{problem}"
+    );
     let bogus = app
         .post(
             "/auth/signup",
