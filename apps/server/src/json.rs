@@ -55,6 +55,16 @@ pub fn parse_json_body<T: DeserializeOwned>(
 /// The body is read as a JSON value first and then into `T`, so that every failure of the first
 /// step is a syntax error (400) and every failure of the second a field error (422).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = parse_json_object(bytes)?;
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let (detail, param) = describe(error.path(), &serde_message(error.inner()));
+        ApiError::validation(detail).with_param(param)
+    })
+}
+
+/// The first step of [`parse_json`] alone: the body as a JSON object. For the metered proxy,
+/// which forwards the object and reads its fields itself (no second pass over the body).
+pub fn parse_json_object(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "the request body is empty; expected a JSON object",
@@ -75,10 +85,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             value_in_words(&value)
         )));
     }
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let (detail, param) = describe(error.path(), &serde_message(error.inner()));
-        ApiError::validation(detail).with_param(param)
-    })
+    Ok(value)
 }
 
 fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

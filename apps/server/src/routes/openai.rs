@@ -17,7 +17,7 @@ use crate::auth::Authenticated;
 use crate::chat::ChatReply;
 use crate::error::{ApiError, Problem};
 use crate::idempotency::idempotent;
-use crate::json::parse_json;
+use crate::json::parse_json_object;
 use crate::middleware::request_id;
 use crate::rate_headers::{PolicyState, headers};
 use crate::state::AppState;
@@ -52,7 +52,7 @@ async fn complete(
     request_headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: Value = parse_json(&raw)?;
+    let body = parse_json_object(&raw)?;
     let request_id = request_id(&request_headers);
     if body.get("stream").and_then(Value::as_bool) == Some(true) {
         return chat_reply(state.chat.complete(&principal, body, request_id).await?);
