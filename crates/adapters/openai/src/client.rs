@@ -19,7 +19,9 @@ pub struct UpstreamConfig {
     pub request_timeout: Duration,
     /// Longest silence between two chunks of a stream.
     pub stream_idle_timeout: Duration,
-    /// Retries after the first attempt, only before any response byte arrived.
+    /// Retries after the first attempt, only when the request cannot have been sent (the
+    /// connection failed) or the provider answered 429 or 5xx; never after a time-out, a reset
+    /// or a broken body, when the provider may be producing (and billing) the call.
     pub max_retries: u32,
     pub initial_backoff: Duration,
 }
@@ -91,10 +93,12 @@ impl OpenAiClient {
         let response = self
             .send_with_retries(&body, Some(self.config.request_timeout))
             .await?;
-        let body: Value = tokio::time::timeout(self.config.request_timeout, response.json())
+        let bytes = tokio::time::timeout(self.config.request_timeout, response.bytes())
             .await
             .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+            .map_err(transport_error)?;
+        let body: Value =
+            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
         let usage = usage_of(&body);
         Ok(Completion { body, usage })
     }
@@ -142,8 +146,10 @@ impl OpenAiClient {
         request
     }
 
-    /// Sends until a 2xx arrives; retries connection failures, time-outs before the response,
-    /// 429 and 5xx with exponential backoff (or upstream's short `Retry-After`).
+    /// Sends until a 2xx arrives. Asks again, with exponential backoff (or upstream's short
+    /// `Retry-After`), only where a second request cannot pay for the call twice: a connection
+    /// that failed before the request was sent, and an explicit 429 or 5xx. A time-out or a
+    /// connection lost after sending is returned at once: the provider may have the request.
     async fn send_with_retries(
         &self,
         body: &Value,
@@ -157,19 +163,23 @@ impl OpenAiClient {
                 self.request(body, timeout).send(),
             )
             .await;
-            let error = match sent {
-                Err(_) => UpstreamError::Timeout,
-                Ok(Err(error)) if error.is_timeout() => UpstreamError::Timeout,
-                Ok(Err(error)) => UpstreamError::Unavailable(error.to_string()),
+            let (error, retryable) = match sent {
+                Err(_) => (UpstreamError::Timeout, false),
+                // Connect refused or reset, DNS, TLS handshake, connect time-out: nothing sent.
+                Ok(Err(error)) if error.is_connect() => {
+                    (UpstreamError::Unavailable(error.to_string()), true)
+                }
+                Ok(Err(error)) => (transport_error(error), false),
                 Ok(Ok(response)) if response.status().is_success() => return Ok(response),
-                Ok(Ok(response)) => Self::refusal(response).await,
+                Ok(Ok(response)) => {
+                    let error = Self::refusal(response).await;
+                    let retryable = matches!(
+                        error,
+                        UpstreamError::Unavailable(_) | UpstreamError::RateLimited { .. }
+                    );
+                    (error, retryable)
+                }
             };
-            let retryable = matches!(
-                error,
-                UpstreamError::Timeout
-                    | UpstreamError::Unavailable(_)
-                    | UpstreamError::RateLimited { .. }
-            );
             if !retryable || attempt >= self.config.max_retries {
                 return Err(error);
             }
@@ -210,6 +220,15 @@ impl OpenAiClient {
                 }
             }
         }
+    }
+}
+
+/// A transport failure once the request may have been sent: a time-out or a lost connection.
+fn transport_error(error: reqwest::Error) -> UpstreamError {
+    if error.is_timeout() {
+        UpstreamError::Timeout
+    } else {
+        UpstreamError::Unavailable(error.to_string())
     }
 }
 

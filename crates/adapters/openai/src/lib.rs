@@ -1,6 +1,7 @@
 //! OpenAI adapter of Tollgate: chat completions against `openai.base_url` (OpenAI, Azure-style
 //! proxies, vLLM, Ollama — anything OpenAI-compatible), plain and streamed (SSE), with connect
-//! and total timeouts and retries with backoff only before any byte of a response arrived.
+//! and total timeouts, and retries with backoff only where a second request cannot pay for the
+//! call twice: a connection that failed before sending, and an explicit 429 or 5xx.
 //!
 //! Streamed requests always ask upstream for `stream_options.include_usage`, so that the cost of
 //! a stream is known from the provider's own count.

@@ -1,9 +1,13 @@
 //! The adapter against a real HTTP server on loopback (wiremock).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tollgate_costing::TokenUsage;
 use tollgate_openai::{
     OpenAiClient, StreamEvent, UpstreamConfig, UpstreamConfigError, UpstreamError,
@@ -139,7 +143,9 @@ async fn client_errors_are_not_retried_and_keep_upstreams_body() {
 }
 
 #[tokio::test]
-async fn slow_upstream_times_out() {
+async fn a_late_answer_times_out_and_is_not_asked_again() {
+    // The request reached the provider, which may be generating (and billing) it: asking again
+    // could pay for the same call three times.
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -149,23 +155,191 @@ async fn slow_upstream_times_out() {
         )
         .mount(&server)
         .await;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     assert!(matches!(
         client(&server).chat(&request()).await,
         Err(UpstreamError::Timeout)
     ));
-    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
-async fn unreachable_upstream_is_unavailable() {
-    let mut config = UpstreamConfig::new("http://127.0.0.1:1/v1", None);
-    config.initial_backoff = Duration::from_millis(10);
+async fn a_stream_whose_headers_come_late_times_out_and_is_not_asked_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(sse(&[]))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    assert!(matches!(
+        client(&server).chat_stream(&request()).await,
+        Err(UpstreamError::Timeout)
+    ));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_503_is_asked_again_and_the_second_answer_is_used() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion()))
+        .mount(&server)
+        .await;
+    let done = client(&server).chat(&request()).await.unwrap();
+    assert_eq!(done.body["choices"][0]["message"]["content"], "hi");
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_retried_then_unavailable() {
+    let mut config = UpstreamConfig::new(format!("http://{}/v1", free_address()), None);
+    config.initial_backoff = Duration::from_millis(50);
     let client = OpenAiClient::new(config).unwrap();
+    let started = Instant::now();
     assert!(matches!(
         client.chat(&request()).await,
         Err(UpstreamError::Unavailable(_))
     ));
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "two retries, after 50 and 100 ms: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_until_the_provider_listens() {
+    // Nothing was sent on a refused connection, so asking again cannot pay twice.
+    let address = free_address();
+    let mut config = UpstreamConfig::new(format!("http://{address}/v1"), None);
+    config.initial_backoff = Duration::from_millis(500);
+    let client = OpenAiClient::new(config).unwrap();
+    let provider = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let listener = std::net::TcpListener::bind(address).unwrap();
+        let server = MockServer::builder().listener(listener).start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(completion()))
+            .mount(&server)
+            .await;
+        server
+    });
+    let started = Instant::now();
+    let done = client.chat(&request()).await.unwrap();
+    assert_eq!(done.body["choices"][0]["message"]["content"], "hi");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "it was retried"
+    );
+    let server = provider.await.unwrap();
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_connection_reset_after_the_request_arrived_is_not_retried() {
+    let (base_url, requests) = hang_up_server(None).await;
+    let client = client_at(&base_url);
+    assert!(matches!(
+        client.chat(&request()).await,
+        Err(UpstreamError::Unavailable(_))
+    ));
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+
+    let (base_url, requests) = hang_up_server(None).await;
+    let client = client_at(&base_url);
+    assert!(matches!(
+        client.chat_stream(&request()).await,
+        Err(UpstreamError::Unavailable(_))
+    ));
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_body_cut_short_is_unavailable_and_not_retried() {
+    let (base_url, requests) = hang_up_server(Some(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"id\": \"chatcmpl-1\", ",
+    ))
+    .await;
+    let client = client_at(&base_url);
+    match client.chat(&request()).await {
+        Err(UpstreamError::Unavailable(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+}
+
+/// A loopback address with nothing listening on it (a port the system just handed out).
+fn free_address() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+fn client_at(base_url: &str) -> OpenAiClient {
+    let mut config = UpstreamConfig::new(base_url, None);
+    config.initial_backoff = Duration::from_millis(10);
+    config.request_timeout = Duration::from_millis(800);
+    OpenAiClient::new(config).unwrap()
+}
+
+/// A provider on loopback that reads each request whole, writes `answer` (if any) and drops the
+/// connection (with a reset when it wrote nothing); returns its base URL and the number of
+/// requests it read.
+async fn hang_up_server(answer: Option<&'static str>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            if read_request(&mut socket).await {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            match answer {
+                Some(answer) => {
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    let _ = socket.flush().await;
+                }
+                None => {
+                    let _ = socket.set_zero_linger();
+                }
+            }
+            drop(socket);
+        }
+    });
+    (base_url, requests)
+}
+
+/// Reads one HTTP/1.1 request (head and `content-length` body); false if the peer left first.
+async fn read_request(socket: &mut TcpStream) -> bool {
+    let mut received = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    loop {
+        if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if received.len() >= end + 4 + length {
+                return true;
+            }
+        }
+        match socket.read(&mut buffer).await {
+            Ok(0) | Err(_) => return false,
+            Ok(read) => received.extend_from_slice(&buffer[..read]),
+        }
+    }
 }
 
 fn sse(chunks: &[Value]) -> String {
