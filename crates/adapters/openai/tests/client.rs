@@ -400,6 +400,51 @@ async fn streams_chunks_and_asks_for_usage() {
     );
 }
 
+#[tokio::test]
+async fn a_usage_without_completion_tokens_is_no_usage_not_zero_output() {
+    let server = MockServer::start().await;
+    let mut body = completion();
+    body["usage"] = json!({"prompt_tokens": 12, "total_tokens": 15});
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&server)
+        .await;
+    let done = client(&server).chat(&request()).await.unwrap();
+    assert_eq!(done.body["choices"][0]["message"]["content"], "hi");
+    assert_eq!(done.usage, None, "the caller must count the output itself");
+}
+
+#[tokio::test]
+async fn a_final_usage_chunk_without_completion_tokens_is_no_usage() {
+    let server = MockServer::start().await;
+    let content = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": "stop"}]});
+    let usage_chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+        "choices": [], "usage": {"prompt_tokens": 9, "total_tokens": 11}});
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(sse(&[content, usage_chunk])),
+        )
+        .mount(&server)
+        .await;
+    let events: Vec<StreamEvent> = client(&server)
+        .chat_stream(&request())
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    for event in &events {
+        if let StreamEvent::Chunk { usage, json } = event {
+            assert_eq!(*usage, None, "{json}");
+        }
+    }
+    assert!(matches!(events[2], StreamEvent::Done));
+}
+
 #[test]
 fn a_base_url_that_cannot_work_is_refused_when_the_client_is_built() {
     for url in [
