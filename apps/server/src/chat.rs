@@ -1,7 +1,7 @@
 //! The metered chat-completion use case: rate limit, quota and budget (one admission), the
 //! upstream call, then settlement of the actual cost and one usage event. A failed upstream call
 //! releases the reservation and gives back the quota unit; a stream that breaks, or whose client
-//! goes away, after tokens were produced is charged for what was produced.
+//! goes away, is charged for its input and what was produced (upstream accepted the prompt).
 
 use std::sync::Arc;
 
@@ -127,7 +127,7 @@ impl<P: CompletionProvider> ChatGateway<P> {
             cached_input_tokens: 0,
             output_tokens: count_reply(&request.model, &completion.body),
         });
-        let (cost, price) = call.charge(usage).await?;
+        let (cost, price) = call.charge(usage).await;
         Ok(ActionReply {
             id: call.admission.reservation.id.as_uuid(),
             output,
@@ -193,7 +193,7 @@ impl<P: CompletionProvider> ChatGateway<P> {
                         cached_input_tokens: 0,
                         output_tokens: count_reply(&request.model, &completion.body),
                     });
-                    call.charge(usage).await?;
+                    call.charge(usage).await;
                     Ok(ChatReply::Complete {
                         body: completion.body,
                         admission,
@@ -305,13 +305,15 @@ struct MeteredCall {
 }
 
 impl MeteredCall {
-    /// The call's usage event: what it cost us and what it is charged.
-    fn event(&self, usage: TokenUsage) -> Result<UsageEvent, ApiError> {
-        let cost = self
-            .prices
-            .cost(&self.model, usage)
-            .map_err(ApiError::internal)?;
-        Ok(UsageEvent {
+    /// The call's usage event: what it cost us and what it is charged. A call that cannot be
+    /// priced (its model's price vanished, an overflow) is charged its reserved worst case:
+    /// never less than it may have cost.
+    fn event(&self, usage: TokenUsage) -> UsageEvent {
+        let cost = self.prices.cost(&self.model, usage).unwrap_or_else(|error| {
+            tracing::error!(%error, request_id = %self.request_id, "could not price a call; charging its reserved worst case");
+            self.admission.reservation.estimate
+        });
+        UsageEvent {
             id: self.admission.reservation.id.as_uuid(),
             organization: self.principal.organization_id,
             user: self.principal.user_id,
@@ -325,19 +327,16 @@ impl MeteredCall {
                 .price(&self.admission.plan.id, self.action.as_str(), cost),
             request_id: self.request_id.clone(),
             at: Utc::now(),
-        })
+        }
     }
 
     /// Charges the call, before or just after the response (see `settlements.rs`); returns
     /// cost and price.
-    async fn charge(&self, usage: TokenUsage) -> Result<(Micros, Micros), ApiError> {
-        let event = self.event(usage)?;
+    async fn charge(&self, usage: TokenUsage) -> (Micros, Micros) {
+        let event = self.event(usage);
         let charged = (event.cost, event.price);
-        self.settlements
-            .settle(event)
-            .await
-            .map_err(ApiError::unavailable)?;
-        Ok(charged)
+        self.settlements.settle(event).await;
+        charged
     }
 
     async fn release(&self) {
@@ -401,25 +400,20 @@ impl MeteredCall {
         self.finish(&produced).await;
     }
 
-    /// Settles a streamed call on what upstream reported, or on the tokens counted in what was
-    /// streamed when it reported nothing; releases it when upstream produced nothing.
+    /// Settles a streamed call on what upstream reported, or on the counted input and the
+    /// tokens counted in what was streamed when it reported nothing. Upstream accepted the
+    /// prompt (it answered 200), so the input is charged even when nothing was streamed.
     async fn finish(&self, produced: &Produced) {
-        if !produced.any_chunk {
-            self.release().await;
-            return;
-        }
         let usage = produced.reported.unwrap_or_else(|| TokenUsage {
             input_tokens: self.input_tokens,
             cached_input_tokens: 0,
-            output_tokens: TiktokenCounter.count(&self.model, &produced.text),
+            output_tokens: if produced.text.is_empty() {
+                0
+            } else {
+                TiktokenCounter.count(&self.model, &produced.text)
+            },
         });
-        let event = match self.event(usage) {
-            Ok(event) => event,
-            Err(error) => {
-                tracing::error!(?error, request_id = %self.request_id, "could not price a streamed call");
-                return;
-            }
-        };
+        let event = self.event(usage);
         if let Err(error) = self.usage.settle_and_record(event.clone()).await {
             // The client has its tokens: keep trying in the background rather than lose the
             // charge.
@@ -432,7 +426,6 @@ impl MeteredCall {
 /// What a stream produced so far.
 #[derive(Default)]
 struct Produced {
-    any_chunk: bool,
     reported: Option<TokenUsage>,
     text: String,
 }
@@ -444,7 +437,6 @@ enum ChunkKind {
 
 impl Produced {
     fn take(&mut self, chunk: &Value, usage: Option<TokenUsage>) -> ChunkKind {
-        self.any_chunk = true;
         if usage.is_some() {
             self.reported = usage;
         }

@@ -6,6 +6,7 @@ pub mod auth;
 mod chat;
 pub mod cli;
 mod client_address;
+mod detached;
 mod domain_errors;
 pub mod error;
 mod idempotency;

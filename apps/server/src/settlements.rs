@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tollgate_costing::UsageEvent;
-use tollgate_identity::StoreError;
 use tollgate_kernel::OrganizationId;
 
 use crate::services::UsageApi;
@@ -66,21 +65,26 @@ impl Settlements {
         })
     }
 
-    /// Settles the call described by `event`, now or in the background as configured.
-    ///
-    /// # Errors
-    /// `Unavailable` when settling now fails (the caller answers 503).
-    pub async fn settle(self: &Arc<Self>, event: UsageEvent) -> Result<(), StoreError> {
+    /// Settles the call described by `event`, now or in the background as configured. A
+    /// settlement that fails now is retried in the background: the client gets the answer it
+    /// was charged for, and the charge is not lost.
+    pub async fn settle(self: &Arc<Self>, event: UsageEvent) {
         match self.timing {
             SettlementTiming::BeforeResponse => {
-                let reservation = event.id;
-                if !self.ledger.settle_and_record(event).await? {
-                    tracing::warn!(%reservation, "the reservation was settled or released already");
+                match self.ledger.settle_and_record(event.clone()).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        reservation = %event.id,
+                        "the reservation was settled or released already"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%error, request_id = %event.request_id, "settlement failed; retrying in the background");
+                        self.submit(event);
+                    }
                 }
             }
             SettlementTiming::AfterResponse => self.submit(event),
         }
-        Ok(())
     }
 
     /// Settles the call described by `event` in the background.

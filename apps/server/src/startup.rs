@@ -442,15 +442,16 @@ fn identity_policy(settings: &Settings) -> IdentityPolicy {
 
 fn http_router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
-    routes::router()
-        .fallback(|| async { error::problem_for_status(StatusCode::NOT_FOUND) })
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(settings.server.max_body_bytes))
+    routes::bounded()
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(settings.server.request_timeout_seconds),
         ))
+        .merge(routes::metered())
+        .fallback(|| async { error::problem_for_status(StatusCode::NOT_FOUND) })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(settings.server.max_body_bytes))
         .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(axum::middleware::from_fn(log_request))

@@ -11,6 +11,7 @@ use tollgate_identity::Principal;
 
 use crate::auth::Authenticated;
 use crate::chat::ActionReply;
+use crate::detached::run_detached;
 use crate::error::{ApiError, Problem};
 use crate::idempotency::idempotent;
 use crate::json::parse_json_body;
@@ -79,19 +80,22 @@ async fn run_action(
     model: Option<String>,
     content: String,
 ) -> Result<Response, ApiError> {
-    idempotent(
-        &state.idempotency,
-        principal.organization_id,
-        &headers,
-        &raw,
-        || async {
-            let reply = state
-                .chat
-                .run_action(&principal, action, model, content, request_id(&headers))
-                .await?;
-            Ok((StatusCode::CREATED, Json(ActionResult::from(reply))).into_response())
-        },
-    )
+    run_detached(async move {
+        idempotent(
+            &state.idempotency,
+            principal.organization_id,
+            &headers,
+            &raw,
+            || async {
+                let reply = state
+                    .chat
+                    .run_action(&principal, action, model, content, request_id(&headers))
+                    .await?;
+                Ok((StatusCode::CREATED, Json(ActionResult::from(reply))).into_response())
+            },
+        )
+        .await
+    })
     .await
 }
 

@@ -18,7 +18,8 @@ use axum::routing::{delete, get, post};
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+/// Routes answered within `server.request_timeout_seconds`.
+pub fn bounded() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -33,11 +34,18 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/keys/{id}/rotate", post(keys::rotate_key))
         .route("/api/v1/keys/{id}", delete(keys::revoke_key))
         .route("/api/v1/plans", get(plans::list_plans))
-        .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
         .route("/api/v1/usage", get(usage::usage))
-        .route("/api/v1/analyses", post(actions::create_analysis))
-        .route("/api/v1/comparisons", post(actions::create_comparison))
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/pricing", get(pricing::pricing))
+}
+
+/// The metered routes. A server-wide timeout would answer 503 while the call goes on upstream
+/// and is charged, so none applies: the AI provider's own timeouts bound them, and a call ends
+/// charged or released even if its client gives up (see `detached.rs`).
+pub fn metered() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/api/v1/analyses", post(actions::create_analysis))
+        .route("/api/v1/comparisons", post(actions::create_comparison))
 }

@@ -15,6 +15,7 @@ use tollgate_quotas::Admission;
 
 use crate::auth::Authenticated;
 use crate::chat::ChatReply;
+use crate::detached::run_detached;
 use crate::error::{ApiError, Problem};
 use crate::idempotency::idempotent;
 use crate::json::parse_json_object;
@@ -41,7 +42,7 @@ pub async fn chat_completions(
     request_headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    complete(state, principal, request_headers, raw)
+    run_detached(complete(state, principal, request_headers, raw))
         .await
         .map_err(ApiError::openai_style)
 }

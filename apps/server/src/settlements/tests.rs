@@ -7,6 +7,7 @@ use tollgate_costing::TokenUsage;
 use tollgate_kernel::{Micros, Period, UserId};
 
 use super::*;
+use tollgate_identity::StoreError;
 
 /// A ledger that fails its first `failures` attempts and holds each attempt until a permit is
 /// given, so that a test decides when a settlement completes.
@@ -149,4 +150,17 @@ async fn a_usage_read_does_not_wait_for_settlements_submitted_after_it() {
     ledger.gate.add_permits(1);
     settlements.drain(Duration::from_secs(1)).await;
     assert_eq!(ledger.recorded.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_settlement_that_fails_before_the_response_is_retried_in_the_background() {
+    let ledger = Ledger::new(2, true);
+    let settlements = Settlements::new(ledger.clone(), SettlementTiming::BeforeResponse);
+    // The answer goes out (no error to the caller) although the first attempt failed…
+    settlements.settle(event(OrganizationId::new())).await;
+    assert_eq!(ledger.recorded.load(Ordering::SeqCst), 0);
+    // …and the charge is not lost: it commits once, in the background.
+    settlements.drain(Duration::from_secs(60)).await;
+    assert_eq!(ledger.attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(ledger.recorded.load(Ordering::SeqCst), 1);
 }

@@ -1,5 +1,6 @@
 //! HTTP tests: the real server on port 0, spoken to over HTTP. One binary, so it links once.
 
+mod call_lifecycle;
 mod chat;
 mod errors;
 mod first_run;

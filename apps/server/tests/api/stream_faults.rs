@@ -28,6 +28,8 @@ const PRODUCED: [&str; 2] = ["Hello", " there"];
 enum After {
     /// Stays open and silent, like a model still thinking.
     Hang,
+    /// Answers 200 and stays silent before any chunk.
+    HangBeforeContent,
     /// Fails mid-body: the connection is cut without `[DONE]`.
     Break,
 }
@@ -59,7 +61,11 @@ impl Drop for SetOnDrop {
 }
 
 fn streamed(after: After, dropped: Arc<AtomicBool>) -> Response {
-    let chunks: Vec<Result<Bytes, io::Error>> = PRODUCED
+    let produced: &[&str] = match after {
+        After::HangBeforeContent => &[],
+        _ => &PRODUCED,
+    };
+    let chunks: Vec<Result<Bytes, io::Error>> = produced
         .iter()
         .map(|text| {
             let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1,
@@ -72,7 +78,7 @@ fn streamed(after: After, dropped: Arc<AtomicBool>) -> Response {
     let tail = futures::stream::once(async move {
         let _guard = guard;
         match after {
-            After::Hang => {
+            After::Hang | After::HangBeforeContent => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(Bytes::new())
             }
@@ -104,11 +110,19 @@ fn request() -> Value {
 
 /// What the call must cost: the request's counted input tokens and the streamed text's tokens.
 fn expected_cost(request: &Value) -> u64 {
+    cost_of(request, &PRODUCED.concat())
+}
+
+fn cost_of(request: &Value, streamed: &str) -> u64 {
     let counter = TiktokenCounter;
     let input = counter.count("gpt-4o-mini", &request["messages"].to_string())
         + tollgate_costing::PER_MESSAGE_OVERHEAD
         + tollgate_costing::REPLY_OVERHEAD;
-    let output = counter.count("gpt-4o-mini", &PRODUCED.concat());
+    let output = if streamed.is_empty() {
+        0
+    } else {
+        counter.count("gpt-4o-mini", streamed)
+    };
     let usage = TokenUsage {
         input_tokens: input,
         cached_input_tokens: 0,
@@ -243,4 +257,32 @@ async fn usage_read_right_after_a_stream_shows_the_call() {
     assert_eq!(usage["requests"], 3);
     assert_eq!(usage["budget"]["reserved_micros"], 0);
     assert_eq!(usage["cost_micros"], 3 * expected_cost(&request()));
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_first_chunk_is_charged_for_its_input() {
+    let (base_url, upstream_dropped) = upstream(After::HangBeforeContent).await;
+    let (app, _db) = spawn(base_url).await;
+    let key = key_for(&app).await;
+
+    let response = app
+        .post("/v1/chat/completions", request(), Some(&key))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+
+    // Upstream accepted the prompt (it answered 200): the input is ours to pay, so it is
+    // charged; before, the reservation and the quota unit were handed back.
+    let usage = settled_usage(&app, &key).await;
+    let input_only = cost_of(&request(), "");
+    assert!(input_only > 0);
+    assert_eq!(usage["cost_micros"], input_only);
+    assert_eq!(usage["budget"]["spent_micros"], input_only);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            upstream_dropped.load(Ordering::SeqCst)
+        })
+        .await,
+        "the upstream request is cancelled when the client leaves"
+    );
 }
