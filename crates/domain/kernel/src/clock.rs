@@ -4,6 +4,8 @@ use std::sync::Mutex;
 /// Where domain services read the time, so that expiry rules are testable without sleeping.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Clock: Send + Sync + 'static {
+    /// The current instant, in UTC. Infallible: a clock that cannot answer is a bug, not a
+    /// condition to handle.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -24,12 +26,14 @@ pub struct FixedClock {
 }
 
 impl FixedClock {
+    /// A clock showing `now` until [`advance`](Self::advance)d.
     pub fn new(now: DateTime<Utc>) -> Self {
         Self {
             now: Mutex::new(now),
         }
     }
 
+    /// Moves the clock by `by` (negative durations move it back).
     pub fn advance(&self, by: chrono::Duration) {
         let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
         *now += by;

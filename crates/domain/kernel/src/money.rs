@@ -7,27 +7,40 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Micros(i64);
 
+/// Why an arithmetic operation on [`Micros`] has no result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
+    /// The result does not fit in an `i64` of micro-dollars.
     #[error("amount out of range")]
     Overflow,
+    /// [`Micros::mul_div_ceil`] was asked to divide by zero.
     #[error("division by zero")]
     DivisionByZero,
 }
 
 impl Micros {
+    /// No money.
     pub const ZERO: Micros = Micros(0);
+    /// Micro-dollars in one dollar.
     pub const PER_DOLLAR: i64 = 1_000_000;
+    /// Micro-dollars in one cent.
     pub const PER_CENT: i64 = 10_000;
 
+    /// `micros` micro-dollars.
     pub const fn new(micros: i64) -> Self {
         Self(micros)
     }
 
+    /// The amount in micro-dollars.
     pub const fn get(self) -> i64 {
         self.0
     }
 
+    /// `cents` cents, exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::Overflow`] when the amount does not fit.
     pub fn from_cents(cents: i64) -> Result<Self, MoneyError> {
         cents
             .checked_mul(Self::PER_CENT)
@@ -35,6 +48,11 @@ impl Micros {
             .ok_or(MoneyError::Overflow)
     }
 
+    /// `self + other`.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::Overflow`] instead of wrapping.
     pub fn checked_add(self, other: Micros) -> Result<Micros, MoneyError> {
         self.0
             .checked_add(other.0)
@@ -42,6 +60,11 @@ impl Micros {
             .ok_or(MoneyError::Overflow)
     }
 
+    /// `self − other`.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::Overflow`] instead of wrapping.
     pub fn checked_sub(self, other: Micros) -> Result<Micros, MoneyError> {
         self.0
             .checked_sub(other.0)
@@ -49,6 +72,11 @@ impl Micros {
             .ok_or(MoneyError::Overflow)
     }
 
+    /// `self × factor`, e.g. a unit price times a count.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::Overflow`] instead of wrapping.
     pub fn checked_mul(self, factor: i64) -> Result<Micros, MoneyError> {
         self.0
             .checked_mul(factor)
@@ -59,7 +87,13 @@ impl Micros {
     /// `self × numerator ÷ denominator`, rounded towards +∞.
     ///
     /// Rounding up is the rule for every cost and price we compute: we would rather over-count a
-    /// cost or over-charge by one micro-dollar than lose money on every call.
+    /// cost or over-charge by one micro-dollar than lose money on every call. The product is taken
+    /// in 128 bits, so only the result can overflow.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::DivisionByZero`] when `denominator` is 0; [`MoneyError::Overflow`] when the
+    /// result does not fit in an `i64`.
     pub fn mul_div_ceil(self, numerator: i64, denominator: i64) -> Result<Micros, MoneyError> {
         if denominator == 0 {
             return Err(MoneyError::DivisionByZero);

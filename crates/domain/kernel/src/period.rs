@@ -38,14 +38,17 @@ impl Period {
         Self::new(midnight(first), midnight(next))
     }
 
+    /// The first instant in the period.
     pub fn start(&self) -> DateTime<Utc> {
         self.start
     }
 
+    /// The first instant after the period (excluded).
     pub fn end(&self) -> DateTime<Utc> {
         self.end
     }
 
+    /// Whether `at` lies in `[start, end)`.
     pub fn contains(&self, at: DateTime<Utc>) -> bool {
         self.start <= at && at < self.end
     }
