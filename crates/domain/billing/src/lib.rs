@@ -1,0 +1,32 @@
+//! Billing domain of Tollgate: the metered AI call, from admission to charge or release.
+//!
+//! [`MeteredCalls`] runs one call of an organisation's plan: it reads the request
+//! ([`tollgate_costing::read_chat_request`]), reserves its worst-case cost through
+//! [`CallAdmission`] (rate limit, daily quota, monthly budget), calls the
+//! [`CompletionProvider`](tollgate_costing::CompletionProvider), and then either charges what
+//! the call cost — through the host's [`Settler`] — or releases the reservation when the
+//! provider gave no usable answer. A stream is relayed chunk by chunk and charged for its input
+//! and what it produced, however it ends.
+//!
+//! The crate does no I/O and starts no task: a streamed call's relay is a future that the host
+//! spawns on its own runtime, and background retries of failed settlements are the
+//! [`Settler`]'s (see docs/adr/0009-billing-crate.md).
+//!
+//! Ports: [`CallAdmission`] (implemented here for [`tollgate_quotas::MeteringService`]),
+//! [`Settler`], [`tollgate_costing::CompletionProvider`], [`tollgate_costing::TokenCounter`],
+//! [`tollgate_kernel::Clock`].
+
+#![warn(missing_docs)]
+
+mod call;
+mod errors;
+mod gateway;
+mod ports;
+mod relay;
+
+pub use errors::CallError;
+pub use gateway::{
+    ActionOutcome, ActionPrompt, Caller, ChatReply, CompletedCall, MeteredCalls, PricingRules,
+    StreamingCall,
+};
+pub use ports::{CallAdmission, Settler};

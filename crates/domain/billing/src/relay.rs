@@ -1,0 +1,128 @@
+//! A streamed call's relay: forwards the provider's chunks to the client as server-sent events
+//! and charges what was produced, whether the stream ends, breaks, or the client goes away.
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tollgate_costing::{ChunkStream, StreamEvent, TokenCounter, TokenUsage};
+use tollgate_kernel::Clock;
+
+use crate::call::MeteredCall;
+use crate::ports::{CallAdmission, Settler};
+
+/// Runs until the stream ends and the call is charged. On a normal end the call is charged
+/// before `[DONE]` is forwarded, so a client that reads its usage after the stream sees it.
+/// The provider accepted the prompt (it answered 200), so the input is charged even when
+/// nothing was streamed.
+pub(crate) async fn relay<A, S, C, T>(
+    call: MeteredCall<A, S, C>,
+    counter: std::sync::Arc<T>,
+    mut upstream: ChunkStream,
+    sender: mpsc::Sender<Bytes>,
+    client_wants_usage: bool,
+) where
+    A: CallAdmission,
+    S: Settler,
+    C: Clock,
+    T: TokenCounter,
+{
+    let mut produced = Produced::default();
+    loop {
+        // Watching the client as well as upstream: a client that leaves while upstream is
+        // quiet is noticed at once, and dropping `upstream` stops the generation we pay for.
+        let event = tokio::select! {
+            event = upstream.next() => event,
+            () = sender.closed() => break,
+        };
+        let frame = match event {
+            Some(Ok(StreamEvent::Chunk { json, usage })) => match produced.take(&json, usage) {
+                ChunkKind::UsageOnly if !client_wants_usage => continue,
+                _ => Bytes::from(format!("data: {json}\n\n")),
+            },
+            Some(Ok(StreamEvent::Done)) => {
+                call.charge_now(produced.usage(&call, counter.as_ref()))
+                    .await;
+                let _ = sender.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+                return;
+            }
+            Some(Err(_)) => {
+                // Tell the client in-band, as OpenAI does, rather than ending the stream in a
+                // way that looks complete.
+                let notice = json!({"error": {
+                    "message": "the AI provider's stream broke before it finished",
+                    "type": "upstream_error",
+                    "code": "upstream_error",
+                }});
+                let _ = sender
+                    .send(Bytes::from(format!("data: {notice}\n\n")))
+                    .await;
+                break;
+            }
+            None => break,
+        };
+        if sender.send(frame).await.is_err() {
+            break;
+        }
+    }
+    drop(sender);
+    call.charge_now(produced.usage(&call, counter.as_ref()))
+        .await;
+}
+
+/// What a stream produced so far.
+#[derive(Default)]
+pub(crate) struct Produced {
+    reported: Option<TokenUsage>,
+    text: String,
+}
+
+pub(crate) enum ChunkKind {
+    Content,
+    UsageOnly,
+}
+
+impl Produced {
+    pub(crate) fn take(&mut self, chunk: &Value, usage: Option<TokenUsage>) -> ChunkKind {
+        if usage.is_some() {
+            self.reported = usage;
+        }
+        for choice in chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str) {
+                self.text.push_str(text);
+            }
+        }
+        let usage_only = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty);
+        if usage_only {
+            ChunkKind::UsageOnly
+        } else {
+            ChunkKind::Content
+        }
+    }
+
+    /// What upstream reported, or the counted input and the tokens of the streamed text.
+    pub(crate) fn usage<A, S, C, T>(&self, call: &MeteredCall<A, S, C>, counter: &T) -> TokenUsage
+    where
+        A: CallAdmission,
+        S: Settler,
+        C: Clock,
+        T: TokenCounter,
+    {
+        self.reported.unwrap_or_else(|| {
+            let output = if self.text.is_empty() {
+                0
+            } else {
+                counter.count(&call.model, &self.text)
+            };
+            call.fallback_usage(output)
+        })
+    }
+}
