@@ -16,8 +16,14 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 pub struct JwtSecret(SecretSlice<u8>);
 
 impl JwtSecret {
+    /// The shortest key accepted: 256 bits, the output size of HS256 (RFC 7518 §3.2).
     pub const MIN_BYTES: usize = 32;
 
+    /// The key from its raw bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`AccessTokenError::WeakSecret`] when shorter than [`Self::MIN_BYTES`].
     pub fn new(bytes: Vec<u8>) -> Result<Self, AccessTokenError> {
         if bytes.len() < Self::MIN_BYTES {
             return Err(AccessTokenError::WeakSecret);
@@ -29,40 +35,56 @@ impl JwtSecret {
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
+    /// The user ([`UserId`]).
     pub sub: Uuid,
+    /// The organisation the token acts for ([`OrganizationId`]).
     pub org: Uuid,
+    /// The operator-wide [`Role`], spelt as [`Role::as_str`] does.
     pub role: String,
     /// The login session (refresh-token family) this token belongs to.
     pub sid: Uuid,
+    /// Issued at, in seconds since the Unix epoch.
     pub iat: i64,
+    /// Expires at, in seconds since the Unix epoch: `iat` plus the codec's TTL.
     pub exp: i64,
+    /// A random id (UUID v4), so that no two tokens are equal.
     pub jti: Uuid,
+    /// Who issued the token; checked on decode.
     pub iss: String,
+    /// Who the token is for; checked on decode.
     pub aud: String,
 }
 
 impl AccessClaims {
+    /// `sub` as a [`UserId`].
     pub fn user_id(&self) -> UserId {
         UserId::from_uuid(self.sub)
     }
 
+    /// `org` as an [`OrganizationId`].
     pub fn organization_id(&self) -> OrganizationId {
         OrganizationId::from_uuid(self.org)
     }
 
+    /// `sid` as a [`SessionId`].
     pub fn session_id(&self) -> SessionId {
         SessionId::from_uuid(self.sid)
     }
 }
 
+/// Why an access token could not be issued or was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessTokenError {
+    /// The signing key is shorter than [`JwtSecret::MIN_BYTES`].
     #[error("the JWT secret must be at least 32 bytes")]
     WeakSecret,
+    /// Malformed, badly signed, of another algorithm or type, or for another issuer or audience.
     #[error("access token is malformed, forged or of the wrong type")]
     Invalid,
+    /// Past its expiry by more than [`AccessTokenCodec::LEEWAY_SECONDS`].
     #[error("access token has expired")]
     Expired,
+    /// The JWT library could not sign the claims.
     #[error("signing the access token failed")]
     Signing,
 }
@@ -83,6 +105,8 @@ impl AccessTokenCodec {
     /// live 16.
     pub const LEEWAY_SECONDS: u64 = 5;
 
+    /// A codec that signs with `secret`, stamps and requires `issuer` and `audience`, and issues
+    /// tokens that live `ttl`.
     pub fn new(secret: &JwtSecret, issuer: &str, audience: &str, ttl: Duration) -> Self {
         let key = secret.0.expose_secret();
         let mut validation = Validation::new(Algorithm::HS256);
@@ -102,10 +126,17 @@ impl AccessTokenCodec {
         }
     }
 
+    /// How long an issued token lives.
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
 
+    /// A signed token for `user` acting for `organization` in login `session`, issued at `now`
+    /// and expiring [`ttl`](Self::ttl) later.
+    ///
+    /// # Errors
+    ///
+    /// [`AccessTokenError::Signing`] when signing fails.
     pub fn issue(
         &self,
         user: UserId,
@@ -133,6 +164,11 @@ impl AccessTokenCodec {
 
     /// Verifies signature, algorithm, type, issuer, audience and expiry (against the system
     /// clock, with [`Self::LEEWAY_SECONDS`]).
+    ///
+    /// # Errors
+    ///
+    /// [`AccessTokenError::Expired`] past expiry; [`AccessTokenError::Invalid`] for every other
+    /// failed check.
     pub fn decode(&self, token: &str) -> Result<AccessClaims, AccessTokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AccessTokenError::Invalid)?;
         let typ_ok = header

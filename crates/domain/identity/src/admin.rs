@@ -22,12 +22,16 @@ pub enum ConfiguredAdmin {
     /// The administrator existed already and was left as it is; `password_matches` tells
     /// whether the configured password is still theirs (it is never applied to an existing
     /// account).
-    AlreadyAdmin { password_matches: bool },
+    AlreadyAdmin {
+        /// Whether the configured password is the account's.
+        password_matches: bool,
+    },
 }
 
 /// What `create-admin` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminReset {
+    /// The address was free: the administrator was created.
     Created,
     /// An ordinary user was made administrator, with the new password.
     Promoted,
@@ -53,6 +57,8 @@ where
     H: PasswordHasher,
     C: Clock,
 {
+    /// The service over its ports; `default_plan` is the plan of a new administrator's personal
+    /// organisation.
     pub fn new(
         accounts: A,
         sessions: S,

@@ -4,19 +4,30 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress(String);
 
+/// Why a text is not an [`EmailAddress`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
+    /// Nothing but whitespace.
     #[error("email must not be empty")]
     Empty,
+    /// Longer than [`EmailAddress::MAX_LEN`] bytes.
     #[error("email is longer than 254 characters")]
     TooLong,
+    /// Not `local@domain`, or it contains whitespace or control characters.
     #[error("email must look like name@example.com")]
     Malformed,
 }
 
 impl EmailAddress {
+    /// The longest address SMTP can carry (RFC 5321 path limit), in bytes.
     pub const MAX_LEN: usize = 254;
 
+    /// Trims, lower-cases and checks the shape `local@domain`. Deliberately loose: whether the
+    /// address exists is for a confirmation mail to find out, not for a parser.
+    ///
+    /// # Errors
+    ///
+    /// [`EmailError`] says which check failed.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let normalised = raw.trim().to_lowercase();
         if normalised.is_empty() {
@@ -40,6 +51,7 @@ impl EmailAddress {
         Ok(Self(normalised))
     }
 
+    /// The normalised address.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -6,20 +6,35 @@ use secrecy::{ExposeSecret, SecretString};
 /// A password as typed by its owner. Never logged, never stored, never returned.
 pub struct Password(SecretString);
 
+/// Why a text is not an acceptable new [`Password`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
+    /// Fewer characters than the policy asks for.
     #[error("password must be at least {min} characters long")]
-    TooShort { min: usize },
+    TooShort {
+        /// [`Password::MIN_CHARS`].
+        min: usize,
+    },
+    /// More characters than the policy allows.
     #[error("password must be at most {max} characters long")]
-    TooLong { max: usize },
+    TooLong {
+        /// [`Password::MAX_CHARS`].
+        max: usize,
+    },
 }
 
 impl Password {
+    /// Shortest new password, in characters (not bytes).
     pub const MIN_CHARS: usize = 10;
     /// Bounds the work one login can make argon2 do.
     pub const MAX_CHARS: usize = 1024;
 
     /// A new password, checked against the policy.
+    ///
+    /// # Errors
+    ///
+    /// [`PasswordError`] when it is shorter than [`Self::MIN_CHARS`] or longer than
+    /// [`Self::MAX_CHARS`] characters.
     pub fn parse(raw: &str) -> Result<Self, PasswordError> {
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
@@ -41,6 +56,7 @@ impl Password {
         Self(SecretString::from(bounded))
     }
 
+    /// The password in clear, for the hasher and nothing else.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -57,10 +73,12 @@ impl std::fmt::Debug for Password {
 pub struct PasswordHash(String);
 
 impl PasswordHash {
+    /// A hash as stored. Not checked here: a malformed hash simply never verifies.
     pub fn from_phc(phc: impl Into<String>) -> Self {
         Self(phc.into())
     }
 
+    /// The PHC string, for storage.
     pub fn as_phc(&self) -> &str {
         &self.0
     }
@@ -90,6 +108,8 @@ impl Default for Argon2Passwords {
 }
 
 impl Argon2Passwords {
+    /// Argon2id over `memory_kib` KiB in `passes` passes and one lane; parameters argon2 refuses
+    /// fall back to its defaults. Computes the decoy hash, so it costs one hash.
     pub fn new(memory_kib: u32, passes: u32) -> Self {
         let params = Params::new(memory_kib, passes, 1, None).unwrap_or_default();
         let mut this = Self {
@@ -107,6 +127,11 @@ impl Argon2Passwords {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
+    /// A new hash of `password` under a fresh random salt.
+    ///
+    /// # Errors
+    ///
+    /// argon2's error, as text (it has none for valid parameters).
     pub fn hash(&self, password: &Password) -> Result<PasswordHash, String> {
         self.argon2()
             .hash_password(password.expose().as_bytes())

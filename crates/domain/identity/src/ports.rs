@@ -18,17 +18,24 @@ use crate::secret::TokenHash;
 /// An invitation to be consumed by the sign-up that presents it.
 #[derive(Debug, Clone)]
 pub struct InvitationRedemption {
+    /// Hash of the presented invitation token.
     pub token_hash: TokenHash,
+    /// The address signing up; it must be the one invited.
     pub email: EmailAddress,
+    /// When; an invitation expired by then is unusable.
     pub at: DateTime<Utc>,
 }
 
+/// Why [`AccountRepository::create_account`] created nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateAccountError {
+    /// A user with that e-mail exists (the unique violation on the address).
     #[error("email already registered")]
     EmailTaken,
+    /// The invitation does not exist, is used, expired or names another e-mail.
     #[error("invitation missing, used, expired or for another email")]
     InvitationUnusable,
+    /// Any other storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -49,6 +56,8 @@ pub trait AccountRepository: Send + Sync + 'static {
         invitation: Option<InvitationRedemption>,
     ) -> impl Future<Output = Result<Account, CreateAccountError>> + Send;
 
+    /// The user with this e-mail, with their password hash and personal organisation (login).
+    ///
     /// # Errors
     /// `Unavailable` when storage fails; an unknown email is `Ok(None)`.
     fn find_credentials(
@@ -65,6 +74,8 @@ pub trait AccountRepository: Send + Sync + 'static {
         user: UserId,
     ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
 
+    /// Replaces the user's password hash.
+    ///
     /// # Errors
     /// `Unavailable` when storage fails. Returns whether the user exists.
     fn set_password_hash(
@@ -73,6 +84,8 @@ pub trait AccountRepository: Send + Sync + 'static {
         hash: PasswordHash,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Sets the user's operator-wide role.
+    ///
     /// # Errors
     /// `Unavailable` when storage fails.
     fn set_role(
@@ -91,6 +104,8 @@ pub trait AccountRepository: Send + Sync + 'static {
 /// Sign-up invitations, stored by the hash of their token.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait InvitationRepository: Send + Sync + 'static {
+    /// Stores an invitation for `email` by the hash of its token, usable until `expires_at`.
+    ///
     /// # Errors
     /// `Conflict` if the token hash exists already (practically never); `Unavailable` otherwise.
     fn create_invitation(
@@ -121,6 +136,8 @@ pub enum ConsumeOutcome {
 /// Login sessions (refresh-token families) and their tokens.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait SessionRepository: Send + Sync + 'static {
+    /// Stores a new login session and its first refresh token.
+    ///
     /// # Errors
     /// `Unavailable` when storage fails.
     fn start_session(
@@ -142,6 +159,8 @@ pub trait SessionRepository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<ConsumeOutcome, StoreError>> + Send;
 
+    /// Stores the next refresh token of a session, after a rotation.
+    ///
     /// # Errors
     /// `Unavailable` when storage fails.
     fn add_refresh_token(
@@ -149,8 +168,10 @@ pub trait SessionRepository: Send + Sync + 'static {
         token: RefreshTokenRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The refresh token with this hash, consumed or not (logout).
+    ///
     /// # Errors
-    /// `Unavailable` when storage fails.
+    /// `Unavailable` when storage fails; an unknown hash is `Ok(None)`.
     fn find_refresh_token(
         &self,
         hash: TokenHash,
@@ -201,6 +222,8 @@ pub trait LoginAttemptLog: Send + Sync + 'static {
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<LoginFailures, StoreError>> + Send;
 
+    /// Counts one failed login of `email` from `source`.
+    ///
     /// # Errors
     /// `Unavailable` when storage fails.
     fn record_failure(
@@ -233,8 +256,10 @@ pub trait LoginAttemptLog: Send + Sync + 'static {
 /// Hashes and checks passwords. CPU-heavy: implementations keep it off the async executor.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait PasswordHasher: Send + Sync + 'static {
+    /// A new hash of `password`, under a fresh salt.
+    ///
     /// # Errors
-    /// The hashing backend failed (it does not for valid parameters).
+    /// `Unavailable` when the hashing backend fails (it does not for valid parameters).
     fn hash(
         &self,
         password: Password,

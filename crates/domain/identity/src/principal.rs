@@ -17,15 +17,22 @@ pub enum AuthMethod {
 /// The authenticated caller of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// Who is calling (for an API key: the user who created it).
     pub user_id: UserId,
+    /// The organisation the call acts for and is metered against.
     pub organization_id: OrganizationId,
+    /// The caller's operator-wide role.
     pub role: Role,
+    /// The login session behind an access token; `None` for an API key.
     pub session_id: Option<SessionId>,
+    /// The API key used; `None` for an access token.
     pub key_id: Option<Uuid>,
+    /// How the caller proved who it is.
     pub method: AuthMethod,
 }
 
 impl Principal {
+    /// Whether the caller is the operator's administrator.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }

@@ -22,10 +22,12 @@ pub struct RevocationList {
 const LOCAL_MEMORY: Duration = Duration::from_secs(30);
 
 impl RevocationList {
+    /// An empty list.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Whether access tokens of `session` must be refused.
     pub fn is_revoked(&self, session: SessionId) -> bool {
         self.stored
             .read()
@@ -38,6 +40,7 @@ impl RevocationList {
                 .contains_key(&session)
     }
 
+    /// Records a revocation made by this instance; it takes effect here at once.
     pub fn insert(&self, session: SessionId) {
         self.local
             .write()
@@ -56,12 +59,14 @@ impl RevocationList {
             .retain(|_, at| at.elapsed() < LOCAL_MEMORY);
     }
 
+    /// How many distinct sessions are revoked in this view.
     pub fn len(&self) -> usize {
         let stored = self.stored.read().unwrap_or_else(|e| e.into_inner());
         let local = self.local.read().unwrap_or_else(|e| e.into_inner());
         stored.len() + local.keys().filter(|s| !stored.contains(s)).count()
     }
 
+    /// Whether no session is revoked in this view.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

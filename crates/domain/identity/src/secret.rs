@@ -8,6 +8,11 @@ use sha2::{Digest, Sha256};
 pub struct OpaqueToken(String);
 
 impl OpaqueToken {
+    /// A fresh token.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system's random source fails.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         // The OS random source failing is not something a request can recover from.
@@ -15,14 +20,17 @@ impl OpaqueToken {
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }
 
+    /// A token as a client presented it, to be hashed and looked up.
     pub fn from_presented(raw: impl Into<String>) -> Self {
         Self(raw.into())
     }
 
+    /// The token in clear, to hand to its holder.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
+    /// Its [`TokenHash`], the only form that is stored.
     pub fn hash(&self) -> TokenHash {
         TokenHash::of(&self.0)
     }
@@ -40,15 +48,18 @@ impl std::fmt::Debug for OpaqueToken {
 pub struct TokenHash(String);
 
 impl TokenHash {
+    /// The hash of `token`.
     pub fn of(token: &str) -> Self {
         let digest = Sha256::digest(token.as_bytes());
         Self(tollgate_kernel::to_hex(&digest))
     }
 
+    /// A hash read back from storage.
     pub fn from_stored(hex: impl Into<String>) -> Self {
         Self(hex.into())
     }
 
+    /// The lower-case hex digest, for storage.
     pub fn as_str(&self) -> &str {
         &self.0
     }

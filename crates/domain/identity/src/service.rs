@@ -28,19 +28,24 @@ pub enum SignupMode {
     /// Only with a valid invitation for that e-mail.
     #[default]
     InviteOnly,
+    /// Anyone with an e-mail address.
     Open,
 }
 
 /// The tunable rules of identity.
 #[derive(Debug, Clone)]
 pub struct IdentityPolicy {
+    /// Who may create an account.
     pub signup: SignupMode,
+    /// How long a refresh token (and so an idle session) lives.
     pub refresh_token_ttl: Duration,
+    /// How long an invitation can be redeemed.
     pub invitation_ttl: Duration,
     /// Failed logins for one e-mail from one source inside `lockout_window` before further
     /// attempts from that source are refused. Other sources keep their own allowance, so a
     /// stranger cannot lock the owner out.
     pub lockout_threshold: u32,
+    /// How far back failed logins count, and so how long a lockout lasts at most.
     pub lockout_window: Duration,
     /// Plan of every new organisation.
     pub default_plan: String,
@@ -81,6 +86,9 @@ where
     H: PasswordHasher,
     C: Clock,
 {
+    /// The service over its ports. `codec` issues the access tokens; `revocations` is the
+    /// in-memory list that [`AccessTokenVerifier`](crate::AccessTokenVerifier) consults, to which
+    /// logout, reuse and password change add at once.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         accounts: A,
@@ -106,6 +114,7 @@ where
         }
     }
 
+    /// The rules this service applies.
     pub fn policy(&self) -> &IdentityPolicy {
         &self.policy
     }

@@ -5,12 +5,16 @@ use crate::models::Role;
 use crate::principal::{AuthMethod, Principal};
 use crate::revocation::RevocationList;
 
+/// Why [`AccessTokenVerifier::verify`] refused a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// Malformed, forged, of the wrong type, issuer or audience, or with an unknown role.
     #[error("access token is invalid")]
     Invalid,
+    /// Past its expiry (beyond the leeway).
     #[error("access token has expired")]
     Expired,
+    /// Its session was logged out, reused or ended by a password change.
     #[error("the session of this access token has been revoked")]
     Revoked,
 }
@@ -24,10 +28,17 @@ pub struct AccessTokenVerifier {
 }
 
 impl AccessTokenVerifier {
+    /// A verifier that decodes with `codec` and checks `revocations`, shared with the service
+    /// that revokes and the task that reloads it.
     pub fn new(codec: AccessTokenCodec, revocations: Arc<RevocationList>) -> Self {
         Self { codec, revocations }
     }
 
+    /// The caller an access token stands for.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError`] says which check failed.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let claims = self.codec.decode(token).map_err(|e| match e {
             AccessTokenError::Expired => AuthError::Expired,
