@@ -10,9 +10,9 @@ use crate::{MINUTE_NANOS, decision};
 /// GCRA state (one theoretical arrival time per key) in process.
 ///
 /// Memory is bounded twice: at most `max_keys` entries, and a key idle for longer than
-/// `idle_eviction` is dropped — by then its limiter has fully replenished (for any rate of at
-/// least one request per minute and bursts up to ten minutes' worth), so forgetting it changes
-/// no decision.
+/// `idle_eviction` is dropped. A key replenishes fully `burst` emission intervals after its
+/// last admission: at most a minute for the plans of a catalogue (`burst` ≤ the per-minute
+/// rate), so with the default ten minutes forgetting it changes no decision.
 pub struct InProcessRateLimiter {
     epoch: Instant,
     state: Cache<String, u64>,
@@ -38,8 +38,14 @@ impl InProcessRateLimiter {
 
     /// Decides one request now; the read-modify-write of the key is atomic.
     pub fn check_now(&self, key: &str, limit: RateLimit) -> RateDecision {
+        self.check_at(key, limit, self.epoch.elapsed())
+    }
+
+    /// Decides one request as if `now` had passed since this limiter was created: a test clock
+    /// for simulations and tests. A key must be checked on one clock only, this or the real one.
+    pub fn check_at(&self, key: &str, limit: RateLimit, now: Duration) -> RateDecision {
         let gcra = Gcra::new(limit.per_minute, MINUTE_NANOS, limit.burst);
-        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let now = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
         let mut outcome = None;
         self.state.entry_by_ref(key).and_compute_with(|entry| {
             let result = gcra.check(entry.map(|e| e.into_value()), now);
@@ -106,6 +112,45 @@ mod tests {
         assert!(
             limiter.check_now("org:b", limit).allowed,
             "keys are independent"
+        );
+    }
+
+    /// "30 requests per minute": a quiet client sends 30 back to back; the 31st waits 2 s.
+    #[test]
+    fn a_quiet_client_gets_the_whole_minute_at_once_with_the_default_burst() {
+        let limiter = InProcessRateLimiter::new();
+        let limit = RateLimit::with_default_burst(30);
+        let start = Duration::from_secs(3_600);
+        for sent in 1..=30 {
+            let decision = limiter.check_at("org:a", limit, start);
+            assert!(decision.allowed, "request {sent} refused");
+            assert_eq!(decision.remaining, 30 - sent);
+        }
+        let refused = limiter.check_at("org:a", limit, start);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after, Duration::from_secs(2));
+        assert_eq!(refused.reset_after, Duration::from_secs(60));
+        let later = start + Duration::from_secs(2);
+        assert!(
+            !limiter
+                .check_at("org:a", limit, later - Duration::from_nanos(1))
+                .allowed
+        );
+        assert!(limiter.check_at("org:a", limit, later).allowed);
+
+        // On the real clock too: 30 checks take far less than the 2 s interval.
+        let real = InProcessRateLimiter::new();
+        let admitted = (0..31)
+            .filter(|_| real.check_now("org:b", limit).allowed)
+            .count();
+        assert_eq!(admitted, 30);
+        let refused = real.check_now("org:b", limit);
+        assert!(!refused.allowed);
+        assert!(
+            refused.retry_after > Duration::from_millis(1_500)
+                && refused.retry_after <= Duration::from_secs(2),
+            "{:?}",
+            refused.retry_after
         );
     }
 

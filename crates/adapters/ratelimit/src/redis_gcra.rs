@@ -10,10 +10,16 @@ use crate::{MINUTE_NANOS, decision};
 
 /// GCRA in one Lua script, so that read, decide and write are one atomic step on the server, and
 /// on the server's clock (`TIME`), so that instances with skewed clocks still share one limit.
-/// Times are microseconds: exact in Lua's doubles for centuries.
+/// Times are microseconds: exact in Lua's doubles for centuries. `ARGV[4]`, when given, is the
+/// clock instead of `TIME` (tests and simulations only: [`RedisRateLimiter::check_at`]).
 const GCRA_LUA: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now
+if ARGV[4] then
+  now = tonumber(ARGV[4])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local emission = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
@@ -63,19 +69,41 @@ impl RedisRateLimiter {
     }
 }
 
-impl RateLimiter for RedisRateLimiter {
-    async fn check(
+impl RedisRateLimiter {
+    /// Decides one request as if the server's clock read `now` (from any fixed origin, to the
+    /// microsecond): a test clock for simulations and tests. A key must be checked on one clock
+    /// only, this or the server's.
+    pub async fn check_at(
         &self,
         key: String,
         limit: RateLimit,
+        now: Duration,
     ) -> Result<RateDecision, LimiterUnavailable> {
+        let micros = u64::try_from(now.as_micros()).unwrap_or(u64::MAX);
+        self.invoke(key, limit, Some(micros)).await
+    }
+
+    async fn invoke(
+        &self,
+        key: String,
+        limit: RateLimit,
+        now_micros: Option<u64>,
+    ) -> Result<RateDecision, LimiterUnavailable> {
+        // The domain's interval, rounded up to the script's microseconds: never more permissive
+        // than the in-process limiter, and the same whenever 60 s ÷ rate is whole microseconds
+        // (every rate that divides 60,000,000, the built-in plans' among them).
         let gcra = Gcra::new(limit.per_minute, MINUTE_NANOS, limit.burst);
+        let emission = gcra.emission_nanos().div_ceil(1_000);
+        let tolerance = emission.saturating_mul(u64::from(limit.burst.max(1) - 1));
         let mut connection = self.connection().await?;
         let mut invocation = self.script.key(format!("{}{key}", self.prefix));
         invocation
-            .arg(gcra.emission_nanos() / 1_000)
-            .arg(gcra.tolerance_nanos() / 1_000)
-            .arg(limit.burst);
+            .arg(emission)
+            .arg(tolerance)
+            .arg(limit.burst.max(1));
+        if let Some(now) = now_micros {
+            invocation.arg(now);
+        }
         let reply: (i64, i64, i64, i64) =
             tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
                 .await
@@ -90,5 +118,15 @@ impl RateLimiter for RedisRateLimiter {
             reset_after_nanos: micros(reply.3),
         };
         Ok(decision(limit, outcome))
+    }
+}
+
+impl RateLimiter for RedisRateLimiter {
+    async fn check(
+        &self,
+        key: String,
+        limit: RateLimit,
+    ) -> Result<RateDecision, LimiterUnavailable> {
+        self.invoke(key, limit, None).await
     }
 }

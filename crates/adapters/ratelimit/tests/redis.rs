@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_quotas::RateLimit;
 use tollgate_quotas::ports::RateLimiter;
-use tollgate_ratelimit::RedisRateLimiter;
+use tollgate_quotas::{RateDecision, RateLimit};
+use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 
 fn redis_url() -> Option<String> {
     let url = std::env::var("TEST_REDIS_URL").ok();
@@ -88,6 +88,124 @@ async fn remaining_and_refill_follow_gcra() {
         limiter.check("k".into(), limit).await.unwrap().allowed,
         "one emission interval later"
     );
+}
+
+/// "30 requests per minute", on the server's clock: a quiet client sends 30 back to back and the
+/// 31st waits one interval (2 s, less the moments the 30 took).
+#[tokio::test]
+async fn a_quiet_client_gets_the_whole_minute_at_once_with_the_default_burst() {
+    let Some(url) = redis_url() else { return };
+    let prefix = format!("tg-test:{}:", uuid::Uuid::new_v4());
+    let limiter = limiter(&url, &prefix);
+    let limit = RateLimit::with_default_burst(30);
+    for sent in 1..=30 {
+        let decision = limiter.check("quiet".into(), limit).await.unwrap();
+        assert!(decision.allowed, "request {sent} refused");
+        assert_eq!(decision.remaining, 30 - sent);
+    }
+    let refused = limiter.check("quiet".into(), limit).await.unwrap();
+    assert!(!refused.allowed);
+    assert!(
+        refused.retry_after > Duration::from_millis(1_500)
+            && refused.retry_after <= Duration::from_secs(2),
+        "{:?}",
+        refused.retry_after
+    );
+}
+
+const START: Duration = Duration::from_secs(1_000_000);
+
+/// A deterministic stream of gaps (xorshift), in whole microseconds below `max`.
+fn gaps(seed: u64, max: Duration) -> impl Iterator<Item = Duration> {
+    let mut state = seed | 1;
+    let max = max.as_micros() as u64;
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        Duration::from_micros(state % max)
+    })
+}
+
+/// On one test clock, Redis and the in-process limiter make the same decisions, field by field:
+/// a quiet client's burst, a client that sends whenever it may, and one with random pauses.
+#[tokio::test]
+async fn redis_decides_as_the_in_process_limiter_on_one_clock() {
+    let Some(url) = redis_url() else { return };
+    let limits = [
+        RateLimit::with_default_burst(1),
+        RateLimit::with_default_burst(30),
+        RateLimit::with_default_burst(60),
+        RateLimit::with_default_burst(600),
+        RateLimit::with_default_burst(3_000),
+        RateLimit {
+            per_minute: 60,
+            burst: 5,
+        },
+    ];
+    for (case, limit) in limits.into_iter().enumerate() {
+        let redis = limiter(&url, &format!("tg-test:{}:", uuid::Uuid::new_v4()));
+        let memory = InProcessRateLimiter::new();
+        let interval = Duration::from_secs(60) / limit.per_minute;
+        let mut now = START;
+        let mut admitted = 0u32;
+        let decide = async |now: Duration| -> RateDecision {
+            let on_redis = redis.check_at("k".into(), limit, now).await.unwrap();
+            let in_process = memory.check_at("k", limit, now);
+            assert_eq!(on_redis, in_process, "{limit:?} at {:?}", now - START);
+            on_redis
+        };
+        // Quiet: the burst at one instant, then a refusal for one interval.
+        for _ in 0..limit.burst {
+            assert!(decide(now).await.allowed, "{limit:?}");
+        }
+        let refused = decide(now).await;
+        assert!(!refused.allowed, "{limit:?}");
+        assert_eq!(refused.retry_after, interval, "{limit:?}");
+        // Greedy: whenever it may, for two minutes.
+        let greedy_until = now + Duration::from_secs(120);
+        while now < greedy_until && admitted < 2_500 {
+            let decision = decide(now).await;
+            if decision.allowed {
+                admitted += 1;
+            } else {
+                now += decision.retry_after;
+            }
+        }
+        // Random pauses of up to three intervals.
+        for gap in gaps(case as u64 + 7, interval * 3).take(300) {
+            decide(now).await;
+            now += gap;
+        }
+    }
+}
+
+/// The worst case per window on Redis itself, where the interval is in microseconds: 7 and 13
+/// per minute are not whole microseconds apart, and rounding up keeps the bound. A client that
+/// sends whenever Redis lets it gets 2N − 1 into its busiest minute, never more.
+#[tokio::test]
+async fn on_redis_the_busiest_minute_holds_twice_the_rate_less_one() {
+    let Some(url) = redis_url() else { return };
+    for per_minute in [1u32, 7, 13, 30] {
+        let redis = limiter(&url, &format!("tg-test:{}:", uuid::Uuid::new_v4()));
+        let limit = RateLimit::with_default_burst(per_minute);
+        let mut now = START;
+        let mut admitted = Vec::new();
+        while now < START + Duration::from_secs(180) {
+            let decision = redis.check_at("k".into(), limit, now).await.unwrap();
+            if decision.allowed {
+                admitted.push(now);
+            } else {
+                now += decision.retry_after;
+            }
+        }
+        let minute = Duration::from_secs(60);
+        let most = (0..admitted.len())
+            .map(|i| admitted[i..].partition_point(|t| *t < admitted[i] + minute))
+            .max()
+            .unwrap();
+        assert_eq!(most, 2 * per_minute as usize - 1, "{per_minute}/min");
+    }
 }
 
 #[tokio::test]

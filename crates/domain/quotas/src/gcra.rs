@@ -1,9 +1,16 @@
 //! The generic cell rate algorithm (virtual-scheduling form): one timestamp of state per key.
+//!
+//! With emission interval `T` and tolerance `τ = (burst − 1) × T`, a quiet key admits `burst`
+//! requests at once and then one every `T`. Any half-open window `[s, s + W)` admits at most
+//! `burst + ⌈W / T⌉ − 1` requests, and a client that sends whenever it may reaches that; for
+//! `N` per minute with `burst = N` and `W` = 60 s that is `2N − 1`. See
+//! docs/adr/0009-rate-limit-burst.md for the proof.
 
 /// A rate of `per_period` requests per `period_nanos`, with bursts of up to `burst` requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gcra {
-    /// Time one request "costs": period ÷ rate.
+    /// Time one request "costs": period ÷ rate, rounded *up* to the nanosecond so that rounding
+    /// never lets more than `requests` per period through (⌈W / T⌉ ≤ rate for W = period).
     emission_nanos: u64,
     /// How far ahead of `now` the theoretical arrival time may run: (burst − 1) × emission.
     tolerance_nanos: u64,
@@ -29,10 +36,10 @@ impl Gcra {
     pub fn new(requests: u32, period_nanos: u64, burst: u32) -> Self {
         let requests = u64::from(requests.max(1));
         let burst = burst.max(1);
-        let emission_nanos = (period_nanos / requests).max(1);
+        let emission_nanos = period_nanos.div_ceil(requests).max(1);
         Self {
             emission_nanos,
-            tolerance_nanos: emission_nanos * u64::from(burst - 1),
+            tolerance_nanos: emission_nanos.saturating_mul(u64::from(burst - 1)),
             burst,
         }
     }
@@ -60,7 +67,7 @@ impl Gcra {
         }
         let new_tat = tat + self.emission_nanos;
         let debt = new_tat - now_nanos;
-        let capacity = self.emission_nanos * u64::from(self.burst);
+        let capacity = self.emission_nanos.saturating_mul(u64::from(self.burst));
         let remaining = (capacity.saturating_sub(debt) / self.emission_nanos) as u32;
         GcraOutcome {
             allowed: true,
@@ -75,6 +82,7 @@ impl Gcra {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::RateLimit;
     use proptest::prelude::*;
 
     const SECOND: u64 = 1_000_000_000;
@@ -160,29 +168,154 @@ mod tests {
         }
 
         #[test]
-        fn no_window_admits_more_than_burst_plus_rate(
+        fn no_window_admits_more_than_burst_plus_the_intervals_it_spans(
             rate in 1u32..600,
-            burst in 1u32..20,
-            gaps in proptest::collection::vec(0u64..2 * SECOND, 1..300),
+            burst in 1u32..40,
+            window in 1u64..3 * MINUTE,
+            steps in proptest::collection::vec((any::<bool>(), 0u64..3_000), 1..400),
         ) {
             let gcra = Gcra::new(rate, MINUTE, burst);
-            let (mut tat, mut now, mut admitted) = (None, 0u64, Vec::new());
-            for gap in gaps {
-                now += gap;
-                let outcome = gcra.check(tat, now);
-                if outcome.allowed {
-                    tat = Some(outcome.new_tat_nanos);
-                    admitted.push(now);
-                }
+            let admitted = client(&gcra, &steps);
+            let bound = burst_bound(&gcra, burst, window);
+            prop_assert!(
+                most_in_window(&admitted, window) <= bound,
+                "{} in a window of {window} ns, bound {bound}",
+                most_in_window(&admitted, window)
+            );
+        }
+
+        #[test]
+        fn a_client_that_sends_whenever_it_may_reaches_the_bound(
+            rate in 1u32..600,
+            burst in 1u32..40,
+            window in 1u64..3 * MINUTE,
+        ) {
+            let gcra = Gcra::new(rate, MINUTE, burst);
+            let admitted = greedy(&gcra, window);
+            prop_assert_eq!(
+                most_in_window(&admitted, window),
+                burst_bound(&gcra, burst, window)
+            );
+        }
+
+        /// The plans' default (burst = the per-minute rate N): at most 2N − 1 in any minute.
+        #[test]
+        fn with_the_default_burst_no_minute_admits_more_than_twice_the_rate_less_one(
+            per_minute in 1u32..5_000,
+            steps in proptest::collection::vec((any::<bool>(), 0u64..3_000), 1..600),
+        ) {
+            let limit = RateLimit::with_default_burst(per_minute);
+            let gcra = Gcra::new(limit.per_minute, MINUTE, limit.burst);
+            let admitted = client(&gcra, &steps);
+            let twice_less_one = 2 * per_minute as usize - 1;
+            prop_assert!(most_in_window(&admitted, MINUTE) <= twice_less_one);
+        }
+    }
+
+    /// `burst + ⌈W / T⌉ − 1`: the most a half-open window of `window` ns can admit.
+    fn burst_bound(gcra: &Gcra, burst: u32, window: u64) -> usize {
+        (u64::from(burst) + window.div_ceil(gcra.emission_nanos()) - 1) as usize
+    }
+
+    /// Admission times of a client that starts quiet at 0; each step it sends one request, then
+    /// either sends again as soon as it may (`true`: after `retry_after`, at once if admitted)
+    /// or waits the given thousandths of an emission interval.
+    fn client(gcra: &Gcra, steps: &[(bool, u64)]) -> Vec<u64> {
+        let (mut tat, mut now, mut admitted) = (None, 0u64, Vec::new());
+        for &(eager, permille) in steps {
+            let outcome = gcra.check(tat, now);
+            if outcome.allowed {
+                tat = Some(outcome.new_tat_nanos);
+                admitted.push(now);
             }
-            // In any window of length W, at most burst + W / T requests pass.
-            for (i, start) in admitted.iter().enumerate() {
-                for (j, end) in admitted.iter().enumerate().skip(i) {
-                    let window = end - start;
-                    let bound = u64::from(burst) + window / gcra.emission_nanos();
-                    prop_assert!((j - i + 1) as u64 <= bound);
-                }
+            now += if eager {
+                outcome.retry_after_nanos
+            } else {
+                gcra.emission_nanos() * permille / 1_000
+            };
+        }
+        admitted
+    }
+
+    /// Admission times of a client that starts quiet at 0 and sends whenever it may, until
+    /// `until`.
+    fn greedy(gcra: &Gcra, until: u64) -> Vec<u64> {
+        let (mut tat, mut now, mut admitted) = (None, 0u64, Vec::new());
+        while now < until {
+            let outcome = gcra.check(tat, now);
+            if outcome.allowed {
+                tat = Some(outcome.new_tat_nanos);
+                admitted.push(now);
+            } else {
+                now += outcome.retry_after_nanos;
             }
+        }
+        admitted
+    }
+
+    /// The most of the (sorted) `admitted` times in any half-open window `[s, s + window)`.
+    /// The best window starts at an admission, so only those starts are tried.
+    fn most_in_window(admitted: &[u64], window: u64) -> usize {
+        let mut end = 0;
+        let mut most = 0;
+        for (start, &first) in admitted.iter().enumerate() {
+            while end < admitted.len() && admitted[end] < first + window {
+                end += 1;
+            }
+            most = most.max(end - start);
+        }
+        most
+    }
+
+    /// The case: "30 requests per minute" lets a quiet client send 30 back to back.
+    #[test]
+    fn a_quiet_client_gets_the_whole_minute_back_to_back_then_waits_one_interval() {
+        for per_minute in [1u32, 2, 7, 30, 300, 3_000] {
+            let limit = RateLimit::with_default_burst(per_minute);
+            let gcra = Gcra::new(limit.per_minute, MINUTE, limit.burst);
+            let start = 10 * MINUTE;
+            let mut tat = None;
+            for sent in 1..=per_minute {
+                let outcome = gcra.check(tat, start);
+                assert!(outcome.allowed, "{per_minute}/min: request {sent} refused");
+                assert_eq!(outcome.remaining, per_minute - sent);
+                tat = Some(outcome.new_tat_nanos);
+            }
+            let refused = gcra.check(tat, start);
+            assert!(!refused.allowed, "{per_minute}/min: request N + 1 admitted");
+            let interval = MINUTE.div_ceil(u64::from(per_minute));
+            assert_eq!(refused.retry_after_nanos, interval, "{per_minute}/min");
+            assert!(!gcra.check(tat, start + interval - 1).allowed);
+            assert!(gcra.check(tat, start + interval).allowed);
+        }
+        let thirty = Gcra::new(30, MINUTE, RateLimit::with_default_burst(30).burst);
+        let mut tat = None;
+        for _ in 0..30 {
+            tat = Some(thirty.check(tat, 0).new_tat_nanos);
+        }
+        assert_eq!(thirty.check(tat, 0).retry_after_nanos, 2 * SECOND);
+    }
+
+    /// The worst case per minute, exactly, for the default burst: a quiet client that sends
+    /// whenever it may gets N at once and one every 60/N s, so its busiest minute holds 2N − 1.
+    /// 7 and 13 per minute are not a whole number of nanoseconds apart: the interval is rounded
+    /// up, or the busiest minute would hold 2N.
+    #[test]
+    fn the_busiest_minute_of_a_greedy_client_holds_twice_the_rate_less_one() {
+        for per_minute in [1u32, 2, 7, 13, 30, 60, 300, 3_000] {
+            let limit = RateLimit::with_default_burst(per_minute);
+            let gcra = Gcra::new(limit.per_minute, MINUTE, limit.burst);
+            let admitted = greedy(&gcra, 4 * MINUTE);
+            assert_eq!(
+                most_in_window(&admitted, MINUTE),
+                2 * per_minute as usize - 1,
+                "{per_minute}/min"
+            );
+            assert_eq!(
+                most_in_window(&admitted[per_minute as usize..], MINUTE),
+                per_minute as usize,
+                "{per_minute}/min: once the burst is spent, N per minute"
+            );
         }
     }
 }

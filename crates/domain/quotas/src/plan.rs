@@ -5,7 +5,12 @@ use tollgate_kernel::Micros;
 use crate::action::Action;
 use crate::errors::CatalogError;
 
-/// Requests per minute with a small burst, enforced by GCRA.
+/// Requests per minute and how many of them may arrive at once, enforced by GCRA.
+///
+/// A catalogue's plans have `1 <= burst <= per_minute` (checked when it is built). With the
+/// default `burst = per_minute`, a client that has been quiet for a minute may send the whole
+/// minute's allowance back to back, then one request every 60 / `per_minute` seconds; no
+/// 60-second window then holds more than `2 × per_minute − 1` requests (ADR 0009).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub per_minute: u32,
@@ -13,11 +18,11 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// The default burst: a tenth of a minute's worth, at least 1.
+    /// The default burst: the whole per-minute allowance, at least 1.
     pub fn with_default_burst(per_minute: u32) -> Self {
         Self {
             per_minute,
-            burst: per_minute.div_ceil(10).max(1),
+            burst: per_minute.max(1),
         }
     }
 }
@@ -262,6 +267,18 @@ fn validate(plan: &Plan) -> Result<(), CatalogError> {
     if plan.rate.per_minute == 0 || plan.rate.burst == 0 {
         return invalid("requests_per_minute and burst must be positive");
     }
+    if plan.rate.burst > plan.rate.per_minute {
+        // A burst above the rate would let a quiet client exceed the advertised per-minute
+        // allowance in one instant, and keep a key's state alive for more than a minute.
+        return Err(CatalogError::Invalid {
+            plan: plan.id.clone(),
+            reason: format!(
+                "burst ({}) must not exceed requests_per_minute ({}); leave burst out for the \
+                 default, the whole per-minute allowance",
+                plan.rate.burst, plan.rate.per_minute
+            ),
+        });
+    }
     if let Budget::Limited(limit) = plan.monthly_budget
         && limit < Micros::ZERO
     {
@@ -284,9 +301,13 @@ mod tests {
             free.rate,
             RateLimit {
                 per_minute: 30,
-                burst: 3
-            }
+                burst: 30
+            },
+            "a quiet client may send the whole minute's allowance at once"
         );
+        for plan in catalog.plans() {
+            assert_eq!(plan.rate.burst, plan.rate.per_minute, "{}", plan.id);
+        }
         assert_eq!(free.daily_limit(Action::Analysis), Some(5));
         assert_eq!(free.monthly_budget, Budget::Limited(Micros::new(1_000_000)));
         assert_eq!(
@@ -312,8 +333,9 @@ mod tests {
             pro.rate,
             RateLimit {
                 per_minute: 120,
-                burst: 12
-            }
+                burst: 120
+            },
+            "a new rate brings its default burst"
         );
         assert_eq!(pro.stripe_price_id.as_deref(), Some("price_123"));
         assert_eq!(pro.name, "Pro", "unnamed fields keep their built-in value");
@@ -360,6 +382,71 @@ mod tests {
                 per_minute: 600,
                 burst: 50
             }
+        );
+    }
+
+    #[test]
+    fn a_configured_burst_may_lower_the_default_but_not_exceed_the_rate() {
+        let with = |requests_per_minute, burst| {
+            PlanCatalog::from_specs(&BTreeMap::from([(
+                "free".to_owned(),
+                PlanSpec {
+                    requests_per_minute,
+                    burst,
+                    ..PlanSpec::default()
+                },
+            )]))
+            .map(|catalog| catalog.get("free").unwrap().rate)
+        };
+        assert_eq!(
+            with(None, Some(5)),
+            Ok(RateLimit {
+                per_minute: 30,
+                burst: 5
+            })
+        );
+        assert_eq!(
+            with(Some(60), Some(60)),
+            Ok(RateLimit {
+                per_minute: 60,
+                burst: 60
+            }),
+            "a burst equal to the rate is the default, written out"
+        );
+        assert_eq!(
+            with(Some(10), None),
+            Ok(RateLimit {
+                per_minute: 10,
+                burst: 10
+            })
+        );
+        for (rate, burst) in [(None, Some(31)), (Some(10), Some(11)), (Some(1), Some(2))] {
+            let error = with(rate, burst).unwrap_err().to_string();
+            assert!(
+                error.contains("free")
+                    && error.contains("burst")
+                    && error.contains("must not exceed requests_per_minute"),
+                "{error}"
+            );
+        }
+        assert!(with(None, Some(0)).is_err());
+        let new_plan = BTreeMap::from([(
+            "team".to_owned(),
+            PlanSpec {
+                name: Some("Team".into()),
+                price_cents: Some(0),
+                requests_per_minute: Some(100),
+                burst: Some(101),
+                daily_quota: Some(BTreeMap::new()),
+                monthly_budget_micros: Some(0),
+                ..PlanSpec::default()
+            },
+        )]);
+        assert!(
+            PlanCatalog::from_specs(&new_plan)
+                .unwrap_err()
+                .to_string()
+                .contains("team")
         );
     }
 
