@@ -1,8 +1,10 @@
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tollgate_test_support::Backend;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{spawn_sqlite, spawn_with};
+use crate::helpers::{assert_problem, spawn_sqlite, spawn_with};
 
 #[tokio::test]
 async fn the_builtin_catalogue_is_listed_in_price_order() {
@@ -21,6 +23,10 @@ async fn the_builtin_catalogue_is_listed_in_price_order() {
     assert_eq!(free["name"], "Free");
     assert_eq!(free["price_cents"], 0);
     assert_eq!(free["limits"]["requests_per_minute"], 30);
+    assert_eq!(
+        free["limits"]["burst"], 30,
+        "a quiet client may send the whole minute's allowance at once"
+    );
     assert_eq!(free["limits"]["daily_quota"]["analysis"], 5);
     assert_eq!(free["limits"]["daily_quota"]["comparison"], 2);
     assert_eq!(free["limits"]["daily_quota"]["chat"], 50);
@@ -56,14 +62,101 @@ async fn configured_plans_change_and_extend_the_catalogue() {
     let free = plans.iter().find(|p| p["id"] == "free").unwrap();
     assert_eq!(free["limits"]["requests_per_minute"], 10);
     assert_eq!(
+        free["limits"]["burst"], 10,
+        "a new rate brings its default burst"
+    );
+    assert_eq!(
         free["limits"]["daily_quota"],
         serde_json::json!({"chat": 3})
     );
     let team = plans.iter().find(|p| p["id"] == "team").unwrap();
     assert_eq!(team["name"], "Team");
     assert_eq!(team["limits"]["monthly_budget_micros"], 25_000_000);
+    assert_eq!(team["limits"]["burst"], 600);
     let ids: Vec<&str> = plans.iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["free", "pro", "team", "enterprise"], "price order");
+}
+
+/// "N requests per minute" lets a quiet client send N back to back; the next one waits 60/N s.
+/// 5 per minute, so that the 12 s interval dwarfs the time the requests take.
+#[tokio::test]
+async fn a_quiet_client_sends_a_minutes_allowance_back_to_back() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+        })))
+        .expect(5)
+        .mount(&upstream)
+        .await;
+    let base = format!("{}/v1", upstream.uri());
+    let (app, _db) = spawn_with(Backend::Sqlite, move |settings| {
+        settings.openai.base_url = base;
+        settings.openai.api_key = Some("sk-upstream".to_owned().into());
+        settings.plans =
+            tollgate_server::Settings::from_toml("[plans.free]\nrequests_per_minute = 5")
+                .unwrap()
+                .plans;
+    })
+    .await
+    .unwrap();
+    let (access, _) = app.new_user("quiet@example.com").await;
+    let key = app.create_key(&access, "ai", "production").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request =
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]});
+    for sent in 1..=5 {
+        let response = app
+            .post("/v1/chat/completions", request.clone(), Some(&key))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "request {sent}");
+        let remaining = format!("\"minute\";r={};", 5 - sent);
+        assert!(
+            response.headers()["ratelimit"]
+                .to_str()
+                .unwrap()
+                .starts_with(&remaining),
+            "request {sent}: {:?}",
+            response.headers()["ratelimit"]
+        );
+    }
+    let refused = app.post("/v1/chat/completions", request, Some(&key)).await;
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 12 s less the time the five took, in whole seconds rounded up.
+    assert!((10..=12).contains(&retry_after), "{retry_after}");
+    assert_eq!(refused.headers()["ratelimit-policy"], "\"minute\";q=5;w=60");
+    assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[test]
+fn a_burst_above_the_per_minute_rate_is_refused_at_load() {
+    let error = tollgate_server::Settings::from_toml("[plans.free]\nburst = 31")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("free")
+            && error.contains("burst (31) must not exceed requests_per_minute (30)"),
+        "{error}"
+    );
+    let lower = tollgate_server::Settings::from_toml("[plans.free]\nburst = 3").unwrap();
+    assert_eq!(
+        lower
+            .plan_catalog()
+            .unwrap()
+            .get("free")
+            .unwrap()
+            .rate
+            .burst,
+        3
+    );
 }
 
 #[tokio::test]
