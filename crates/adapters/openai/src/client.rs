@@ -6,6 +6,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
+use crate::chunk::chunk_of_completion;
 use crate::usage::usage_of;
 use tollgate_costing::{ChunkStream, Completion, StreamEvent, UpstreamError};
 
@@ -104,7 +105,8 @@ impl OpenAiClient {
     }
 
     /// A streamed chat completion, with `stream_options.include_usage` forced on so that the
-    /// final chunk reports usage.
+    /// final chunk reports usage. A plain JSON completion in answer (a server that ignores
+    /// `stream`) becomes one chunk carrying the whole message and its usage, then `Done`.
     pub async fn chat_stream(&self, body: &Value) -> Result<ChunkStream, UpstreamError> {
         let mut body = body.clone();
         body["stream"] = json!(true);
@@ -113,6 +115,9 @@ impl OpenAiClient {
         }
         body["stream_options"]["include_usage"] = json!(true);
         let response = self.send_with_retries(&body, None).await?;
+        if is_json(&response) {
+            return self.completion_as_stream(response, &body).await;
+        }
         let idle = self.config.stream_idle_timeout;
         let events = response.bytes_stream().eventsource();
         let stream = futures::stream::unfold(Box::pin(events), move |mut events| async move {
@@ -133,6 +138,31 @@ impl OpenAiClient {
             next.map(|item| (item, events))
         });
         Ok(Box::pin(stream))
+    }
+
+    /// Reads a plain completion sent in answer to a streamed request and tells it as a stream.
+    async fn completion_as_stream(
+        &self,
+        response: Response,
+        request: &Value,
+    ) -> Result<ChunkStream, UpstreamError> {
+        let bytes = tokio::time::timeout(self.config.request_timeout, response.bytes())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(transport_error)?;
+        let completion: Value =
+            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        let json = chunk_of_completion(&completion, request).ok_or_else(|| {
+            UpstreamError::Protocol(
+                "a JSON answer to a streamed request that is not a chat completion".to_owned(),
+            )
+        })?;
+        let usage = usage_of(&completion);
+        let events = [
+            Ok(StreamEvent::Chunk { json, usage }),
+            Ok(StreamEvent::Done),
+        ];
+        Ok(Box::pin(futures::stream::iter(events)))
     }
 
     fn request(&self, body: &Value, timeout: Option<Duration>) -> RequestBuilder {
@@ -221,6 +251,17 @@ impl OpenAiClient {
             }
         }
     }
+}
+
+/// Whether the answer is a JSON document (`application/json`, `…+json`) rather than SSE.
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"))
 }
 
 /// A transport failure once the request may have been sent: a time-out or a lost connection.

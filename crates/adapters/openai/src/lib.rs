@@ -4,8 +4,11 @@
 //! call twice: a connection that failed before sending, and an explicit 429 or 5xx.
 //!
 //! Streamed requests always ask upstream for `stream_options.include_usage`, so that the cost of
-//! a stream is known from the provider's own count.
+//! a stream is known from the provider's own count. A server that ignores `stream: true` and
+//! answers with a plain JSON completion is told to the caller as a stream all the same: one chunk
+//! carrying the whole message and its usage, then the end.
 
+mod chunk;
 mod client;
 mod tokens;
 mod usage;

@@ -445,6 +445,92 @@ async fn a_final_usage_chunk_without_completion_tokens_is_no_usage() {
     assert!(matches!(events[2], StreamEvent::Done));
 }
 
+#[tokio::test]
+async fn a_json_answer_to_a_stream_request_is_told_as_one_chunk_then_done() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"stream": true})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let events: Vec<StreamEvent> = client(&server)
+        .chat_stream(&request())
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    match &events[0] {
+        StreamEvent::Chunk { json, usage } => {
+            assert_eq!(
+                *json,
+                json!({
+                    "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                    "model": "gpt-4o-mini",
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15,
+                              "prompt_tokens_details": {"cached_tokens": 4}}
+                })
+            );
+            assert_eq!(
+                *usage,
+                Some(TokenUsage {
+                    input_tokens: 12,
+                    cached_input_tokens: 4,
+                    output_tokens: 3
+                })
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(events[1], StreamEvent::Done));
+}
+
+#[tokio::test]
+async fn a_json_answer_to_a_stream_request_follows_the_usage_rule() {
+    let server = MockServer::start().await;
+    let mut body = completion();
+    body["usage"] = json!({"prompt_tokens": 12, "total_tokens": 15});
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(body.to_string(), "application/json; charset=utf-8"),
+        )
+        .mount(&server)
+        .await;
+    let events: Vec<StreamEvent> = client(&server)
+        .chat_stream(&request())
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    match &events[..] {
+        [StreamEvent::Chunk { json, usage: None }, StreamEvent::Done] => {
+            assert_eq!(json["choices"][0]["delta"]["content"], "hi");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_json_answer_to_a_stream_request_that_is_no_completion_is_a_protocol_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"error": {"message": "overloaded"}})),
+        )
+        .mount(&server)
+        .await;
+    assert!(matches!(
+        client(&server).chat_stream(&request()).await,
+        Err(UpstreamError::Protocol(_))
+    ));
+}
+
 #[test]
 fn a_base_url_that_cannot_work_is_refused_when_the_client_is_built() {
     for url in [
