@@ -13,12 +13,16 @@ const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 /// recognisable at a glance and in logs of secret scanners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Environment {
+    /// Tag `dev`.
     Development,
+    /// Tag `stg`.
     Staging,
+    /// Tag `prod`.
     Production,
 }
 
 impl Environment {
+    /// Every environment.
     pub const ALL: [Environment; 3] = [Self::Development, Self::Staging, Self::Production];
 
     /// The name used in the HTTP API.
@@ -30,6 +34,8 @@ impl Environment {
         }
     }
 
+    /// The environment named `raw` as [`as_str`](Self::as_str) writes it; `None` for anything
+    /// else.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.as_str() == raw)
     }
@@ -48,14 +54,19 @@ impl Environment {
     }
 }
 
+/// Why a presented text is not a well-formed API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyFormatError {
+    /// It does not start with `tg_`: some other credential.
     #[error("not a Tollgate API key")]
     NotAKey,
+    /// The environment tag is not `dev`, `stg` or `prod`.
     #[error("unknown key environment")]
     UnknownEnvironment,
+    /// No environment tag, or the wrong length or a non-base62 character after it.
     #[error("API key has the wrong length or characters")]
     Malformed,
+    /// The checksum does not match: a mistyped or truncated key.
     #[error("API key checksum does not match (mistyped or truncated key)")]
     BadChecksum,
 }
@@ -74,6 +85,7 @@ impl ApiKeySecret {
         Self(body)
     }
 
+    /// The whole key, to show its owner once and to hash.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -93,7 +105,12 @@ impl fmt::Debug for ApiKeySecret {
     }
 }
 
-/// Checks the shape and checksum of a presented key without any look-up.
+/// Checks the shape and checksum of a presented key without any look-up, and says which
+/// environment it is for.
+///
+/// # Errors
+///
+/// [`KeyFormatError`] says which check failed.
 pub fn parse_key(presented: &str) -> Result<Environment, KeyFormatError> {
     let rest = presented
         .strip_prefix(PREFIX)

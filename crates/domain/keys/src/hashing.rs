@@ -8,10 +8,12 @@ use subtle::ConstantTimeEq;
 pub struct KeyHash(String);
 
 impl KeyHash {
+    /// A hash read back from storage.
     pub fn from_stored(hex: impl Into<String>) -> Self {
         Self(hex.into())
     }
 
+    /// The lower-case hex digest, for storage and look-up.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -28,18 +30,22 @@ impl std::fmt::Debug for KeyHash {
     }
 }
 
+/// Computes [`KeyHash`]es under the server's pepper.
 #[derive(Clone)]
 pub struct KeyHasher {
     mac: Hmac<Sha256>,
 }
 
 impl KeyHasher {
+    /// A hasher keyed with `pepper`, the server-side secret. Another pepper gives other hashes,
+    /// so changing it makes every stored key unknown.
     pub fn new(pepper: &[u8]) -> Self {
         Self {
             mac: Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC accepts keys of any length"),
         }
     }
 
+    /// The hash of a whole key, as presented or as generated.
     pub fn hash(&self, key: &str) -> KeyHash {
         let mut mac = self.mac.clone();
         mac.update(key.as_bytes());

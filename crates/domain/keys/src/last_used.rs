@@ -20,6 +20,7 @@ struct State {
 }
 
 impl LastUsedTracker {
+    /// A tracker that lets each key's use through at most once per `interval`.
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,

@@ -9,10 +9,13 @@ use tollgate_kernel::{OrganizationId, UserId};
 use crate::hashing::KeyHash;
 use crate::models::{ApiKey, ApiKeyId, ApiKeyRecord, KeyEnd};
 
+/// Why [`ApiKeyRepository::insert_within_cap`] inserted nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum InsertKeyError {
+    /// The organisation holds `cap` live keys already.
     #[error("the organization has reached its cap of live keys")]
     CapReached,
+    /// `Conflict` on a duplicate hash; `Unavailable` for any other storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -51,8 +54,11 @@ pub trait ApiKeyRepository: Send + Sync + 'static {
         organization: OrganizationId,
     ) -> impl Future<Output = Result<Vec<ApiKey>, StoreError>> + Send;
 
+    /// The key `id` of `organization`.
+    ///
     /// # Errors
-    /// `Unavailable` when storage fails; a key of another organisation is `Ok(None)`.
+    /// `Unavailable` when storage fails; an unknown id or a key of another organisation is
+    /// `Ok(None)`.
     fn find(
         &self,
         organization: OrganizationId,
@@ -98,8 +104,10 @@ pub trait ApiKeyRepository: Send + Sync + 'static {
 /// Who belongs to which organisation.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait MembershipDirectory: Send + Sync + 'static {
+    /// The role of `user` in `organization`.
+    ///
     /// # Errors
-    /// `Unavailable` when storage fails; a non-member is `Ok(None)`.
+    /// `Unavailable` when storage fails; a non-member (or an unknown organisation) is `Ok(None)`.
     fn role_in(
         &self,
         organization: OrganizationId,

@@ -11,6 +11,7 @@ use crate::last_used::LastUsedTracker;
 use crate::models::{ApiKey, ApiKeyId, CreatedKey, KeyEnd, KeyName};
 use crate::ports::{ApiKeyRepository, InsertKeyError, MembershipDirectory};
 
+/// The tunable limits of API keys.
 #[derive(Debug, Clone)]
 pub struct KeyPolicy {
     /// Live keys an organisation may hold; one more is refused.
@@ -44,6 +45,8 @@ where
     M: MembershipDirectory,
     C: Clock,
 {
+    /// The service over its ports. `hasher` holds the pepper; `last_used` is shared with the
+    /// task that calls [`flush_last_used`](Self::flush_last_used).
     pub fn new(
         keys: R,
         members: M,
