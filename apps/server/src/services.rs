@@ -3,6 +3,9 @@
 //! service implements it; the composition root picks the adapters.
 
 use async_trait::async_trait;
+use tollgate_billing::{
+    ActionOutcome, CallAdmission, CallError, Caller, ChatReply, MeteredCalls, Settler,
+};
 use tollgate_identity::ports::{
     AccountRepository, InvitationRepository, LoginAttemptLog, PasswordHasher, SessionRepository,
 };
@@ -249,6 +252,61 @@ where
         organization: OrganizationId,
     ) -> Result<tollgate_quotas::Plan, tollgate_quotas::AdmitError> {
         tollgate_quotas::MeteringService::plan_of(self, organization).await
+    }
+}
+
+/// Metered AI calls as the HTTP layer sees them.
+#[async_trait]
+pub trait ChatApi: Send + Sync {
+    /// Models this deployment serves.
+    fn models(&self) -> &[String];
+    async fn complete(
+        &self,
+        caller: &Caller,
+        body: serde_json::Value,
+        request_id: String,
+    ) -> Result<ChatReply, CallError>;
+    async fn run_action(
+        &self,
+        caller: &Caller,
+        action: tollgate_quotas::Action,
+        model: Option<String>,
+        content: String,
+        request_id: String,
+    ) -> Result<ActionOutcome, CallError>;
+}
+
+#[async_trait]
+impl<A, P, T, S, C> ChatApi for MeteredCalls<A, P, T, S, C>
+where
+    A: CallAdmission,
+    P: tollgate_costing::CompletionProvider,
+    T: tollgate_costing::TokenCounter,
+    S: Settler,
+    C: Clock,
+{
+    fn models(&self) -> &[String] {
+        MeteredCalls::models(self)
+    }
+
+    async fn complete(
+        &self,
+        caller: &Caller,
+        body: serde_json::Value,
+        request_id: String,
+    ) -> Result<ChatReply, CallError> {
+        MeteredCalls::complete(self, caller, body, request_id).await
+    }
+
+    async fn run_action(
+        &self,
+        caller: &Caller,
+        action: tollgate_quotas::Action,
+        model: Option<String>,
+        content: String,
+        request_id: String,
+    ) -> Result<ActionOutcome, CallError> {
+        MeteredCalls::run_action(self, caller, action, model, content, request_id).await
     }
 }
 

@@ -65,25 +65,27 @@ impl Settlements {
         })
     }
 
-    /// Settles the call described by `event`, now or in the background as configured. A
-    /// settlement that fails now is retried in the background: the client gets the answer it
-    /// was charged for, and the charge is not lost.
+    /// Settles the call described by `event`, now or in the background as configured.
     pub async fn settle(self: &Arc<Self>, event: UsageEvent) {
         match self.timing {
-            SettlementTiming::BeforeResponse => {
-                match self.ledger.settle_and_record(event.clone()).await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!(
-                        reservation = %event.id,
-                        "the reservation was settled or released already"
-                    ),
-                    Err(error) => {
-                        tracing::warn!(%error, request_id = %event.request_id, "settlement failed; retrying in the background");
-                        self.submit(event);
-                    }
-                }
-            }
+            SettlementTiming::BeforeResponse => self.settle_now(event).await,
             SettlementTiming::AfterResponse => self.submit(event),
+        }
+    }
+
+    /// Settles now; a settlement that fails is retried in the background: the client gets the
+    /// answer it was charged for, and the charge is not lost.
+    pub async fn settle_now(self: &Arc<Self>, event: UsageEvent) {
+        match self.ledger.settle_and_record(event.clone()).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                reservation = %event.id,
+                "the reservation was settled or released already"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, request_id = %event.request_id, "settlement failed; retrying in the background");
+                self.submit(event);
+            }
         }
     }
 
@@ -195,6 +197,19 @@ impl Settlements {
         self.in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The billing crate's [`Settler`](tollgate_billing::Settler): these settlements.
+pub struct SettlementPort(pub Arc<Settlements>);
+
+impl tollgate_billing::Settler for SettlementPort {
+    async fn settle(&self, event: UsageEvent) {
+        self.0.settle(event).await;
+    }
+
+    async fn settle_now(&self, event: UsageEvent) {
+        self.0.settle_now(event).await;
     }
 }
 

@@ -12,13 +12,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tollgate_billing::{ActionPrompt, MeteredCalls, PricingRules};
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, ConfiguredAdmin,
     EnsureAdminError, IdentityPolicy, IdentityService, RevocationList, SignupMode,
 };
 use tollgate_kernel::SystemClock;
 use tollgate_keys::{ApiKeyService, KeyHasher, KeyPolicy, LastUsedTracker};
-use tollgate_openai::{OpenAiClient, UpstreamConfig};
+use tollgate_openai::{OpenAiClient, TiktokenCounter, UpstreamConfig};
 use tollgate_quotas::{LimiterFailure, MeteringPolicy, MeteringService};
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 use tollgate_sql::{AppliedMigration, DatabaseUrl, SqlStore};
@@ -29,7 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::account_cache::CachedAccounts;
 use crate::auth::ServiceKeys;
-use crate::chat::{ActionPrompt, ChatGateway, served_models};
+use crate::chat::served_models;
 use crate::client_address::ClientAddresses;
 use crate::key_cache::CachedKeyStore;
 use crate::limiter::ConfiguredLimiter;
@@ -38,9 +39,9 @@ use crate::password_hasher::BlockingArgon2;
 use crate::plan_cache::CachedPlans;
 use crate::request_log::log_request;
 use crate::revocations::{RevocationRefresher, revocation_window};
-use crate::services::{KeysApi, MeteringApi, UsageApi};
+use crate::services::{ChatApi, KeysApi, MeteringApi, UsageApi};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
-use crate::settlements::{SettlementTiming, Settlements};
+use crate::settlements::{SettlementPort, SettlementTiming, Settlements};
 use crate::state::AppState;
 use crate::{error, jwt_secret, last_used, reservation_sweeper, routes};
 
@@ -129,7 +130,7 @@ impl Application {
             },
         ));
 
-        let metering: Arc<dyn MeteringApi> = Arc::new(MeteringService::new(
+        let metering_service = Arc::new(MeteringService::new(
             configured_limiter(&settings)?,
             store.clone(),
             CachedPlans::new(store.clone()),
@@ -143,6 +144,7 @@ impl Application {
                 },
             },
         ));
+        let metering: Arc<dyn MeteringApi> = metering_service.clone();
 
         warn_without_upstream_key(&settings);
         let usage: Arc<dyn UsageApi> = Arc::new(store.clone());
@@ -152,19 +154,22 @@ impl Application {
             SettlementTiming::BeforeResponse
         };
         let settlements = Settlements::new(usage.clone(), timing);
-        let prices = Arc::new(settings.price_catalog()?);
-        let chat = Arc::new(ChatGateway {
-            metering: metering.clone(),
-            usage: usage.clone(),
-            settlements: settlements.clone(),
-            provider: OpenAiClient::new(upstream_config(&settings)).context("openai.base_url")?,
-            served_models: served_models(&prices, settings.openai.allowed_models.as_deref()),
-            prices,
-            call_prices: Arc::new(settings.call_prices().map_err(anyhow::Error::msg)?),
-            default_max_output_tokens: settings.openai.default_max_output_tokens,
-            analysis: action_prompt(&settings.actions.analysis),
-            comparison: action_prompt(&settings.actions.comparison),
-        });
+        let prices = settings.price_catalog()?;
+        let chat: Arc<dyn ChatApi> = Arc::new(MeteredCalls::new(
+            metering_service,
+            OpenAiClient::new(upstream_config(&settings)).context("openai.base_url")?,
+            Arc::new(TiktokenCounter),
+            Arc::new(SettlementPort(settlements.clone())),
+            Arc::new(SystemClock),
+            PricingRules {
+                served_models: served_models(&prices, settings.openai.allowed_models.as_deref()),
+                prices,
+                call_prices: settings.call_prices().map_err(anyhow::Error::msg)?,
+                default_max_output_tokens: settings.openai.default_max_output_tokens,
+            },
+            action_prompt(&settings.actions.analysis),
+            action_prompt(&settings.actions.comparison),
+        ));
 
         let state = AppState {
             identity: Arc::new(identity),

@@ -12,7 +12,7 @@ pub struct AppState {
     pub verifier: Arc<AccessTokenVerifier>,
     pub keys: Arc<dyn KeysApi>,
     pub metering: Arc<dyn MeteringApi>,
-    pub chat: Arc<crate::chat::ChatGateway>,
+    pub chat: Arc<dyn crate::services::ChatApi>,
     pub usage: Arc<dyn UsageApi>,
     pub settlements: Arc<crate::settlements::Settlements>,
     pub idempotency: Arc<dyn crate::idempotency::IdempotencyApi>,

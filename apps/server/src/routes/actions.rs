@@ -4,13 +4,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tollgate_billing::ActionOutcome;
 use tollgate_quotas::Action;
 use utoipa::ToSchema;
 
 use tollgate_identity::Principal;
 
 use crate::auth::Authenticated;
-use crate::chat::ActionReply;
+use crate::chat::{BodyShape, call_problem, caller_of};
 use crate::detached::run_detached;
 use crate::error::{ApiError, Problem};
 use crate::idempotency::idempotent;
@@ -53,8 +54,8 @@ pub struct ActionResult {
     pub price_micros: i64,
 }
 
-impl From<ActionReply> for ActionResult {
-    fn from(reply: ActionReply) -> Self {
+impl From<ActionOutcome> for ActionResult {
+    fn from(reply: ActionOutcome) -> Self {
         Self {
             id: reply.id.to_string(),
             output: reply.output,
@@ -89,8 +90,15 @@ async fn run_action(
             || async {
                 let reply = state
                     .chat
-                    .run_action(&principal, action, model, content, request_id(&headers))
-                    .await?;
+                    .run_action(
+                        &caller_of(&principal),
+                        action,
+                        model,
+                        content,
+                        request_id(&headers),
+                    )
+                    .await
+                    .map_err(|error| call_problem(error, &BodyShape::complete()))?;
                 Ok((StatusCode::CREATED, Json(ActionResult::from(reply))).into_response())
             },
         )

@@ -10,11 +10,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
+use tollgate_billing::ChatReply;
 use tollgate_identity::Principal;
 use tollgate_quotas::Admission;
 
 use crate::auth::Authenticated;
-use crate::chat::ChatReply;
+use crate::chat::{BodyShape, call_problem, caller_of};
 use crate::detached::run_detached;
 use crate::error::{ApiError, Problem};
 use crate::idempotency::idempotent;
@@ -55,26 +56,38 @@ async fn complete(
 ) -> Result<Response, ApiError> {
     let body = parse_json_object(&raw)?;
     let request_id = request_id(&request_headers);
-    if body.get("stream").and_then(Value::as_bool) == Some(true) {
-        return chat_reply(state.chat.complete(&principal, body, request_id).await?);
+    let caller = caller_of(&principal);
+    let shape = BodyShape::of(&body);
+    let call = || async {
+        state
+            .chat
+            .complete(&caller, body, request_id)
+            .await
+            .map(chat_reply)
+            .map_err(|error| call_problem(error, &shape))
+    };
+    if shape.streams() {
+        return call().await;
     }
     idempotent(
         &state.idempotency,
         principal.organization_id,
         &request_headers,
         &raw,
-        || async { chat_reply(state.chat.complete(&principal, body, request_id).await?) },
+        call,
     )
     .await
 }
 
-fn chat_reply(reply: ChatReply) -> Result<Response, ApiError> {
-    Ok(match reply {
-        ChatReply::Complete { body, admission } => {
-            with_rate_headers(Json(body).into_response(), &admission)
+fn chat_reply(reply: ChatReply) -> Response {
+    match reply {
+        ChatReply::Complete(call) => {
+            with_rate_headers(Json(call.body).into_response(), &call.admission)
         }
-        ChatReply::Stream { events, admission } => {
-            let stream = futures::stream::unfold(events, |mut events| async move {
+        ChatReply::Stream(call) => {
+            // The relay charges the call however the stream ends: it runs on its own.
+            tokio::spawn(call.relay);
+            let stream = futures::stream::unfold(call.frames, |mut events| async move {
                 events
                     .recv()
                     .await
@@ -89,9 +102,9 @@ fn chat_reply(reply: ChatReply) -> Result<Response, ApiError> {
             response
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            with_rate_headers(response, &admission)
+            with_rate_headers(response, &call.admission)
         }
-    })
+    }
 }
 
 /// The models this deployment serves.

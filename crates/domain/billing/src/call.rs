@@ -33,7 +33,10 @@ impl<A: CallAdmission, S: Settler, C: Clock> MeteredCall<A, S, C> {
             .rules
             .prices
             .cost(&self.model, usage)
-            .unwrap_or(self.admission.reservation.estimate);
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, request_id = %self.request_id, "could not price a call; charging its reserved worst case");
+                self.admission.reservation.estimate
+            });
         UsageEvent {
             id: self.admission.reservation.id.as_uuid(),
             organization: self.caller.organization,
@@ -71,10 +74,13 @@ impl<A: CallAdmission, S: Settler, C: Clock> MeteredCall<A, S, C> {
     /// The provider produced nothing: the estimate and the quota unit go back. A release that
     /// fails leaves the reservation to the host's sweeper.
     pub(crate) async fn release(&self) {
-        let _ = self
+        if let Err(error) = self
             .admission_port
             .release(&self.admission.reservation)
-            .await;
+            .await
+        {
+            tracing::warn!(%error, request_id = %self.request_id, "could not release a reservation; the sweeper will");
+        }
     }
 
     /// The usage to charge when the provider reported none: the counted input and the counted

@@ -17,7 +17,7 @@ use tollgate_quotas::{Action, Admission};
 use crate::call::MeteredCall;
 use crate::errors::CallError;
 use crate::ports::{CallAdmission, Settler};
-use crate::relay::relay;
+use crate::relay::{collect_output, relay};
 
 /// Who a call is made for and charged to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,13 +309,15 @@ where
 
     /// The output tokens of a plain reply whose provider reported no usage.
     fn count_reply(&self, model: &str, body: &Value) -> u64 {
-        let text: String = body
+        let mut text = String::new();
+        for choice in body
             .get("choices")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|c| c.pointer("/message/content").and_then(Value::as_str))
-            .collect();
+        {
+            collect_output(choice.get("message"), &mut text);
+        }
         self.counter.count(model, &text)
     }
 }

@@ -33,20 +33,34 @@ pub(crate) async fn relay<A, S, C, T>(
         // quiet is noticed at once, and dropping `upstream` stops the generation we pay for.
         let event = tokio::select! {
             event = upstream.next() => event,
-            () = sender.closed() => break,
+            () = sender.closed() => {
+                tracing::info!(request_id = %call.request_id, "client left mid-stream; charging what was produced");
+                break;
+            }
         };
         let frame = match event {
-            Some(Ok(StreamEvent::Chunk { json, usage })) => match produced.take(&json, usage) {
-                ChunkKind::UsageOnly if !client_wants_usage => continue,
-                _ => Bytes::from(format!("data: {json}\n\n")),
-            },
+            Some(Ok(StreamEvent::Chunk { mut json, usage })) => {
+                match produced.take(&json, usage) {
+                    ChunkKind::UsageOnly if !client_wants_usage => continue,
+                    _ if !client_wants_usage => {
+                        // A provider that put its usage on a content chunk: as OpenAI does,
+                        // the client sees usage only when it asked for it.
+                        if let Some(object) = json.as_object_mut() {
+                            object.remove("usage");
+                        }
+                        Bytes::from(format!("data: {json}\n\n"))
+                    }
+                    _ => Bytes::from(format!("data: {json}\n\n")),
+                }
+            }
             Some(Ok(StreamEvent::Done)) => {
                 call.charge_now(produced.usage(&call, counter.as_ref()))
                     .await;
                 let _ = sender.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
                 return;
             }
-            Some(Err(_)) => {
+            Some(Err(error)) => {
+                tracing::warn!(%error, request_id = %call.request_id, "upstream stream broke");
                 // Tell the client in-band, as OpenAI does, rather than ending the stream in a
                 // way that looks complete.
                 let notice = json!({"error": {
@@ -62,6 +76,7 @@ pub(crate) async fn relay<A, S, C, T>(
             None => break,
         };
         if sender.send(frame).await.is_err() {
+            tracing::info!(request_id = %call.request_id, "client left mid-stream; charging what was produced");
             break;
         }
     }
@@ -93,9 +108,7 @@ impl Produced {
             .into_iter()
             .flatten()
         {
-            if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str) {
-                self.text.push_str(text);
-            }
+            collect_output(choice.get("delta"), &mut self.text);
         }
         let usage_only = chunk
             .get("choices")
@@ -124,5 +137,28 @@ impl Produced {
             };
             call.fallback_usage(output)
         })
+    }
+}
+
+/// The text a message or delta produced, for counting when the provider reported no usage:
+/// its content and its tool calls' names and arguments (a tool call is output we pay for).
+pub(crate) fn collect_output(message: Option<&Value>, into: &mut String) {
+    let Some(message) = message else {
+        return;
+    };
+    if let Some(text) = message.get("content").and_then(Value::as_str) {
+        into.push_str(text);
+    }
+    for call in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for field in ["/function/name", "/function/arguments"] {
+            if let Some(text) = call.pointer(field).and_then(Value::as_str) {
+                into.push_str(text);
+            }
+        }
     }
 }

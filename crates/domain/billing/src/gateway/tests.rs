@@ -54,11 +54,14 @@ impl TokenCounter for CharCounter {
     }
 }
 
+/// A scripted stream: the events, or a failure before the first one.
+type ScriptedStream = Result<Vec<Result<StreamEvent, UpstreamError>>, UpstreamError>;
+
 /// A provider that answers from a script and counts its calls.
 #[derive(Default)]
 struct Scripted {
     plain: Mutex<Option<Result<Completion, UpstreamError>>>,
-    stream: Mutex<Option<Result<Vec<Result<StreamEvent, UpstreamError>>, UpstreamError>>>,
+    stream: Mutex<Option<ScriptedStream>>,
     /// Keep the stream open after its scripted events (a model still thinking).
     hang: bool,
     calls: AtomicUsize,
@@ -477,4 +480,45 @@ async fn an_action_sends_its_prompt_and_reports_cost_and_price() {
     assert_eq!(outcome.cost, Micros::new(120));
     assert_eq!(outcome.price, Micros::new(200));
     assert_eq!(settled.lock().unwrap()[0].action, "analysis");
+}
+
+#[tokio::test]
+async fn tool_calls_count_as_output_when_the_provider_reports_no_usage() {
+    let provider = Arc::new(Scripted::default());
+    *provider.plain.lock().unwrap() = Some(Ok(Completion {
+        body: json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": [{"id": "t", "type": "function",
+                "function": {"name": "look", "arguments": "{\"q\":1}"}}]}}]}),
+        usage: None,
+    }));
+    let settled = Arc::new(Mutex::new(Vec::new()));
+    service(
+        admitting(Arc::default()),
+        provider,
+        recording(settled.clone()),
+    )
+    .complete(&caller(), request(false), "r".into())
+    .await
+    .unwrap();
+    // "look" + "{\"q\":1}" = 4 + 7 = 11 counted output tokens, not 0.
+    assert_eq!(settled.lock().unwrap()[0].usage, usage(counted_input(), 11));
+}
+
+#[tokio::test]
+async fn usage_on_a_content_chunk_reaches_only_a_client_that_asked_for_it() {
+    let (frames, events) = streamed(
+        vec![
+            Ok(StreamEvent::Chunk {
+                json: json!({"choices": [{"index": 0, "delta": {"content": "Hi"}}],
+                    "usage": {"prompt_tokens": 12, "completion_tokens": 4}}),
+                usage: Some(usage(12, 4)),
+            }),
+            Ok(StreamEvent::Done),
+        ],
+        false,
+        usize::MAX,
+    )
+    .await;
+    assert!(!frames[0].contains("usage"), "{frames:?}");
+    assert_eq!(events[0].usage, usage(12, 4));
 }
