@@ -14,23 +14,34 @@ pub enum CallPricing {
     /// cost ÷ (1 − margin), rounded up.
     Margin(Margin),
     /// cost × markup, in basis points of the cost (250 % = 25 000), rounded up.
-    Markup { basis_points: u32 },
+    Markup {
+        /// The price as a share of the cost, in basis points (1 % = 100).
+        basis_points: u32,
+    },
     /// The same price for every call.
     Fixed(Micros),
 }
 
+/// Why a configured call price is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallPricingError {
+    /// The markup is not a positive percentage with at most two decimals.
     #[error(
         "a markup is a positive decimal percentage of the cost with at most two decimals, e.g. \"250\" for 2.5 × cost"
     )]
     InvalidMarkup,
+    /// A fixed price below zero.
     #[error("a fixed price per call must not be negative")]
     NegativeFixedPrice,
 }
 
 impl CallPricing {
     /// Parses a markup percentage of the cost, e.g. `"250"` (price = 2.5 × cost).
+    ///
+    /// # Errors
+    ///
+    /// [`CallPricingError::InvalidMarkup`] unless `raw` is a positive decimal with at most two
+    /// decimals.
     pub fn markup_percent(raw: &str) -> Result<Self, CallPricingError> {
         match parse_basis_points(raw) {
             Some(basis_points) if basis_points > 0 => Ok(Self::Markup { basis_points }),
@@ -38,6 +49,11 @@ impl CallPricing {
         }
     }
 
+    /// The same `price` for every call.
+    ///
+    /// # Errors
+    ///
+    /// [`CallPricingError::NegativeFixedPrice`] when `price` is below zero.
     pub fn fixed(price: Micros) -> Result<Self, CallPricingError> {
         if price.get() < 0 {
             return Err(CallPricingError::NegativeFixedPrice);
@@ -76,6 +92,7 @@ impl CallPrices {
         }
     }
 
+    /// Prices `action` on `plan` by `pricing` instead of the default.
     #[must_use]
     pub fn with_rule(mut self, plan: &str, action: &str, pricing: CallPricing) -> Self {
         self.rules
@@ -85,6 +102,7 @@ impl CallPrices {
         self
     }
 
+    /// The rule that prices `action` on `plan`: its own, or the default.
     pub fn rule(&self, plan: &str, action: &str) -> CallPricing {
         self.rules
             .get(plan)

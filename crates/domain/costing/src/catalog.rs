@@ -14,8 +14,11 @@ const PER_MILLION: i128 = 1_000_000;
 /// Prices of one model in micro-dollars per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelPrice {
+    /// Input tokens not served from the prompt cache.
     pub input_per_million: Micros,
+    /// Input tokens served from the prompt cache.
     pub cached_input_per_million: Micros,
+    /// Output tokens (reasoning tokens included).
     pub output_per_million: Micros,
 }
 
@@ -23,21 +26,35 @@ pub struct ModelPrice {
 /// built-in model or add a model in full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PriceSpec {
+    /// [`ModelPrice::input_per_million`]; `None` keeps the built-in price.
     pub input_per_million_micros: Option<i64>,
+    /// [`ModelPrice::cached_input_per_million`]; `None` keeps the built-in price, or for a new
+    /// model takes the input price.
     pub cached_input_per_million_micros: Option<i64>,
+    /// [`ModelPrice::output_per_million`]; `None` keeps the built-in price.
     pub output_per_million_micros: Option<i64>,
 }
 
+/// Why a cost could not be computed or a catalogue built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CostError {
+    /// The model has no price: it is refused, never priced at zero.
     #[error("model {0:?} is not in the price catalogue")]
     UnknownModel(String),
+    /// A configured price is unusable.
     #[error("model {model}: {reason}")]
-    InvalidPrice { model: String, reason: &'static str },
+    InvalidPrice {
+        /// The model it was configured for.
+        model: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The amount does not fit in an `i64` of micro-dollars.
     #[error("cost out of range")]
     Overflow,
 }
 
+/// Token prices per model: what a call costs us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceCatalog {
     models: BTreeMap<String, ModelPrice>,
@@ -74,6 +91,11 @@ impl PriceCatalog {
 
     /// The built-in catalogue with `specs` applied; a new model must name input and output
     /// prices (cached input defaults to the input price: never cheaper than we know).
+    ///
+    /// # Errors
+    ///
+    /// [`CostError::InvalidPrice`] for a new model without an input or output price, a negative
+    /// price or an empty model name.
     pub fn from_specs(specs: &BTreeMap<String, PriceSpec>) -> Result<Self, CostError> {
         let mut catalog = Self::builtin();
         for (model, spec) in specs {
@@ -113,6 +135,11 @@ impl PriceCatalog {
         Ok(catalog)
     }
 
+    /// The prices of `model`.
+    ///
+    /// # Errors
+    ///
+    /// [`CostError::UnknownModel`] when the catalogue has none.
     pub fn price(&self, model: &str) -> Result<ModelPrice, CostError> {
         self.models
             .get(model)
@@ -120,11 +147,17 @@ impl PriceCatalog {
             .ok_or_else(|| CostError::UnknownModel(model.to_owned()))
     }
 
+    /// Every priced model with its prices, by name.
     pub fn models(&self) -> impl Iterator<Item = (&str, &ModelPrice)> {
         self.models.iter().map(|(m, p)| (m.as_str(), p))
     }
 
-    /// What `usage` of `model` cost, rounded up to the micro-dollar.
+    /// What `usage` of `model` cost, rounded up to the micro-dollar. Cached tokens beyond the
+    /// input count are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`CostError::UnknownModel`]; [`CostError::Overflow`] when the cost does not fit.
     pub fn cost(&self, model: &str, usage: TokenUsage) -> Result<Micros, CostError> {
         let price = self.price(model)?;
         let cached = usage.cached_input_tokens.min(usage.input_tokens);
@@ -140,6 +173,10 @@ impl PriceCatalog {
     }
 
     /// The most a call can cost: every input token uncached, and the full output allowance.
+    ///
+    /// # Errors
+    ///
+    /// As [`cost`](Self::cost).
     pub fn worst_case(
         &self,
         model: &str,

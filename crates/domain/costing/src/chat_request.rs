@@ -10,32 +10,43 @@ use crate::TokenCounter;
 /// Tokens OpenAI adds per message and per reply around the content (their published rule of
 /// thumb); counting them keeps the reservation an upper bound.
 pub const PER_MESSAGE_OVERHEAD: u64 = 4;
+/// Tokens added once to prime the reply, by the same rule.
 pub const REPLY_OVERHEAD: u64 = 3;
 
 /// A chat-completion request, read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatCall {
+    /// The requested model; this deployment serves it.
     pub model: String,
     /// The body to send upstream (with the output cap set when the request had none).
     pub body: Value,
+    /// Input tokens, counted with the model's tokenizer over the messages and tools, overheads
+    /// included.
     pub input_tokens: u64,
     /// The most output tokens the call can produce, all choices together.
     pub max_output_tokens: u64,
+    /// Whether the client asked for a stream.
     pub stream: bool,
     /// The client asked for the usage chunk of a stream.
     pub client_wants_usage: bool,
 }
 
+/// Why a chat-completion request is refused before admission.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChatRequestError {
+    /// The body is not a JSON object.
     #[error("the request body must be a JSON object")]
     NotAnObject,
+    /// No `model` string.
     #[error("model is required")]
     ModelRequired,
+    /// This deployment does not serve the model.
     #[error("model {0:?} is not available on this deployment")]
     ModelNotServed(String),
+    /// `messages` is missing, not an array, or empty.
     #[error("messages must be a non-empty array")]
     MessagesRequired,
+    /// `max_completion_tokens` or `max_tokens` is set but not a positive integer.
     #[error("max_tokens / max_completion_tokens must be a positive integer")]
     InvalidOutputCap,
 }

@@ -14,11 +14,17 @@ pub const DAYS_PER_MONTH: i64 = 31;
 /// One action of a plan, with its token profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionProfile {
+    /// The action (`chat`, `analysis`, `comparison`).
     pub action: String,
+    /// The model its calls use.
     pub model: String,
+    /// Input tokens of an average call.
     pub expected_input_tokens: u64,
+    /// Output tokens of an average call.
     pub expected_output_tokens: u64,
+    /// Input tokens of the largest call the plan admits.
     pub worst_input_tokens: u64,
+    /// Output tokens of the largest call (its output cap).
     pub worst_output_tokens: u64,
     /// Calls an average organisation makes per month.
     pub expected_calls_per_month: u64,
@@ -26,53 +32,81 @@ pub struct ActionProfile {
     pub daily_quota: u32,
 }
 
+/// One plan as the report sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanProfile {
+    /// The plan's id.
     pub plan: String,
+    /// Its monthly subscription price, in cents; 0 for a free plan.
     pub price_cents: i64,
     /// `None`: unlimited.
     pub monthly_budget: Option<Micros>,
+    /// Its metered actions.
     pub actions: Vec<ActionProfile>,
 }
 
+/// What the report assumes beyond the plans themselves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CostAssumptions {
+    /// Infrastructure cost per month, shared by the paying organisations.
     pub infrastructure_month: Micros,
+    /// How many organisations share it (0 counts as 1).
     pub paying_organizations: u64,
     /// Payment fee percentage in basis points (2.9 % = 290).
     pub payment_fee_basis_points: u32,
+    /// Fixed payment fee per payment (one payment a month).
     pub payment_fee_fixed: Micros,
     /// What each call is priced, per plan and action.
     pub prices: CallPrices,
 }
 
+/// Cost and price per call of one action of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionEconomics {
+    /// The action.
     pub action: String,
+    /// The model its calls use.
     pub model: String,
+    /// What an average call costs us.
     pub cost_per_call_expected: Micros,
+    /// What the largest call costs us.
     pub cost_per_call_worst: Micros,
+    /// What an average call is priced under the plan's [`CallPrices`].
     pub price_per_call: Micros,
 }
 
 /// One case (average or heavy) for a month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MonthCase {
+    /// What the organisation's calls cost us, capped by the plan's monthly budget.
     pub ai_cost: Micros,
+    /// Its share of the infrastructure (none for a free plan).
     pub infrastructure: Micros,
+    /// Payment fees on the subscription.
     pub payment_fees: Micros,
+    /// The subscription price.
     pub revenue: Micros,
+    /// `revenue − ai_cost − infrastructure − payment_fees`; negative is a loss.
     pub margin: Micros,
 }
 
+/// Whether a plan makes or loses money, per action and per month.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanEconomics {
+    /// The plan's id.
     pub plan: String,
+    /// Its monthly subscription price, in cents.
     pub price_cents: i64,
+    /// Per-action figures, in the order of the profile.
     pub actions: Vec<ActionEconomics>,
+    /// An organisation making the expected calls.
     pub average: MonthCase,
+    /// An organisation making its whole daily quota of largest calls every day for
+    /// [`DAYS_PER_MONTH`] days.
     pub heavy: MonthCase,
+    /// Whether either case has a negative margin.
     pub loses_money: bool,
+    /// Which case loses, in words; empty when none does.
     pub reasons: Vec<String>,
     /// The lowest monthly price (cents) at which the heavy case breaks even, fees included.
     /// `None` for a free plan: it is not sold, so no price of it breaks even (what it costs is
@@ -80,6 +114,12 @@ pub struct PlanEconomics {
     pub break_even_price_cents: Option<i64>,
 }
 
+/// One plan's unit economics under `assumptions`, with costs from `catalog`.
+///
+/// # Errors
+///
+/// [`CostError::UnknownModel`] when an action's model has no price; [`CostError::Overflow`]
+/// when an amount does not fit.
 pub fn plan_economics(
     catalog: &PriceCatalog,
     plan: &PlanProfile,

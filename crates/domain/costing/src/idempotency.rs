@@ -9,7 +9,12 @@ pub enum IdempotencyBegin {
     /// First use (or the previous use expired): go ahead; this request now holds the key.
     Fresh,
     /// The key finished before with the same request: answer with the stored response.
-    Replay { status: u16, body: String },
+    Replay {
+        /// The stored response's HTTP status.
+        status: u16,
+        /// The stored response's body.
+        body: String,
+    },
     /// The key is held by a request still running.
     InProgress,
     /// The key was used with a different request.

@@ -8,7 +8,49 @@
 //!   plus the most output the call may produce.
 //! - [`CallPrices`]: the customer price of a call per plan and action (fixed, markup or target
 //!   margin), never below cost plus the payment fee on it.
-//! - [`CompletionProvider`]: the port to the AI provider whose tokens are metered.
+//! - [`read_chat_request`]: the model, counted input tokens and output cap of a chat request,
+//!   read before it is admitted.
+//! - [`plan_economics`]: whether a plan makes or loses money, for an average organisation and for
+//!   one that spends every quota every day.
+//!
+//! # Ports
+//!
+//! - [`CompletionProvider`]: the AI provider whose tokens are metered.
+//! - [`TokenCounter`]: the model's tokenizer, to count a request's input before it runs.
+//! - [`UsageLedger`]: the usage ledger, settled together with the budget reservation.
+//! - [`IdempotencyStore`]: `Idempotency-Key`s of metered requests.
+//!
+//! # Example
+//!
+//! Pricing a call from the built-in catalogue:
+//!
+//! ```
+//! use tollgate_costing::{CallPrices, CallPricing, CostError, Margin, PriceCatalog, TokenUsage};
+//! use tollgate_kernel::Micros;
+//!
+//! let catalog = PriceCatalog::builtin();
+//! // gpt-4o-mini: $0.15 per million input tokens, $0.075 cached, $0.60 output.
+//! let usage = TokenUsage { input_tokens: 1_201, cached_input_tokens: 200, output_tokens: 350 };
+//! // 1 001 × 0.15 + 200 × 0.075 + 350 × 0.60 = 375.15 micro-dollars, rounded up.
+//! assert_eq!(catalog.cost("gpt-4o-mini", usage)?, Micros::new(376));
+//! // Reserved before the call: all input uncached, the whole output cap.
+//! assert_eq!(catalog.worst_case("gpt-4o-mini", 1_201, 1_000)?, Micros::new(781));
+//! assert!(matches!(catalog.cost("no-such-model", usage), Err(CostError::UnknownModel(_))));
+//!
+//! // A 40 % margin by default, a 2.9 % payment fee; the free plan's chat calls priced at zero.
+//! let prices = CallPrices::new(
+//!     CallPricing::Margin(Margin::parse_percent("40")?),
+//!     Margin::parse_percent("2.9")?,
+//! )
+//! .with_rule("free", "chat", CallPricing::fixed(Micros::ZERO)?);
+//! let cost = Micros::new(376);
+//! assert_eq!(prices.price("pro", "chat", cost), Micros::new(627)); // 376 ÷ 0.6, rounded up
+//! // Never below cost plus the fee on the price: 376 ÷ 0.971, rounded up.
+//! assert_eq!(prices.price("free", "chat", cost), Micros::new(388));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
 
 mod call_price;
 mod catalog;
@@ -28,6 +70,8 @@ pub use usage::TokenUsage;
 /// OpenAI adapter.
 #[cfg_attr(test, mockall::automock)]
 pub trait TokenCounter: Send + Sync + 'static {
+    /// Tokens `text` makes for `model`. Infallible: a model without a tokenizer of its own is
+    /// counted with the nearest one.
     fn count(&self, model: &str, text: &str) -> u64;
 }
 

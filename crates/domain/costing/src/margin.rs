@@ -7,8 +7,10 @@ pub struct Margin {
     basis_points: u32,
 }
 
+/// Why a text is not a [`Margin`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MarginError {
+    /// Not a percentage from 0 to below 100 with at most two decimals.
     #[error(
         "a margin is a decimal percentage from 0 to below 100 with at most two decimals, e.g. \"40\" or \"2.5\""
     )]
@@ -17,6 +19,10 @@ pub enum MarginError {
 
 impl Margin {
     /// Parses a percentage like `"40"` or `"12.5"` (no floating point involved).
+    ///
+    /// # Errors
+    ///
+    /// [`MarginError::Invalid`] for anything else, and for 100 % or more (no price keeps it).
     pub fn parse_percent(raw: &str) -> Result<Self, MarginError> {
         match parse_basis_points(raw) {
             Some(basis_points) if basis_points < 10_000 => Ok(Self { basis_points }),
@@ -24,6 +30,7 @@ impl Margin {
         }
     }
 
+    /// The margin in basis points (1 % = 100).
     pub fn basis_points(self) -> u32 {
         self.basis_points
     }

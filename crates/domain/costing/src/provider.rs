@@ -14,7 +14,9 @@ use crate::TokenUsage;
 /// A finished plain completion: the provider's JSON body and the usage it reported, if any.
 #[derive(Debug, Clone)]
 pub struct Completion {
+    /// The provider's response body, to relay.
     pub body: Value,
+    /// The usage it reported; `None` when it reported none.
     pub usage: Option<TokenUsage>,
 }
 
@@ -23,7 +25,9 @@ pub struct Completion {
 pub enum StreamEvent {
     /// A `chat.completion.chunk`; `usage` is set on the final usage chunk.
     Chunk {
+        /// The chunk as received.
         json: Value,
+        /// The usage, on the final usage chunk only.
         usage: Option<TokenUsage>,
     },
     /// The end of the stream (`data: [DONE]`).
@@ -38,7 +42,10 @@ pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, UpstreamErr
 pub enum UpstreamError {
     /// The provider kept answering 429 after our retries.
     #[error("the AI provider is rate limiting us")]
-    RateLimited { retry_after: Option<Duration> },
+    RateLimited {
+        /// The provider's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
     /// No answer in time.
     #[error("the AI provider did not answer in time")]
     Timeout,
@@ -47,10 +54,19 @@ pub enum UpstreamError {
     Unavailable(String),
     /// The provider refused the request itself (4xx other than 429): the caller's parameters.
     #[error("the AI provider rejected the request ({status})")]
-    Rejected { status: u16, body: Value },
+    Rejected {
+        /// The provider's HTTP status.
+        status: u16,
+        /// The provider's error body.
+        body: Value,
+    },
     /// The provider refused our credentials (401/403): our configuration, not the caller's fault.
     #[error("the AI provider refused our credentials ({status})")]
-    Misconfigured { status: u16 },
+    Misconfigured {
+        /// The provider's HTTP status.
+        status: u16,
+    },
+    /// The answer is not what the protocol promises (unreadable JSON or event stream).
     #[error("the AI provider sent an answer we cannot read: {0}")]
     Protocol(String),
 }
@@ -58,6 +74,8 @@ pub enum UpstreamError {
 /// Chat completions, plain and streamed. `request` is an OpenAI chat-completion body; an
 /// implementation must not charge or meter anything (the caller has reserved for the call).
 pub trait CompletionProvider: Send + Sync + 'static {
+    /// A plain (non-streamed) completion.
+    ///
     /// # Errors
     /// Any [`UpstreamError`]; none of them means tokens were produced.
     fn complete(

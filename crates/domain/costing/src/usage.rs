@@ -5,5 +5,6 @@ pub struct TokenUsage {
     pub input_tokens: u64,
     /// The part of `input_tokens` served from the prompt cache (billed at the cached rate).
     pub cached_input_tokens: u64,
+    /// Generated tokens, reasoning tokens included (OpenAI's `completion_tokens`).
     pub output_tokens: u64,
 }
