@@ -6,16 +6,36 @@ use crate::service::RateDecision;
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
+/// Why a plan catalogue cannot be built from configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CatalogError {
+    /// A plan that is not built in lacks a field.
     #[error("plan {plan}: {field} is required for a plan that is not built in")]
-    MissingField { plan: String, field: &'static str },
+    MissingField {
+        /// The plan's id.
+        plan: String,
+        /// The missing field's configuration name.
+        field: &'static str,
+    },
+    /// A daily quota names an action that does not exist.
     #[error(
         "plan {plan}: unknown action {action:?} in daily_quota (known: analysis, comparison, chat)"
     )]
-    UnknownAction { plan: String, action: String },
+    UnknownAction {
+        /// The plan's id.
+        plan: String,
+        /// The name configured.
+        action: String,
+    },
+    /// A value is out of range or contradicts another.
     #[error("plan {plan}: {reason}")]
-    Invalid { plan: String, reason: String },
+    Invalid {
+        /// The plan's id.
+        plan: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The catalogue has no [`PlanCatalog::DEFAULT_PLAN`](crate::PlanCatalog::DEFAULT_PLAN).
     #[error("the catalogue must contain the default plan \"free\"")]
     MissingDefault,
 }
@@ -23,30 +43,55 @@ pub enum CatalogError {
 /// Why a metered call was not admitted.
 #[derive(Debug, thiserror::Error)]
 pub enum AdmitError {
+    /// The organisation does not exist.
     #[error("organization not found")]
     OrganizationNotFound,
+    /// The organisation is suspended.
     #[error("the organization is suspended")]
     Suspended,
+    /// The plan has no quota for the action.
     #[error("the {action} action is not included in the {plan} plan")]
-    ActionNotInPlan { action: Action, plan: String },
+    ActionNotInPlan {
+        /// The action asked for.
+        action: Action,
+        /// The organisation's plan id.
+        plan: String,
+    },
+    /// The rate limit refused the call.
     #[error("rate limit of {} requests per minute exceeded", decision.limit)]
-    RateLimited { decision: RateDecision },
+    RateLimited {
+        /// The limiter's answer, for the `Retry-After` and `RateLimit` headers.
+        decision: RateDecision,
+    },
+    /// Today's quota for the action is used up.
     #[error("daily {action} quota of {limit} calls is used up")]
     QuotaExceeded {
+        /// The action asked for.
         action: Action,
+        /// The plan's daily quota for it.
         limit: u32,
+        /// Units used today.
         used: u32,
+        /// The end of the UTC day.
         resets_at: DateTime<Utc>,
     },
+    /// The call's estimate does not fit in what is left of the month's budget.
     #[error("monthly AI budget of {limit} is used up")]
     BudgetExceeded {
+        /// The plan's monthly budget.
         limit: Micros,
+        /// Cost settled this month.
         spent: Micros,
+        /// Estimates of calls in flight.
         reserved: Micros,
+        /// The end of the UTC month.
         resets_at: DateTime<Utc>,
     },
+    /// The rate limiter did not answer and the policy is
+    /// [`LimiterFailure::Closed`](crate::LimiterFailure::Closed).
     #[error("the rate limiter is unavailable")]
     LimiterUnavailable(#[source] Cause),
+    /// Storage failed, or the organisation is on a plan the catalogue does not know.
     #[error("admitting the call failed")]
     Unexpected(#[source] Cause),
 }

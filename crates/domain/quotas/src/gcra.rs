@@ -20,6 +20,7 @@ pub struct Gcra {
 /// The decision for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GcraOutcome {
+    /// Whether the request may pass.
     pub allowed: bool,
     /// The state to store (unchanged when denied).
     pub new_tat_nanos: u64,
@@ -44,10 +45,12 @@ impl Gcra {
         }
     }
 
+    /// `T`: the time one request costs, in nanoseconds.
     pub fn emission_nanos(&self) -> u64 {
         self.emission_nanos
     }
 
+    /// `τ = (burst − 1) × T`: how far the theoretical arrival time may run ahead of now.
     pub fn tolerance_nanos(&self) -> u64 {
         self.tolerance_nanos
     }

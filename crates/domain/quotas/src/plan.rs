@@ -13,7 +13,9 @@ use crate::errors::CatalogError;
 /// 60-second window then holds more than `2 × per_minute − 1` requests (ADR 0009).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
+    /// Sustained requests per minute.
     pub per_minute: u32,
+    /// Requests a quiet client may send at once.
     pub burst: u32,
 }
 
@@ -30,11 +32,14 @@ impl RateLimit {
 /// The monthly AI-cost budget (what the organisation's calls cost *us*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
+    /// At most this much per UTC month.
     Limited(Micros),
+    /// No cap: the organisation's spend is bounded only by its quotas.
     Unlimited,
 }
 
 impl Budget {
+    /// The cap; `None` when unlimited.
     pub fn limit(self) -> Option<Micros> {
         match self {
             Budget::Limited(limit) => Some(limit),
@@ -43,20 +48,27 @@ impl Budget {
     }
 }
 
+/// What an organisation may do: its rate limit, daily quotas and monthly budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// The configuration id (`free`, `pro`, `enterprise`, …).
     pub id: String,
+    /// Display name.
     pub name: String,
+    /// Monthly subscription price, in cents; 0 for a free plan.
     pub price_cents: i64,
+    /// The Stripe price id it is sold under, if any.
     pub stripe_price_id: Option<String>,
+    /// Its rate limit.
     pub rate: RateLimit,
     /// Calls per UTC day per action; an action absent here is not allowed on the plan.
     pub daily_quota: BTreeMap<Action, u32>,
+    /// Its monthly AI-cost budget.
     pub monthly_budget: Budget,
 }
 
 impl Plan {
+    /// Calls of `action` allowed per UTC day; `None` when the plan does not include it.
     pub fn daily_limit(&self, action: Action) -> Option<u32> {
         self.daily_quota.get(&action).copied()
     }
@@ -66,14 +78,22 @@ impl Plan {
 /// built-in plan or define a new plan in full.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlanSpec {
+    /// [`Plan::name`].
     pub name: Option<String>,
+    /// [`Plan::price_cents`].
     pub price_cents: Option<i64>,
+    /// [`Plan::stripe_price_id`].
     pub stripe_price_id: Option<String>,
+    /// [`RateLimit::per_minute`]; setting it resets the burst to the default unless `burst` is
+    /// given too.
     pub requests_per_minute: Option<u32>,
+    /// [`RateLimit::burst`].
     pub burst: Option<u32>,
     /// Action name → calls per day. Replaces the built-in quotas as a whole when given.
     pub daily_quota: Option<BTreeMap<String, u32>>,
+    /// A limited monthly budget, in micro-dollars.
     pub monthly_budget_micros: Option<i64>,
+    /// `true` for [`Budget::Unlimited`]; excludes `monthly_budget_micros`.
     pub unlimited_budget: Option<bool>,
 }
 
@@ -84,6 +104,7 @@ pub struct PlanCatalog {
 }
 
 impl PlanCatalog {
+    /// The plan every catalogue must have: new organisations start on it.
     pub const DEFAULT_PLAN: &'static str = "free";
 
     /// Free, Pro and Enterprise as shipped.
@@ -133,6 +154,11 @@ impl PlanCatalog {
 
     /// The built-in plans with `specs` applied: a spec for a built-in id changes the fields it
     /// names; a spec for a new id must name every field.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError`] for a missing field, an unknown action, an invalid value (e.g. a burst
+    /// above the rate) or a catalogue without [`Self::DEFAULT_PLAN`].
     pub fn from_specs(specs: &BTreeMap<String, PlanSpec>) -> Result<Self, CatalogError> {
         let mut catalog = Self::builtin();
         for (id, spec) in specs {
@@ -149,6 +175,7 @@ impl PlanCatalog {
         Ok(catalog)
     }
 
+    /// The plan with this id.
     pub fn get(&self, id: &str) -> Option<&Plan> {
         self.plans.get(id)
     }

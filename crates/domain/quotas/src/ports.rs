@@ -18,6 +18,8 @@ pub struct LimiterUnavailable(pub String);
 /// GCRA per key. Implementations decide and record atomically (one step on the backend).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait RateLimiter: Send + Sync + 'static {
+    /// Decides one request under `key` against `limit`, and records it when allowed.
+    ///
     /// # Errors
     /// `LimiterUnavailable` when the backend does not answer.
     fn check(
@@ -78,6 +80,9 @@ pub trait QuotaLedger: Send + Sync + 'static {
         max: u32,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
+    /// The organisation's quota units used in `day`, per action, and its budget spent and
+    /// reserved in `month`.
+    ///
     /// # Errors
     /// `Unavailable` when storage fails.
     fn usage(
@@ -91,12 +96,17 @@ pub trait QuotaLedger: Send + Sync + 'static {
 /// An organisation's plan and standing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationPlan {
+    /// The plan's id.
     pub plan: String,
+    /// Whether the organisation is suspended (its calls are refused).
     pub suspended: bool,
 }
 
+/// Which plan each organisation is on.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait PlanDirectory: Send + Sync + 'static {
+    /// The organisation's plan and standing.
+    ///
     /// # Errors
     /// `Unavailable` when storage fails; an unknown organisation is `Ok(None)`.
     fn plan_of(
@@ -104,6 +114,8 @@ pub trait PlanDirectory: Send + Sync + 'static {
         organization: OrganizationId,
     ) -> impl Future<Output = Result<Option<OrganizationPlan>, StoreError>> + Send;
 
+    /// Moves the organisation to the plan `plan`.
+    ///
     /// # Errors
     /// `Unavailable` when storage fails. Returns whether the organisation exists.
     fn set_plan(

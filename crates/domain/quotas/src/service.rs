@@ -15,11 +15,15 @@ use crate::reservation::{
 /// A rate limiter's answer, with what the `RateLimit` headers need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateDecision {
+    /// Whether the request may pass.
     pub allowed: bool,
     /// Requests per minute of the policy.
     pub limit: u32,
+    /// Requests that could still pass right now.
     pub remaining: u32,
+    /// When refused: how long until the next request can pass.
     pub retry_after: Duration,
+    /// How long until the limit is fully replenished.
     pub reset_after: Duration,
 }
 
@@ -33,10 +37,12 @@ pub enum LimiterFailure {
     Closed,
 }
 
+/// The tunable rules of metering.
 #[derive(Debug, Clone)]
 pub struct MeteringPolicy {
     /// How long a reservation may stay pending before the sweeper releases it.
     pub reservation_ttl: chrono::Duration,
+    /// What to do when the rate limiter's backend does not answer.
     pub limiter_failure: LimiterFailure,
 }
 
@@ -52,7 +58,9 @@ impl Default for MeteringPolicy {
 /// A call that may proceed, holding its reservation.
 #[derive(Debug, Clone)]
 pub struct Admission {
+    /// The call's hold on quota and budget: settle or release it.
     pub reservation: Reservation,
+    /// The organisation's plan when the call was admitted.
     pub plan: Plan,
     /// `None` when the limiter was unavailable and the policy let the call through.
     pub rate: Option<RateDecision>,
@@ -75,6 +83,7 @@ where
     P: PlanDirectory,
     C: Clock,
 {
+    /// The service over its ports, admitting by the plans of `catalog`.
     pub fn new(
         limiter: L,
         ledger: Q,
@@ -93,6 +102,7 @@ where
         }
     }
 
+    /// The plan catalogue it admits by.
     pub fn catalog(&self) -> &PlanCatalog {
         &self.catalog
     }
@@ -116,6 +126,10 @@ where
     }
 
     /// Admits one call of `action` whose worst-case cost is `estimate`, reserving it.
+    ///
+    /// # Errors
+    ///
+    /// The [`AdmitError`] of the first check that refuses; a refused call holds no reservation.
     pub async fn admit(
         &self,
         organization: OrganizationId,
@@ -212,6 +226,7 @@ where
         Ok((day, month, counters))
     }
 
+    /// The time by the service's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
