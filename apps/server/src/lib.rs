@@ -30,6 +30,7 @@ pub mod settings;
 mod settlements;
 pub mod startup;
 mod state;
+mod usage_source;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -12,7 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tollgate_billing::{ActionPrompt, MeteredCalls, PricingRules};
+use tollgate_billing::{ActionPrompt, MeteredCalls, PricingRules, UsageReports};
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, ConfiguredAdmin,
     EnsureAdminError, IdentityPolicy, IdentityService, RevocationList, SignupMode,
@@ -43,6 +43,7 @@ use crate::services::{ChatApi, KeysApi, MeteringApi, UsageApi};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
 use crate::settlements::{SettlementPort, SettlementTiming, Settlements};
 use crate::state::AppState;
+use crate::usage_source::UsageSource;
 use crate::{error, jwt_secret, last_used, reservation_sweeper, routes};
 
 pub const ISSUER: &str = "tollgate";
@@ -177,8 +178,14 @@ impl Application {
             keys: keys.clone(),
             metering: metering.clone(),
             chat,
-            usage,
-            settlements: settlements.clone(),
+            usage_reports: Arc::new(UsageReports::new(
+                UsageSource {
+                    metering: metering.clone(),
+                    usage,
+                    settlements: settlements.clone(),
+                },
+                SystemClock,
+            )),
             idempotency: Arc::new(store.clone()),
             pricing: Arc::new(pricing_report(&settings)?),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),

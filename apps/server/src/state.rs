@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tollgate_identity::AccessTokenVerifier;
 
 use crate::auth::ServiceKeys;
-use crate::services::{IdentityApi, KeysApi, MeteringApi, Readiness, UsageApi};
+use crate::services::{IdentityApi, KeysApi, MeteringApi, Readiness};
 
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
 #[derive(Clone)]
@@ -13,8 +13,12 @@ pub struct AppState {
     pub keys: Arc<dyn KeysApi>,
     pub metering: Arc<dyn MeteringApi>,
     pub chat: Arc<dyn crate::services::ChatApi>,
-    pub usage: Arc<dyn UsageApi>,
-    pub settlements: Arc<crate::settlements::Settlements>,
+    pub usage_reports: Arc<
+        tollgate_billing::UsageReports<
+            crate::usage_source::UsageSource,
+            tollgate_kernel::SystemClock,
+        >,
+    >,
     pub idempotency: Arc<dyn crate::idempotency::IdempotencyApi>,
     /// Computed once at start: it depends on configuration only.
     pub pricing: Arc<crate::pricing::PricingReport>,

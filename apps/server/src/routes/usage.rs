@@ -1,9 +1,8 @@
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
 use serde::Serialize;
-use tollgate_kernel::{Micros, Period};
-use tollgate_quotas::{Action, AdmitError};
+use tollgate_billing::{UsageError, UsageReport};
+use tollgate_kernel::Micros;
 use utoipa::ToSchema;
 
 use super::dto::Timestamp;
@@ -77,68 +76,55 @@ pub async fn usage(
         }
         _ => principal.organization_id,
     };
-    let plan = match state.metering.plan_of(organization).await {
-        Ok(plan) => plan,
-        Err(AdmitError::Suspended) => return Err(AdmitError::Suspended.into()),
-        Err(error) => return Err(error.into()),
-    };
-    // Calls answered on this instance may still be settling: include them.
-    state.settlements.settled(organization).await;
-    let now = Utc::now();
-    let (day, month) = (Period::utc_day(now), Period::utc_month(now));
-    let (counters, totals) = state
-        .usage
-        .snapshot(organization, day, month)
+    let report = state
+        .usage_reports
+        .report(organization)
         .await
-        .map_err(ApiError::unavailable)?;
-    let quotas = Action::ALL
-        .into_iter()
-        .filter_map(|action| {
-            let limit = plan.daily_limit(action)?;
-            let used = counters
-                .daily_used
-                .iter()
-                .find(|(a, _)| *a == action)
-                .map_or(0, |(_, n)| *n);
-            Some(QuotaView {
-                action: action.as_str().to_owned(),
-                limit,
-                used,
-                remaining: limit.saturating_sub(used),
-                resets_at: day.end().into(),
-            })
-        })
-        .collect();
-    let limit = plan.monthly_budget.limit();
-    let committed = counters
-        .spent
-        .checked_add(counters.reserved)
-        .unwrap_or(Micros::new(i64::MAX));
-    Ok(Json(UsageView {
-        organization_id: organization.to_string(),
-        plan: plan.id.clone(),
-        period: PeriodView {
-            start: month.start().into(),
-            end: month.end().into(),
-        },
-        requests: totals.requests,
-        cost_micros: totals.cost.get(),
-        price_micros: totals.price.get(),
-        quotas,
-        budget: BudgetView {
-            limit_micros: limit.map(Micros::get),
-            spent_micros: counters.spent.get(),
-            reserved_micros: counters.reserved.get(),
-            remaining_micros: limit.map(|l| (l.get() - committed.get()).max(0)),
-        },
-        keys: totals
-            .per_key
-            .into_iter()
-            .map(|(id, requests, cost)| KeyUsageView {
-                id: id.to_string(),
-                requests,
-                cost_micros: cost.get(),
-            })
-            .collect(),
-    }))
+        .map_err(|error| match error {
+            UsageError::Plan(error) => ApiError::from(error),
+            UsageError::Unavailable(error) => ApiError::unavailable(error),
+        })?;
+    Ok(Json(report.into()))
+}
+
+impl From<UsageReport> for UsageView {
+    fn from(report: UsageReport) -> Self {
+        Self {
+            organization_id: report.organization.to_string(),
+            plan: report.plan,
+            period: PeriodView {
+                start: report.period.start().into(),
+                end: report.period.end().into(),
+            },
+            requests: report.requests,
+            cost_micros: report.cost.get(),
+            price_micros: report.price.get(),
+            quotas: report
+                .quotas
+                .into_iter()
+                .map(|quota| QuotaView {
+                    action: quota.action.as_str().to_owned(),
+                    limit: quota.limit,
+                    used: quota.used,
+                    remaining: quota.remaining,
+                    resets_at: quota.resets_at.into(),
+                })
+                .collect(),
+            budget: BudgetView {
+                limit_micros: report.budget.limit.map(Micros::get),
+                spent_micros: report.budget.spent.get(),
+                reserved_micros: report.budget.reserved.get(),
+                remaining_micros: report.budget.remaining.map(Micros::get),
+            },
+            keys: report
+                .keys
+                .into_iter()
+                .map(|key| KeyUsageView {
+                    id: key.key.to_string(),
+                    requests: key.requests,
+                    cost_micros: key.cost.get(),
+                })
+                .collect(),
+        }
+    }
 }

@@ -23,6 +23,7 @@ mod errors;
 mod gateway;
 mod ports;
 mod relay;
+mod usage;
 
 pub use errors::CallError;
 pub use gateway::{
@@ -30,3 +31,6 @@ pub use gateway::{
     StreamingCall,
 };
 pub use ports::{CallAdmission, Settler};
+pub use usage::{
+    BudgetUsage, KeyUsage, QuotaUsage, UsageError, UsageReader, UsageReport, UsageReports,
+};
