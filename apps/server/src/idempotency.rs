@@ -11,67 +11,45 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use chrono::Utc;
-use sha2::{Digest, Sha256};
-use tollgate_costing::{IdempotencyBegin, IdempotencyStore};
-use tollgate_kernel::{OrganizationId, StoreError};
+use tollgate_billing::{Claim, HeldKey, Idempotency, IdempotencyError};
+use tollgate_costing::IdempotencyStore;
+use tollgate_kernel::{Clock, OrganizationId, StoreError};
 
 use crate::error::ApiError;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-const MAX_KEY_LEN: usize = 255;
 const MAX_STORED_BODY: usize = 4 * 1024 * 1024;
 
+/// The billing crate's idempotency protocol as the HTTP layer sees it.
 #[async_trait]
 pub trait IdempotencyApi: Send + Sync {
-    async fn begin(
+    async fn claim(
         &self,
         organization: OrganizationId,
-        key: String,
-        hash: String,
-    ) -> Result<IdempotencyBegin, StoreError>;
-    async fn complete(
-        &self,
-        organization: OrganizationId,
-        key: String,
-        status: u16,
-        body: String,
-    ) -> Result<(), StoreError>;
-    async fn abandon(&self, organization: OrganizationId, key: String) -> Result<(), StoreError>;
+        key: &str,
+        request: &[u8],
+    ) -> Result<Claim, IdempotencyError>;
+    async fn complete(&self, held: HeldKey, status: u16, body: String) -> Result<(), StoreError>;
+    async fn abandon(&self, held: HeldKey) -> Result<(), StoreError>;
 }
 
 #[async_trait]
-impl<T: IdempotencyStore> IdempotencyApi for T {
-    async fn begin(
+impl<S: IdempotencyStore, C: Clock> IdempotencyApi for Idempotency<S, C> {
+    async fn claim(
         &self,
         organization: OrganizationId,
-        key: String,
-        hash: String,
-    ) -> Result<IdempotencyBegin, StoreError> {
-        let now = Utc::now();
-        IdempotencyStore::begin(
-            self,
-            organization,
-            key,
-            hash,
-            now,
-            now - chrono::Duration::hours(24),
-        )
-        .await
+        key: &str,
+        request: &[u8],
+    ) -> Result<Claim, IdempotencyError> {
+        Idempotency::claim(self, organization, key, request).await
     }
 
-    async fn complete(
-        &self,
-        organization: OrganizationId,
-        key: String,
-        status: u16,
-        body: String,
-    ) -> Result<(), StoreError> {
-        IdempotencyStore::complete(self, organization, key, status, body, Utc::now()).await
+    async fn complete(&self, held: HeldKey, status: u16, body: String) -> Result<(), StoreError> {
+        Idempotency::complete(self, held, status, body).await
     }
 
-    async fn abandon(&self, organization: OrganizationId, key: String) -> Result<(), StoreError> {
-        IdempotencyStore::abandon(self, organization, key).await
+    async fn abandon(&self, held: HeldKey) -> Result<(), StoreError> {
+        Idempotency::abandon(self, held).await
     }
 }
 
@@ -92,51 +70,45 @@ where
     };
     let key = raw
         .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
-        .ok_or_else(|| {
-            ApiError::validation("Idempotency-Key must be 1 to 255 visible ASCII characters")
-        })?
-        .to_owned();
-    let hash = tollgate_kernel::to_hex(&Sha256::digest(body));
-    match store
-        .begin(organization, key.clone(), hash)
+        .map_err(|_| key_problem(IdempotencyError::InvalidKey))?;
+    let held = match store
+        .claim(organization, key, body)
         .await
-        .map_err(ApiError::unavailable)?
+        .map_err(key_problem)?
     {
-        IdempotencyBegin::Replay { status, body } => Ok(replay(status, body)),
-        IdempotencyBegin::InProgress => Err(ApiError::conflict(
-            "a request with this Idempotency-Key is still in progress",
-        )),
-        IdempotencyBegin::Mismatch => Err(ApiError::conflict(
-            "this Idempotency-Key was used with a different request body",
-        )),
-        IdempotencyBegin::Fresh => {
-            let outcome = call().await;
-            match outcome {
-                Ok(response) if response.status().is_success() => {
-                    let (parts, body) = response.into_parts();
-                    let bytes = axum::body::to_bytes(body, MAX_STORED_BODY)
-                        .await
-                        .map_err(ApiError::internal)?;
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
-                    if let Err(error) = store
-                        .complete(organization, key, parts.status.as_u16(), text)
-                        .await
-                    {
-                        tracing::error!(%error, "could not store an idempotent response");
-                    }
-                    Ok(Response::from_parts(parts, Body::from(bytes)))
-                }
-                other => {
-                    if let Err(error) = store.abandon(organization, key).await {
-                        tracing::warn!(%error, "could not release an Idempotency-Key");
-                    }
-                    other
-                }
+        Claim::Replay { status, body } => return Ok(replay(status, body)),
+        Claim::Fresh(held) => held,
+    };
+    match call().await {
+        Ok(response) if response.status().is_success() => {
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, MAX_STORED_BODY)
+                .await
+                .map_err(ApiError::internal)?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            if let Err(error) = store.complete(held, parts.status.as_u16(), text).await {
+                tracing::error!(%error, "could not store an idempotent response");
             }
+            Ok(Response::from_parts(parts, Body::from(bytes)))
         }
+        other => {
+            if let Err(error) = store.abandon(held).await {
+                tracing::warn!(%error, "could not release an Idempotency-Key");
+            }
+            other
+        }
+    }
+}
+
+fn key_problem(error: IdempotencyError) -> ApiError {
+    match error {
+        IdempotencyError::InvalidKey => {
+            ApiError::validation(format!("header Idempotency-Key: {error}"))
+        }
+        IdempotencyError::InProgress | IdempotencyError::Mismatch => {
+            ApiError::conflict(error.to_string())
+        }
+        IdempotencyError::Unavailable(error) => ApiError::unavailable(error),
     }
 }
 

@@ -12,7 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tollgate_billing::{ActionPrompt, MeteredCalls, PricingRules, UsageReports};
+use tollgate_billing::{ActionPrompt, Idempotency, MeteredCalls, PricingRules, UsageReports};
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, ConfiguredAdmin,
     EnsureAdminError, IdentityPolicy, IdentityService, RevocationList, SignupMode,
@@ -186,7 +186,7 @@ impl Application {
                 },
                 SystemClock,
             )),
-            idempotency: Arc::new(store.clone()),
+            idempotency: Arc::new(Idempotency::new(store.clone(), SystemClock)),
             pricing: Arc::new(pricing_report(&settings)?),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
             readiness: Arc::new(store),

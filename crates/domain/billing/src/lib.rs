@@ -21,6 +21,7 @@
 mod call;
 mod errors;
 mod gateway;
+mod idempotency;
 mod ports;
 mod relay;
 mod usage;
@@ -29,6 +30,9 @@ pub use errors::CallError;
 pub use gateway::{
     ActionOutcome, ActionPrompt, Caller, ChatReply, CompletedCall, MeteredCalls, PricingRules,
     StreamingCall,
+};
+pub use idempotency::{
+    Claim, HeldKey, IDEMPOTENCY_RETENTION, Idempotency, IdempotencyError, MAX_IDEMPOTENCY_KEY_LEN,
 };
 pub use ports::{CallAdmission, Settler};
 pub use usage::{
