@@ -18,14 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tollgate_billing::SettlementOutcome;
 use tollgate_costing::UsageEvent;
 use tollgate_kernel::OrganizationId;
 
 use crate::services::UsageApi;
-
-/// Delays between attempts of a failing settlement: about a minute in all, less than a
-/// reservation's lifetime.
-const RETRY_DELAYS_MILLIS: [u64; 8] = [50, 200, 500, 1_000, 2_000, 5_000, 15_000, 30_000];
 
 /// How long a usage read waits for settlements in flight before answering anyway.
 const READ_WAIT: Duration = Duration::from_secs(2);
@@ -165,31 +162,24 @@ impl Settlements {
     }
 
     async fn settle_with_retries(&self, event: UsageEvent) {
-        let mut delays = RETRY_DELAYS_MILLIS.iter();
-        loop {
-            match self.ledger.settle_and_record(event.clone()).await {
-                Ok(true) => return,
-                Ok(false) => {
-                    tracing::warn!(request_id = %event.request_id, "the reservation was settled or released already");
-                    return;
-                }
-                Err(error) => match delays.next() {
-                    Some(delay) => {
-                        tracing::warn!(%error, request_id = %event.request_id, "settlement failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(*delay)).await;
-                    }
-                    None => {
-                        tracing::error!(
-                            %error,
-                            request_id = %event.request_id,
-                            organization = %event.organization,
-                            cost_micros = event.cost.get(),
-                            "settlement abandoned after retries: this call is not charged"
-                        );
-                        return;
-                    }
-                },
+        let outcome = tollgate_billing::settle_with_retries(
+            || self.ledger.settle_and_record(event.clone()),
+            tokio::time::sleep,
+        )
+        .await;
+        match outcome {
+            SettlementOutcome::Settled { .. } => {}
+            SettlementOutcome::AlreadyFinished => {
+                tracing::warn!(request_id = %event.request_id, "the reservation was settled or released already");
             }
+            SettlementOutcome::Abandoned { attempts, error } => tracing::error!(
+                %error,
+                attempts,
+                request_id = %event.request_id,
+                organization = %event.organization,
+                cost_micros = event.cost.get(),
+                "settlement abandoned after retries: this call is not charged"
+            ),
         }
     }
 

@@ -119,7 +119,7 @@ async fn a_settlement_that_keeps_failing_is_abandoned_and_stops_blocking_reads()
     settlements.drain(Duration::from_secs(600)).await;
     assert_eq!(
         ledger.attempts.load(Ordering::SeqCst),
-        RETRY_DELAYS_MILLIS.len() + 1
+        tollgate_billing::SETTLEMENT_RETRY_DELAYS.len() + 1
     );
     assert_eq!(ledger.recorded.load(Ordering::SeqCst), 0);
     assert!(settlements.lock().by_organization.is_empty());

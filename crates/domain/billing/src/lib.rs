@@ -24,6 +24,7 @@ mod gateway;
 mod idempotency;
 mod ports;
 mod relay;
+mod settlement;
 mod usage;
 
 pub use errors::CallError;
@@ -35,6 +36,7 @@ pub use idempotency::{
     Claim, HeldKey, IDEMPOTENCY_RETENTION, Idempotency, IdempotencyError, MAX_IDEMPOTENCY_KEY_LEN,
 };
 pub use ports::{CallAdmission, Settler};
+pub use settlement::{SETTLEMENT_RETRY_DELAYS, SettlementOutcome, settle_with_retries};
 pub use usage::{
     BudgetUsage, KeyUsage, QuotaUsage, UsageError, UsageReader, UsageReport, UsageReports,
 };
