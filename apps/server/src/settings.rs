@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";
 pub const DEFAULT_CONFIG_FILE: &str = "tollgate.toml";
+
+/// Time a plain call may take beyond its upstream attempts (connecting, back-off, settling),
+/// kept free under the reservation's lifetime.
+const UPSTREAM_MARGIN_SECONDS: u64 = 30;
 /// Environment overrides are `TOLLGATE_<SECTION>__<KEY>`.
 const ENV_PREFIX: &str = "TOLLGATE_";
 const ENV_SEPARATOR: &str = "__";
@@ -261,7 +265,9 @@ pub struct OpenAiSettings {
     pub api_key: Option<SecretString>,
     pub connect_timeout_seconds: u64,
     pub request_timeout_seconds: u64,
-    /// Retries before any byte of a response arrived (connection errors, 429, 5xx).
+    /// Retries only when the request cannot have reached the provider (connection refused, DNS,
+    /// TLS) or the provider answered 429 or 5xx; never after a time-out, which may have been
+    /// billed.
     pub max_retries: u32,
     /// Models the proxy accepts; default: every model in the price catalogue.
     pub allowed_models: Option<Vec<String>>,
@@ -276,7 +282,7 @@ impl Default for OpenAiSettings {
             api_key: None,
             connect_timeout_seconds: 5,
             request_timeout_seconds: 120,
-            max_retries: 2,
+            max_retries: 1,
             allowed_models: None,
             default_max_output_tokens: 4096,
         }
@@ -526,6 +532,22 @@ impl Settings {
         }
         if let Err(error) = self.cost_assumptions() {
             return Err(SettingsError::Invalid(error));
+        }
+        // A plain call that outlives its reservation lets the sweeper hand its worst case back
+        // while it still runs, and other calls into that room: the late charge then overspends.
+        let upstream_worst = self
+            .openai
+            .request_timeout_seconds
+            .saturating_mul(u64::from(self.openai.max_retries) + 1)
+            .saturating_add(UPSTREAM_MARGIN_SECONDS);
+        if i64::try_from(upstream_worst).unwrap_or(i64::MAX) >= self.quotas.reservation_ttl_seconds
+        {
+            return Err(SettingsError::Invalid(format!(
+                "openai.request_timeout_seconds × (openai.max_retries + 1) + {UPSTREAM_MARGIN_SECONDS} s \
+                 = {upstream_worst} s must be less than quotas.reservation_ttl_seconds ({} s): \
+                 a call must end before its reservation expires",
+                self.quotas.reservation_ttl_seconds
+            )));
         }
         if self.openai.default_max_output_tokens == 0 || self.openai.request_timeout_seconds == 0 {
             return invalid(
@@ -1095,6 +1117,29 @@ mod tests {
             .to_string();
         assert!(error.contains("redis_url"), "{error}");
         assert!(Settings::from_toml("[rate_limit]\nbackend = \"carrier-pigeon\"").is_err());
+    }
+
+    #[test]
+    fn a_call_must_end_before_its_reservation_expires() {
+        assert!(
+            Settings::from_toml("").is_ok(),
+            "the defaults are consistent"
+        );
+        let error = Settings::from_toml("[openai]\nrequest_timeout_seconds = 200")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("openai.request_timeout_seconds")
+                && error.contains("reservation_ttl_seconds"),
+            "{error}"
+        );
+        assert!(
+            Settings::from_toml(
+                "[openai]\nrequest_timeout_seconds = 200\n[quotas]\nreservation_ttl_seconds = 600"
+            )
+            .is_ok()
+        );
+        assert!(Settings::from_toml("[openai]\nmax_retries = 2").is_err());
     }
 
     #[test]
