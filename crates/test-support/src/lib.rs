@@ -7,6 +7,11 @@
 
 use sea_orm::{ConnectionTrait, Database};
 
+/// The storage ports' contract suite (`tollgate-contract-tests`), re-exported so that the test
+/// suites that already use these fixtures (the SQL adapter's) run it on both backends without
+/// another dependency.
+pub use tollgate_contract_tests as contracts;
+
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 
 mod accounts;
 mod api_keys;
+mod contract;
 mod login_attempts;
-mod quotas;
 mod sessions;
 
 use chrono::{DateTime, Duration, Utc};
