@@ -1,6 +1,7 @@
 //! Every admitted call ends charged or released, whatever happens to the HTTP request around it:
 //! a client that gives up, a call slower than the server's request timeout, an idempotent retry
-//! after a disconnect. Amounts are computed by hand from the upstream's reported usage.
+//! after a disconnect. Amounts are computed by hand from the upstream's reported usage and the
+//! test model's prices. Every test runs on SQLite and on Postgres.
 
 use std::time::Duration;
 
@@ -10,14 +11,21 @@ use tollgate_test_support::{Backend, TestDatabase};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestApp, eventually, spawn_with};
+use crate::helpers::{TEST_MODEL, TestApp, eventually, price_test_model, spawn_with};
 
-/// 1,000 input × $0.15/M + 500 output × $0.60/M = 150 + 300 = 450 micros (gpt-4o-mini).
-const COST_MICROS: u64 = 450;
+crate::tests_on_both_backends!(
+    a_client_that_gives_up_on_a_plain_call_is_still_charged_for_it,
+    a_call_slower_than_the_request_timeout_is_answered_not_cut_off,
+    an_idempotent_retry_after_a_disconnect_gets_the_first_answer_and_one_charge,
+);
+
+/// 1,000 input tokens × 1 µ$ + 500 output tokens × 2 µ$ = 1,000 + 1,000 = 2,000 micros
+/// (the test model).
+const COST_MICROS: u64 = 2_000;
 
 fn completion() -> Value {
     json!({
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": TEST_MODEL,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Done."}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
     })
@@ -37,15 +45,21 @@ async fn slow_upstream(delay: Duration) -> MockServer {
     upstream
 }
 
-async fn spawn(upstream: &MockServer, request_timeout_seconds: u64) -> (TestApp, TestDatabase) {
+/// A server on `backend` whose upstream is `upstream`; analyses use the test model too.
+async fn spawn(
+    backend: Backend,
+    upstream: &MockServer,
+    request_timeout_seconds: u64,
+) -> Option<(TestApp, TestDatabase)> {
     let base = format!("{}/v1", upstream.uri());
-    spawn_with(Backend::Sqlite, move |s| {
+    spawn_with(backend, move |s| {
         s.openai.base_url = base;
         s.openai.max_retries = 0;
         s.server.request_timeout_seconds = request_timeout_seconds;
+        price_test_model(s);
+        s.actions.analysis.model = TEST_MODEL.to_owned();
     })
     .await
-    .unwrap()
 }
 
 async fn key_for(app: &TestApp) -> String {
@@ -57,7 +71,7 @@ async fn key_for(app: &TestApp) -> String {
 }
 
 fn chat() -> Value {
-    json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Work slowly"}]})
+    json!({"model": TEST_MODEL, "messages": [{"role": "user", "content": "Work slowly"}]})
 }
 
 /// Waits until the organisation has `requests` settled calls and nothing reserved.
@@ -72,10 +86,11 @@ async fn settled(app: &TestApp, key: &str, requests: u64) -> Value {
     usage
 }
 
-#[tokio::test]
-async fn a_client_that_gives_up_on_a_plain_call_is_still_charged_for_it() {
+async fn a_client_that_gives_up_on_a_plain_call_is_still_charged_for_it(backend: Backend) {
     let upstream = slow_upstream(Duration::from_millis(800)).await;
-    let (app, _db) = spawn(&upstream, 30).await;
+    let Some((app, _db)) = spawn(backend, &upstream, 30).await else {
+        return;
+    };
     let key = key_for(&app).await;
     let gave_up = app
         .client
@@ -95,10 +110,11 @@ async fn a_client_that_gives_up_on_a_plain_call_is_still_charged_for_it() {
     assert_eq!(upstream.received_requests().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_call_slower_than_the_request_timeout_is_answered_not_cut_off() {
+async fn a_call_slower_than_the_request_timeout_is_answered_not_cut_off(backend: Backend) {
     let upstream = slow_upstream(Duration::from_millis(1500)).await;
-    let (app, _db) = spawn(&upstream, 1).await;
+    let Some((app, _db)) = spawn(backend, &upstream, 1).await else {
+        return;
+    };
     let key = key_for(&app).await;
     let response = app.post("/v1/chat/completions", chat(), Some(&key)).await;
     // Before: 503 from the server-wide timeout while the call went on upstream.
@@ -112,10 +128,13 @@ async fn a_call_slower_than_the_request_timeout_is_answered_not_cut_off() {
     );
 }
 
-#[tokio::test]
-async fn an_idempotent_retry_after_a_disconnect_gets_the_first_answer_and_one_charge() {
+async fn an_idempotent_retry_after_a_disconnect_gets_the_first_answer_and_one_charge(
+    backend: Backend,
+) {
     let upstream = slow_upstream(Duration::from_millis(600)).await;
-    let (app, _db) = spawn(&upstream, 30).await;
+    let Some((app, _db)) = spawn(backend, &upstream, 30).await else {
+        return;
+    };
     let key = key_for(&app).await;
     let send = |timeout: Duration| {
         app.client

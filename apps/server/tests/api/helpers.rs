@@ -4,6 +4,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tollgate_server::settings::ModelPriceSettings;
 use tollgate_server::{Application, Settings};
 use tollgate_test_support::{Backend, TestDatabase};
 
@@ -240,6 +241,49 @@ macro_rules! on_both_backends {
             }
         }
     };
+}
+
+/// Runs each named `async fn(Backend)` as two tests, `<name>::sqlite` and `<name>::postgres`,
+/// for tests that set up more than a server (a fake upstream, settings of their own) and so
+/// spawn it themselves. The function spawns its server on the backend it is given and returns
+/// early when that backend is not available (Postgres without `TEST_DATABASE_URL`); a fake
+/// upstream with expectations is mounted after that, so that a skipped test verifies none.
+#[macro_export]
+macro_rules! tests_on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(tollgate_test_support::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(tollgate_test_support::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+
+/// A model priced in round numbers, so that a test's expected charges are sums a reader checks
+/// by hand: 1 µ$ per input token (cached or not) and 2 µ$ per output token. Add it with
+/// [`price_test_model`]. It is counted with `o200k_base`, as the GPT-4o family is.
+pub const TEST_MODEL: &str = "test-model";
+
+/// Adds [`TEST_MODEL`] to the price catalogue of `settings`: 1 000 000 micro-dollars per million
+/// input tokens and 2 000 000 per million output tokens. A priced model is served unless
+/// `openai.allowed_models` leaves it out.
+pub fn price_test_model(settings: &mut Settings) {
+    settings.models.insert(
+        TEST_MODEL.to_owned(),
+        ModelPriceSettings {
+            input_per_million_micros: Some(1_000_000),
+            cached_input_per_million_micros: Some(1_000_000),
+            output_per_million_micros: Some(2_000_000),
+        },
+    );
 }
 
 impl TestApp {

@@ -2,6 +2,9 @@
 //! produced tokens. Either way the call is charged for what upstream generated, counted from the
 //! streamed text when upstream reported no usage. wiremock cannot hold a stream open, so the
 //! upstream here is a small axum server on loopback that streams chunk by chunk.
+//!
+//! Every test runs on SQLite and on Postgres, against [`TEST_MODEL`] (1 µ$ per input token, 2 µ$
+//! per output token); the charges are counted by hand below.
 
 use std::io;
 use std::sync::Arc;
@@ -15,12 +18,19 @@ use axum::routing::post;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tollgate_costing::{PriceCatalog, TokenCounter, TokenUsage};
-use tollgate_openai::TiktokenCounter;
 use tollgate_test_support::{Backend, TestDatabase};
 
-use crate::helpers::{TestApp, eventually, spawn_with};
+use crate::helpers::{TEST_MODEL, TestApp, eventually, price_test_model, spawn_with};
 
+crate::tests_on_both_backends!(
+    a_client_that_leaves_mid_stream_is_charged_for_what_was_generated,
+    an_upstream_stream_that_breaks_after_tokens_is_charged_and_reported_to_the_client,
+    usage_read_right_after_a_stream_shows_the_call,
+    a_client_that_leaves_before_the_first_chunk_is_charged_for_its_input,
+);
+
+/// What the fake upstream streams. Counted by the server when upstream reports no usage:
+/// "Hello there" is 2 tokens in o200k_base ("Hello", " there").
 const PRODUCED: [&str; 2] = ["Hello", " there"];
 
 /// How the fake upstream's stream goes on after its content chunks.
@@ -69,7 +79,7 @@ fn streamed(after: After, dropped: Arc<AtomicBool>) -> Response {
         .iter()
         .map(|text| {
             let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1,
-                "model": "gpt-4o-mini",
+                "model": TEST_MODEL,
                 "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
             Ok(Bytes::from(format!("data: {chunk}\n\n")))
         })
@@ -94,42 +104,21 @@ fn streamed(after: After, dropped: Arc<AtomicBool>) -> Response {
         .unwrap()
 }
 
-async fn spawn(base_url: String) -> (TestApp, TestDatabase) {
-    spawn_with(Backend::Sqlite, move |s| {
+async fn spawn(backend: Backend, base_url: String) -> Option<(TestApp, TestDatabase)> {
+    spawn_with(backend, move |s| {
         s.openai.base_url = base_url;
         s.openai.max_retries = 0;
+        price_test_model(s);
     })
     .await
-    .unwrap()
 }
 
+/// A streamed request. Counted by the server when upstream reports no usage, its input is 19
+/// tokens: the messages, `[{"role":"user","content":"Say hello"}]`, are 12 tokens in
+/// o200k_base, plus 4 for the one message and 3 to prime the reply.
 fn request() -> Value {
-    json!({"model": "gpt-4o-mini", "stream": true, "max_tokens": 500,
+    json!({"model": TEST_MODEL, "stream": true, "max_tokens": 500,
         "messages": [{"role": "user", "content": "Say hello"}]})
-}
-
-/// What the call must cost: the request's counted input tokens and the streamed text's tokens.
-fn expected_cost(request: &Value) -> u64 {
-    cost_of(request, &PRODUCED.concat())
-}
-
-fn cost_of(request: &Value, streamed: &str) -> u64 {
-    let counter = TiktokenCounter;
-    let input = counter.count("gpt-4o-mini", &request["messages"].to_string())
-        + tollgate_costing::PER_MESSAGE_OVERHEAD
-        + tollgate_costing::REPLY_OVERHEAD;
-    let output = if streamed.is_empty() {
-        0
-    } else {
-        counter.count("gpt-4o-mini", streamed)
-    };
-    let usage = TokenUsage {
-        input_tokens: input,
-        cached_input_tokens: 0,
-        output_tokens: output,
-    };
-    let cost = PriceCatalog::builtin().cost("gpt-4o-mini", usage).unwrap();
-    u64::try_from(cost.get()).unwrap()
 }
 
 async fn key_for(app: &TestApp) -> String {
@@ -151,10 +140,11 @@ async fn settled_usage(app: &TestApp, key: &str) -> Value {
     app.usage(key).await
 }
 
-#[tokio::test]
-async fn a_client_that_leaves_mid_stream_is_charged_for_what_was_generated() {
+async fn a_client_that_leaves_mid_stream_is_charged_for_what_was_generated(backend: Backend) {
     let (base_url, upstream_dropped) = upstream(After::Hang).await;
-    let (app, _db) = spawn(base_url).await;
+    let Some((app, _db)) = spawn(backend, base_url).await else {
+        return;
+    };
     let key = key_for(&app).await;
 
     let mut response = app
@@ -173,8 +163,9 @@ async fn a_client_that_leaves_mid_stream_is_charged_for_what_was_generated() {
     drop(response);
 
     let usage = settled_usage(&app, &key).await;
-    assert_eq!(usage["cost_micros"], expected_cost(&request()));
-    assert_eq!(usage["budget"]["spent_micros"], usage["cost_micros"]);
+    // Counted: 19 input tokens × 1 µ$ + 2 output tokens ("Hello there") × 2 µ$ = 23 µ$.
+    assert_eq!(usage["cost_micros"], 23);
+    assert_eq!(usage["budget"]["spent_micros"], 23);
     assert!(
         eventually(Duration::from_secs(5), || async {
             upstream_dropped.load(Ordering::SeqCst)
@@ -184,10 +175,13 @@ async fn a_client_that_leaves_mid_stream_is_charged_for_what_was_generated() {
     );
 }
 
-#[tokio::test]
-async fn an_upstream_stream_that_breaks_after_tokens_is_charged_and_reported_to_the_client() {
+async fn an_upstream_stream_that_breaks_after_tokens_is_charged_and_reported_to_the_client(
+    backend: Backend,
+) {
     let (base_url, _) = upstream(After::Break).await;
-    let (app, _db) = spawn(base_url).await;
+    let Some((app, _db)) = spawn(backend, base_url).await else {
+        return;
+    };
     let key = key_for(&app).await;
 
     let response = app
@@ -206,7 +200,8 @@ async fn an_upstream_stream_that_breaks_after_tokens_is_charged_and_reported_to_
     assert!(text.contains("\"upstream_error\""), "{text}");
 
     let usage = settled_usage(&app, &key).await;
-    assert_eq!(usage["cost_micros"], expected_cost(&request()));
+    // Counted: 19 input tokens × 1 µ$ + 2 output tokens ("Hello there") × 2 µ$ = 23 µ$.
+    assert_eq!(usage["cost_micros"], 23);
     let quota = usage["quotas"]
         .as_array()
         .unwrap()
@@ -220,18 +215,21 @@ async fn an_upstream_stream_that_breaks_after_tokens_is_charged_and_reported_to_
 }
 
 /// Streaming the whole way: the call is settled before `[DONE]`, so usage read right after the
-/// stream already shows it.
-#[tokio::test]
-async fn usage_read_right_after_a_stream_shows_the_call() {
+/// stream already shows it. Upstream reports its usage here: this test is not about counting.
+async fn usage_read_right_after_a_stream_shows_the_call(backend: Backend) {
     let upstream = wiremock::MockServer::start().await;
+    let usage_chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1,
+        "model": TEST_MODEL, "choices": [],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}});
     let mut sse: String = PRODUCED
         .iter()
         .map(|text| {
-            let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1,
-                "model": "gpt-4o-mini",
-                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
-            format!("data: {chunk}\n\n")
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                "model": TEST_MODEL,
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
         })
+        .chain([usage_chunk])
+        .map(|chunk| format!("data: {chunk}\n\n"))
         .collect();
     sse.push_str("data: [DONE]\n\n");
     wiremock::Mock::given(wiremock::matchers::method("POST"))
@@ -242,7 +240,9 @@ async fn usage_read_right_after_a_stream_shows_the_call() {
         )
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(format!("{}/v1", upstream.uri())).await;
+    let Some((app, _db)) = spawn(backend, format!("{}/v1", upstream.uri())).await else {
+        return;
+    };
     let key = key_for(&app).await;
     for _ in 0..3 {
         let text = app
@@ -256,13 +256,15 @@ async fn usage_read_right_after_a_stream_shows_the_call() {
     let usage: Value = app.usage(&key).await;
     assert_eq!(usage["requests"], 3);
     assert_eq!(usage["budget"]["reserved_micros"], 0);
-    assert_eq!(usage["cost_micros"], 3 * expected_cost(&request()));
+    // Three calls of 10 input tokens × 1 µ$ + 5 output tokens × 2 µ$ = 20 µ$ each.
+    assert_eq!(usage["cost_micros"], 60);
 }
 
-#[tokio::test]
-async fn a_client_that_leaves_before_the_first_chunk_is_charged_for_its_input() {
+async fn a_client_that_leaves_before_the_first_chunk_is_charged_for_its_input(backend: Backend) {
     let (base_url, upstream_dropped) = upstream(After::HangBeforeContent).await;
-    let (app, _db) = spawn(base_url).await;
+    let Some((app, _db)) = spawn(backend, base_url).await else {
+        return;
+    };
     let key = key_for(&app).await;
 
     let response = app
@@ -274,10 +276,9 @@ async fn a_client_that_leaves_before_the_first_chunk_is_charged_for_its_input() 
     // Upstream accepted the prompt (it answered 200): the input is ours to pay, so it is
     // charged; before, the reservation and the quota unit were handed back.
     let usage = settled_usage(&app, &key).await;
-    let input_only = cost_of(&request(), "");
-    assert!(input_only > 0);
-    assert_eq!(usage["cost_micros"], input_only);
-    assert_eq!(usage["budget"]["spent_micros"], input_only);
+    // Counted: 19 input tokens × 1 µ$ and no output = 19 µ$.
+    assert_eq!(usage["cost_micros"], 19);
+    assert_eq!(usage["budget"]["spent_micros"], 19);
     assert!(
         eventually(Duration::from_secs(5), || async {
             upstream_dropped.load(Ordering::SeqCst)
