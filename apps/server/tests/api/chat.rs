@@ -1,4 +1,5 @@
-//! The metered OpenAI-compatible proxy against a fake upstream on loopback (wiremock).
+//! The metered OpenAI-compatible proxy against a fake upstream on loopback (wiremock). Every
+//! test that spawns a server runs on SQLite and on Postgres.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -9,6 +10,34 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{TestApp, assert_problem, spawn_with};
 use tollgate_test_support::TestDatabase;
+
+crate::tests_on_both_backends!(
+    a_completion_is_proxied_metered_and_recorded,
+    unknown_models_and_malformed_requests_are_refused_before_any_upstream_call,
+    the_daily_quota_is_429_quota_exceeded_with_headers,
+    the_rate_limit_is_429_rate_limited_with_headers,
+    a_spent_budget_is_402_and_nothing_is_sent_upstream,
+    a_failed_upstream_call_releases_the_reservation_and_the_quota_unit,
+    streams_are_relayed_and_charged_from_the_reported_usage,
+    models_lists_what_the_deployment_allows,
+    analyses_use_the_configured_prompt_and_answer_201_with_cost_and_price,
+    calls_are_priced_per_plan_and_action_as_configured,
+    comparisons_take_two_to_ten_inputs_and_count_against_their_own_quota,
+    an_idempotency_key_replays_the_first_response_and_charges_once,
+    a_failed_call_does_not_burn_its_idempotency_key,
+);
+
+/// The prices the amounts below are computed from, set here so that they do not follow the
+/// built-in catalogue: gpt-4o-mini at $0.15 per million input tokens and $0.60 per million
+/// output tokens, sold at a 40 % margin (price = cost ÷ 0.6, rounded up to the micro-dollar).
+const PRICES_TOML: &str = r#"
+[models."gpt-4o-mini"]
+input_per_million_micros = 150000
+cached_input_per_million_micros = 150000
+output_per_million_micros = 600000
+[costs]
+target_margin_percent = "40"
+"#;
 
 fn completion(prompt: u64, completion_tokens: u64) -> Value {
     json!({
@@ -22,18 +51,24 @@ fn chat_request() -> Value {
     json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]})
 }
 
-/// A server whose upstream is `upstream`, with plan overrides from `plans_toml`.
-async fn spawn(upstream: &MockServer, plans_toml: &str) -> (TestApp, TestDatabase) {
+/// A server on `backend` whose upstream is `upstream`, with [`PRICES_TOML`] and plan overrides
+/// from `plans_toml`; `None` when the backend is not available.
+async fn spawn(
+    backend: Backend,
+    upstream: &MockServer,
+    plans_toml: &str,
+) -> Option<(TestApp, TestDatabase)> {
     let base = format!("{}/v1", upstream.uri());
-    let plans = Settings::from_toml(plans_toml).unwrap().plans;
-    spawn_with(Backend::Sqlite, move |s| {
+    let configured = Settings::from_toml(&format!("{PRICES_TOML}\n{plans_toml}")).unwrap();
+    spawn_with(backend, move |s| {
         s.openai.base_url = base;
         s.openai.api_key = Some("sk-upstream".to_owned().into());
         s.openai.max_retries = 0;
-        s.plans = plans;
+        s.plans = configured.plans;
+        s.models = configured.models;
+        s.costs = configured.costs;
     })
     .await
-    .unwrap()
 }
 
 async fn key_for(app: &TestApp, email: &str) -> String {
@@ -48,9 +83,11 @@ async fn post_chat(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
     app.post("/v1/chat/completions", body, Some(key)).await
 }
 
-#[tokio::test]
-async fn a_completion_is_proxied_metered_and_recorded() {
+async fn a_completion_is_proxied_metered_and_recorded(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "").await else {
+        return;
+    };
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .and(header("authorization", "Bearer sk-upstream"))
@@ -61,7 +98,6 @@ async fn a_completion_is_proxied_metered_and_recorded() {
         .expect(1)
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(&upstream, "").await;
     let key = key_for(&app, "alice@example.com").await;
     let response = post_chat(&app, &key, chat_request()).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -107,15 +143,18 @@ async fn a_completion_is_proxied_metered_and_recorded() {
     assert_eq!(usage["keys"][0]["cost_micros"], 4);
 }
 
-#[tokio::test]
-async fn unknown_models_and_malformed_requests_are_refused_before_any_upstream_call() {
+async fn unknown_models_and_malformed_requests_are_refused_before_any_upstream_call(
+    backend: Backend,
+) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "").await else {
+        return;
+    };
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(completion(1, 1)))
         .expect(0)
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(&upstream, "").await;
     let key = key_for(&app, "alice@example.com").await;
     let unknown = post_chat(
         &app,
@@ -144,14 +183,16 @@ async fn unknown_models_and_malformed_requests_are_refused_before_any_upstream_c
     .await;
 }
 
-#[tokio::test]
-async fn the_daily_quota_is_429_quota_exceeded_with_headers() {
+async fn the_daily_quota_is_429_quota_exceeded_with_headers(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "[plans.free.daily_quota]\nchat = 2").await
+    else {
+        return;
+    };
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(completion(5, 5)))
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(&upstream, "[plans.free.daily_quota]\nchat = 2").await;
     let key = key_for(&app, "alice@example.com").await;
     for _ in 0..2 {
         assert_eq!(
@@ -185,18 +226,21 @@ async fn the_daily_quota_is_429_quota_exceeded_with_headers() {
     );
 }
 
-#[tokio::test]
-async fn the_rate_limit_is_429_rate_limited_with_headers() {
+async fn the_rate_limit_is_429_rate_limited_with_headers(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(
+        backend,
+        &upstream,
+        "[plans.free]\nrequests_per_minute = 1\nburst = 1",
+    )
+    .await
+    else {
+        return;
+    };
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(completion(5, 5)))
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(
-        &upstream,
-        "[plans.free]\nrequests_per_minute = 1\nburst = 1",
-    )
-    .await;
     let key = key_for(&app, "alice@example.com").await;
     assert_eq!(
         post_chat(&app, &key, chat_request()).await.status(),
@@ -219,15 +263,22 @@ async fn the_rate_limit_is_429_rate_limited_with_headers() {
     assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
-#[tokio::test]
-async fn a_spent_budget_is_402_and_nothing_is_sent_upstream() {
+async fn a_spent_budget_is_402_and_nothing_is_sent_upstream(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(
+        backend,
+        &upstream,
+        "[plans.free]\nmonthly_budget_micros = 100",
+    )
+    .await
+    else {
+        return;
+    };
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(completion(5, 5)))
         .expect(0)
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(&upstream, "[plans.free]\nmonthly_budget_micros = 100").await;
     let key = key_for(&app, "alice@example.com").await;
     // The worst case of 4 096 output tokens costs far more than 100 micros.
     assert_problem(
@@ -248,9 +299,12 @@ async fn a_spent_budget_is_402_and_nothing_is_sent_upstream() {
     assert_eq!(chat["used"], 0, "a refused call takes no quota unit");
 }
 
-#[tokio::test]
-async fn a_failed_upstream_call_releases_the_reservation_and_the_quota_unit() {
+async fn a_failed_upstream_call_releases_the_reservation_and_the_quota_unit(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "[plans.free.daily_quota]\nchat = 1").await
+    else {
+        return;
+    };
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(1)
@@ -260,7 +314,6 @@ async fn a_failed_upstream_call_releases_the_reservation_and_the_quota_unit() {
         .respond_with(ResponseTemplate::new(200).set_body_json(completion(5, 5)))
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(&upstream, "[plans.free.daily_quota]\nchat = 1").await;
     let key = key_for(&app, "alice@example.com").await;
     assert_problem(
         post_chat(&app, &key, chat_request()).await,
@@ -278,9 +331,11 @@ async fn a_failed_upstream_call_releases_the_reservation_and_the_quota_unit() {
     );
 }
 
-#[tokio::test]
-async fn streams_are_relayed_and_charged_from_the_reported_usage() {
+async fn streams_are_relayed_and_charged_from_the_reported_usage(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "").await else {
+        return;
+    };
     let chunk = |content: &str| {
         json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
         "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]})
@@ -303,7 +358,6 @@ async fn streams_are_relayed_and_charged_from_the_reported_usage() {
         )
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(&upstream, "").await;
     let key = key_for(&app, "alice@example.com").await;
 
     let mut request = chat_request();
@@ -338,11 +392,10 @@ async fn streams_are_relayed_and_charged_from_the_reported_usage() {
     assert_eq!(usage["cost_micros"], 1_500);
 }
 
-#[tokio::test]
-async fn models_lists_what_the_deployment_allows() {
+async fn models_lists_what_the_deployment_allows(backend: Backend) {
     let upstream = MockServer::start().await;
     let base = format!("{}/v1", upstream.uri());
-    let (app, _db) = spawn_with(Backend::Sqlite, move |s| {
+    let Some((app, _db)) = spawn_with(backend, move |s| {
         s.openai.base_url = base;
         s.openai.allowed_models = Some(vec![
             "gpt-4o-mini".into(),
@@ -351,7 +404,9 @@ async fn models_lists_what_the_deployment_allows() {
         ]);
     })
     .await
-    .unwrap();
+    else {
+        return;
+    };
     let key = key_for(&app, "alice@example.com").await;
     let models: Value = app
         .get("/v1/models", Some(&key))
@@ -377,9 +432,17 @@ async fn models_lists_what_the_deployment_allows() {
     assert_problem(refused, StatusCode::BAD_REQUEST, "validation").await;
 }
 
-#[tokio::test]
-async fn analyses_use_the_configured_prompt_and_answer_201_with_cost_and_price() {
+async fn analyses_use_the_configured_prompt_and_answer_201_with_cost_and_price(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(
+        backend,
+        &upstream,
+        "[plans.free.daily_quota]\nanalysis = 1\ncomparison = 1",
+    )
+    .await
+    else {
+        return;
+    };
     Mock::given(method("POST"))
         .and(body_partial_json(json!({"model": "gpt-4o-mini", "max_completion_tokens": 1024,
             "messages": [{"role": "system"}, {"role": "user", "content": "Quarterly numbers are up."}]})))
@@ -387,11 +450,6 @@ async fn analyses_use_the_configured_prompt_and_answer_201_with_cost_and_price()
         .expect(1)
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(
-        &upstream,
-        "[plans.free.daily_quota]\nanalysis = 1\ncomparison = 1",
-    )
-    .await;
     let key = key_for(&app, "alice@example.com").await;
     let response = app
         .post(
@@ -438,18 +496,15 @@ async fn analyses_use_the_configured_prompt_and_answer_201_with_cost_and_price()
     .await;
 }
 
-#[tokio::test]
-async fn calls_are_priced_per_plan_and_action_as_configured() {
+async fn calls_are_priced_per_plan_and_action_as_configured(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "[plans.free.call_price.analysis]\nfixed_micros = 5000\n[plans.free.call_price.chat]\nmarkup_percent = \"300\"").await else {
+        return;
+    };
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(completion(100, 50)))
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(
-        &upstream,
-        "[plans.free.call_price.analysis]\nfixed_micros = 5000\n[plans.free.call_price.chat]\nmarkup_percent = \"300\"",
-    )
-    .await;
     let key = key_for(&app, "alice@example.com").await;
     let analysis: Value = app
         .post("/api/v1/analyses", json!({"input": "numbers"}), Some(&key))
@@ -496,16 +551,17 @@ fn a_call_price_must_name_a_known_action_and_exactly_one_rule() {
     }
 }
 
-#[tokio::test]
-async fn comparisons_take_two_to_ten_inputs_and_count_against_their_own_quota() {
+async fn comparisons_take_two_to_ten_inputs_and_count_against_their_own_quota(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "").await else {
+        return;
+    };
     Mock::given(method("POST"))
         .and(body_partial_json(json!({"messages": [{"role": "system"}, {"role": "user", "content": "Text 1:\nred\n\nText 2:\nblue"}]})))
         .respond_with(ResponseTemplate::new(200).set_body_json(completion(40, 20)))
         .expect(1)
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(&upstream, "").await;
     let key = key_for(&app, "alice@example.com").await;
     for inputs in [
         json!([]),
@@ -558,15 +614,16 @@ async fn post_with_key(
         .unwrap()
 }
 
-#[tokio::test]
-async fn an_idempotency_key_replays_the_first_response_and_charges_once() {
+async fn an_idempotency_key_replays_the_first_response_and_charges_once(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "").await else {
+        return;
+    };
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(completion(100, 50)))
         .expect(3)
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(&upstream, "").await;
     let alice = key_for(&app, "alice@example.com").await;
     let bob = key_for(&app, "bob@example.com").await;
 
@@ -650,9 +707,11 @@ async fn an_idempotency_key_replays_the_first_response_and_charges_once() {
     assert_problem(too_long, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
 }
 
-#[tokio::test]
-async fn a_failed_call_does_not_burn_its_idempotency_key() {
+async fn a_failed_call_does_not_burn_its_idempotency_key(backend: Backend) {
     let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "").await else {
+        return;
+    };
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(1)
@@ -662,7 +721,6 @@ async fn a_failed_call_does_not_burn_its_idempotency_key() {
         .respond_with(ResponseTemplate::new(200).set_body_json(completion(10, 10)))
         .mount(&upstream)
         .await;
-    let (app, _db) = spawn(&upstream, "").await;
     let key = key_for(&app, "alice@example.com").await;
     let failed = post_with_key(
         &app,
