@@ -80,6 +80,7 @@ macro_rules! for_each_contract {
             quota_ledger::the_sweeper_takes_only_pending_overdue_reservations_oldest_first,
             quota_ledger::days_months_and_actions_count_separately,
             quota_ledger::a_reservation_id_is_taken_once,
+            quota_ledger::an_extended_reservation_outlives_its_first_expiry,
             usage_ledger::settle_and_record_changes_budget_and_ledger_together_once,
             usage_ledger::a_settlement_after_the_sweep_still_charges_and_records_once,
             usage_ledger::a_settlement_whose_reservation_storage_lost_charges_the_call_once,

@@ -658,3 +658,64 @@ where
         }
     );
 }
+
+/// A running call extends its reservation: the sweeper leaves it alone until the new expiry,
+/// and only a pending reservation can be extended.
+pub async fn an_extended_reservation_outlives_its_first_expiry<S: Subject>(subject: S)
+where
+    S::Store: QuotaLedger,
+{
+    let store = subject.store();
+    let org = subject.tenant().await.organization;
+    let mut running = request(org, 10, Some(10_000), 6_000);
+    running.expires_at = T0 + Duration::seconds(30);
+    let id = running.id;
+    assert!(reserved(&store.reserve(running).await.unwrap()));
+    assert!(store.extend(id, T0 + Duration::seconds(330)).await.unwrap());
+    assert_eq!(
+        store
+            .release_expired(T0 + Duration::seconds(60), 100)
+            .await
+            .unwrap(),
+        0,
+        "extended: not overdue"
+    );
+    assert_eq!(counters(&store, org).await.reserved, 6_000);
+    assert_eq!(
+        store
+            .release_expired(T0 + Duration::seconds(331), 100)
+            .await
+            .unwrap(),
+        1,
+        "overdue again once the extension runs out"
+    );
+    assert!(
+        !store.extend(id, T0 + Duration::seconds(900)).await.unwrap(),
+        "an expired reservation is not brought back"
+    );
+
+    let mut settled = request(org, 10, Some(10_000), 1_000);
+    settled.expires_at = T0 + Duration::seconds(30);
+    let settled_id = settled.id;
+    assert!(reserved(&store.reserve(settled).await.unwrap()));
+    assert!(
+        store
+            .settle(settled_id, Micros::new(500), T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .extend(settled_id, T0 + Duration::seconds(900))
+            .await
+            .unwrap(),
+        "a settled reservation is not extended"
+    );
+    assert!(
+        !store
+            .extend(ReservationId::new(), T0 + Duration::seconds(900))
+            .await
+            .unwrap(),
+        "unknown"
+    );
+}

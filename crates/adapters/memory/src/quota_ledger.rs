@@ -283,6 +283,17 @@ impl QuotaLedger for MemoryStore {
             .give_back(id, return_quota_unit, false)
     }
 
+    async fn extend(&self, id: ReservationId, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut state = self.state.lock();
+        Ok(match state.ledger.open.get_mut(&id) {
+            Some(open) if !open.expired => {
+                open.expires_at = until;
+                true
+            }
+            _ => false,
+        })
+    }
+
     async fn release_expired(&self, now: DateTime<Utc>, max: u32) -> Result<u32, StoreError> {
         self.state.lock().ledger.release_expired(now, max)
     }

@@ -268,6 +268,32 @@ impl SqlStore {
         Ok(true)
     }
 
+    /// Expires a reservation only if it is still overdue when the update runs: a running call
+    /// may have extended it since the sweeper listed it.
+    async fn expire_if_overdue(
+        &self,
+        id: ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let expired = reservation::Entity::update_many()
+            .col_expr(reservation::Column::Status, Expr::value(EXPIRED))
+            .col_expr(reservation::Column::FinishedAt, Expr::value(to_millis(now)))
+            .filter(reservation::Column::Id.eq(id.as_uuid()))
+            .filter(reservation::Column::Status.eq(PENDING))
+            .filter(reservation::Column::ExpiresAt.lt(to_millis(now)))
+            .exec_with_returning(&txn)
+            .await
+            .map_err(store_error)?;
+        let Some(row) = expired.into_iter().next() else {
+            txn.rollback().await.map_err(store_error)?;
+            return Ok(false);
+        };
+        Self::give_back(&txn, &row, false).await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
     async fn give_back(
         txn: &DatabaseTransaction,
         row: &reservation::Model,
@@ -501,6 +527,20 @@ impl QuotaLedger for SqlStore {
             .await
     }
 
+    async fn extend(&self, id: ReservationId, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = reservation::Entity::update_many()
+            .col_expr(
+                reservation::Column::ExpiresAt,
+                Expr::value(to_millis(until)),
+            )
+            .filter(reservation::Column::Id.eq(id.as_uuid()))
+            .filter(reservation::Column::Status.eq(PENDING))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn release_expired(&self, now: DateTime<Utc>, max: u32) -> Result<u32, StoreError> {
         let expired: Vec<Uuid> = reservation::Entity::find()
             .select_only()
@@ -516,7 +556,7 @@ impl QuotaLedger for SqlStore {
         let mut released = 0;
         for id in expired {
             if self
-                .finish_unsettled(ReservationId::from_uuid(id), EXPIRED, false, now)
+                .expire_if_overdue(ReservationId::from_uuid(id), now)
                 .await?
             {
                 released += 1;

@@ -22,6 +22,8 @@ pub(crate) struct MeteredCall<A, S, C> {
     pub(crate) model: String,
     pub(crate) input_tokens: u64,
     pub(crate) request_id: String,
+    /// When the reservation was last given a new lifetime (at admission, at first).
+    pub(crate) renewed_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl<A: CallAdmission, S: Settler, C: Clock> MeteredCall<A, S, C> {
@@ -80,6 +82,31 @@ impl<A: CallAdmission, S: Settler, C: Clock> MeteredCall<A, S, C> {
             .await
         {
             tracing::warn!(%error, request_id = %self.request_id, "could not release a reservation; the sweeper will");
+        }
+    }
+
+    /// Keeps the reservation of a call that is still producing from expiring: renewed once a
+    /// third of its lifetime has passed since the last renewal. Driven by the stream's own
+    /// chunks (no timer here); the provider's idle timeout bounds the gap between two chunks,
+    /// and the server checks at start that it is shorter than two thirds of the lifetime.
+    pub(crate) async fn keep_alive(&mut self) {
+        let lifetime = self.admission.reservation.expires_at - self.renewed_at;
+        let now = self.clock.now();
+        if now - self.renewed_at < lifetime / 3 {
+            return;
+        }
+        match self
+            .admission_port
+            .keep_alive(&self.admission.reservation)
+            .await
+        {
+            Ok(_) => {
+                self.admission.reservation.expires_at = now + lifetime;
+                self.renewed_at = now;
+            }
+            Err(error) => {
+                tracing::warn!(%error, request_id = %self.request_id, "could not extend a running call's reservation; will retry at the next chunk");
+            }
         }
     }
 

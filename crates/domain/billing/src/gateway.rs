@@ -304,6 +304,7 @@ where
             model: request.model.clone(),
             input_tokens: request.input_tokens,
             request_id,
+            renewed_at: self.clock.now(),
         })
     }
 

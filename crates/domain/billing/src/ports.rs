@@ -30,6 +30,16 @@ pub trait CallAdmission: Send + Sync + 'static {
         &self,
         reservation: &Reservation,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Keeps a running call's reservation from expiring for another reservation lifetime (a
+    /// long stream). False when it is no longer pending.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails; the reservation then expires on its old schedule.
+    fn keep_alive(
+        &self,
+        reservation: &Reservation,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 impl<L, Q, P, C> CallAdmission for tollgate_quotas::MeteringService<L, Q, P, C>
@@ -50,6 +60,10 @@ where
 
     async fn release(&self, reservation: &Reservation) -> Result<bool, StoreError> {
         tollgate_quotas::MeteringService::release(self, reservation).await
+    }
+
+    async fn keep_alive(&self, reservation: &Reservation) -> Result<bool, StoreError> {
+        tollgate_quotas::MeteringService::keep_alive(self, reservation).await
     }
 }
 

@@ -16,7 +16,7 @@ use crate::ports::{CallAdmission, Settler};
 /// The provider accepted the prompt (it answered 200), so the input is charged even when
 /// nothing was streamed.
 pub(crate) async fn relay<A, S, C, T>(
-    call: MeteredCall<A, S, C>,
+    mut call: MeteredCall<A, S, C>,
     counter: std::sync::Arc<T>,
     mut upstream: ChunkStream,
     sender: mpsc::Sender<Bytes>,
@@ -40,6 +40,7 @@ pub(crate) async fn relay<A, S, C, T>(
         };
         let frame = match event {
             Some(Ok(StreamEvent::Chunk { mut json, usage })) => {
+                call.keep_alive().await;
                 match produced.take(&json, usage) {
                     ChunkKind::UsageOnly if !client_wants_usage => continue,
                     _ if !client_wants_usage => {

@@ -67,6 +67,18 @@ pub trait QuotaLedger: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Moves a pending reservation's expiry to `until`: the call is still running (a long
+    /// stream), so the sweeper must not hand its estimate back. Returns false when the
+    /// reservation is no longer pending (settled, released, expired) or unknown.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn extend(
+        &self,
+        id: ReservationId,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Expires up to `max` pending reservations whose expiry is before `now` (their request or
     /// process died, or the call is still running); returns how many. The estimate goes back to
     /// the budget; the quota unit is kept: the call may have been served. A later `settle` of an

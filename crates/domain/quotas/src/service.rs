@@ -199,6 +199,23 @@ where
             .await
     }
 
+    /// Keeps a running call's reservation from expiring for another reservation lifetime.
+    /// Returns false when the reservation is no longer pending.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    pub async fn keep_alive(
+        &self,
+        reservation: &Reservation,
+    ) -> Result<bool, tollgate_identity::StoreError> {
+        self.ledger
+            .extend(
+                reservation.id,
+                self.clock.now() + self.policy.reservation_ttl,
+            )
+            .await
+    }
+
     /// Gives back a call that failed on our side: its budget reservation and its quota unit.
     pub async fn release(
         &self,

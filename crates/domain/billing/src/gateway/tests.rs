@@ -64,6 +64,8 @@ struct Scripted {
     stream: Mutex<Option<ScriptedStream>>,
     /// Keep the stream open after its scripted events (a model still thinking).
     hang: bool,
+    /// Moved forward by a minute before each streamed event (a slow model).
+    clock: Option<Arc<FixedClock>>,
     calls: AtomicUsize,
 }
 
@@ -85,7 +87,12 @@ impl CompletionProvider for Scripted {
             .unwrap()
             .take()
             .expect("a scripted stream")?;
-        let events = futures::stream::iter(events);
+        let clock = self.clock.clone();
+        let events = futures::stream::iter(events).inspect(move |_| {
+            if let Some(clock) = &clock {
+                clock.advance(chrono::Duration::seconds(60));
+            }
+        });
         Ok(if self.hang {
             Box::pin(events.chain(futures::stream::pending()))
         } else {
@@ -166,6 +173,20 @@ impl CompletionProvider for Shared {
 }
 
 fn service(admission: MockCallAdmission, provider: Arc<Scripted>, settler: MockSettler) -> Service {
+    service_at(
+        admission,
+        provider,
+        settler,
+        Arc::new(FixedClock::new(now())),
+    )
+}
+
+fn service_at(
+    admission: MockCallAdmission,
+    provider: Arc<Scripted>,
+    settler: MockSettler,
+    clock: Arc<FixedClock>,
+) -> Service {
     let prompt = ActionPrompt {
         system_prompt: "Analyse.".into(),
         model: MODEL.into(),
@@ -176,7 +197,7 @@ fn service(admission: MockCallAdmission, provider: Arc<Scripted>, settler: MockS
         Shared(provider),
         Arc::new(CharCounter),
         Arc::new(settler),
-        Arc::new(FixedClock::new(now())),
+        clock,
         rules(),
         prompt.clone(),
         prompt,
@@ -521,4 +542,50 @@ async fn usage_on_a_content_chunk_reaches_only_a_client_that_asked_for_it() {
     .await;
     assert!(!frames[0].contains("usage"), "{frames:?}");
     assert_eq!(events[0].usage, usage(12, 4));
+}
+
+#[tokio::test]
+async fn a_long_stream_keeps_its_reservation_alive_from_its_own_chunks() {
+    let clock = Arc::new(FixedClock::new(now()));
+    let provider = Arc::new(Scripted {
+        clock: Some(clock.clone()),
+        ..Scripted::default()
+    });
+    // A chunk a minute for four minutes; the reservation lives five.
+    *provider.stream.lock().unwrap() = Some(Ok(vec![
+        chunk("a"),
+        chunk("b"),
+        chunk("c"),
+        chunk("d"),
+        Ok(StreamEvent::Done),
+    ]));
+    let renewals = Arc::new(Mutex::new(Vec::new()));
+    let mut admission = admitting(Arc::default());
+    let seen = renewals.clone();
+    let at = clock.clone();
+    admission.expect_keep_alive().returning(move |_| {
+        seen.lock().unwrap().push(at.now());
+        Box::pin(async { Ok(true) })
+    });
+    let settled = Arc::new(Mutex::new(Vec::new()));
+    let reply = service_at(admission, provider, recording(settled.clone()), clock)
+        .complete(&caller(), request(true), "r".into())
+        .await
+        .unwrap();
+    let ChatReply::Stream(mut call) = reply else {
+        panic!("expected a stream");
+    };
+    let relay = tokio::spawn(call.relay);
+    while call.frames.recv().await.is_some() {}
+    relay.await.unwrap();
+    // Renewed once a third of the lifetime (100 s) has passed since the last renewal: at the
+    // chunks of minute 2 and minute 4, not at every chunk.
+    let minutes: Vec<i64> = renewals
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|at| (*at - now()).num_minutes())
+        .collect();
+    assert_eq!(minutes, vec![2, 4]);
+    assert_eq!(settled.lock().unwrap().len(), 1);
 }
