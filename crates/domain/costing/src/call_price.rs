@@ -72,7 +72,8 @@ impl CallPricing {
     }
 }
 
-/// The prices of every plan and action.
+/// The prices of every plan and action. [`Default`]: every call at
+/// [`Margin::DEFAULT_TARGET`], with [`CallPrices::DEFAULT_PAYMENT_FEE`], no per-plan rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallPrices {
     default: CallPricing,
@@ -82,6 +83,11 @@ pub struct CallPrices {
 }
 
 impl CallPrices {
+    /// The payment processor's percentage of each payment when none is configured: 2.9 % (the
+    /// per-payment fixed part, 30 ¢, is
+    /// [`CostAssumptions::DEFAULT_PAYMENT_FEE_FIXED`](crate::CostAssumptions::DEFAULT_PAYMENT_FEE_FIXED)).
+    pub const DEFAULT_PAYMENT_FEE: Margin = Margin::from_basis_points(290);
+
     /// `default` prices every plan and action without a rule of its own; `payment_fee` is the
     /// percentage the payment processor keeps of what the customer pays.
     pub fn new(default: CallPricing, payment_fee: Margin) -> Self {
@@ -125,6 +131,15 @@ impl CallPrices {
     }
 }
 
+impl Default for CallPrices {
+    fn default() -> Self {
+        Self::new(
+            CallPricing::Margin(Margin::DEFAULT_TARGET),
+            Self::DEFAULT_PAYMENT_FEE,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -142,6 +157,26 @@ mod tests {
             CallPricing::fixed(Micros::new(5_000)).unwrap(),
         )
         .with_rule("pro", "chat", CallPricing::markup_percent("250").unwrap())
+    }
+
+    #[test]
+    fn the_default_prices_at_forty_percent_with_a_2_9_percent_fee() {
+        assert_eq!(
+            CallPrices::DEFAULT_PAYMENT_FEE,
+            Margin::parse_percent("2.9").unwrap()
+        );
+        let default = CallPrices::default();
+        assert_eq!(
+            default,
+            CallPrices::new(
+                CallPricing::Margin(Margin::parse_percent("40").unwrap()),
+                Margin::parse_percent("2.9").unwrap(),
+            )
+        );
+        assert_eq!(
+            default.price("any", "chat", Micros::new(600)),
+            Micros::new(1_000)
+        );
     }
 
     #[test]

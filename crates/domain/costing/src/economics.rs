@@ -45,7 +45,8 @@ pub struct PlanProfile {
     pub actions: Vec<ActionProfile>,
 }
 
-/// What the report assumes beyond the plans themselves.
+/// What the report assumes beyond the plans themselves. [`Default`]: the `DEFAULT_…` constants
+/// below and [`CallPrices::default`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CostAssumptions {
     /// Infrastructure cost per month, shared by the paying organisations.
@@ -58,6 +59,29 @@ pub struct CostAssumptions {
     pub payment_fee_fixed: Micros,
     /// What each call is priced, per plan and action.
     pub prices: CallPrices,
+}
+
+impl CostAssumptions {
+    /// Infrastructure cost per month when none is configured: $50.
+    pub const DEFAULT_INFRASTRUCTURE_MONTH: Micros = Micros::new(50_000_000);
+    /// Paying organisations that share the infrastructure when none is configured: 100, so each
+    /// carries $0.50 of the default infrastructure a month.
+    pub const DEFAULT_PAYING_ORGANIZATIONS: u64 = 100;
+    /// The fixed part of the payment fee, per payment (one a month), when none is configured:
+    /// 30 ¢; with [`CallPrices::DEFAULT_PAYMENT_FEE`] (2.9 %), a card processor's standard rate.
+    pub const DEFAULT_PAYMENT_FEE_FIXED: Micros = Micros::new(300_000);
+}
+
+impl Default for CostAssumptions {
+    fn default() -> Self {
+        Self {
+            infrastructure_month: Self::DEFAULT_INFRASTRUCTURE_MONTH,
+            paying_organizations: Self::DEFAULT_PAYING_ORGANIZATIONS,
+            payment_fee_basis_points: CallPrices::DEFAULT_PAYMENT_FEE.basis_points(),
+            payment_fee_fixed: Self::DEFAULT_PAYMENT_FEE_FIXED,
+            prices: CallPrices::default(),
+        }
+    }
 }
 
 /// Cost and price per call of one action of a plan.
@@ -260,6 +284,13 @@ mod tests {
             expected_calls_per_month: calls,
             daily_quota,
         }
+    }
+
+    #[test]
+    fn the_default_assumptions_are_the_documented_ones() {
+        // $50 a month shared by 100 organisations, 2.9 % + 30 ¢, a 40 % margin: spelt out in
+        // `assumptions()` as literals.
+        assert_eq!(CostAssumptions::default(), assumptions());
     }
 
     #[test]

@@ -12,6 +12,12 @@
 //!   read before it is admitted.
 //! - [`plan_economics`]: whether a plan makes or loses money, for an average organisation and for
 //!   one that spends every quota every day.
+//! - Business defaults, for a host that configures none: a target margin of 40 %
+//!   ([`Margin::DEFAULT_TARGET`]), a payment fee of 2.9 % ([`CallPrices::DEFAULT_PAYMENT_FEE`])
+//!   plus 30 ¢ per payment ([`CostAssumptions::DEFAULT_PAYMENT_FEE_FIXED`]), and $50 a month of
+//!   infrastructure ([`CostAssumptions::DEFAULT_INFRASTRUCTURE_MONTH`]) shared by 100 paying
+//!   organisations ([`CostAssumptions::DEFAULT_PAYING_ORGANIZATIONS`]); [`CallPrices::default`]
+//!   and [`CostAssumptions::default`] put them together.
 //!
 //! # Ports
 //!
@@ -25,7 +31,7 @@
 //! Pricing a call from the built-in catalogue:
 //!
 //! ```
-//! use tollgate_costing::{CallPrices, CallPricing, CostError, Margin, PriceCatalog, TokenUsage};
+//! use tollgate_costing::{CallPrices, CallPricing, CostError, PriceCatalog, TokenUsage};
 //! use tollgate_kernel::Micros;
 //!
 //! let catalog = PriceCatalog::builtin();
@@ -37,12 +43,9 @@
 //! assert_eq!(catalog.worst_case("gpt-4o-mini", 1_201, 1_000)?, Micros::new(781));
 //! assert!(matches!(catalog.cost("no-such-model", usage), Err(CostError::UnknownModel(_))));
 //!
-//! // A 40 % margin by default, a 2.9 % payment fee; the free plan's chat calls priced at zero.
-//! let prices = CallPrices::new(
-//!     CallPricing::Margin(Margin::parse_percent("40")?),
-//!     Margin::parse_percent("2.9")?,
-//! )
-//! .with_rule("free", "chat", CallPricing::fixed(Micros::ZERO)?);
+//! // The defaults (a 40 % margin, a 2.9 % payment fee); the free plan's chat calls priced at
+//! // zero.
+//! let prices = CallPrices::default().with_rule("free", "chat", CallPricing::fixed(Micros::ZERO)?);
 //! let cost = Micros::new(376);
 //! assert_eq!(prices.price("pro", "chat", cost), Micros::new(627)); // 376 ÷ 0.6, rounded up
 //! // Never below cost plus the fee on the price: 376 ÷ 0.971, rounded up.

@@ -18,6 +18,20 @@ pub enum MarginError {
 }
 
 impl Margin {
+    /// The target margin on price when none is configured: 40 %, i.e. a call is priced at its
+    /// cost ÷ 0.6. What is left pays the payment fee, the infrastructure and the business.
+    pub const DEFAULT_TARGET: Self = Self::from_basis_points(4_000);
+
+    /// A margin of `basis_points` (1 % = 100); for constants, checked at compile time.
+    ///
+    /// # Panics
+    ///
+    /// At 10 000 (100 %) or more, when evaluated: no price keeps such a margin.
+    pub(crate) const fn from_basis_points(basis_points: u32) -> Self {
+        assert!(basis_points < 10_000, "a margin is below 100 %");
+        Self { basis_points }
+    }
+
     /// Parses a percentage like `"40"` or `"12.5"` (no floating point involved).
     ///
     /// # Errors
@@ -31,7 +45,7 @@ impl Margin {
     }
 
     /// The margin in basis points (1 % = 100).
-    pub fn basis_points(self) -> u32 {
+    pub const fn basis_points(self) -> u32 {
         self.basis_points
     }
 
@@ -72,6 +86,11 @@ mod tests {
         for bad in ["", "100", "-1", "1.234", "abc", "1e2", ".5"] {
             assert!(Margin::parse_percent(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_default_target_is_forty_percent() {
+        assert_eq!(Margin::DEFAULT_TARGET, Margin::parse_percent("40").unwrap());
     }
 
     #[test]
