@@ -185,7 +185,7 @@ pub fn event(
         organization: tenant.organization,
         user: tenant.user,
         key: None,
-        action: Action::Analysis.as_str().to_owned(),
+        action: Action::Analysis,
         model: "gpt-4o-mini".to_owned(),
         usage: TokenUsage {
             input_tokens: 100,

@@ -56,7 +56,7 @@ fn event(organization: OrganizationId) -> UsageEvent {
         organization,
         user: UserId::new(),
         key: None,
-        action: "chat".into(),
+        action: tollgate_quotas::Action::Chat,
         model: "gpt-4o-mini".into(),
         usage: TokenUsage {
             input_tokens: 1,

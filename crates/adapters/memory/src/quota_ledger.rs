@@ -203,7 +203,7 @@ impl Ledger {
         &mut self,
         id: ReservationId,
         organization: OrganizationId,
-        action: &str,
+        action: Action,
         cost: Micros,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -217,15 +217,11 @@ impl Ledger {
                 reserved: budget.reserved,
             },
         );
-        // An action this build does not know has no quota to count in (the SQL adapter keeps
-        // its row, but never reports it).
-        if let Some(action) = Action::parse(action) {
-            let used = self
-                .quota
-                .entry((organization, action, Period::utc_day(at).start()))
-                .or_insert(0);
-            *used = used.saturating_add(1);
-        }
+        let used = self
+            .quota
+            .entry((organization, action, Period::utc_day(at).start()))
+            .or_insert(0);
+        *used = used.saturating_add(1);
         self.finished.insert(id);
         Ok(())
     }

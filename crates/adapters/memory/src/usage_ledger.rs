@@ -64,13 +64,13 @@ impl UsageLedger for MemoryStore {
             // The reservation says whose call it was and what it did, as in the SQL adapter.
             Some(reservation) => {
                 event.organization = reservation.organization;
-                event.action = reservation.action.as_str().to_owned();
+                event.action = reservation.action;
             }
             None if state.ledger.knows(id) => return Ok(false),
             None => state.ledger.charge_unreserved(
                 id,
                 event.organization,
-                &event.action,
+                event.action,
                 event.cost,
                 event.at,
             )?,

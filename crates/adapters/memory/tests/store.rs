@@ -58,7 +58,7 @@ async fn clones_share_one_state_and_the_snapshot_agrees_with_itself() {
         organization: org,
         user: UserId::new(),
         key: None,
-        action: "chat".into(),
+        action: tollgate_quotas::Action::Chat,
         model: "gpt-4o-mini".into(),
         usage: TokenUsage::default(),
         cost: Micros::new(400),

@@ -209,7 +209,7 @@ impl SqlStore {
         let day = to_millis(Period::utc_day(event.at).start());
         let month = to_millis(Period::utc_month(event.at).start());
         let backend = txn.get_database_backend();
-        let take_unit = take_unit(org, &event.action, day, None);
+        let take_unit = take_unit(org, event.action.as_str(), day, None);
         txn.execute_raw(backend.build(&take_unit))
             .await
             .map_err(store_error)?;
@@ -234,7 +234,7 @@ impl SqlStore {
         reservation::ActiveModel {
             id: Set(event.id),
             organization_id: Set(org),
-            action: Set(event.action.clone()),
+            action: Set(event.action.as_str().to_owned()),
             day_start: Set(day),
             month_start: Set(month),
             estimate_micros: Set(0),

@@ -44,7 +44,7 @@ impl<A: CallAdmission, S: Settler, C: Clock> MeteredCall<A, S, C> {
             organization: self.caller.organization,
             user: self.caller.user,
             key: self.caller.key,
-            action: self.action.as_str().to_owned(),
+            action: self.action,
             model: self.model.clone(),
             usage,
             cost,

@@ -1,7 +1,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use tollgate_kernel::{Micros, OrganizationId, Period, StoreError, UserId};
+use tollgate_kernel::{Action, Micros, OrganizationId, Period, StoreError, UserId};
 use uuid::Uuid;
 
 use crate::usage::TokenUsage;
@@ -17,8 +17,8 @@ pub struct UsageEvent {
     pub user: UserId,
     /// The API key used, if any.
     pub key: Option<Uuid>,
-    /// `analysis`, `comparison` or `chat`.
-    pub action: String,
+    /// The metered action the call counted against.
+    pub action: Action,
     /// The model that served the call.
     pub model: String,
     /// The tokens it used.

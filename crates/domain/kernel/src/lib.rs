@@ -33,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+mod action;
 mod clock;
 mod hex;
 mod ids;
@@ -40,6 +41,7 @@ mod money;
 mod period;
 mod store_error;
 
+pub use action::Action;
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -1,8 +1,8 @@
 use chrono::{DateTime, Utc};
 use tollgate_kernel::Micros;
 
-use crate::action::Action;
 use crate::service::RateDecision;
+use tollgate_kernel::Action;
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -96,8 +96,8 @@ pub enum AdmitError {
     Unexpected(#[source] Cause),
 }
 
-impl From<tollgate_identity::StoreError> for AdmitError {
-    fn from(error: tollgate_identity::StoreError) -> Self {
+impl From<tollgate_kernel::StoreError> for AdmitError {
+    fn from(error: tollgate_kernel::StoreError) -> Self {
         Self::Unexpected(Box::new(error))
     }
 }

@@ -63,7 +63,6 @@
 
 #![warn(missing_docs)]
 
-mod action;
 mod errors;
 mod gcra;
 mod plan;
@@ -71,7 +70,6 @@ pub mod ports;
 mod reservation;
 mod service;
 
-pub use action::Action;
 pub use errors::{AdmitError, CatalogError};
 pub use gcra::{Gcra, GcraOutcome};
 pub use plan::{Budget, Plan, PlanCatalog, PlanSpec, RateLimit};
@@ -79,3 +77,5 @@ pub use reservation::{
     Reservation, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters,
 };
 pub use service::{Admission, LimiterFailure, MeteringPolicy, MeteringService, RateDecision};
+/// Re-exported from the kernel, where the other domain crates reach it too.
+pub use tollgate_kernel::Action;

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 
 use tollgate_kernel::Micros;
 
-use crate::action::Action;
 use crate::errors::CatalogError;
+use tollgate_kernel::Action;
 
 /// Requests per minute and how many of them may arrive at once, enforced by GCRA.
 ///

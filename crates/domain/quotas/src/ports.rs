@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use tollgate_identity::StoreError;
+use tollgate_kernel::StoreError;
 use tollgate_kernel::{Micros, OrganizationId, Period};
 
 use crate::plan::RateLimit;

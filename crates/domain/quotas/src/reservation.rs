@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use tollgate_kernel::{Micros, OrganizationId, Period};
 
-use crate::action::Action;
+use tollgate_kernel::Action;
 
 tollgate_kernel::uuid_id!(
     /// One metered call's hold on a quota unit and a budget estimate; also its usage event's id.

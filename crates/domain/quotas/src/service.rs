@@ -4,13 +4,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tollgate_kernel::{Clock, Micros, OrganizationId, Period};
 
-use crate::action::Action;
 use crate::errors::AdmitError;
 use crate::plan::{Plan, PlanCatalog, RateLimit};
 use crate::ports::{PlanDirectory, QuotaLedger, RateLimiter};
 use crate::reservation::{
     Reservation, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters,
 };
+use tollgate_kernel::Action;
 
 /// A rate limiter's answer, with what the `RateLimit` headers need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +193,7 @@ where
         &self,
         reservation: &Reservation,
         actual: Micros,
-    ) -> Result<bool, tollgate_identity::StoreError> {
+    ) -> Result<bool, tollgate_kernel::StoreError> {
         self.ledger
             .settle(reservation.id, actual, self.clock.now())
             .await
@@ -207,7 +207,7 @@ where
     pub async fn keep_alive(
         &self,
         reservation: &Reservation,
-    ) -> Result<bool, tollgate_identity::StoreError> {
+    ) -> Result<bool, tollgate_kernel::StoreError> {
         self.ledger
             .extend(
                 reservation.id,
@@ -220,7 +220,7 @@ where
     pub async fn release(
         &self,
         reservation: &Reservation,
-    ) -> Result<bool, tollgate_identity::StoreError> {
+    ) -> Result<bool, tollgate_kernel::StoreError> {
         self.ledger
             .release(reservation.id, true, self.clock.now())
             .await
@@ -228,7 +228,7 @@ where
 
     /// Expires overdue reservations (crashed requests, or calls still running: their late
     /// settlement still charges); run periodically.
-    pub async fn sweep(&self, max: u32) -> Result<u32, tollgate_identity::StoreError> {
+    pub async fn sweep(&self, max: u32) -> Result<u32, tollgate_kernel::StoreError> {
         self.ledger.release_expired(self.clock.now(), max).await
     }
 
@@ -236,7 +236,7 @@ where
     pub async fn usage(
         &self,
         organization: OrganizationId,
-    ) -> Result<(Period, Period, UsageCounters), tollgate_identity::StoreError> {
+    ) -> Result<(Period, Period, UsageCounters), tollgate_kernel::StoreError> {
         let now = self.clock.now();
         let (day, month) = (Period::utc_day(now), Period::utc_month(now));
         let counters = self.ledger.usage(organization, day, month).await?;

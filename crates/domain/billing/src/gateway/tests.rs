@@ -298,7 +298,7 @@ async fn a_plain_call_is_charged_the_reported_usage_rounded_up_and_priced_at_the
     assert_eq!(events[0].price, Micros::new(32));
     assert_eq!(events[0].request_id, "req-1");
     assert_eq!(events[0].at, now());
-    assert_eq!(events[0].action, "chat");
+    assert_eq!(events[0].action, Action::Chat);
 }
 
 #[tokio::test]
@@ -500,7 +500,7 @@ async fn an_action_sends_its_prompt_and_reports_cost_and_price() {
     // 100 × 1 + 10 × 2 = 120 µ$; 120 ÷ 0.6 = 200.
     assert_eq!(outcome.cost, Micros::new(120));
     assert_eq!(outcome.price, Micros::new(200));
-    assert_eq!(settled.lock().unwrap()[0].action, "analysis");
+    assert_eq!(settled.lock().unwrap()[0].action, Action::Analysis);
 }
 
 #[tokio::test]
