@@ -1,0 +1,403 @@
+//! The configuration's schema: every section and key, with its default. Only shapes live here;
+//! [`validate`](super::validate) refuses values that do not make sense together and
+//! [`domain`](super::domain) builds the domain objects from them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::DEFAULT_DATABASE_URL;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub openai: OpenAiSettings,
+    pub stripe: Option<StripeSettings>,
+    pub plans: BTreeMap<String, PlanSettings>,
+    pub models: BTreeMap<String, ModelPriceSettings>,
+    pub webhooks: Option<WebhookSettings>,
+    pub costs: Option<CostSettings>,
+    pub rate_limit: RateLimitSettings,
+    pub api_keys: ApiKeySettings,
+    pub quotas: QuotaSettings,
+    pub actions: ActionsSettings,
+}
+
+/// The prompts behind `POST /api/v1/analyses` and `POST /api/v1/comparisons`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActionsSettings {
+    pub analysis: ActionSettings,
+    pub comparison: ActionSettings,
+    /// The chat proxy has no prompt; its model and token profile feed the pricing report.
+    pub chat: ChatProfileSettings,
+}
+
+/// Token profile of the chat proxy for the unit-economics report.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatProfileSettings {
+    pub model: String,
+    pub expected_input_tokens: u64,
+    pub expected_output_tokens: u64,
+    pub max_input_tokens: u64,
+    pub expected_calls_per_month: u64,
+}
+
+impl Default for ChatProfileSettings {
+    fn default() -> Self {
+        Self {
+            model: "gpt-4o-mini".to_owned(),
+            expected_input_tokens: 800,
+            expected_output_tokens: 400,
+            max_input_tokens: 8_000,
+            expected_calls_per_month: 300,
+        }
+    }
+}
+
+fn default_expected_input_tokens() -> u64 {
+    1_000
+}
+
+fn default_expected_output_tokens() -> u64 {
+    500
+}
+
+fn default_max_input_tokens() -> u64 {
+    8_000
+}
+
+fn default_expected_calls_per_month() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSettings {
+    pub system_prompt: String,
+    /// Used when the request names no model.
+    pub model: String,
+    pub max_output_tokens: u64,
+    /// Token profile for the pricing report.
+    #[serde(default = "default_expected_input_tokens")]
+    pub expected_input_tokens: u64,
+    #[serde(default = "default_expected_output_tokens")]
+    pub expected_output_tokens: u64,
+    #[serde(default = "default_max_input_tokens")]
+    pub max_input_tokens: u64,
+    #[serde(default = "default_expected_calls_per_month")]
+    pub expected_calls_per_month: u64,
+}
+
+impl Default for ActionsSettings {
+    fn default() -> Self {
+        Self {
+            analysis: ActionSettings {
+                system_prompt: "You are a careful analyst. Analyse the user's text: summarise it, \
+                                list its key points and note anything uncertain."
+                    .to_owned(),
+                model: "gpt-4o-mini".to_owned(),
+                max_output_tokens: 1_024,
+                expected_input_tokens: 1_500,
+                expected_output_tokens: 600,
+                max_input_tokens: default_max_input_tokens(),
+                expected_calls_per_month: 60,
+            },
+            comparison: ActionSettings {
+                system_prompt: "You compare texts. For the numbered texts the user gives, state \
+                                what they share, where they differ, and which is stronger and why."
+                    .to_owned(),
+                model: "gpt-4o-mini".to_owned(),
+                max_output_tokens: 1_536,
+                expected_input_tokens: 3_000,
+                expected_output_tokens: 900,
+                max_input_tokens: 16_000,
+                expected_calls_per_month: 20,
+            },
+            chat: ChatProfileSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaSettings {
+    /// A reservation not settled within this is released by the sweeper (crashed request).
+    pub reservation_ttl_seconds: i64,
+    /// How often the sweeper looks for expired reservations.
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        Self {
+            reservation_ttl_seconds: 300,
+            sweep_interval_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeySettings {
+    /// Live keys one organisation may hold; creating one more is 409.
+    pub max_per_organization: u32,
+    /// How long a verified key is cached in process. Revocations made on another instance
+    /// take effect here within this time; keep it under 5 s.
+    pub cache_ttl_millis: u64,
+    /// HMAC key for stored key hashes. Default: derived from `auth.jwt_secret`.
+    pub pepper: Option<SecretString>,
+}
+
+impl Default for ApiKeySettings {
+    fn default() -> Self {
+        Self {
+            max_per_organization: 50,
+            cache_ttl_millis: 2000,
+            pepper: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub request_timeout_seconds: u64,
+    /// Behind a reverse proxy: the header in which it reports the client's address
+    /// (`x-forwarded-for`, whose last entry is used, or `x-real-ip`). Unset: the TCP peer.
+    /// Set it only behind a proxy that overwrites the header, since clients can write it too.
+    pub client_address_header: Option<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+            client_address_header: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupSetting {
+    #[default]
+    Invite,
+    Open,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub signup: SignupSetting,
+    pub access_token_ttl_seconds: i64,
+    pub refresh_token_ttl_seconds: i64,
+    pub invitation_ttl_seconds: i64,
+    pub jwt_secret: Option<SecretString>,
+    pub service_keys: Vec<SecretString>,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<SecretString>,
+    /// Argon2 memory cost in KiB; lower only for tests.
+    pub password_hash_memory_kib: u32,
+    /// How often each instance reloads revoked sessions from the database.
+    pub revocation_poll_millis: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            signup: SignupSetting::Invite,
+            access_token_ttl_seconds: 900,
+            refresh_token_ttl_seconds: 30 * 24 * 3600,
+            invitation_ttl_seconds: 7 * 24 * 3600,
+            jwt_secret: None,
+            service_keys: Vec::new(),
+            admin_email: None,
+            admin_password: None,
+            password_hash_memory_kib: 19 * 1024,
+            revocation_poll_millis: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenAiSettings {
+    /// Any OpenAI-compatible server.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub connect_timeout_seconds: u64,
+    pub request_timeout_seconds: u64,
+    /// Retries only when the request cannot have reached the provider (connection refused, DNS,
+    /// TLS) or the provider answered 429 or 5xx; never after a time-out, which may have been
+    /// billed.
+    pub max_retries: u32,
+    /// Models the proxy accepts; default: every model in the price catalogue.
+    pub allowed_models: Option<Vec<String>>,
+    /// Output cap for a chat request that sets none (it is also sent upstream).
+    pub default_max_output_tokens: u64,
+}
+
+impl Default for OpenAiSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com/v1".to_owned(),
+            api_key: None,
+            connect_timeout_seconds: 5,
+            request_timeout_seconds: 120,
+            max_retries: 1,
+            allowed_models: None,
+            default_max_output_tokens: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSettings {
+    pub api_base: Option<String>,
+    pub secret_key: Option<SecretString>,
+    pub webhook_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSettings {
+    pub name: Option<String>,
+    pub price_cents: Option<i64>,
+    pub stripe_price_id: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    pub monthly_budget_micros: Option<i64>,
+    pub unlimited_budget: Option<bool>,
+    pub daily_quota: Option<BTreeMap<String, u32>>,
+    /// Per action: what one call costs the customer (default: cost at
+    /// `costs.target_margin_percent`).
+    pub call_price: Option<BTreeMap<String, CallPriceSettings>>,
+}
+
+/// One action's call price on a plan: exactly one of the two.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CallPriceSettings {
+    /// The same price for every call, in micro-dollars.
+    pub fixed_micros: Option<i64>,
+    /// The call's cost times this percentage, e.g. `"250"` for 2.5 × cost.
+    pub markup_percent: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPriceSettings {
+    pub input_per_million_micros: Option<i64>,
+    pub cached_input_per_million_micros: Option<i64>,
+    pub output_per_million_micros: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub allow_private: Option<bool>,
+}
+
+/// The assumptions of the pricing report and the default call price. An unset key takes the
+/// business default that `tollgate-costing` documents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostSettings {
+    /// Infrastructure cost per month (default
+    /// [`CostAssumptions::DEFAULT_INFRASTRUCTURE_MONTH`](tollgate_costing::CostAssumptions::DEFAULT_INFRASTRUCTURE_MONTH), $50).
+    pub infrastructure_month_micros: Option<i64>,
+    /// Organisations that share the infrastructure cost (default
+    /// [`CostAssumptions::DEFAULT_PAYING_ORGANIZATIONS`](tollgate_costing::CostAssumptions::DEFAULT_PAYING_ORGANIZATIONS), 100; 0 counts as 1).
+    pub expected_paying_organizations: Option<u64>,
+    /// The payment processor's percentage, e.g. `"2.9"` (default
+    /// [`CallPrices::DEFAULT_PAYMENT_FEE`](tollgate_costing::CallPrices::DEFAULT_PAYMENT_FEE)).
+    pub payment_fee_percent: Option<String>,
+    /// The payment processor's fixed fee per payment (default
+    /// [`CostAssumptions::DEFAULT_PAYMENT_FEE_FIXED`](tollgate_costing::CostAssumptions::DEFAULT_PAYMENT_FEE_FIXED), 30 ¢).
+    pub payment_fee_fixed_cents: Option<i64>,
+    /// Target margin on price of every call without a `call_price` of its own, e.g. `"40"`
+    /// (default [`Margin::DEFAULT_TARGET`](tollgate_costing::Margin::DEFAULT_TARGET)).
+    pub target_margin_percent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitBackend {
+    #[default]
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Let calls through (quota and budget still hold) and log a warning.
+    #[default]
+    Open,
+    /// Refuse calls with 503.
+    Closed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub backend: RateLimitBackend,
+    pub redis_url: Option<String>,
+    /// What to do when Redis does not answer.
+    pub failure_mode: FailureMode,
+    pub redis_timeout_millis: u64,
+    /// Prefix of the limiter's keys in Redis, so that deployments can share a server.
+    pub redis_key_prefix: String,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            backend: RateLimitBackend::Memory,
+            redis_url: None,
+            failure_mode: FailureMode::Open,
+            redis_timeout_millis: 250,
+            redis_key_prefix: "tollgate:rl:".to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Keys that are accepted but whose feature this release does not have yet.
+    pub fn unused_sections(&self) -> Vec<&'static str> {
+        let mut unused = Vec::new();
+        if self.stripe.is_some() {
+            unused.push("stripe");
+        }
+        if self.webhooks.is_some() {
+            unused.push("webhooks");
+        }
+        unused
+    }
+}

@@ -1,0 +1,208 @@
+//! The checks a configuration passes at load, beyond the types of its values: ranges, keys that
+//! go together, and timeouts that must fit inside the reservation's lifetime. The first failure
+//! is reported, naming its key.
+
+use super::{InvalidSetting, RateLimitBackend, Settings};
+
+/// Time a plain call may take beyond its upstream attempts (connecting, back-off, settling),
+/// kept free under the reservation's lifetime.
+const UPSTREAM_MARGIN_SECONDS: u64 = 30;
+
+impl Settings {
+    /// The first value that is out of range or inconsistent with another, in the order of the
+    /// sections.
+    pub(super) fn validate(&self) -> Result<(), InvalidSetting> {
+        let invalid = |key: &str, why: &str| Err(InvalidSetting::new(key, why));
+        if self.server.max_body_bytes == 0 {
+            return invalid("server.max_body_bytes", "must be positive");
+        }
+        if self.server.request_timeout_seconds == 0 {
+            return invalid("server.request_timeout_seconds", "must be positive");
+        }
+        if let Some(header) = &self.server.client_address_header
+            && axum::http::HeaderName::from_bytes(header.as_bytes()).is_err()
+        {
+            return invalid(
+                "server.client_address_header",
+                "must be an HTTP header name such as x-forwarded-for",
+            );
+        }
+        const DAY: i64 = 86_400;
+        for (key, value, max) in [
+            (
+                "auth.access_token_ttl_seconds",
+                self.auth.access_token_ttl_seconds,
+                DAY,
+            ),
+            (
+                "auth.refresh_token_ttl_seconds",
+                self.auth.refresh_token_ttl_seconds,
+                3_650 * DAY,
+            ),
+            (
+                "auth.invitation_ttl_seconds",
+                self.auth.invitation_ttl_seconds,
+                365 * DAY,
+            ),
+            (
+                "quotas.reservation_ttl_seconds",
+                self.quotas.reservation_ttl_seconds,
+                DAY,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("must be between 1 and {max}"),
+                ));
+            }
+        }
+        if self.auth.password_hash_memory_kib < 8 {
+            return invalid("auth.password_hash_memory_kib", "must be at least 8");
+        }
+        if self.auth.revocation_poll_millis == 0 || self.auth.revocation_poll_millis > 4000 {
+            return invalid("auth.revocation_poll_millis", "must be between 1 and 4000");
+        }
+        if self.rate_limit.backend == RateLimitBackend::Redis && self.rate_limit.redis_url.is_none()
+        {
+            return invalid(
+                "rate_limit.redis_url",
+                "is required with backend = \"redis\"",
+            );
+        }
+        if self.quotas.reservation_ttl_seconds <= 0 || self.quotas.sweep_interval_seconds == 0 {
+            return invalid(
+                "quotas",
+                "reservation_ttl_seconds and sweep_interval_seconds must be positive",
+            );
+        }
+        if let Err(error) = self.plan_catalog() {
+            return Err(InvalidSetting::new("plans", error));
+        }
+        if let Err(error) = self.price_catalog() {
+            return Err(InvalidSetting::new("models", error));
+        }
+        if self.margin().is_err() {
+            return invalid(
+                "costs.target_margin_percent",
+                "must be a percentage from 0 to below 100, e.g. \"40\"",
+            );
+        }
+        self.cost_assumptions()?;
+        // A plain call that outlives its reservation lets the sweeper hand its worst case back
+        // while it still runs, and other calls into that room: the late charge then overspends.
+        let upstream_worst = self
+            .openai
+            .request_timeout_seconds
+            .saturating_mul(u64::from(self.openai.max_retries) + 1)
+            .saturating_add(UPSTREAM_MARGIN_SECONDS);
+        if i64::try_from(upstream_worst).unwrap_or(i64::MAX) >= self.quotas.reservation_ttl_seconds
+        {
+            return Err(InvalidSetting::CallOutlivesReservation {
+                worst_seconds: upstream_worst,
+                margin_seconds: UPSTREAM_MARGIN_SECONDS,
+                ttl_seconds: self.quotas.reservation_ttl_seconds,
+            });
+        }
+        if self.openai.default_max_output_tokens == 0 || self.openai.request_timeout_seconds == 0 {
+            return invalid(
+                "openai",
+                "default_max_output_tokens and request_timeout_seconds must be positive",
+            );
+        }
+        for (key, action) in [
+            ("actions.analysis", &self.actions.analysis),
+            ("actions.comparison", &self.actions.comparison),
+        ] {
+            if action.max_output_tokens == 0 || action.model.trim().is_empty() {
+                return invalid(key, "model and a positive max_output_tokens are required");
+            }
+        }
+        if self.api_keys.max_per_organization == 0 {
+            return invalid("api_keys.max_per_organization", "must be positive");
+        }
+        if self.api_keys.cache_ttl_millis > 4000 {
+            return invalid(
+                "api_keys.cache_ttl_millis",
+                "must be at most 4000 (revocation must reach every instance within 5 s)",
+            );
+        }
+        if self.auth.admin_email.is_some() != self.auth.admin_password.is_some() {
+            return invalid(
+                "auth.admin_email",
+                "admin_email and admin_password go together",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::settings::Settings;
+
+    #[test]
+    fn invalid_plan_catalogues_fail_at_load_naming_the_plan() {
+        let error = Settings::from_toml("[plans.free]\nrequests_per_minute = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("free"), "{error}");
+        let error = Settings::from_toml("[plans.team]\nname = \"Team\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("team") && error.contains("requests_per_minute"),
+            "{error}"
+        );
+        let error = Settings::from_toml("[plans.free.daily_quota]\ndance = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("dance"), "{error}");
+        let error = Settings::from_toml("[rate_limit]\nbackend = \"redis\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("redis_url"), "{error}");
+        assert!(Settings::from_toml("[rate_limit]\nbackend = \"carrier-pigeon\"").is_err());
+    }
+
+    #[test]
+    fn a_call_must_end_before_its_reservation_expires() {
+        assert!(
+            Settings::from_toml("").is_ok(),
+            "the defaults are consistent"
+        );
+        let error = Settings::from_toml("[openai]\nrequest_timeout_seconds = 200")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("openai.request_timeout_seconds")
+                && error.contains("reservation_ttl_seconds"),
+            "{error}"
+        );
+        assert!(
+            Settings::from_toml(
+                "[openai]\nrequest_timeout_seconds = 200\n[quotas]\nreservation_ttl_seconds = 600"
+            )
+            .is_ok()
+        );
+        assert!(Settings::from_toml("[openai]\nmax_retries = 2").is_err());
+    }
+
+    #[test]
+    fn inconsistent_values_are_refused() {
+        assert!(Settings::from_toml("[auth]\naccess_token_ttl_seconds = 0").is_err());
+        let error = Settings::from_toml("[server]\nclient_address_header = \"not a header\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("client_address_header"), "{error}");
+        let error = Settings::from_toml("[auth]\nrefresh_token_ttl_seconds = 9223372036854775807")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("refresh_token_ttl_seconds"), "{error}");
+        assert!(Settings::from_toml("[quotas]\nreservation_ttl_seconds = -1").is_err());
+        assert!(Settings::from_toml("[auth]\nadmin_email = \"a@b.c\"").is_err());
+        assert!(Settings::load(Some(Path::new("/nonexistent/tollgate.toml"))).is_err());
+    }
+}
