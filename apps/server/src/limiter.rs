@@ -1,6 +1,6 @@
 //! The rate limiter chosen by `rate_limit.backend`.
 
-use tollgate_quotas::ports::{LimiterUnavailable, RateLimiter};
+use tollgate_quotas::ports::{LimiterUnavailable, RateKey, RateLimiter};
 use tollgate_quotas::{RateDecision, RateLimit};
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 
@@ -12,7 +12,7 @@ pub enum ConfiguredLimiter {
 impl RateLimiter for ConfiguredLimiter {
     async fn check(
         &self,
-        key: String,
+        key: RateKey,
         limit: RateLimit,
     ) -> Result<RateDecision, LimiterUnavailable> {
         let result = match self {

@@ -76,7 +76,7 @@ async fn on_redis(limiter: Arc<RedisRateLimiter>, callers: usize, duration: Dura
                 let mut count = 0usize;
                 while Instant::now() < deadline {
                     limiter
-                        .check(format!("org:{i}"), LIMIT)
+                        .check(format!("org:{i}").as_str().into(), LIMIT)
                         .await
                         .expect("redis");
                     count += 1;

@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use moka::ops::compute::Op;
 use moka::sync::Cache;
-use tollgate_quotas::ports::{LimiterUnavailable, RateLimiter};
+use tollgate_quotas::ports::{LimiterUnavailable, RateKey, RateLimiter};
 use tollgate_quotas::{Gcra, RateDecision, RateLimit};
 
 use crate::{MINUTE_NANOS, decision};
@@ -80,10 +80,10 @@ impl Default for InProcessRateLimiter {
 impl RateLimiter for InProcessRateLimiter {
     async fn check(
         &self,
-        key: String,
+        key: RateKey,
         limit: RateLimit,
     ) -> Result<RateDecision, LimiterUnavailable> {
-        Ok(self.check_now(&key, limit))
+        Ok(self.check_now(key.as_str(), limit))
     }
 }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{Client, Script};
 use tokio::sync::OnceCell;
-use tollgate_quotas::ports::{LimiterUnavailable, RateLimiter};
+use tollgate_quotas::ports::{LimiterUnavailable, RateKey, RateLimiter};
 use tollgate_quotas::{Gcra, GcraOutcome, RateDecision, RateLimit};
 
 use crate::{MINUTE_NANOS, decision};
@@ -124,9 +124,9 @@ impl RedisRateLimiter {
 impl RateLimiter for RedisRateLimiter {
     async fn check(
         &self,
-        key: String,
+        key: RateKey,
         limit: RateLimit,
     ) -> Result<RateDecision, LimiterUnavailable> {
-        self.invoke(key, limit, None).await
+        self.invoke(key.as_str().to_owned(), limit, None).await
     }
 }

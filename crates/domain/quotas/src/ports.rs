@@ -15,6 +15,29 @@ use crate::service::RateDecision;
 #[error("rate limiter unavailable: {0}")]
 pub struct LimiterUnavailable(pub String);
 
+/// Whose requests one rate limit counts: today, one organisation's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RateKey(String);
+
+impl RateKey {
+    /// The rate limit of an organisation's calls (all its keys and users together).
+    pub fn organization(organization: OrganizationId) -> Self {
+        Self(format!("org:{organization}"))
+    }
+
+    /// The key as a backend stores it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// For adapters' tests and tools that name keys of their own.
+impl From<&str> for RateKey {
+    fn from(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+}
+
 /// GCRA per key. Implementations decide and record atomically (one step on the backend).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait RateLimiter: Send + Sync + 'static {
@@ -24,7 +47,7 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// `LimiterUnavailable` when the backend does not answer.
     fn check(
         &self,
-        key: String,
+        key: RateKey,
         limit: RateLimit,
     ) -> impl Future<Output = Result<RateDecision, LimiterUnavailable>> + Send;
 }

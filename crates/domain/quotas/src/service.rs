@@ -6,7 +6,7 @@ use tollgate_kernel::{Clock, Micros, OrganizationId, Period};
 
 use crate::errors::AdmitError;
 use crate::plan::{Plan, PlanCatalog, RateLimit};
-use crate::ports::{PlanDirectory, QuotaLedger, RateLimiter};
+use crate::ports::{PlanDirectory, QuotaLedger, RateKey, RateLimiter};
 use crate::reservation::{
     Reservation, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters,
 };
@@ -255,7 +255,7 @@ where
     ) -> Result<Option<RateDecision>, AdmitError> {
         match self
             .limiter
-            .check(format!("org:{organization}"), limit)
+            .check(RateKey::organization(organization), limit)
             .await
         {
             Ok(decision) if decision.allowed => Ok(Some(decision)),
