@@ -14,7 +14,6 @@ mod json;
 pub mod jwt_secret;
 mod key_cache;
 mod last_used;
-mod limiter;
 mod middleware;
 pub mod openapi;
 mod password_hasher;

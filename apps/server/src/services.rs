@@ -333,34 +333,8 @@ pub trait UsageApi: Send + Sync {
     ) -> Result<UsageSnapshot, tollgate_identity::StoreError>;
 }
 
-#[async_trait]
-impl UsageApi for tollgate_sql::SqlStore {
-    async fn settle_and_record(
-        &self,
-        event: tollgate_costing::UsageEvent,
-    ) -> Result<bool, tollgate_identity::StoreError> {
-        tollgate_costing::UsageLedger::settle_and_record(self, event).await
-    }
-
-    async fn snapshot(
-        &self,
-        organization: OrganizationId,
-        day: tollgate_kernel::Period,
-        month: tollgate_kernel::Period,
-    ) -> Result<UsageSnapshot, tollgate_identity::StoreError> {
-        self.usage_snapshot(organization, day, month).await
-    }
-}
-
 /// Whether the storage behind the server answers; for `/readyz`.
 #[async_trait]
 pub trait Readiness: Send + Sync {
     async fn ready(&self) -> bool;
-}
-
-#[async_trait]
-impl Readiness for tollgate_sql::SqlStore {
-    async fn ready(&self) -> bool {
-        self.ping().await
-    }
 }

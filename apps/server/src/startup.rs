@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
@@ -17,10 +18,12 @@ use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, ConfiguredAdmin,
     EnsureAdminError, IdentityPolicy, IdentityService, RevocationList, SignupMode,
 };
+use tollgate_kernel::OrganizationId;
 use tollgate_kernel::SystemClock;
 use tollgate_keys::{ApiKeyService, KeyHasher, KeyPolicy, LastUsedTracker};
 use tollgate_openai::{OpenAiClient, TiktokenCounter, UpstreamConfig};
-use tollgate_quotas::{LimiterFailure, MeteringPolicy, MeteringService};
+use tollgate_quotas::ports::{LimiterUnavailable, RateKey, RateLimiter};
+use tollgate_quotas::{LimiterFailure, MeteringPolicy, MeteringService, RateDecision, RateLimit};
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 use tollgate_sql::{AppliedMigration, DatabaseUrl, SqlStore};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -33,13 +36,12 @@ use crate::auth::ServiceKeys;
 use crate::chat::served_models;
 use crate::client_address::ClientAddresses;
 use crate::key_cache::CachedKeyStore;
-use crate::limiter::ConfiguredLimiter;
 use crate::middleware::{REQUEST_ID, panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
 use crate::plan_cache::CachedPlans;
 use crate::request_log::log_request;
 use crate::revocations::{RevocationRefresher, revocation_window};
-use crate::services::{ChatApi, KeysApi, MeteringApi, UsageApi};
+use crate::services::{ChatApi, KeysApi, MeteringApi, Readiness, UsageApi, UsageSnapshot};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
 use crate::settlements::{SettlementPort, SettlementTiming, Settlements};
 use crate::state::AppState;
@@ -478,5 +480,56 @@ fn redact(url: &str) -> String {
             format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
         }
         _ => url.to_owned(),
+    }
+}
+
+// The adapters' implementations of the app's service traits: only this file names adapters.
+
+#[async_trait]
+impl UsageApi for SqlStore {
+    async fn settle_and_record(
+        &self,
+        event: tollgate_costing::UsageEvent,
+    ) -> Result<bool, tollgate_identity::StoreError> {
+        tollgate_costing::UsageLedger::settle_and_record(self, event).await
+    }
+
+    async fn snapshot(
+        &self,
+        organization: OrganizationId,
+        day: tollgate_kernel::Period,
+        month: tollgate_kernel::Period,
+    ) -> Result<UsageSnapshot, tollgate_identity::StoreError> {
+        self.usage_snapshot(organization, day, month).await
+    }
+}
+
+#[async_trait]
+impl Readiness for SqlStore {
+    async fn ready(&self) -> bool {
+        self.ping().await
+    }
+}
+
+/// The rate limiter chosen by `rate_limit.backend`.
+pub enum ConfiguredLimiter {
+    InProcess(InProcessRateLimiter),
+    Redis(Box<RedisRateLimiter>),
+}
+
+impl RateLimiter for ConfiguredLimiter {
+    async fn check(
+        &self,
+        key: RateKey,
+        limit: RateLimit,
+    ) -> Result<RateDecision, LimiterUnavailable> {
+        let result = match self {
+            Self::InProcess(limiter) => limiter.check(key, limit).await,
+            Self::Redis(limiter) => limiter.check(key, limit).await,
+        };
+        if let Err(error) = &result {
+            tracing::warn!(%error, "rate limiter unavailable; applying rate_limit.failure_mode");
+        }
+        result
     }
 }
