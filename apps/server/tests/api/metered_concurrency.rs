@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tollgate_costing::{PriceCatalog, TokenUsage};
 use tollgate_server::Settings;
 use tollgate_test_support::{Backend, TestDatabase};
 use wiremock::matchers::method;
@@ -31,16 +30,18 @@ async fn spawn(backend: Backend, upstream: &MockServer) -> Option<(TestApp, Test
     // Output alone reserves 10 000 × $0.60/M = 6 000 micros; the input adds a few more. The
     // budget holds FITS such reservations and not one more.
     let budget = FITS as u64 * 6_000 + 2_000;
-    let plans = Settings::from_toml(&format!(
-        "[plans.free]\nrequests_per_minute = 100000\nburst = 1000\nmonthly_budget_micros = {budget}\n[plans.free.daily_quota]\nchat = 1000\n"
+    // gpt-4o-mini at prices the test sets itself: $0.15 and $0.60 per million tokens.
+    let configured = Settings::from_toml(&format!(
+        "[plans.free]\nrequests_per_minute = 100000\nburst = 1000\nmonthly_budget_micros = {budget}\n[plans.free.daily_quota]\nchat = 1000\n[models.\"gpt-4o-mini\"]\ninput_per_million_micros = 150000\ncached_input_per_million_micros = 75000\noutput_per_million_micros = 600000\n"
     ))
-    .unwrap()
-    .plans;
+    .unwrap();
+    let (plans, models) = (configured.plans, configured.models);
     let base = format!("{}/v1", upstream.uri());
     spawn_with(backend, move |s| {
         s.openai.base_url = base;
         s.openai.max_retries = 0;
         s.plans = plans;
+        s.models = models;
     })
     .await
 }
@@ -81,17 +82,8 @@ async fn run(backend: Backend) {
     assert_eq!((served, refused), (FITS, CALLS - FITS), "{statuses:?}");
 
     let usage: Value = app.usage(&key).await;
-    let one = PriceCatalog::builtin()
-        .cost(
-            "gpt-4o-mini",
-            TokenUsage {
-                input_tokens: 12,
-                cached_input_tokens: 0,
-                output_tokens: 3,
-            },
-        )
-        .unwrap()
-        .get();
+    // One call: 12 × $0.15/M + 3 × $0.60/M = 1.8 + 1.8 = 3.6 micros, rounded up to 4.
+    let one = 4;
     assert_eq!(usage["requests"], FITS, "{usage}");
     assert_eq!(usage["budget"]["reserved_micros"], 0, "{usage}");
     assert_eq!(
