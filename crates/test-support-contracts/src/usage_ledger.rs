@@ -3,10 +3,9 @@
 
 use chrono::Duration;
 use tollgate_costing::{UsageLedger, UsageTotals};
-use tollgate_kernel::{Micros, Period};
+use tollgate_kernel::{ApiKeyId, Micros, Period};
 use tollgate_quotas::ports::QuotaLedger;
 use tollgate_quotas::{ReservationId, ReserveOutcome};
-use uuid::Uuid;
 
 use crate::{Counters, Subject, T0, counters, counters_at, event, request};
 
@@ -184,7 +183,7 @@ where
     let store = subject.store();
     let alice = subject.tenant().await;
     let bob = subject.tenant().await;
-    let (key_a, key_b) = (Uuid::new_v4(), Uuid::new_v4());
+    let (key_a, key_b) = (ApiKeyId::new(), ApiKeyId::new());
     let calls = [
         (alice, Some(key_a), 10, 20),
         (alice, Some(key_b), 5, 9),

@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tollgate_costing::{UsageEvent, UsageLedger, UsageTotals};
-use tollgate_kernel::{Micros, OrganizationId, Period, StoreError};
+use tollgate_kernel::{ApiKeyId, Micros, OrganizationId, Period, StoreError};
 use tollgate_quotas::ReservationId;
-use uuid::Uuid;
 
 use crate::MemoryStore;
 
@@ -28,7 +27,7 @@ impl Events {
     /// (ordered by key).
     pub(crate) fn totals(&self, organization: OrganizationId, period: Period) -> UsageTotals {
         let mut totals = UsageTotals::default();
-        let mut per_key: BTreeMap<Uuid, (u64, Micros)> = BTreeMap::new();
+        let mut per_key: BTreeMap<ApiKeyId, (u64, Micros)> = BTreeMap::new();
         let events = self
             .by_organization
             .get(&organization)

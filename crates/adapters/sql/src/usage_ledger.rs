@@ -4,7 +4,7 @@ use sea_orm::{
     QuerySelect, Set, Statement, TransactionTrait,
 };
 use tollgate_costing::{UsageEvent, UsageLedger, UsageTotals};
-use tollgate_kernel::{Micros, OrganizationId, Period, StoreError};
+use tollgate_kernel::{ApiKeyId, Micros, OrganizationId, Period, StoreError};
 use tollgate_quotas::ReservationId;
 use uuid::Uuid;
 
@@ -30,7 +30,7 @@ fn event_model(event: UsageEvent) -> usage_event::ActiveModel {
         id: Set(event.id),
         organization_id: Set(event.organization.as_uuid()),
         user_id: Set(event.user.as_uuid()),
-        key_id: Set(event.key),
+        key_id: Set(event.key.map(|key| key.as_uuid())),
         action: Set(event.action.as_str().to_owned()),
         model: Set(event.model),
         input_tokens: Set(tokens(event.usage.input_tokens)),
@@ -53,7 +53,7 @@ impl SqlStore {
                 event.cost.get().into(),
                 to_millis(event.at).into(),
                 event.user.as_uuid().into(),
-                event.key.into(),
+                event.key.map(|key| key.as_uuid()).into(),
                 event.model.into(),
                 tokens(event.usage.input_tokens).into(),
                 tokens(event.usage.cached_input_tokens).into(),
@@ -142,7 +142,9 @@ pub(crate) async fn totals_in<C: ConnectionTrait>(
             .checked_add(Micros::new(price.unwrap_or(0)))
             .unwrap_or(totals.price);
         if let Some(key) = key {
-            totals.per_key.push((key, requests, cost));
+            totals
+                .per_key
+                .push((ApiKeyId::from_uuid(key), requests, cost));
         }
     }
     Ok(totals)

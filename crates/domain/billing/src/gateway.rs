@@ -11,7 +11,7 @@ use tollgate_costing::{
     CallPrices, ChatCall, CompletionProvider, PriceCatalog, TokenCounter, TokenUsage,
     read_chat_request,
 };
-use tollgate_kernel::{Clock, Micros, OrganizationId, UserId};
+use tollgate_kernel::{ApiKeyId, Clock, Micros, OrganizationId, UserId};
 use tollgate_quotas::{Action, Admission};
 
 use crate::call::MeteredCall;
@@ -27,7 +27,7 @@ pub struct Caller {
     /// The user acting (directly or through one of the organisation's keys).
     pub user: UserId,
     /// The API key used, for per-key usage.
-    pub key: Option<uuid::Uuid>,
+    pub key: Option<ApiKeyId>,
 }
 
 /// What calls cost and what they are charged, and which models are served: configuration that

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use tollgate_costing::UsageTotals;
-use tollgate_kernel::{Clock, Micros, OrganizationId, Period, StoreError};
+use tollgate_kernel::{ApiKeyId, Clock, Micros, OrganizationId, Period, StoreError};
 use tollgate_quotas::{Action, AdmitError, Plan, UsageCounters};
 
 /// One daily quota of the plan.
@@ -40,7 +40,7 @@ pub struct BudgetUsage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyUsage {
     /// The key's id.
-    pub key: uuid::Uuid,
+    pub key: ApiKeyId,
     /// Calls made with it.
     pub requests: u64,
     /// What they cost us.

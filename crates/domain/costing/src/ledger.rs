@@ -1,7 +1,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use tollgate_kernel::{Action, Micros, OrganizationId, Period, StoreError, UserId};
+use tollgate_kernel::{Action, ApiKeyId, Micros, OrganizationId, Period, StoreError, UserId};
 use uuid::Uuid;
 
 use crate::usage::TokenUsage;
@@ -16,7 +16,7 @@ pub struct UsageEvent {
     /// Who made the call.
     pub user: UserId,
     /// The API key used, if any.
-    pub key: Option<Uuid>,
+    pub key: Option<ApiKeyId>,
     /// The metered action the call counted against.
     pub action: Action,
     /// The model that served the call.
@@ -43,7 +43,7 @@ pub struct UsageTotals {
     /// What the customer is charged for them.
     pub price: Micros,
     /// Per API key: the key's id, its calls and their cost. Calls without a key are not listed.
-    pub per_key: Vec<(Uuid, u64, Micros)>,
+    pub per_key: Vec<(ApiKeyId, u64, Micros)>,
 }
 
 /// The append-only record of metered calls, written together with the settlement of each call's

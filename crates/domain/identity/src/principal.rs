@@ -1,5 +1,4 @@
-use tollgate_kernel::{OrganizationId, UserId};
-use uuid::Uuid;
+use tollgate_kernel::{ApiKeyId, OrganizationId, UserId};
 
 use crate::models::{Role, SessionId};
 
@@ -26,7 +25,7 @@ pub struct Principal {
     /// The login session behind an access token; `None` for an API key.
     pub session_id: Option<SessionId>,
     /// The API key used; `None` for an access token.
-    pub key_id: Option<Uuid>,
+    pub key_id: Option<ApiKeyId>,
     /// How the caller proved who it is.
     pub method: AuthMethod,
 }

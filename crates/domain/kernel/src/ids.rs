@@ -75,6 +75,10 @@ uuid_id!(
     /// A tenant: keys, usage, quotas and subscriptions belong to one.
     OrganizationId
 );
+uuid_id!(
+    /// One API key (its secret is never stored); usage is counted per key too.
+    ApiKeyId
+);
 
 #[cfg(test)]
 mod tests {

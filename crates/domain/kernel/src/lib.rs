@@ -46,7 +46,7 @@ pub use action::Action;
 pub use clock::MockClock;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use hex::to_hex;
-pub use ids::{OrganizationId, UserId};
+pub use ids::{ApiKeyId, OrganizationId, UserId};
 pub use money::{Micros, MoneyError};
 pub use period::Period;
 pub use store_error::StoreError;

@@ -5,9 +5,7 @@ use tollgate_kernel::{OrganizationId, UserId};
 use crate::format::{ApiKeySecret, Environment};
 use crate::hashing::KeyHash;
 
-tollgate_kernel::uuid_id!(
-    /// One API key; its secret is never stored.
-    ApiKeyId);
+pub use tollgate_kernel::ApiKeyId;
 
 /// A key's human name, e.g. "CI pipeline": 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -219,7 +219,7 @@ where
             organization_id: record.key.organization_id,
             role: record.creator_role,
             session_id: None,
-            key_id: Some(record.key.id.as_uuid()),
+            key_id: Some(record.key.id),
             method: AuthMethod::ApiKey,
         })
     }

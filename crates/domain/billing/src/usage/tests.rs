@@ -61,7 +61,7 @@ fn report(reader: MockUsageReader) -> Result<UsageReport, UsageError> {
 
 #[test]
 fn quotas_show_what_remains_and_the_budget_what_is_left_after_running_calls() {
-    let key = uuid::Uuid::now_v7();
+    let key = tollgate_kernel::ApiKeyId::new();
     let report = report(reader(
         Ok(plan("free")),
         UsageCounters {

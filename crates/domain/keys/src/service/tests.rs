@@ -120,7 +120,7 @@ async fn live_key_yields_a_principal_and_is_touched() {
     let principal = service.authenticate(secret.expose()).await.unwrap();
     assert_eq!(principal.user_id, owner.user_id);
     assert_eq!(principal.organization_id, org);
-    assert_eq!(principal.key_id, Some(key.id.as_uuid()));
+    assert_eq!(principal.key_id, Some(key.id));
     assert_eq!(principal.method, AuthMethod::ApiKey);
     assert_eq!(tracker.drain(now()), vec![(key.id, now())]);
 }
@@ -243,7 +243,7 @@ async fn create_outside_ones_organizations_is_not_found() {
 
     // A key is bound to its organisation: no membership look-up for another one.
     let mut key_caller = user_principal(OrganizationId::new());
-    key_caller.key_id = Some(uuid::Uuid::new_v4());
+    key_caller.key_id = Some(ApiKeyId::new());
     let (service, _) = build(MockApiKeyRepository::new(), MockMembershipDirectory::new());
     let result = service
         .create(
