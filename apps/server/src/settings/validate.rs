@@ -4,6 +4,9 @@
 
 use super::{InvalidSetting, RateLimitBackend, Settings};
 
+/// The OpenAI adapter's longest silence between two chunks of a stream.
+const STREAM_IDLE_SECONDS: i64 = 60;
+
 /// Time a plain call may take beyond its upstream attempts (connecting, back-off, settling),
 /// kept free under the reservation's lifetime.
 const UPSTREAM_MARGIN_SECONDS: u64 = 30;
@@ -104,6 +107,15 @@ impl Settings {
                 ttl_seconds: self.quotas.reservation_ttl_seconds,
             });
         }
+        // A stream renews its reservation at its first chunk after a third of the lifetime; the
+        // provider may be silent for up to its idle timeout (60 s) before that chunk comes.
+        if self.quotas.reservation_ttl_seconds <= STREAM_IDLE_SECONDS * 3 / 2 {
+            return invalid(
+                "quotas.reservation_ttl_seconds",
+                "must be more than 90 s: a stream renews its reservation after a third of it, \
+                 and the provider may be silent for 60 s between two chunks",
+            );
+        }
         if self.openai.default_max_output_tokens == 0 || self.openai.request_timeout_seconds == 0 {
             return invalid(
                 "openai",
@@ -173,6 +185,13 @@ mod tests {
             Settings::from_toml("").is_ok(),
             "the defaults are consistent"
         );
+        // A short lifetime that plain calls fit, but a stream's renewal cannot keep up with.
+        let error = Settings::from_toml(
+            "[openai]\nrequest_timeout_seconds = 10\n[quotas]\nreservation_ttl_seconds = 80",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("more than 90 s"), "{error}");
         let error = Settings::from_toml("[openai]\nrequest_timeout_seconds = 200")
             .unwrap_err()
             .to_string();
