@@ -13,8 +13,32 @@
 //! [`Settler`]'s (see docs/adr/0009-billing-crate.md).
 //!
 //! Ports: [`CallAdmission`] (implemented here for [`tollgate_quotas::MeteringService`]),
-//! [`Settler`], [`tollgate_costing::CompletionProvider`], [`tollgate_costing::TokenCounter`],
-//! [`tollgate_kernel::Clock`].
+//! [`Settler`], [`UsageReader`], [`tollgate_costing::CompletionProvider`],
+//! [`tollgate_costing::TokenCounter`], [`tollgate_costing::IdempotencyStore`],
+//! [`tollgate_kernel::Clock`]. docs/embedding.md says which adapters exist and how the
+//! reservation protocol must be used; `examples/embedding` has runnable embedders.
+//!
+//! A failed settlement is retried on the crate's schedule with the host's timer; here a
+//! ledger that fails twice, and a timer that does not wait:
+//!
+//! ```
+//! use std::cell::Cell;
+//! use tollgate_billing::{SettlementOutcome, settle_with_retries};
+//! use tollgate_kernel::StoreError;
+//!
+//! let attempts = Cell::new(0);
+//! let outcome = futures::executor::block_on(settle_with_retries(
+//!     || {
+//!         attempts.set(attempts.get() + 1);
+//!         let failing = attempts.get() <= 2;
+//!         async move {
+//!             if failing { Err(StoreError::unavailable("database restarting")) } else { Ok(true) }
+//!         }
+//!     },
+//!     |_delay| async {},
+//! ));
+//! assert!(matches!(outcome, SettlementOutcome::Settled { attempts: 3 }));
+//! ```
 
 #![warn(missing_docs)]
 
