@@ -1,76 +1,8 @@
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use chrono::{DateTime, Utc};
 use tollgate_kernel::FixedClock;
+use tollgate_memory::MemoryStore;
 
 use super::*;
-
-/// Keys in a map, with the store contract's rules (a test double of the port).
-#[derive(Default)]
-struct Keys {
-    entries: Mutex<HashMap<(OrganizationId, String), Entry>>,
-}
-
-#[derive(Clone)]
-struct Entry {
-    hash: String,
-    created_at: DateTime<Utc>,
-    answer: Option<(u16, String)>,
-}
-
-impl IdempotencyStore for Keys {
-    async fn begin(
-        &self,
-        organization: OrganizationId,
-        key: String,
-        request_hash: String,
-        now: DateTime<Utc>,
-        expired_before: DateTime<Utc>,
-    ) -> Result<IdempotencyBegin, StoreError> {
-        let mut entries = self.entries.lock().unwrap();
-        let slot = (organization, key);
-        if let Some(entry) = entries.get(&slot).cloned()
-            && entry.created_at >= expired_before
-        {
-            return Ok(if entry.hash != request_hash {
-                IdempotencyBegin::Mismatch
-            } else if let Some((status, body)) = entry.answer {
-                IdempotencyBegin::Replay { status, body }
-            } else {
-                IdempotencyBegin::InProgress
-            });
-        }
-        entries.insert(
-            slot,
-            Entry {
-                hash: request_hash,
-                created_at: now,
-                answer: None,
-            },
-        );
-        Ok(IdempotencyBegin::Fresh)
-    }
-
-    async fn complete(
-        &self,
-        organization: OrganizationId,
-        key: String,
-        status: u16,
-        body: String,
-        _: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        if let Some(entry) = self.entries.lock().unwrap().get_mut(&(organization, key)) {
-            entry.answer = Some((status, body));
-        }
-        Ok(())
-    }
-
-    async fn abandon(&self, organization: OrganizationId, key: String) -> Result<(), StoreError> {
-        self.entries.lock().unwrap().remove(&(organization, key));
-        Ok(())
-    }
-}
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
@@ -78,8 +10,9 @@ fn start() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn protocol() -> Idempotency<Keys, FixedClock> {
-    Idempotency::new(Keys::default(), FixedClock::new(start()))
+/// The protocol over the in-memory store (which passes the same store contract as SQL).
+fn protocol() -> Idempotency<MemoryStore, FixedClock> {
+    Idempotency::new(MemoryStore::new(), FixedClock::new(start()))
 }
 
 fn run<T>(future: impl std::future::Future<Output = T>) -> T {
