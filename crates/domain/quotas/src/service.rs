@@ -1,7 +1,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tollgate_kernel::{Clock, Micros, OrganizationId, Period};
 
 use crate::errors::AdmitError;
@@ -241,11 +240,6 @@ where
         let (day, month) = (Period::utc_day(now), Period::utc_month(now));
         let counters = self.ledger.usage(organization, day, month).await?;
         Ok((day, month, counters))
-    }
-
-    /// The time by the service's clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
     }
 
     async fn check_rate(
