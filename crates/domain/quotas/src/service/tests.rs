@@ -1,4 +1,5 @@
 use super::*;
+use chrono::{DateTime, Utc};
 use crate::plan::Budget;
 use crate::ports::{
     LimiterUnavailable, MockPlanDirectory, MockQuotaLedger, MockRateLimiter, OrganizationPlan,
