@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The metered hot path measured from outside (docs/performance.md, "Metered path under wrk"):
+# release server + zero-latency fake upstream on loopback, load from wrk (2 threads).
+#   bash bench/run.sh [sqlite|postgres] [seconds]
+# Postgres: uses $BENCH_DATABASE_URL (default: a fresh database tollgate_bench on the local
+# server). Needs wrk (Debian package), curl and jq.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend="${1:-sqlite}"
+seconds="${2:-10}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/tollgate-target}"
+cargo build --release --quiet --bin tollgate --example fake_upstream -p tollgate-server
+bin="$CARGO_TARGET_DIR/release"
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+case "$backend" in
+  sqlite) url="sqlite://$work/bench.db" ;;
+  postgres)
+    url="${BENCH_DATABASE_URL:-}"
+    if [ -z "$url" ]; then
+      psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS tollgate_bench WITH (FORCE)" \
+        -c "CREATE DATABASE tollgate_bench"
+      url="postgres://postgres@127.0.0.1:5432/tollgate_bench"
+    fi ;;
+  *) echo "usage: bench/run.sh [sqlite|postgres] [seconds]" >&2; exit 2 ;;
+esac
+
+cat > "$work/tollgate.toml" <<TOML
+[server]
+listen = "127.0.0.1:9180"
+[database]
+url = "$url"
+[auth]
+jwt_secret = "bench-secret-0123456789abcdef0123456789abcdef"
+admin_email = "bench@example.com"
+admin_password = "bench password 1"
+[openai]
+base_url = "http://127.0.0.1:9100/v1"
+api_key = "sk-bench"
+[plans.free]
+requests_per_minute = 1000000000
+monthly_budget_micros = 1000000000000000
+[plans.free.daily_quota]
+chat = 1000000000
+analysis = 1000000000
+comparison = 1000000000
+TOML
+
+"$bin/examples/fake_upstream" 127.0.0.1:9100 2>/dev/null &
+RUST_LOG=warn "$bin/tollgate" --config "$work/tollgate.toml" 2>"$work/server.log" &
+server=$!
+for _ in $(seq 1 100); do curl -fs http://127.0.0.1:9180/healthz >/dev/null && break; sleep 0.1; done
+
+base=http://127.0.0.1:9180
+admin=$(curl -fs $base/auth/login -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"bench password 1"}' | jq -r .access_token)
+KEY=$(curl -fs $base/api/v1/keys -H "authorization: Bearer $admin" -H 'content-type: application/json' \
+  -d '{"name":"bench","environment":"production"}' | jq -r .key)
+export KEY
+
+run() { # name, connections, url, [script]
+  local name=$1 connections=$2 target=$3 script=${4:-}
+  local args=(-t 2 -c "$connections" -d "${seconds}s" --latency)
+  [ -n "$script" ] && args+=(-s "$script")
+  local out; out=$(wrk "${args[@]}" "$target")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  printf '%-34s c=%-3s %10s req/s  p50 %-9s p99 %s\n' "$name" "$connections" "$rps" "$p50" "$p99"
+}
+
+echo "backend: $backend, ${seconds}s per target"
+run "upstream alone" 64 http://127.0.0.1:9100/v1/chat/completions bench/chat.lua
+run "GET /healthz" 64 $base/healthz
+run "GET /api/v1/me (API key)" 64 $base/api/v1/me bench/me.lua
+for c in 16 64; do
+  run "POST /v1/chat/completions" $c $base/v1/chat/completions bench/chat.lua
+done
+rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$server/status)
+cpu=$(awk '{print ($14+$15)/100}' /proc/$server/stat)
+echo "server: resident $rss, CPU time ${cpu}s over the whole run"
