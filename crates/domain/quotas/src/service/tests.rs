@@ -1,9 +1,9 @@
 use super::*;
-use chrono::{DateTime, Utc};
 use crate::plan::Budget;
 use crate::ports::{
     LimiterUnavailable, MockPlanDirectory, MockQuotaLedger, MockRateLimiter, OrganizationPlan,
 };
+use chrono::{DateTime, Utc};
 use tollgate_kernel::FixedClock;
 
 type Service = MeteringService<MockRateLimiter, MockQuotaLedger, MockPlanDirectory, FixedClock>;
