@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use tollgate_billing::ChatReply;
+use tollgate_billing::{ChatReply, StreamFrame};
 use tollgate_identity::Principal;
 use tollgate_quotas::Admission;
 
@@ -91,7 +91,7 @@ fn chat_reply(reply: ChatReply) -> Response {
                 events
                     .recv()
                     .await
-                    .map(|frame| (Ok::<Bytes, Infallible>(frame), events))
+                    .map(|frame| (Ok::<Bytes, Infallible>(server_sent_event(frame)), events))
             });
             let mut response = Response::new(Body::from_stream(stream));
             *response.status_mut() = StatusCode::OK;
@@ -104,6 +104,23 @@ fn chat_reply(reply: ChatReply) -> Response {
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             with_rate_headers(response, &call.admission)
         }
+    }
+}
+
+/// One frame of a relayed stream as OpenAI writes it: `data: <chunk>`, an in-band `error`
+/// object when the provider's stream broke, `data: [DONE]` at the end.
+fn server_sent_event(frame: StreamFrame) -> Bytes {
+    match frame {
+        StreamFrame::Chunk(json) => Bytes::from(format!("data: {json}\n\n")),
+        StreamFrame::Broken => {
+            let notice = json!({"error": {
+                "message": "the AI provider's stream broke before it finished",
+                "type": "upstream_error",
+                "code": "upstream_error",
+            }});
+            Bytes::from(format!("data: {notice}\n\n"))
+        }
+        StreamFrame::Done => Bytes::from_static(b"data: [DONE]\n\n"),
     }
 }
 

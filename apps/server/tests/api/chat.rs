@@ -19,6 +19,7 @@ crate::tests_on_both_backends!(
     a_spent_budget_is_402_and_nothing_is_sent_upstream,
     a_failed_upstream_call_releases_the_reservation_and_the_quota_unit,
     streams_are_relayed_and_charged_from_the_reported_usage,
+    a_plain_answer_to_a_streamed_request_is_relayed_as_a_stream_and_charged,
     models_lists_what_the_deployment_allows,
     analyses_use_the_configured_prompt_and_answer_201_with_cost_and_price,
     calls_are_priced_per_plan_and_action_as_configured,
@@ -329,6 +330,41 @@ async fn a_failed_upstream_call_releases_the_reservation_and_the_quota_unit(back
         StatusCode::OK,
         "the unit came back"
     );
+}
+
+/// Some OpenAI-compatible servers ignore `stream` and answer with a plain completion: the
+/// client still gets a well-formed stream, and the usage the server reported is charged.
+async fn a_plain_answer_to_a_streamed_request_is_relayed_as_a_stream_and_charged(backend: Backend) {
+    let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(backend, &upstream, "").await else {
+        return;
+    };
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(1_000, 1_000)))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let key = key_for(&app, "alice@example.com").await;
+    let mut request = chat_request();
+    request["stream"] = json!(true);
+    let response = post_chat(&app, &key, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.unwrap();
+    assert!(text.contains("chat.completion.chunk"), "{text}");
+    assert!(
+        text.contains("\"Hello!\""),
+        "the answer arrives as a delta: {text}"
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let settled = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        let usage: Value = app.usage(&key).await;
+        usage["requests"] == 1 && usage["budget"]["reserved_micros"] == 0
+    })
+    .await;
+    assert!(settled);
+    // 1 000 × $0.15/M + 1 000 × $0.60/M = 150 + 600 = 750 micros, as the server reported.
+    assert_eq!(app.usage(&key).await["cost_micros"], 750);
 }
 
 async fn streams_are_relayed_and_charged_from_the_reported_usage(backend: Backend) {

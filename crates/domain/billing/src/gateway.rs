@@ -4,7 +4,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tollgate_costing::{
@@ -64,14 +63,27 @@ pub struct CompletedCall {
     pub admission: Admission,
 }
 
-/// A streamed completion: the host spawns `relay` on its runtime and forwards `frames` (SSE
-/// `data:` lines) to the client. The relay charges the call however the stream ends; dropping
+/// One event of a relayed stream, for the host to put on its wire (the server writes each as a
+/// server-sent event).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamFrame {
+    /// A chunk of the provider's stream, forwarded as it came (less a usage the client did not
+    /// ask for).
+    Chunk(Value),
+    /// The provider's stream broke before it finished; no more frames follow, and no `Done`.
+    Broken,
+    /// The stream finished and the call is charged.
+    Done,
+}
+
+/// A streamed completion: the host spawns `relay` on its runtime and forwards `frames` to the
+/// client. The relay charges the call however the stream ends; dropping
 /// `frames` tells it the client left.
 pub struct StreamingCall {
     /// The admission, for rate-limit and quota headers.
     pub admission: Admission,
-    /// Server-sent events for the client, ending with `data: [DONE]` on success.
-    pub frames: mpsc::Receiver<Bytes>,
+    /// The stream's frames, ending with [`StreamFrame::Done`] on success.
+    pub frames: mpsc::Receiver<StreamFrame>,
     /// Must be run to completion (spawn it): it charges the call.
     pub relay: Pin<Box<dyn Future<Output = ()> + Send>>,
 }

@@ -54,7 +54,7 @@ mod usage;
 pub use errors::CallError;
 pub use gateway::{
     ActionOutcome, ActionPrompt, Caller, ChatReply, CompletedCall, MeteredCalls, PricingRules,
-    StreamingCall,
+    StreamFrame, StreamingCall,
 };
 pub use idempotency::{
     Claim, HeldKey, IDEMPOTENCY_RETENTION, Idempotency, IdempotencyError, MAX_IDEMPOTENCY_KEY_LEN,

@@ -1,14 +1,14 @@
 //! A streamed call's relay: forwards the provider's chunks to the client as server-sent events
 //! and charges what was produced, whether the stream ends, breaks, or the client goes away.
 
-use bytes::Bytes;
 use futures::StreamExt as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tollgate_costing::{ChunkStream, StreamEvent, TokenCounter, TokenUsage};
 use tollgate_kernel::Clock;
 
 use crate::call::MeteredCall;
+use crate::gateway::StreamFrame;
 use crate::ports::{CallAdmission, Settler};
 
 /// Runs until the stream ends and the call is charged. On a normal end the call is charged
@@ -19,7 +19,7 @@ pub(crate) async fn relay<A, S, C, T>(
     mut call: MeteredCall<A, S, C>,
     counter: std::sync::Arc<T>,
     mut upstream: ChunkStream,
-    sender: mpsc::Sender<Bytes>,
+    sender: mpsc::Sender<StreamFrame>,
     client_wants_usage: bool,
 ) where
     A: CallAdmission,
@@ -49,29 +49,22 @@ pub(crate) async fn relay<A, S, C, T>(
                         if let Some(object) = json.as_object_mut() {
                             object.remove("usage");
                         }
-                        Bytes::from(format!("data: {json}\n\n"))
+                        StreamFrame::Chunk(json)
                     }
-                    _ => Bytes::from(format!("data: {json}\n\n")),
+                    _ => StreamFrame::Chunk(json),
                 }
             }
             Some(Ok(StreamEvent::Done)) => {
                 call.charge_now(produced.usage(&call, counter.as_ref()))
                     .await;
-                let _ = sender.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+                let _ = sender.send(StreamFrame::Done).await;
                 return;
             }
             Some(Err(error)) => {
                 tracing::warn!(%error, request_id = %call.request_id, "upstream stream broke");
-                // Tell the client in-band, as OpenAI does, rather than ending the stream in a
-                // way that looks complete.
-                let notice = json!({"error": {
-                    "message": "the AI provider's stream broke before it finished",
-                    "type": "upstream_error",
-                    "code": "upstream_error",
-                }});
-                let _ = sender
-                    .send(Bytes::from(format!("data: {notice}\n\n")))
-                    .await;
+                // Tell the client in-band rather than end the stream in a way that looks
+                // complete.
+                let _ = sender.send(StreamFrame::Broken).await;
                 break;
             }
             None => break,

@@ -371,7 +371,7 @@ async fn streamed(
     events: Vec<Result<StreamEvent, UpstreamError>>,
     hang: bool,
     read_frames: usize,
-) -> (Vec<String>, Vec<UsageEvent>) {
+) -> (Vec<StreamFrame>, Vec<UsageEvent>) {
     let provider = Arc::new(Scripted {
         hang,
         ..Scripted::default()
@@ -393,7 +393,7 @@ async fn streamed(
     let mut frames = Vec::new();
     while frames.len() < read_frames {
         match call.frames.recv().await {
-            Some(frame) => frames.push(String::from_utf8(frame.to_vec()).unwrap()),
+            Some(frame) => frames.push(frame),
             None => break,
         }
     }
@@ -425,7 +425,7 @@ async fn a_finished_stream_is_charged_before_done_is_sent() {
     .await;
     // The usage-only chunk is not forwarded: the client did not ask for it.
     assert_eq!(frames.len(), 3, "{frames:?}");
-    assert_eq!(frames.last().unwrap(), "data: [DONE]\n\n");
+    assert_eq!(frames.last().unwrap(), &StreamFrame::Done);
     assert_eq!(events.len(), 1);
     // 12 × 1 + 4 × 2 = 20 µ$, as reported by the provider.
     assert_eq!(events[0].cost, Micros::new(20));
@@ -462,8 +462,8 @@ async fn a_stream_that_breaks_is_charged_and_says_so_in_band() {
     )
     .await;
     assert_eq!(frames.len(), 2);
-    assert!(frames[1].contains("upstream_error"), "{frames:?}");
-    assert!(!frames.iter().any(|f| f.contains("[DONE]")));
+    assert_eq!(frames[1], StreamFrame::Broken);
+    assert!(!frames.contains(&StreamFrame::Done));
     assert_eq!(events[0].usage, usage(counted_input(), 2));
 }
 
@@ -540,7 +540,10 @@ async fn usage_on_a_content_chunk_reaches_only_a_client_that_asked_for_it() {
         usize::MAX,
     )
     .await;
-    assert!(!frames[0].contains("usage"), "{frames:?}");
+    let StreamFrame::Chunk(first) = &frames[0] else {
+        panic!("a chunk first: {frames:?}");
+    };
+    assert!(first.get("usage").is_none(), "{frames:?}");
     assert_eq!(events[0].usage, usage(12, 4));
 }
 
