@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 use tollgate_identity::StoreError;
-use tollgate_kernel::OrganizationId;
+use tollgate_kernel::{OrganizationId, PlanId};
 use tollgate_quotas::ports::{OrganizationPlan, PlanDirectory};
 
 pub const PLAN_CACHE_TTL: Duration = Duration::from_secs(1);
@@ -47,7 +47,7 @@ impl<P: PlanDirectory> PlanDirectory for CachedPlans<P> {
     async fn set_plan(
         &self,
         organization: OrganizationId,
-        plan: String,
+        plan: PlanId,
     ) -> Result<bool, StoreError> {
         let result = self.inner.set_plan(organization, plan).await;
         self.plans.invalidate(&organization);
@@ -72,13 +72,13 @@ mod tests {
         async fn plan_of(&self, _: OrganizationId) -> Result<Option<OrganizationPlan>, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             Ok(Some(OrganizationPlan {
-                plan: self.plan.lock().unwrap().clone(),
+                plan: self.plan.lock().unwrap().clone().into(),
                 suspended: false,
             }))
         }
 
-        async fn set_plan(&self, _: OrganizationId, plan: String) -> Result<bool, StoreError> {
-            *self.plan.lock().unwrap() = plan;
+        async fn set_plan(&self, _: OrganizationId, plan: PlanId) -> Result<bool, StoreError> {
+            *self.plan.lock().unwrap() = plan.to_string();
             Ok(true)
         }
     }

@@ -103,7 +103,7 @@ pub fn report(
             })
             .collect();
         let profile = PlanProfile {
-            plan: plan.id.clone(),
+            plan: plan.id.to_string(),
             price_cents: plan.price_cents,
             monthly_budget: plan.monthly_budget.limit(),
             actions,

@@ -304,7 +304,7 @@ pub async fn set_plan(
                 .personal_organization
         }
     };
-    let found = store.set_plan(organization, plan.to_owned()).await?;
+    let found = store.set_plan(organization, plan.into()).await?;
     store.close().await;
     anyhow::ensure!(found, "no organisation {organization}");
     Ok(organization)

@@ -14,15 +14,15 @@ where
     let store = subject.store();
     let org = subject.tenant().await.organization;
     let on = |plan: &str| OrganizationPlan {
-        plan: plan.to_owned(),
+        plan: plan.into(),
         suspended: false,
     };
     assert_eq!(store.plan_of(org).await.unwrap(), Some(on("free")));
-    assert!(store.set_plan(org, "pro".to_owned()).await.unwrap());
+    assert!(store.set_plan(org, "pro".into()).await.unwrap());
     assert_eq!(store.plan_of(org).await.unwrap(), Some(on("pro")));
 
     let unknown = OrganizationId::new();
     assert_eq!(store.plan_of(unknown).await.unwrap(), None);
-    assert!(!store.set_plan(unknown, "pro".to_owned()).await.unwrap());
+    assert!(!store.set_plan(unknown, "pro".into()).await.unwrap());
     assert_eq!(store.plan_of(unknown).await.unwrap(), None);
 }

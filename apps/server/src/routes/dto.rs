@@ -120,7 +120,7 @@ impl From<&Organization> for OrganizationView {
         Self {
             id: organization.id.to_string(),
             name: organization.name.clone(),
-            plan: organization.plan.clone(),
+            plan: organization.plan.to_string(),
         }
     }
 }

@@ -32,7 +32,7 @@ pub struct PlanView {
 impl From<&Plan> for PlanView {
     fn from(plan: &Plan) -> Self {
         Self {
-            id: plan.id.clone(),
+            id: plan.id.to_string(),
             name: plan.name.clone(),
             price_cents: plan.price_cents,
             limits: PlanLimits {

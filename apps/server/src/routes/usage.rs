@@ -91,7 +91,7 @@ impl From<UsageReport> for UsageView {
     fn from(report: UsageReport) -> Self {
         Self {
             organization_id: report.organization.to_string(),
-            plan: report.plan,
+            plan: report.plan.to_string(),
             period: PeriodView {
                 start: report.period.start().into(),
                 end: report.period.end().into(),

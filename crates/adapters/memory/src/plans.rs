@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use tollgate_kernel::{OrganizationId, StoreError};
+use tollgate_kernel::{OrganizationId, PlanId, StoreError};
 use tollgate_quotas::ports::{OrganizationPlan, PlanDirectory};
 
 use crate::MemoryStore;
@@ -16,7 +16,7 @@ pub(crate) struct Organizations {
 impl MemoryStore {
     /// Adds `organization` on `plan` (a plan name of the host's `PlanCatalog`), not suspended.
     /// Returns false, changing nothing, when the organisation is already known.
-    pub fn add_organization(&self, organization: OrganizationId, plan: impl Into<String>) -> bool {
+    pub fn add_organization(&self, organization: OrganizationId, plan: impl Into<PlanId>) -> bool {
         let mut state = self.state.lock();
         if state.organizations.plans.contains_key(&organization) {
             return false;
@@ -61,7 +61,7 @@ impl PlanDirectory for MemoryStore {
     async fn set_plan(
         &self,
         organization: OrganizationId,
-        plan: String,
+        plan: PlanId,
     ) -> Result<bool, StoreError> {
         Ok(
             match self.state.lock().organizations.plans.get_mut(&organization) {

@@ -34,7 +34,7 @@ impl From<organization::Model> for Organization {
         Organization {
             id: OrganizationId::from_uuid(model.id),
             name: model.name,
-            plan: model.plan,
+            plan: model.plan.into(),
             personal: model.personal,
             created_at: from_millis(model.created_at),
         }
@@ -67,7 +67,7 @@ impl SqlStore {
         organization::ActiveModel {
             id: Set(new.organization_id.as_uuid()),
             name: Set(new.organization_name.clone()),
-            plan: Set(new.plan.clone()),
+            plan: Set(new.plan.as_str().to_owned()),
             personal: Set(true),
             created_at: Set(created_at),
             suspended_at: Set(None),

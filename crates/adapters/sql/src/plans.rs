@@ -1,7 +1,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tollgate_identity::StoreError;
-use tollgate_kernel::OrganizationId;
+use tollgate_kernel::{OrganizationId, PlanId};
 use tollgate_quotas::ports::{OrganizationPlan, PlanDirectory};
 
 use crate::connect::SqlStore;
@@ -18,7 +18,7 @@ impl PlanDirectory for SqlStore {
             .await
             .map_err(store_error)?
             .map(|org| OrganizationPlan {
-                plan: org.plan,
+                plan: org.plan.into(),
                 suspended: org.suspended_at.is_some(),
             }))
     }
@@ -26,10 +26,10 @@ impl PlanDirectory for SqlStore {
     async fn set_plan(
         &self,
         organization: OrganizationId,
-        plan: String,
+        plan: PlanId,
     ) -> Result<bool, StoreError> {
         let result = organization::Entity::update_many()
-            .col_expr(organization::Column::Plan, Expr::value(plan))
+            .col_expr(organization::Column::Plan, Expr::value(plan.as_str()))
             .filter(organization::Column::Id.eq(organization.as_uuid()))
             .exec(&self.db)
             .await

@@ -49,7 +49,7 @@ impl<A: CallAdmission, S: Settler, C: Clock> MeteredCall<A, S, C> {
             usage,
             cost,
             price: self.rules.call_prices.price(
-                &self.admission.plan.id,
+                self.admission.plan.id.as_str(),
                 self.action.as_str(),
                 cost,
             ),

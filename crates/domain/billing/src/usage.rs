@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use tollgate_costing::UsageTotals;
-use tollgate_kernel::{ApiKeyId, Clock, Micros, OrganizationId, Period, StoreError};
+use tollgate_kernel::{ApiKeyId, Clock, Micros, OrganizationId, Period, PlanId, StoreError};
 use tollgate_quotas::{Action, AdmitError, Plan, UsageCounters};
 
 /// One daily quota of the plan.
@@ -53,7 +53,7 @@ pub struct UsageReport {
     /// Whose usage.
     pub organization: OrganizationId,
     /// The plan's id.
-    pub plan: String,
+    pub plan: PlanId,
     /// The billing month (UTC).
     pub period: Period,
     /// Metered calls in the period.

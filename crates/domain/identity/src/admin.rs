@@ -3,7 +3,7 @@
 //! as a side effect of configuration: with open sign-up, whoever registered the address first
 //! would become the operator.
 
-use tollgate_kernel::{Clock, OrganizationId, UserId};
+use tollgate_kernel::{Clock, OrganizationId, PlanId, UserId};
 
 use crate::email::EmailAddress;
 use crate::errors::EnsureAdminError;
@@ -46,7 +46,7 @@ pub struct AdminAccounts<A, S, L, H, C> {
     attempts: L,
     hasher: H,
     clock: C,
-    default_plan: String,
+    default_plan: PlanId,
 }
 
 impl<A, S, L, H, C> AdminAccounts<A, S, L, H, C>
@@ -65,7 +65,7 @@ where
         attempts: L,
         hasher: H,
         clock: C,
-        default_plan: String,
+        default_plan: PlanId,
     ) -> Self {
         Self {
             accounts,

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use tollgate_kernel::{OrganizationId, UserId};
+use tollgate_kernel::{OrganizationId, PlanId, UserId};
 
 use crate::email::EmailAddress;
 use crate::password::PasswordHash;
@@ -97,7 +97,7 @@ pub struct Organization {
     /// Display name (a personal organisation is named after its user).
     pub name: String,
     /// The plan's configuration id (`free`, `pro`, `enterprise`).
-    pub plan: String,
+    pub plan: PlanId,
     /// Whether this is a user's personal organisation, created with their account.
     pub personal: bool,
     /// When it was created.
@@ -129,7 +129,7 @@ pub struct NewAccount {
     /// Name of their personal organisation.
     pub organization_name: String,
     /// Plan id of their personal organisation.
-    pub plan: String,
+    pub plan: PlanId,
     /// When the account is created; also the organisation's creation time.
     pub created_at: DateTime<Utc>,
 }

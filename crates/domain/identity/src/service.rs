@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use tollgate_kernel::{Clock, OrganizationId, UserId};
+use tollgate_kernel::{Clock, OrganizationId, PlanId, UserId};
 
 use crate::access_token::AccessTokenCodec;
 use crate::email::EmailAddress;
@@ -48,7 +48,7 @@ pub struct IdentityPolicy {
     /// How far back failed logins count, and so how long a lockout lasts at most.
     pub lockout_window: Duration,
     /// Plan of every new organisation.
-    pub default_plan: String,
+    pub default_plan: PlanId,
 }
 
 impl Default for IdentityPolicy {
@@ -59,7 +59,7 @@ impl Default for IdentityPolicy {
             invitation_ttl: Duration::days(7),
             lockout_threshold: 10,
             lockout_window: Duration::minutes(15),
-            default_plan: "free".to_owned(),
+            default_plan: PlanId::free(),
         }
     }
 }

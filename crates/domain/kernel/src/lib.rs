@@ -39,6 +39,7 @@ mod hex;
 mod ids;
 mod money;
 mod period;
+mod plan_id;
 mod store_error;
 
 pub use action::Action;
@@ -49,6 +50,7 @@ pub use hex::to_hex;
 pub use ids::{ApiKeyId, OrganizationId, UserId};
 pub use money::{Micros, MoneyError};
 pub use period::Period;
+pub use plan_id::PlanId;
 pub use store_error::StoreError;
 
 /// For [`uuid_id!`]'s expansion in other crates; not part of the API.

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use tollgate_kernel::Micros;
+use tollgate_kernel::{Micros, PlanId};
 
 use crate::service::RateDecision;
 use tollgate_kernel::Action;
@@ -55,7 +55,7 @@ pub enum AdmitError {
         /// The action asked for.
         action: Action,
         /// The organisation's plan id.
-        plan: String,
+        plan: PlanId,
     },
     /// The rate limit refused the call.
     #[error("rate limit of {} requests per minute exceeded", decision.limit)]

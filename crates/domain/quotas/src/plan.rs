@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use tollgate_kernel::Micros;
+use tollgate_kernel::{Micros, PlanId};
 
 use crate::errors::CatalogError;
 use tollgate_kernel::Action;
@@ -52,7 +52,7 @@ impl Budget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// The configuration id (`free`, `pro`, `enterprise`, …).
-    pub id: String,
+    pub id: PlanId,
     /// Display name.
     pub name: String,
     /// Monthly subscription price, in cents; 0 for a free plan.
@@ -148,7 +148,10 @@ impl PlanCatalog {
             },
         ];
         Self {
-            plans: plans.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            plans: plans
+                .into_iter()
+                .map(|p| (p.id.as_str().to_owned(), p))
+                .collect(),
         }
     }
 
@@ -189,7 +192,7 @@ impl PlanCatalog {
 }
 
 fn apply(mut plan: Plan, spec: &PlanSpec) -> Result<Plan, CatalogError> {
-    let id = plan.id.clone();
+    let id = plan.id.as_str().to_owned();
     if let Some(name) = &spec.name {
         plan.name = name.clone();
     }
@@ -227,7 +230,7 @@ fn new_plan(id: &str, spec: &PlanSpec) -> Result<Plan, CatalogError> {
         rate.burst = burst;
     }
     Ok(Plan {
-        id: id.to_owned(),
+        id: PlanId::new(id),
         name: spec.name.clone().ok_or_else(|| missing("name"))?,
         price_cents: spec.price_cents.ok_or_else(|| missing("price_cents"))?,
         stripe_price_id: spec.stripe_price_id.clone(),
@@ -273,13 +276,14 @@ fn parse_quota(
 fn validate(plan: &Plan) -> Result<(), CatalogError> {
     let invalid = |reason: &str| {
         Err(CatalogError::Invalid {
-            plan: plan.id.clone(),
+            plan: plan.id.to_string(),
             reason: reason.to_owned(),
         })
     };
-    if plan.id.is_empty()
+    if plan.id.as_str().is_empty()
         || !plan
             .id
+            .as_str()
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
@@ -298,7 +302,7 @@ fn validate(plan: &Plan) -> Result<(), CatalogError> {
         // A burst above the rate would let a quiet client exceed the advertised per-minute
         // allowance in one instant, and keep a key's state alive for more than a minute.
         return Err(CatalogError::Invalid {
-            plan: plan.id.clone(),
+            plan: plan.id.to_string(),
             reason: format!(
                 "burst ({}) must not exceed requests_per_minute ({}); leave burst out for the \
                  default, the whole per-minute allowance",

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use tollgate_kernel::StoreError;
-use tollgate_kernel::{Micros, OrganizationId, Period};
+use tollgate_kernel::{Micros, OrganizationId, Period, PlanId};
 
 use crate::plan::RateLimit;
 use crate::reservation::{ReservationId, ReservationRequest, ReserveOutcome, UsageCounters};
@@ -132,7 +132,7 @@ pub trait QuotaLedger: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationPlan {
     /// The plan's id.
-    pub plan: String,
+    pub plan: PlanId,
     /// Whether the organisation is suspended (its calls are refused).
     pub suspended: bool,
 }
@@ -156,6 +156,6 @@ pub trait PlanDirectory: Send + Sync + 'static {
     fn set_plan(
         &self,
         organization: OrganizationId,
-        plan: String,
+        plan: PlanId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

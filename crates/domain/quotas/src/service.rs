@@ -117,11 +117,14 @@ where
         if state.suspended {
             return Err(AdmitError::Suspended);
         }
-        self.catalog.get(&state.plan).cloned().ok_or_else(|| {
-            AdmitError::Unexpected(
-                format!("organization is on unknown plan {:?}", state.plan).into(),
-            )
-        })
+        self.catalog
+            .get(state.plan.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                AdmitError::Unexpected(
+                    format!("organization is on unknown plan {:?}", state.plan).into(),
+                )
+            })
     }
 
     /// Admits one call of `action` whose worst-case cost is `estimate`, reserving it.

@@ -67,7 +67,7 @@ fn admins(
         attempts,
         hasher(),
         FixedClock::new(now()),
-        "free".to_owned(),
+        "free".into(),
     )
 }
 
