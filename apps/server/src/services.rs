@@ -194,20 +194,11 @@ where
     }
 }
 
-/// Metering as the HTTP layer sees it.
+/// Metering as the HTTP layer sees it: plans and the sweeper (metered calls reach admission
+/// through the billing crate's own port).
 #[async_trait]
 pub trait MeteringApi: Send + Sync {
     fn catalog(&self) -> &tollgate_quotas::PlanCatalog;
-    async fn admit(
-        &self,
-        organization: OrganizationId,
-        action: tollgate_quotas::Action,
-        estimate: tollgate_kernel::Micros,
-    ) -> Result<tollgate_quotas::Admission, tollgate_quotas::AdmitError>;
-    async fn release(
-        &self,
-        reservation: &tollgate_quotas::Reservation,
-    ) -> Result<bool, tollgate_identity::StoreError>;
     async fn sweep(&self, max: u32) -> Result<u32, tollgate_identity::StoreError>;
     async fn plan_of(
         &self,
@@ -225,22 +216,6 @@ where
 {
     fn catalog(&self) -> &tollgate_quotas::PlanCatalog {
         tollgate_quotas::MeteringService::catalog(self)
-    }
-
-    async fn admit(
-        &self,
-        organization: OrganizationId,
-        action: tollgate_quotas::Action,
-        estimate: tollgate_kernel::Micros,
-    ) -> Result<tollgate_quotas::Admission, tollgate_quotas::AdmitError> {
-        tollgate_quotas::MeteringService::admit(self, organization, action, estimate).await
-    }
-
-    async fn release(
-        &self,
-        reservation: &tollgate_quotas::Reservation,
-    ) -> Result<bool, tollgate_identity::StoreError> {
-        tollgate_quotas::MeteringService::release(self, reservation).await
     }
 
     async fn sweep(&self, max: u32) -> Result<u32, tollgate_identity::StoreError> {
