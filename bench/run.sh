@@ -45,6 +45,13 @@ monthly_budget_micros = 1000000000000000
 chat = 1000000000
 analysis = 1000000000
 comparison = 1000000000
+[plans.tiny]
+name = "Tiny"
+price_cents = 0
+requests_per_minute = 1
+monthly_budget_micros = 1000000
+[plans.tiny.daily_quota]
+chat = 1000000
 TOML
 
 "$bin/examples/fake_upstream" 127.0.0.1:9100 2>/dev/null &
@@ -58,17 +65,35 @@ admin=$(curl -fs $base/auth/login -H 'content-type: application/json' \
 KEY=$(curl -fs $base/api/v1/keys -H "authorization: Bearer $admin" -H 'content-type: application/json' \
   -d '{"name":"bench","environment":"production"}' | jq -r .key)
 export KEY
+# A second organisation on the 1-per-minute plan, for the 429 path.
+invite=$(curl -fs $base/admin/invites -H "authorization: Bearer $admin" -H 'content-type: application/json' \
+  -d '{"email":"tiny@example.com"}' | jq -r .invite_token)
+curl -fs $base/auth/signup -H 'content-type: application/json' \
+  -d "{\"email\":\"tiny@example.com\",\"password\":\"tiny password 1\",\"invite_token\":\"$invite\"}" >/dev/null
+"$bin/tollgate" --config "$work/tollgate.toml" set-plan --email tiny@example.com --plan tiny >/dev/null
+tiny=$(curl -fs $base/auth/login -H 'content-type: application/json' \
+  -d '{"email":"tiny@example.com","password":"tiny password 1"}' | jq -r .access_token)
+LIMITED_KEY=$(curl -fs $base/api/v1/keys -H "authorization: Bearer $tiny" -H 'content-type: application/json' \
+  -d '{"name":"bench","environment":"production"}' | jq -r .key)
+export LIMITED_KEY
+sleep 1.5   # the plan cache (1 s) picks up the new plan
 
+healthz_rps=""
 run() { # name, connections, url, [script]
   local name=$1 connections=$2 target=$3 script=${4:-}
   local args=(-t 2 -c "$connections" -d "${seconds}s" --latency)
   [ -n "$script" ] && args+=(-s "$script")
   local out; out=$(wrk "${args[@]}" "$target")
-  local rps p50 p99
+  local rps p50 p99 non2xx ratio=""
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  printf '%-34s c=%-3s %10s req/s  p50 %-9s p99 %s\n' "$name" "$connections" "$rps" "$p50" "$p99"
+  non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+  [ -n "$healthz_rps" ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN {printf "%5.1f %% of /healthz", 100*a/b}')
+  printf '%-34s c=%-3s %10s req/s  p50 %-9s p99 %-9s %s%s\n' "$name" "$connections" "$rps" "$p50" "$p99" \
+    "$ratio" "${non2xx:+  ($non2xx non-2xx)}"
+  [ "$name" = "GET /healthz" ] && healthz_rps=$rps
+  return 0
 }
 
 echo "backend: $backend, ${seconds}s per target"
@@ -78,6 +103,9 @@ run "GET /api/v1/me (API key)" 64 $base/api/v1/me bench/me.lua
 for c in 16 64; do
   run "POST /v1/chat/completions" $c $base/v1/chat/completions bench/chat.lua
 done
+run "POST /v1/chat/completions (stream)" 64 $base/v1/chat/completions bench/chat-stream.lua
+run "POST /v1/chat/completions (429)" 64 $base/v1/chat/completions bench/limited.lua
+run "GET /api/v1/usage" 64 $base/api/v1/usage bench/me.lua
 rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$server/status)
 cpu=$(awk '{print ($14+$15)/100}' /proc/$server/stat)
 echo "server: resident $rss, CPU time ${cpu}s over the whole run"
