@@ -17,8 +17,13 @@ mod m20261128_000007_settle_and_record;
 mod m20261128_000008_late_settlement;
 mod m20261128_000009_asynchronous_reservations;
 mod m20261129_000010_login_failure_sources;
+mod m20261129_000011_usage_rollups;
 
 pub struct Migrator;
+
+/// The statement that rolls up every usage event (after the rollups were emptied): the
+/// reconcile path's rebuild.
+pub use m20261129_000011_usage_rollups::roll_up_all as roll_up_all_usage;
 
 /// Migrations that change only Postgres (server-side functions); on SQLite they are recorded as
 /// applied and change nothing.
@@ -49,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_late_settlement::Migration),
             Box::new(m20261128_000009_asynchronous_reservations::Migration),
             Box::new(m20261129_000010_login_failure_sources::Migration),
+            Box::new(m20261129_000011_usage_rollups::Migration),
         ]
     }
 }

@@ -58,6 +58,8 @@ pub enum Command {
         #[arg(long)]
         organization: Option<tollgate_kernel::OrganizationId>,
     },
+    /// Rebuild the usage rollups (what usage reads sum) from the usage ledger.
+    ReconcileUsage,
     /// Print the unit-economics report: which plan loses money.
     Pricing {
         /// The same report as JSON (as `GET /admin/pricing`).
@@ -117,6 +119,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let organization = crate::startup::set_plan(&settings, &holder, &plan).await?;
             println!("organisation {organization} is now on plan {plan}");
+            Ok(())
+        }
+        Command::ReconcileUsage => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            crate::startup::reconcile_usage(&settings).await?;
+            println!("usage rollups rebuilt from the ledger");
             Ok(())
         }
         Command::CreateAdmin { email } => {

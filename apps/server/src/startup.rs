@@ -271,6 +271,18 @@ pub async fn create_admin(
     outcome
 }
 
+/// `tollgate reconcile-usage`: rebuilds the usage rollups from the ledger (after a restore, or
+/// to check them: usage reads come from the rollups).
+pub async fn reconcile_usage(settings: &Settings) -> anyhow::Result<()> {
+    let (store, _) = open_and_migrate(settings).await?;
+    let rebuilt = store
+        .rebuild_usage_rollups()
+        .await
+        .context("rebuilding the usage rollups");
+    store.close().await;
+    rebuilt
+}
+
 /// Whose plan `set-plan` changes.
 pub enum PlanHolder {
     /// The personal organisation of the user with this e-mail.

@@ -499,3 +499,17 @@ async fn set_plan_moves_an_organisation_onto_a_paid_plan_while_the_server_runs()
     assert_eq!(usage["plan"], "pro");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn reconcile_usage_rebuilds_the_rollups_while_the_server_runs() {
+    let db = TestDatabase::sqlite();
+    let app = TestApp::start(test_settings(db.url())).await;
+    let output = tollgate(db.url(), &["reconcile-usage"], "");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("usage rollups rebuilt"),
+        "{}",
+        text(&output.stdout)
+    );
+    app.stop().await;
+}

@@ -9,12 +9,16 @@ use tollgate_quotas::ReservationId;
 use uuid::Uuid;
 
 use crate::connect::SqlStore;
-use crate::entities::usage_event;
+use crate::entities::{usage_event, usage_rollup};
 use crate::errors::store_error;
 use crate::time::to_millis;
 
 /// `SUM` of a BIGINT column is NUMERIC on Postgres; cast it back so both databases return i64.
 fn sum_as_bigint(column: usage_event::Column) -> SimpleExpr {
+    Func::cast_as(Func::sum(Expr::col(column)), Alias::new("BIGINT")).into()
+}
+
+fn rollup_sum(column: usage_rollup::Column) -> SimpleExpr {
     Func::cast_as(Func::sum(Expr::col(column)), Alias::new("BIGINT")).into()
 }
 
@@ -114,6 +118,40 @@ pub(crate) async fn totals_in<C: ConnectionTrait>(
     organization: OrganizationId,
     period: Period,
 ) -> Result<UsageTotals, StoreError> {
+    // The rollups, one row per day, action and key: a read that grows with days and keys, not
+    // with calls. Periods are whole UTC days, so their bounds are day starts.
+    let rows: Vec<(Uuid, Option<i64>, Option<i64>, Option<i64>)> = usage_rollup::Entity::find()
+        .select_only()
+        .column(usage_rollup::Column::KeyId)
+        .column_as(rollup_sum(usage_rollup::Column::Requests), "requests")
+        .column_as(rollup_sum(usage_rollup::Column::CostMicros), "cost")
+        .column_as(rollup_sum(usage_rollup::Column::PriceMicros), "price")
+        .filter(usage_rollup::Column::OrganizationId.eq(organization.as_uuid()))
+        .filter(usage_rollup::Column::DayStart.gte(to_millis(period.start())))
+        .filter(usage_rollup::Column::DayStart.lt(to_millis(period.end())))
+        .group_by(usage_rollup::Column::KeyId)
+        .into_tuple()
+        .all(conn)
+        .await
+        .map_err(store_error)?;
+    Ok(sum_rows(rows.into_iter().map(
+        |(key, requests, cost, price)| {
+            (
+                (!key.is_nil()).then_some(key),
+                requests.unwrap_or(0),
+                cost,
+                price,
+            )
+        },
+    )))
+}
+
+/// The same totals summed from the events themselves: what the rollups must agree with.
+pub(crate) async fn ledger_totals_in<C: ConnectionTrait>(
+    conn: &C,
+    organization: OrganizationId,
+    period: Period,
+) -> Result<UsageTotals, StoreError> {
     let rows: Vec<KeyTotalsRow> = usage_event::Entity::find()
         .select_only()
         .column(usage_event::Column::KeyId)
@@ -131,6 +169,10 @@ pub(crate) async fn totals_in<C: ConnectionTrait>(
         .all(conn)
         .await
         .map_err(store_error)?;
+    Ok(sum_rows(rows.into_iter()))
+}
+
+fn sum_rows(rows: impl Iterator<Item = KeyTotalsRow>) -> UsageTotals {
     let mut totals = UsageTotals::default();
     for (key, requests, cost, price) in rows {
         let requests = u64::try_from(requests).unwrap_or(0);
@@ -147,5 +189,40 @@ pub(crate) async fn totals_in<C: ConnectionTrait>(
                 .push((ApiKeyId::from_uuid(key), requests, cost));
         }
     }
-    Ok(totals)
+    totals
+}
+
+impl SqlStore {
+    /// The reconcile path: empties the rollups and rolls the whole ledger up again, in one
+    /// transaction (readers see the old rollups or the new, never a half).
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails (then nothing changed).
+    pub async fn rebuild_usage_rollups(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        usage_rollup::Entity::delete_many()
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        txn.execute_unprepared(&tollgate_migrations::roll_up_all_usage(self.backend()))
+            .await
+            .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)
+    }
+
+    /// Whether an organisation's rollups for `period` agree with its ledger to the micro-dollar.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    pub async fn usage_rollups_agree(
+        &self,
+        organization: OrganizationId,
+        period: Period,
+    ) -> Result<bool, StoreError> {
+        let mut rolled = totals_in(&self.db, organization, period).await?;
+        let mut ledger = ledger_totals_in(&self.db, organization, period).await?;
+        rolled.per_key.sort();
+        ledger.per_key.sort();
+        Ok(rolled == ledger)
+    }
 }

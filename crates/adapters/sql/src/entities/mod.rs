@@ -12,4 +12,5 @@ pub mod refresh_token;
 pub mod reservation;
 pub mod session;
 pub mod usage_event;
+pub mod usage_rollup;
 pub mod user;
