@@ -22,6 +22,9 @@ fn rollup_sum(column: usage_rollup::Column) -> SimpleExpr {
     Func::cast_as(Func::sum(Expr::col(column)), Alias::new("BIGINT")).into()
 }
 
+/// Key (nil for access-token calls), requests, cost, price.
+type RollupTotalsRow = (Uuid, Option<i64>, Option<i64>, Option<i64>);
+
 /// Key (none for access-token calls), requests, cost, price.
 type KeyTotalsRow = (Option<Uuid>, i64, Option<i64>, Option<i64>);
 
@@ -120,7 +123,7 @@ pub(crate) async fn totals_in<C: ConnectionTrait>(
 ) -> Result<UsageTotals, StoreError> {
     // The rollups, one row per day, action and key: a read that grows with days and keys, not
     // with calls. Periods are whole UTC days, so their bounds are day starts.
-    let rows: Vec<(Uuid, Option<i64>, Option<i64>, Option<i64>)> = usage_rollup::Entity::find()
+    let rows: Vec<RollupTotalsRow> = usage_rollup::Entity::find()
         .select_only()
         .column(usage_rollup::Column::KeyId)
         .column_as(rollup_sum(usage_rollup::Column::Requests), "requests")
