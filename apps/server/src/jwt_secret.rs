@@ -28,6 +28,18 @@ pub enum JwtSecretError {
     },
 }
 
+/// Where the database lives, as far as the signing key cares (the composition root parses the
+/// URL once and says which).
+#[derive(Debug, Clone, Copy)]
+pub enum KeyHome<'a> {
+    /// An embedded SQLite file: a generated key is kept beside it.
+    SqliteFile(&'a Path),
+    /// An in-memory SQLite database: a key for this process only.
+    InMemory,
+    /// A database server shared by instances: the key must be configured.
+    Server,
+}
+
 /// The signing key and, derived from it, the default API-key pepper.
 pub struct ServerSecrets {
     pub jwt: JwtSecret,
@@ -36,9 +48,9 @@ pub struct ServerSecrets {
 
 pub fn resolve_all(
     configured: Option<&SecretString>,
-    database_url: &str,
+    home: KeyHome<'_>,
 ) -> Result<ServerSecrets, JwtSecretError> {
-    let bytes = resolve_bytes(configured, database_url)?;
+    let bytes = resolve_bytes(configured, home)?;
     let derived_pepper = {
         use hmac::{KeyInit as _, Mac as _};
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&bytes)
@@ -55,14 +67,14 @@ pub fn resolve_all(
 
 pub fn resolve(
     configured: Option<&SecretString>,
-    database_url: &str,
+    home: KeyHome<'_>,
 ) -> Result<JwtSecret, JwtSecretError> {
-    resolve_all(configured, database_url).map(|s| s.jwt)
+    resolve_all(configured, home).map(|s| s.jwt)
 }
 
 fn resolve_bytes(
     configured: Option<&SecretString>,
-    database_url: &str,
+    home: KeyHome<'_>,
 ) -> Result<Vec<u8>, JwtSecretError> {
     if let Some(secret) = configured {
         let bytes = secret.expose_secret().as_bytes().to_vec();
@@ -71,14 +83,15 @@ fn resolve_bytes(
         }
         return Ok(bytes);
     }
-    let Some(database_path) = sqlite_path(database_url) else {
-        return Err(JwtSecretError::Missing);
-    };
-    let Some(path) = database_path.map(secret_path_beside) else {
-        tracing::warn!(
-            "auth.jwt_secret is not set: using a random key for this in-memory database"
-        );
-        return Ok(random_bytes());
+    let path = match home {
+        KeyHome::Server => return Err(JwtSecretError::Missing),
+        KeyHome::InMemory => {
+            tracing::warn!(
+                "auth.jwt_secret is not set: using a random key for this in-memory database"
+            );
+            return Ok(random_bytes());
+        }
+        KeyHome::SqliteFile(database) => secret_path_beside(database),
     };
     load_or_create(&path)
 }
@@ -127,19 +140,7 @@ fn random_bytes() -> Vec<u8> {
     bytes
 }
 
-/// `Some(None)` for an in-memory SQLite database, `Some(Some(path))` for a file, `None` when
-/// the URL is not SQLite.
-fn sqlite_path(url: &str) -> Option<Option<PathBuf>> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
-        return Some(None);
-    }
-    Some(Some(PathBuf::from(path)))
-}
-
-fn secret_path_beside(database: PathBuf) -> PathBuf {
+fn secret_path_beside(database: &Path) -> PathBuf {
     let mut name = database
         .file_name()
         .map(|n| n.to_os_string())
@@ -155,12 +156,12 @@ mod tests {
     #[test]
     fn postgres_without_a_secret_is_refused() {
         assert!(matches!(
-            resolve(None, "postgres://localhost/x"),
+            resolve(None, KeyHome::Server),
             Err(JwtSecretError::Missing)
         ));
         let short = SecretString::from("short");
         assert!(matches!(
-            resolve(Some(&short), "postgres://localhost/x"),
+            resolve(Some(&short), KeyHome::Server),
             Err(JwtSecretError::TooShort)
         ));
     }
@@ -168,25 +169,11 @@ mod tests {
     #[test]
     fn sqlite_secret_is_generated_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/data.db", dir.path().display());
-        resolve(None, &url).unwrap();
+        let database = dir.path().join("data.db");
+        resolve(None, KeyHome::SqliteFile(&database)).unwrap();
         let stored = std::fs::read_to_string(dir.path().join("data.db.jwt-secret")).unwrap();
-        resolve(None, &url).unwrap();
+        resolve(None, KeyHome::SqliteFile(&database)).unwrap();
         let again = std::fs::read_to_string(dir.path().join("data.db.jwt-secret")).unwrap();
         assert_eq!(stored, again, "a restart must reuse the key");
-    }
-
-    #[test]
-    fn sqlite_urls_are_understood() {
-        assert_eq!(
-            sqlite_path("sqlite://tollgate.db"),
-            Some(Some(PathBuf::from("tollgate.db")))
-        );
-        assert_eq!(
-            sqlite_path("sqlite:data/t.db?mode=rwc"),
-            Some(Some(PathBuf::from("data/t.db")))
-        );
-        assert_eq!(sqlite_path("sqlite::memory:"), Some(None));
-        assert_eq!(sqlite_path("postgres://x"), None);
     }
 }

@@ -65,17 +65,21 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, wires the services, binds `server.listen`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        // Before anything that reads the URL for another purpose (the JWT key file lives
-        // beside a SQLite database), so that a wrong URL is reported as such.
-        DatabaseUrl::parse(&settings.database.url).context("database.url")?;
+        // Parsed once, first: a wrong URL is reported as such, and the JWT key (kept beside a
+        // SQLite file) is placed from the parsed form.
+        let database = DatabaseUrl::parse(&settings.database.url).context("database.url")?;
         for section in settings.unused_sections() {
             tracing::warn!(
                 section,
                 "configuration section is accepted but not used by this release"
             );
         }
-        let secrets =
-            jwt_secret::resolve_all(settings.auth.jwt_secret.as_ref(), &settings.database.url)?;
+        let key_home = match &database {
+            DatabaseUrl::Sqlite(Some(file)) => jwt_secret::KeyHome::SqliteFile(file),
+            DatabaseUrl::Sqlite(None) => jwt_secret::KeyHome::InMemory,
+            DatabaseUrl::Postgres => jwt_secret::KeyHome::Server,
+        };
+        let secrets = jwt_secret::resolve_all(settings.auth.jwt_secret.as_ref(), key_home)?;
         let (store, applied) = open_and_migrate(&settings).await?;
         for migration in &applied {
             tracing::info!(
