@@ -71,7 +71,9 @@ fn admins(
     )
 }
 
-fn expect_created(accounts: &mut MockAccountRepository) {
+/// Expects one administrator to be created with the given password, and answers with the
+/// account (`stored`) or a storage fault.
+fn expect_created(accounts: &mut MockAccountRepository, stored: bool) {
     accounts
         .expect_create_account()
         .withf(|new, invitation| {
@@ -81,8 +83,29 @@ fn expect_created(accounts: &mut MockAccountRepository) {
                 && new.password_hash.as_phc() == "hashed:admin password"
         })
         .times(1)
-        .returning(|_, _| {
-            Box::pin(async { Err(CreateAccountError::Store(StoreError::unavailable("unused"))) })
+        .returning(move |new, _| {
+            let answer = if stored {
+                Ok(crate::models::Account {
+                    user: User {
+                        id: new.user_id,
+                        email: new.email,
+                        role: new.role,
+                        created_at: new.created_at,
+                    },
+                    organization: crate::models::Organization {
+                        id: new.organization_id,
+                        name: new.organization_name,
+                        plan: new.plan,
+                        personal: true,
+                        created_at: new.created_at,
+                    },
+                })
+            } else {
+                Err(CreateAccountError::Store(StoreError::unavailable(
+                    "database down",
+                )))
+            };
+            Box::pin(async move { answer })
         });
 }
 
@@ -90,32 +113,7 @@ fn expect_created(accounts: &mut MockAccountRepository) {
 async fn configuration_creates_the_admin_when_the_address_is_free() {
     let mut accounts = MockAccountRepository::new();
     existing(&mut accounts, None);
-    accounts
-        .expect_create_account()
-        .withf(|new, invitation| {
-            new.role == Role::Admin
-                && invitation.is_none()
-                && new.password_hash.as_phc() == "hashed:admin password"
-        })
-        .times(1)
-        .returning(|new, _| {
-            let account = crate::models::Account {
-                user: User {
-                    id: new.user_id,
-                    email: new.email,
-                    role: new.role,
-                    created_at: new.created_at,
-                },
-                organization: crate::models::Organization {
-                    id: new.organization_id,
-                    name: new.organization_name,
-                    plan: new.plan,
-                    personal: true,
-                    created_at: new.created_at,
-                },
-            };
-            Box::pin(async move { Ok(account) })
-        });
+    expect_created(&mut accounts, true);
     let outcome = admins(
         accounts,
         MockSessionRepository::new(),
@@ -225,8 +223,23 @@ async fn a_weak_configured_password_is_refused_before_anything_is_read() {
 async fn create_admin_creates_when_the_address_is_free() {
     let mut accounts = MockAccountRepository::new();
     existing(&mut accounts, None);
-    expect_created(&mut accounts);
-    // The mock's create answers a store fault: the command reports it instead of claiming success.
+    expect_created(&mut accounts, true);
+    let outcome = admins(
+        accounts,
+        MockSessionRepository::new(),
+        MockLoginAttemptLog::new(),
+    )
+    .create_or_reset("root@example.com", "admin password")
+    .await
+    .unwrap();
+    assert_eq!(outcome, AdminReset::Created);
+}
+
+#[tokio::test]
+async fn create_admin_reports_a_storage_fault_instead_of_success() {
+    let mut accounts = MockAccountRepository::new();
+    existing(&mut accounts, None);
+    expect_created(&mut accounts, false);
     let result = admins(
         accounts,
         MockSessionRepository::new(),
