@@ -122,6 +122,13 @@ pub struct ActionOutcome {
     pub price: Micros,
 }
 
+/// A charged plain completion: the provider's body, the usage charged, and (cost, price).
+struct PlainAnswer {
+    body: Value,
+    usage: TokenUsage,
+    charged: (Micros, Micros),
+}
+
 /// Runs metered calls: reserve the worst case, call the provider, charge or release.
 pub struct MeteredCalls<A, P, T, S, C> {
     admission: Arc<A>,
@@ -187,19 +194,9 @@ where
             .admit(caller, Action::Chat, &request, request_id)
             .await?;
         if !request.stream {
-            let completion = match self.provider.complete(&request.body).await {
-                Ok(completion) => completion,
-                Err(error) => {
-                    call.release().await;
-                    return Err(error.into());
-                }
-            };
-            let usage = completion.usage.unwrap_or_else(|| {
-                call.fallback_usage(self.count_reply(&call.model, &completion.body))
-            });
-            call.charge(usage).await;
+            let answer = self.answer_plain(&call, &request.body).await?;
             return Ok(ChatReply::Complete(CompletedCall {
-                body: completion.body,
+                body: answer.body,
                 admission: call.admission,
             }));
         }
@@ -253,30 +250,46 @@ where
         });
         let request = self.read(body)?;
         let call = self.admit(caller, action, &request, request_id).await?;
-        let completion = match self.provider.complete(&request.body).await {
+        let answer = self.answer_plain(&call, &request.body).await?;
+        let output = answer
+            .body
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (cost, price) = answer.charged;
+        Ok(ActionOutcome {
+            id: call.admission.reservation.id.as_uuid(),
+            output,
+            model: request.model,
+            usage: answer.usage,
+            cost,
+            price,
+        })
+    }
+
+    /// A plain completion for an admitted call: charged on what the provider reported (or the
+    /// counted input and output when it reported nothing), released when it gave no answer.
+    async fn answer_plain(
+        &self,
+        call: &MeteredCall<A, S, C>,
+        body: &Value,
+    ) -> Result<PlainAnswer, CallError> {
+        let completion = match self.provider.complete(body).await {
             Ok(completion) => completion,
             Err(error) => {
                 call.release().await;
                 return Err(error.into());
             }
         };
-        let output = completion
-            .body
-            .pointer("/choices/0/message/content")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
         let usage = completion.usage.unwrap_or_else(|| {
             call.fallback_usage(self.count_reply(&call.model, &completion.body))
         });
-        let (cost, price) = call.charge(usage).await;
-        Ok(ActionOutcome {
-            id: call.admission.reservation.id.as_uuid(),
-            output,
-            model: request.model,
+        let charged = call.charge(usage).await;
+        Ok(PlainAnswer {
+            body: completion.body,
             usage,
-            cost,
-            price,
+            charged,
         })
     }
 
