@@ -2,6 +2,7 @@
 # The metered hot path measured from outside (docs/performance.md, "Metered path under wrk"):
 # release server + zero-latency fake upstream on loopback, load from wrk (2 threads).
 #   bash bench/run.sh [sqlite|postgres] [seconds]
+# LEASES=false measures admission by per-call reservations (the protocol before leases).
 # Postgres: uses $BENCH_DATABASE_URL (default: a fresh database tollgate_bench on the local
 # server). Needs wrk (Debian package), curl and jq.
 set -euo pipefail
@@ -38,6 +39,8 @@ admin_password = "bench password 1"
 [openai]
 base_url = "http://127.0.0.1:9100/v1"
 api_key = "sk-bench"
+[quotas]
+leases = ${LEASES:-true}
 [plans.free]
 requests_per_minute = 1000000000
 monthly_budget_micros = 1000000000000000

@@ -18,6 +18,7 @@ mod m20261128_000008_late_settlement;
 mod m20261128_000009_asynchronous_reservations;
 mod m20261129_000010_login_failure_sources;
 mod m20261129_000011_usage_rollups;
+mod m20261129_000012_quota_leases;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000009_asynchronous_reservations::Migration),
             Box::new(m20261129_000010_login_failure_sources::Migration),
             Box::new(m20261129_000011_usage_rollups::Migration),
+            Box::new(m20261129_000012_quota_leases::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ mod json;
 pub mod jwt_secret;
 mod key_cache;
 mod last_used;
+mod lease_keeper;
 mod middleware;
 pub mod openapi;
 mod password_hasher;

@@ -13,7 +13,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tollgate_billing::{ActionPrompt, Idempotency, MeteredCalls, PricingRules, UsageReports};
+use tollgate_billing::{
+    ActionPrompt, CallAdmission, Idempotency, LeasedSettler, MeteredCalls, PricingRules,
+    SettlementQueue, Settler, UsageReports,
+};
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, ConfiguredAdmin,
     EnsureAdminError, IdentityPolicy, IdentityService, RevocationList, SignupMode,
@@ -23,7 +26,10 @@ use tollgate_kernel::SystemClock;
 use tollgate_keys::{ApiKeyService, KeyHasher, KeyPolicy, LastUsedTracker};
 use tollgate_openai::{OpenAiClient, TiktokenCounter, UpstreamConfig};
 use tollgate_quotas::ports::{LimiterUnavailable, RateKey, RateLimiter};
-use tollgate_quotas::{LimiterFailure, MeteringPolicy, MeteringService, RateDecision, RateLimit};
+use tollgate_quotas::{
+    Escrow, EscrowPolicy, LeaseKeeper, LeasedMetering, LimiterFailure, MeteringPolicy,
+    MeteringService, RateDecision, RateLimit,
+};
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 use tollgate_sql::{AppliedMigration, DatabaseUrl, SqlStore};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -36,6 +42,7 @@ use crate::auth::ServiceKeys;
 use crate::chat::served_models;
 use crate::client_address::ClientAddresses;
 use crate::key_cache::CachedKeyStore;
+use crate::lease_keeper::LeaseRuntime;
 use crate::middleware::{REQUEST_ID, panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
 use crate::plan_cache::CachedPlans;
@@ -60,6 +67,7 @@ pub struct Application {
     background: Vec<JoinHandle<()>>,
     keys: Arc<dyn KeysApi>,
     settlements: Arc<Settlements>,
+    leases: Option<Arc<LeaseRuntime<SqlStore, SqlStore, SystemClock>>>,
 }
 
 impl Application {
@@ -161,22 +169,28 @@ impl Application {
             SettlementTiming::BeforeResponse
         };
         let settlements = Settlements::new(usage.clone(), timing);
-        let prices = settings.price_catalog()?;
-        let chat: Arc<dyn ChatApi> = Arc::new(MeteredCalls::new(
-            metering_service,
-            OpenAiClient::new(upstream_config(&settings)).context("openai.base_url")?,
-            Arc::new(TiktokenCounter),
-            Arc::new(SettlementPort(settlements.clone())),
-            Arc::new(SystemClock),
-            PricingRules {
-                served_models: served_models(&prices, settings.openai.allowed_models.as_deref()),
-                prices,
-                call_prices: settings.call_prices().map_err(anyhow::Error::msg)?,
-                default_max_output_tokens: settings.openai.default_max_output_tokens,
-            },
-            action_prompt(&settings.actions.analysis),
-            action_prompt(&settings.actions.comparison),
-        ));
+        let leases = settings.quotas.leases.then(|| {
+            let escrow = Arc::new(Escrow::new(escrow_policy(&settings)));
+            Arc::new(LeaseRuntime {
+                escrow: escrow.clone(),
+                queue: Arc::new(SettlementQueue::new(settings.quotas.settlement_batch_size)),
+                keeper: LeaseKeeper::new(escrow, store.clone(), SystemClock),
+                events: store.clone(),
+                flush_every: Duration::from_millis(settings.quotas.settlement_flush_millis),
+            })
+        });
+        let per_call = SettlementPort(settlements.clone());
+        let chat = match &leases {
+            Some(runtime) => metered_calls(
+                &settings,
+                Arc::new(LeasedMetering::new(
+                    metering_service,
+                    runtime.escrow.clone(),
+                )),
+                LeasedSettler::new(runtime.escrow.clone(), runtime.queue.clone(), per_call),
+            )?,
+            None => metered_calls(&settings, metering_service, per_call)?,
+        };
 
         let state = AppState {
             identity: Arc::new(identity),
@@ -189,6 +203,7 @@ impl Application {
                     metering: metering.clone(),
                     usage,
                     settlements: settlements.clone(),
+                    batched: leases.as_ref().map(|runtime| runtime.queue.clone()),
                 },
                 SystemClock,
             )),
@@ -208,7 +223,7 @@ impl Application {
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| format!("binding {}", settings.server.listen))?;
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(refresher.run()),
             tokio::spawn(last_used::run(keys.clone())),
             tokio::spawn(reservation_sweeper::run(
@@ -216,12 +231,25 @@ impl Application {
                 Duration::from_secs(settings.quotas.sweep_interval_seconds),
             )),
         ];
+        if let Some(runtime) = &leases {
+            background.push(tokio::spawn(runtime.clone().run()));
+            let runtime = runtime.clone();
+            let every = Duration::from_secs(settings.quotas.sweep_interval_seconds);
+            background.push(tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(every);
+                loop {
+                    ticker.tick().await;
+                    runtime.expire().await;
+                }
+            }));
+        }
         Ok(Self {
             listener,
             router,
             background,
             keys,
             settlements,
+            leases,
         })
     }
 
@@ -247,8 +275,46 @@ impl Application {
         for task in self.background {
             task.abort();
         }
+        if let Some(leases) = &self.leases {
+            leases.finish(SETTLEMENT_DRAIN).await;
+        }
         last_used::flush(self.keys.as_ref()).await;
         result
+    }
+}
+
+/// The metered calls over `admission` and `settler`, with the configured provider and prices.
+fn metered_calls<A: CallAdmission, S: Settler>(
+    settings: &Settings,
+    admission: Arc<A>,
+    settler: S,
+) -> anyhow::Result<Arc<dyn ChatApi>> {
+    let prices = settings.price_catalog()?;
+    Ok(Arc::new(MeteredCalls::new(
+        admission,
+        OpenAiClient::new(upstream_config(settings)).context("openai.base_url")?,
+        Arc::new(TiktokenCounter),
+        Arc::new(settler),
+        Arc::new(SystemClock),
+        PricingRules {
+            served_models: served_models(&prices, settings.openai.allowed_models.as_deref()),
+            prices,
+            call_prices: settings.call_prices().map_err(anyhow::Error::msg)?,
+            default_max_output_tokens: settings.openai.default_max_output_tokens,
+        },
+        action_prompt(&settings.actions.analysis),
+        action_prompt(&settings.actions.comparison),
+    )))
+}
+
+/// How this instance's leases are sized and kept; its name tells operators which process holds
+/// a lease.
+fn escrow_policy(settings: &Settings) -> EscrowPolicy {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    EscrowPolicy {
+        holder: format!("pid{}-{}", std::process::id(), &suffix[..8]),
+        lease_ttl: chrono::Duration::seconds(settings.quotas.lease_ttl_seconds),
+        ..EscrowPolicy::default()
     }
 }
 

@@ -29,6 +29,8 @@
 #![warn(missing_docs)]
 
 pub mod idempotency;
+pub mod lease_model;
+pub mod leases;
 pub mod plans;
 pub mod quota_ledger;
 pub mod usage_ledger;
@@ -94,6 +96,11 @@ macro_rules! for_each_contract {
             idempotency::keys_belong_to_their_organisation,
             idempotency::concurrent_claims_of_one_key_let_one_request_through,
             plans::an_organisation_has_its_plan_until_it_is_moved,
+            leases::a_lease_holds_its_grant_until_its_events_are_recorded_and_it_is_returned,
+            leases::a_retried_grant_grants_once,
+            leases::grants_shrink_as_holders_share_the_remainder,
+            leases::concurrent_grants_and_reservations_never_pass_the_limits,
+            leases::an_expired_lease_is_written_off_and_late_events_are_not_charged_twice,
         }
     };
 }

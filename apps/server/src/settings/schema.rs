@@ -130,8 +130,19 @@ impl Default for ActionsSettings {
 pub struct QuotaSettings {
     /// A reservation not settled within this is released by the sweeper (crashed request).
     pub reservation_ttl_seconds: i64,
-    /// How often the sweeper looks for expired reservations.
+    /// How often the sweeper looks for expired reservations and leases.
     pub sweep_interval_seconds: u64,
+    /// Admit calls against leases held in memory (docs/adr/0011-leases.md); false reserves
+    /// every call in the database.
+    pub leases: bool,
+    /// A lease not renewed within this (its instance died) is written off: its unused budget
+    /// counts as spent until the month ends.
+    pub lease_ttl_seconds: i64,
+    /// How often lease-backed usage events are written, at the latest (a full batch is written
+    /// at once): the most a crash can lose of answered calls' events.
+    pub settlement_flush_millis: u64,
+    /// Events per batch.
+    pub settlement_batch_size: usize,
 }
 
 impl Default for QuotaSettings {
@@ -139,6 +150,10 @@ impl Default for QuotaSettings {
         Self {
             reservation_ttl_seconds: 300,
             sweep_interval_seconds: 30,
+            leases: true,
+            lease_ttl_seconds: 30,
+            settlement_flush_millis: 5,
+            settlement_batch_size: 500,
         }
     }
 }

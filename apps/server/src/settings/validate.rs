@@ -79,6 +79,16 @@ impl Settings {
                 "reservation_ttl_seconds and sweep_interval_seconds must be positive",
             );
         }
+        if self.quotas.lease_ttl_seconds < 3
+            || self.quotas.settlement_flush_millis == 0
+            || self.quotas.settlement_batch_size == 0
+        {
+            return invalid(
+                "quotas",
+                "lease_ttl_seconds must be at least 3, settlement_flush_millis and \
+                 settlement_batch_size positive",
+            );
+        }
         if let Err(error) = self.plan_catalog() {
             return Err(InvalidSetting::new("plans", error));
         }

@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod invites;
 mod keys;
+mod lease_instances;
 mod legacy;
 mod lockout;
 mod login;

@@ -66,6 +66,7 @@
 #![warn(missing_docs)]
 
 mod idempotency;
+mod leases;
 mod plans;
 mod quota_ledger;
 mod usage_ledger;
@@ -79,7 +80,8 @@ use tollgate_quotas::UsageCounters;
 
 /// Storage in this process's memory; clones share one state.
 ///
-/// Implements `QuotaLedger`, `PlanDirectory`, `UsageLedger` and `IdempotencyStore`. Every
+/// Implements `QuotaLedger`, `LeaseLedger`, `PlanDirectory`, `UsageLedger`, `LeasedEventStore`
+/// and `IdempotencyStore`. Every
 /// operation is atomic (one lock, held without awaiting). Nothing is persisted.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {

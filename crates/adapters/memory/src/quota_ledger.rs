@@ -16,9 +16,9 @@ use crate::{MemoryStore, overflow};
 
 /// A month's budget of one organisation.
 #[derive(Debug, Clone, Copy, Default)]
-struct Budget {
-    spent: Micros,
-    reserved: Micros,
+pub(crate) struct Budget {
+    pub(crate) spent: Micros,
+    pub(crate) reserved: Micros,
 }
 
 /// A reservation that can still be charged: pending, or expired by the sweeper.
@@ -38,8 +38,10 @@ pub(crate) struct Open {
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
     /// Units taken per organisation, action and day.
-    quota: HashMap<(OrganizationId, Action, DateTime<Utc>), u32>,
-    budgets: HashMap<(OrganizationId, DateTime<Utc>), Budget>,
+    pub(crate) quota: HashMap<(OrganizationId, Action, DateTime<Utc>), u32>,
+    pub(crate) budgets: HashMap<(OrganizationId, DateTime<Utc>), Budget>,
+    /// Leases by id (docs/adr/0011-leases.md).
+    pub(crate) leases: HashMap<tollgate_quotas::LeaseId, crate::leases::Lease>,
     open: HashMap<ReservationId, Open>,
     /// Settled or released: only the id is kept, so that neither happens twice.
     finished: HashSet<ReservationId>,
@@ -232,14 +234,31 @@ impl Ledger {
         day: Period,
         month: Period,
     ) -> UsageCounters {
+        // What active leases hold unused is not usage (it counts against the limits).
+        let active = || {
+            self.leases
+                .values()
+                .filter(move |lease| lease.organization == organization && lease.is_active())
+        };
         let daily_used = Action::ALL
             .into_iter()
             .filter_map(|action| {
+                let unused: u64 = active()
+                    .filter(|lease| lease.action == action && lease.day == day.start())
+                    .map(|lease| lease.totals.outstanding_units())
+                    .sum();
                 self.quota
                     .get(&(organization, action, day.start()))
-                    .map(|used| (action, *used))
+                    .map(|used| {
+                        let used = u64::from(*used).saturating_sub(unused);
+                        (action, u32::try_from(used).unwrap_or(u32::MAX))
+                    })
             })
             .collect();
+        let unused: i64 = active()
+            .filter(|lease| lease.month == month.start())
+            .map(|lease| lease.totals.outstanding_micros())
+            .sum();
         let budget = self
             .budgets
             .get(&(organization, month.start()))
@@ -248,7 +267,7 @@ impl Ledger {
         UsageCounters {
             daily_used,
             spent: budget.spent,
-            reserved: budget.reserved,
+            reserved: Micros::new((budget.reserved.get() - unused).max(0)),
         }
     }
 }

@@ -13,14 +13,21 @@ use crate::MemoryStore;
 #[derive(Debug, Default)]
 pub(crate) struct Events {
     by_organization: HashMap<OrganizationId, Vec<UsageEvent>>,
+    ids: std::collections::HashSet<uuid::Uuid>,
 }
 
 impl Events {
-    fn record(&mut self, event: UsageEvent) {
+    pub(crate) fn record(&mut self, event: UsageEvent) {
+        self.ids.insert(event.id);
         self.by_organization
             .entry(event.organization)
             .or_default()
             .push(event);
+    }
+
+    /// Whether the event with this id is recorded.
+    pub(crate) fn contains(&self, id: uuid::Uuid) -> bool {
+        self.ids.contains(&id)
     }
 
     /// Sums of the events of `organization` that ended in `period`, in total and per key

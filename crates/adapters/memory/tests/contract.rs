@@ -35,3 +35,12 @@ macro_rules! on_memory {
 }
 
 tollgate_contract_tests::for_each_contract!(on_memory);
+
+/// The lease protocol's model test: random interleavings of admissions, settlements, top-ups,
+/// flushes, returns, crashes and write-offs by three instances never serve more than the limits,
+/// and the ledger ends with exactly the recorded calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_protocol_holds_the_limits_under_random_steps() {
+    let subject = Memory(MemoryStore::new());
+    tollgate_contract_tests::lease_model::run_cases(&subject, 300).await;
+}

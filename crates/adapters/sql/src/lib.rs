@@ -13,6 +13,8 @@ mod entities;
 mod errors;
 mod idempotency;
 mod invitations;
+mod lease_ledger;
+mod leased_events;
 mod login_attempts;
 mod memberships;
 mod plans;

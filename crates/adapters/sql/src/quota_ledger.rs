@@ -18,7 +18,7 @@ use tollgate_quotas::{Action, ReservationId, ReservationRequest, ReserveOutcome,
 use uuid::Uuid;
 
 use crate::connect::SqlStore;
-use crate::entities::{budget_period, quota_counter, reservation};
+use crate::entities::{budget_period, quota_counter, quota_lease, reservation};
 use crate::errors::store_error;
 use crate::time::to_millis;
 
@@ -590,10 +590,31 @@ pub(crate) async fn counters_in<C: ConnectionTrait>(
         .all(conn)
         .await
         .map_err(store_error)?;
+    // Leases hold units and budget for calls not made yet: what they have not settled is not
+    // usage (it still counts against the limits while they are active).
+    let leases = quota_lease::Entity::find()
+        .filter(quota_lease::Column::OrganizationId.eq(org))
+        .filter(quota_lease::Column::Status.eq("active"))
+        .all(conn)
+        .await
+        .map_err(store_error)?;
+    let unused_units = |action: &str| -> i64 {
+        leases
+            .iter()
+            .filter(|l| l.action == action && l.day_start == to_millis(day.start()))
+            .map(|l| Ord::max(l.units_granted - l.units_settled, 0))
+            .sum()
+    };
+    let unused_micros: i64 = leases
+        .iter()
+        .filter(|l| l.month_start == to_millis(month.start()))
+        .map(|l| Ord::max(l.micros_granted - l.micros_settled, 0))
+        .sum();
     let daily_used = counters
         .into_iter()
         .filter_map(|c| {
-            Action::parse(&c.action).map(|a| (a, u32::try_from(c.used).unwrap_or(u32::MAX)))
+            let used = Ord::max(c.used - unused_units(&c.action), 0);
+            Action::parse(&c.action).map(|a| (a, u32::try_from(used).unwrap_or(u32::MAX)))
         })
         .collect();
     let budget = budget_period::Entity::find_by_id((org, to_millis(month.start())))
@@ -601,7 +622,10 @@ pub(crate) async fn counters_in<C: ConnectionTrait>(
         .await
         .map_err(store_error)?;
     let (spent, reserved) = budget.map_or((Micros::ZERO, Micros::ZERO), |b| {
-        (Micros::new(b.spent_micros), Micros::new(b.reserved_micros))
+        (
+            Micros::new(b.spent_micros),
+            Micros::new(Ord::max(b.reserved_micros - unused_micros, 0)),
+        )
     });
     Ok(UsageCounters {
         daily_used,

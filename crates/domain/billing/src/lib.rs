@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+mod batch;
 mod call;
 mod errors;
 mod gateway;
@@ -51,6 +52,7 @@ mod relay;
 mod settlement;
 mod usage;
 
+pub use batch::{LeasedEvent, LeasedEventStore, LeasedSettler, SettlementQueue};
 pub use errors::CallError;
 pub use gateway::{
     ActionOutcome, ActionPrompt, Caller, ChatReply, CompletedCall, MeteredCalls, PricingRules,

@@ -67,6 +67,31 @@ where
     }
 }
 
+impl<L, Q, P, C> CallAdmission for tollgate_quotas::LeasedMetering<L, Q, P, C>
+where
+    L: tollgate_quotas::ports::RateLimiter,
+    Q: tollgate_quotas::ports::QuotaLedger,
+    P: tollgate_quotas::ports::PlanDirectory,
+    C: Clock,
+{
+    async fn admit(
+        &self,
+        organization: OrganizationId,
+        action: Action,
+        estimate: Micros,
+    ) -> Result<Admission, AdmitError> {
+        tollgate_quotas::LeasedMetering::admit(self, organization, action, estimate).await
+    }
+
+    async fn release(&self, reservation: &Reservation) -> Result<bool, StoreError> {
+        tollgate_quotas::LeasedMetering::release(self, reservation).await
+    }
+
+    async fn keep_alive(&self, reservation: &Reservation) -> Result<bool, StoreError> {
+        tollgate_quotas::LeasedMetering::keep_alive(self, reservation).await
+    }
+}
+
 /// Charges answered calls: settles each reservation at its actual cost and records the usage
 /// event, exactly once. Implementations must never lose an event: a settlement that fails is
 /// retried in the background (the host schedules the retries).

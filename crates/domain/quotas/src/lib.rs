@@ -11,12 +11,16 @@
 //! - [`Gcra`]: the rate-limit arithmetic, one timestamp of state per key, shared by the
 //!   in-process and Redis limiters.
 //! - [`MeteringService`]: admit (rate → quota → budget reservation), settle, release, sweep.
+//! - [`LeasedMetering`], [`Escrow`], [`LeaseKeeper`]: the same admission against leases held in
+//!   memory (the escrow method), exact per-call reservations near the limits
+//!   (docs/adr/0011-leases.md).
 //!
 //! # Ports
 //!
 //! - [`ports::RateLimiter`]: GCRA decisions, decided and recorded in one step.
 //! - [`ports::QuotaLedger`]: quota counters, budgets and reservations, decided in storage.
 //! - [`ports::PlanDirectory`]: which plan each organisation is on.
+//! - [`ports::LeaseLedger`]: grants, renewals, returns and write-offs of leases.
 //! - [`Clock`](tollgate_kernel::Clock), from the kernel.
 //!
 //! With the `mocks` feature each port has a `mockall` double (`ports::MockQuotaLedger`, …).
@@ -64,18 +68,26 @@
 #![warn(missing_docs)]
 
 mod errors;
+mod escrow;
 mod gcra;
+mod lease;
+mod leased;
 mod plan;
 pub mod ports;
 mod reservation;
 mod service;
 
 pub use errors::{AdmitError, CatalogError};
+pub use escrow::{Escrow, EscrowPolicy, LeaseTerms, LeasedAdmission};
 pub use gcra::{Gcra, GcraOutcome};
+pub use lease::{
+    GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size, settlement_effect,
+};
+pub use leased::{LeaseKeeper, LeasedMetering};
 pub use plan::{Budget, Plan, PlanCatalog, PlanSpec, RateLimit};
 pub use reservation::{
     Reservation, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters,
 };
-pub use service::{Admission, LimiterFailure, MeteringPolicy, MeteringService, RateDecision};
+pub use service::{Admission, Checked, LimiterFailure, MeteringPolicy, MeteringService, RateDecision};
 /// Re-exported from the kernel, where the other domain crates reach it too.
 pub use tollgate_kernel::Action;

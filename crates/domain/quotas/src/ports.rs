@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tollgate_kernel::StoreError;
 use tollgate_kernel::{Micros, OrganizationId, Period, PlanId};
 
+use crate::lease::{GrantOutcome, GrantRequest, LeaseId};
 use crate::plan::RateLimit;
 use crate::reservation::{ReservationId, ReservationRequest, ReserveOutcome, UsageCounters};
 use crate::service::RateDecision;
@@ -158,4 +159,56 @@ pub trait PlanDirectory: Send + Sync + 'static {
         organization: OrganizationId,
         plan: PlanId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Leases of quota units and budget (the escrow method): storage grants, renews, takes back and
+/// writes off slices of an organisation's remainder; its holder admits against them in memory.
+/// Every method takes many leases in one transaction: top-ups of many organisations cost one
+/// commit.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait LeaseLedger: Send + Sync + 'static {
+    /// Grants each request (a new lease or a top-up of one), all in one transaction, each by
+    /// [`grant_size`](crate::grant_size) of what its organisation has left, counting what other
+    /// leases hold. Outcomes come in the order of `requests`.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails (then nothing was granted).
+    fn grant(
+        &self,
+        requests: Vec<GrantRequest>,
+    ) -> impl Future<Output = Result<Vec<GrantOutcome>, StoreError>> + Send;
+
+    /// Moves the expiry of active `leases` to `until`; returns those that are no longer active
+    /// (written off meanwhile: their holder must stop admitting against them).
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn renew(
+        &self,
+        leases: Vec<LeaseId>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<LeaseId>, StoreError>> + Send;
+
+    /// Gives back what active `leases` did not use: their unsettled units to the day's quota and
+    /// unsettled budget to the month's. The holder calls it only once every call admitted against
+    /// a lease is recorded. Returns how many were active.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails (then nothing changed).
+    fn give_back(
+        &self,
+        leases: Vec<LeaseId>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Writes off up to `max` active leases whose expiry is before `now`: their unsettled
+    /// budget counts as spent, their units stay used. Returns how many.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn expire_leases(
+        &self,
+        now: DateTime<Utc>,
+        max: u32,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 }

@@ -65,6 +65,17 @@ pub struct Admission {
     pub rate: Option<RateDecision>,
 }
 
+/// A call that passed the checks before quota and budget.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The organisation's plan.
+    pub plan: Plan,
+    /// The plan's daily quota for the action.
+    pub daily_limit: u32,
+    /// `None` when the limiter was unavailable and the policy let the call through.
+    pub rate: Option<RateDecision>,
+}
+
 /// Admits metered calls: rate limit, then daily quota, then monthly budget.
 pub struct MeteringService<L, Q, P, C> {
     limiter: L,
@@ -138,6 +149,21 @@ where
         action: Action,
         estimate: Micros,
     ) -> Result<Admission, AdmitError> {
+        let checked = self.check(organization, action).await?;
+        self.reserve(checked, organization, action, estimate, ReservationId::new())
+            .await
+    }
+
+    /// The checks before quota and budget: the organisation's standing and plan, the action
+    /// in the plan, and the rate limit (a call that passes is counted by the limiter).
+    ///
+    /// # Errors
+    /// The [`AdmitError`] of the first check that refuses.
+    pub async fn check(
+        &self,
+        organization: OrganizationId,
+        action: Action,
+    ) -> Result<Checked, AdmitError> {
         let plan = self.plan_of(organization).await?;
         let daily_limit = plan
             .daily_limit(action)
@@ -146,9 +172,35 @@ where
                 plan: plan.id.clone(),
             })?;
         let rate = self.check_rate(organization, plan.rate).await?;
+        Ok(Checked {
+            plan,
+            daily_limit,
+            rate,
+        })
+    }
+
+    /// Reserves a quota unit and `estimate` of the budget in storage for a call that passed
+    /// [`check`](Self::check), as reservation `id`.
+    ///
+    /// # Errors
+    /// [`AdmitError::QuotaExceeded`] or [`AdmitError::BudgetExceeded`] (nothing is held then),
+    /// or storage being unavailable.
+    pub async fn reserve(
+        &self,
+        checked: Checked,
+        organization: OrganizationId,
+        action: Action,
+        estimate: Micros,
+        id: ReservationId,
+    ) -> Result<Admission, AdmitError> {
+        let Checked {
+            plan,
+            daily_limit,
+            rate,
+        } = checked;
         let now = self.clock.now();
         let request = ReservationRequest {
-            id: ReservationId::new(),
+            id,
             organization,
             action,
             day: Period::utc_day(now),
@@ -188,6 +240,16 @@ where
                 resets_at: request.month.end(),
             }),
         }
+    }
+
+    /// The time by the service's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// How long a reservation may stay pending.
+    pub fn reservation_ttl(&self) -> chrono::Duration {
+        self.policy.reservation_ttl
     }
 
     /// Records the actual cost of an admitted call (it may exceed the estimate).

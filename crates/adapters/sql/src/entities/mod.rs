@@ -8,6 +8,7 @@ pub mod login_failure;
 pub mod membership;
 pub mod organization;
 pub mod quota_counter;
+pub mod quota_lease;
 pub mod refresh_token;
 pub mod reservation;
 pub mod session;

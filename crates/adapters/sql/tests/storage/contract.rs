@@ -42,3 +42,11 @@ macro_rules! on_both_backends {
 }
 
 tollgate_test_support::contracts::for_each_contract!(on_both_backends);
+
+both_backends!(
+    the_lease_protocol_holds_the_limits_under_random_steps,
+    |url: String| async move {
+        let subject = Sql::connect(&url).await;
+        tollgate_test_support::contracts::lease_model::run_cases(&subject, 25).await;
+    }
+);

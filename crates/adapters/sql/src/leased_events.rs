@@ -1,0 +1,136 @@
+//! Batches of lease-backed usage events: one transaction inserts the batch (a multi-row insert
+//! that skips events already recorded, so a retried batch adds nothing), adds what it inserted
+//! to each lease's settled totals, and moves that from the budget's hold to its spending. The
+//! rollups follow the inserted rows (on Postgres, one statement trigger per insert).
+
+use std::collections::{BTreeMap, HashSet};
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use tollgate_billing::{LeasedEvent, LeasedEventStore};
+use tollgate_kernel::{Period, StoreError};
+use tollgate_quotas::{LeaseStatus, LeaseTotals, settlement_effect};
+use uuid::Uuid;
+
+use crate::connect::SqlStore;
+use crate::entities::{quota_lease, usage_event};
+use crate::errors::store_error;
+use crate::lease_ledger::{add_to_budget, totals_of};
+use crate::time::to_millis;
+
+/// Rows per insert statement: 13 parameters each, well under SQLite's 32,766 and Postgres's
+/// 65,535 parameters per statement.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+fn tokens(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn insert_events(events: &[LeasedEvent]) -> sea_orm::sea_query::InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table(usage_event::Entity).columns([
+        usage_event::Column::Id,
+        usage_event::Column::OrganizationId,
+        usage_event::Column::UserId,
+        usage_event::Column::KeyId,
+        usage_event::Column::Action,
+        usage_event::Column::Model,
+        usage_event::Column::InputTokens,
+        usage_event::Column::CachedInputTokens,
+        usage_event::Column::OutputTokens,
+        usage_event::Column::CostMicros,
+        usage_event::Column::PriceMicros,
+        usage_event::Column::RequestId,
+        usage_event::Column::CreatedAt,
+    ]);
+    for LeasedEvent { event, .. } in events {
+        insert.values_panic([
+            Expr::val(event.id),
+            Expr::val(event.organization.as_uuid()),
+            Expr::val(event.user.as_uuid()),
+            Expr::val(event.key.map(|key| key.as_uuid())),
+            Expr::val(event.action.as_str()),
+            Expr::val(event.model.as_str()),
+            Expr::val(tokens(event.usage.input_tokens)),
+            Expr::val(tokens(event.usage.cached_input_tokens)),
+            Expr::val(tokens(event.usage.output_tokens)),
+            Expr::val(event.cost.get()),
+            Expr::val(event.price.get()),
+            Expr::val(event.request_id.as_str()),
+            Expr::val(to_millis(event.at)),
+        ]);
+    }
+    insert
+        .on_conflict(
+            OnConflict::column(usage_event::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning_col(usage_event::Column::Id)
+        .to_owned()
+}
+
+impl LeasedEventStore for SqlStore {
+    async fn record_leased(&self, events: Vec<LeasedEvent>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let backend = self.backend();
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let mut inserted: HashSet<Uuid> = HashSet::with_capacity(events.len());
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let rows = txn
+                .query_all_raw(backend.build(&insert_events(chunk)))
+                .await
+                .map_err(store_error)?;
+            for row in rows {
+                inserted.insert(row.try_get::<Uuid>("", "id").map_err(store_error)?);
+            }
+        }
+        // Per organisation and lease, in that order (the lock order of every lease transaction).
+        let mut per_lease: BTreeMap<(Uuid, Uuid), (i64, i64, i64)> = BTreeMap::new();
+        for LeasedEvent { event, lease } in &events {
+            if inserted.contains(&event.id) {
+                let month = to_millis(Period::utc_month(event.at).start());
+                let entry = per_lease
+                    .entry((event.organization.as_uuid(), lease.as_uuid()))
+                    .or_insert((0, 0, month));
+                entry.0 += 1;
+                entry.1 += event.cost.get();
+            }
+        }
+        for ((org, lease), (units, cost, event_month)) in per_lease {
+            let updated = quota_lease::Entity::update_many()
+                .col_expr(
+                    quota_lease::Column::UnitsSettled,
+                    Expr::col(quota_lease::Column::UnitsSettled).add(units),
+                )
+                .col_expr(
+                    quota_lease::Column::MicrosSettled,
+                    Expr::col(quota_lease::Column::MicrosSettled).add(cost),
+                )
+                .filter(quota_lease::Column::Id.eq(lease))
+                .exec_with_returning(&txn)
+                .await
+                .map_err(store_error)?;
+            let Some(row) = updated.into_iter().next() else {
+                // No such lease (a holder bug): charge the cost so that it is not lost.
+                tracing::error!(%lease, "usage events name an unknown lease; charged in full");
+                add_to_budget(&txn, org, event_month, cost, 0).await?;
+                continue;
+            };
+            let after = totals_of(&row);
+            let before = LeaseTotals {
+                units_settled: after
+                    .units_settled
+                    .saturating_sub(u64::try_from(units).unwrap_or(0)),
+                micros_settled: after.micros_settled - cost,
+                ..after
+            };
+            let status = LeaseStatus::parse(&row.status).unwrap_or(LeaseStatus::Returned);
+            let (spent, reserved) = settlement_effect(status, &before, cost);
+            add_to_budget(&txn, row.organization_id, row.month_start, spent, reserved).await?;
+        }
+        txn.commit().await.map_err(store_error)
+    }
+}

@@ -1,0 +1,478 @@
+//! [`Escrow`]: one instance's leases, held in memory. A call admitted against a lease takes a
+//! unit and its worst-case cost from the lease alone — no storage, no await — and gives back the
+//! difference when it settles. The escrow decides when a lease needs topping up, when it is idle
+//! and may be given back, and when its organisation is near its limit and must go back to exact
+//! per-call reservations; [`LeaseKeeper`](crate::LeaseKeeper) carries those decisions to storage.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Duration, Utc};
+use tollgate_kernel::{Action, Micros, OrganizationId, Period};
+
+use crate::lease::{GrantOutcome, GrantRequest, LeaseId};
+use crate::reservation::ReservationId;
+
+/// How leases are sized and kept.
+#[derive(Debug, Clone)]
+pub struct EscrowPolicy {
+    /// The instance's name, recorded with its leases.
+    pub holder: String,
+    /// How much of the recent traffic a lease should cover: a top-up is asked for when half of
+    /// it is left, so a lease runs dry only if a top-up takes longer than half of this.
+    pub horizon: Duration,
+    /// The fewest units a lease asks for.
+    pub min_units: u32,
+    /// The most units a lease asks for at once.
+    pub max_units: u32,
+    /// A lease without calls for this long is given back.
+    pub idle_after: Duration,
+    /// Leases expire this long after their last renewal; the keeper renews well within it.
+    pub lease_ttl: Duration,
+    /// After storage said too little is left to lease, how long calls of the organisation are
+    /// reserved one by one before a lease is asked for again.
+    pub exhausted_for: Duration,
+}
+
+impl Default for EscrowPolicy {
+    fn default() -> Self {
+        Self {
+            holder: "tollgate".to_owned(),
+            horizon: Duration::seconds(2),
+            min_units: 8,
+            max_units: 1_000_000,
+            idle_after: Duration::seconds(10),
+            lease_ttl: Duration::seconds(30),
+            exhausted_for: Duration::seconds(1),
+        }
+    }
+}
+
+/// The plan's terms a lease was granted under; a call under other terms (a plan change, a new
+/// day or month) does not draw on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTerms {
+    /// The UTC day of the units.
+    pub day: Period,
+    /// The UTC month of the budget.
+    pub month: Period,
+    /// The plan's daily quota for the action.
+    pub daily_limit: u32,
+    /// The plan's monthly budget; `None`: unlimited.
+    pub budget: Option<Micros>,
+}
+
+/// A call admitted against a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeasedAdmission {
+    /// The lease drawn on.
+    pub lease: LeaseId,
+    /// The day's units taken in storage by every holder, less what this lease has not used: an
+    /// upper bound of the units used, for the quota headers.
+    pub daily_used: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TopUp {
+    Idle,
+    Wanted,
+    InFlight,
+}
+
+#[derive(Debug)]
+struct LocalLease {
+    key: (OrganizationId, Action),
+    terms: LeaseTerms,
+    /// Grants confirmed by storage.
+    granted_sequence: u32,
+    /// A grant sent and not confirmed: retried with the same sequence.
+    pending_sequence: Option<u32>,
+    units_left: u64,
+    micros_left: i64,
+    /// Admitted, not yet settled or released.
+    in_flight: u32,
+    /// Settled here, not yet recorded in storage.
+    unflushed: u32,
+    /// New calls may draw on it.
+    open: bool,
+    /// Storage no longer holds it active (written off): never given back.
+    lost: bool,
+    top_up: TopUp,
+    last_admit: DateTime<Utc>,
+    window_start: DateTime<Utc>,
+    window_admits: u64,
+    /// Admits per second over the last full window.
+    rate: u64,
+    /// The largest estimate seen, to size the budget part of a grant.
+    estimate: i64,
+    daily_taken: u32,
+}
+
+impl LocalLease {
+    fn wanted_units(&self, policy: &EscrowPolicy) -> u64 {
+        let per_horizon = self.rate.max(self.window_admits)
+            * u64::try_from(policy.horizon.num_milliseconds()).unwrap_or(0)
+            / 1_000;
+        per_horizon.clamp(u64::from(policy.min_units), u64::from(policy.max_units))
+    }
+
+    fn wanted_micros(&self, policy: &EscrowPolicy) -> i64 {
+        let units = i64::try_from(self.wanted_units(policy)).unwrap_or(i64::MAX);
+        self.estimate.max(1).saturating_mul(units)
+    }
+
+    fn covers(&self, estimate: Micros) -> bool {
+        self.units_left >= 1 && (self.terms.budget.is_none() || self.micros_left >= estimate.get())
+    }
+
+    fn low(&self, policy: &EscrowPolicy) -> bool {
+        self.units_left * 2 < self.wanted_units(policy)
+            || (self.terms.budget.is_some() && self.micros_left * 2 < self.wanted_micros(policy))
+    }
+
+    fn drained(&self) -> bool {
+        self.in_flight == 0 && self.unflushed == 0 && self.top_up != TopUp::InFlight
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    leases: HashMap<LeaseId, LocalLease>,
+    current: HashMap<(OrganizationId, Action), LeaseId>,
+    calls: HashMap<ReservationId, (LeaseId, i64)>,
+    per_call_until: HashMap<(OrganizationId, Action), DateTime<Utc>>,
+}
+
+/// One instance's leases and the calls admitted against them.
+#[derive(Debug, Default)]
+pub struct Escrow {
+    policy: EscrowPolicy,
+    state: Mutex<State>,
+}
+
+impl Escrow {
+    /// An escrow holding nothing yet.
+    pub fn new(policy: EscrowPolicy) -> Self {
+        Self {
+            policy,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Its policy.
+    pub fn policy(&self) -> &EscrowPolicy {
+        &self.policy
+    }
+
+    /// Admits call `call` of `estimate` against the organisation's lease for `terms`, or returns
+    /// `None`: the call must be reserved in storage (and a lease is asked for, unless the
+    /// organisation is near its limit).
+    pub fn try_admit(
+        &self,
+        call: ReservationId,
+        organization: OrganizationId,
+        action: Action,
+        terms: LeaseTerms,
+        estimate: Micros,
+        now: DateTime<Utc>,
+    ) -> Option<LeasedAdmission> {
+        let key = (organization, action);
+        let mut state = self.lock();
+        let current = state.current.get(&key).copied();
+        if let Some(id) = current {
+            let lease = state.leases.get_mut(&id).expect("current leases are held");
+            if lease.terms != terms || !lease.open {
+                lease.open = false;
+                state.current.remove(&key);
+            } else if lease.covers(estimate) {
+                lease.units_left -= 1;
+                lease.micros_left -= estimate.get();
+                lease.in_flight += 1;
+                lease.estimate = lease.estimate.max(estimate.get());
+                count_admit(lease, now);
+                if lease.top_up == TopUp::Idle && lease.low(&self.policy) {
+                    lease.top_up = TopUp::Wanted;
+                }
+                let daily_used = u32::try_from(
+                    u64::from(lease.daily_taken).saturating_sub(lease.units_left),
+                )
+                .unwrap_or(u32::MAX);
+                state.calls.insert(call, (id, estimate.get()));
+                return Some(LeasedAdmission {
+                    lease: id,
+                    daily_used,
+                });
+            } else {
+                if lease.top_up == TopUp::Idle {
+                    lease.top_up = TopUp::Wanted;
+                }
+                lease.estimate = lease.estimate.max(estimate.get());
+                count_admit(lease, now);
+                return None;
+            }
+        }
+        let near_limit = state
+            .per_call_until
+            .get(&key)
+            .is_some_and(|until| *until > now);
+        if !near_limit {
+            state.per_call_until.remove(&key);
+            let id = LeaseId::new();
+            state.leases.insert(
+                id,
+                LocalLease {
+                    key,
+                    terms,
+                    granted_sequence: 0,
+                    pending_sequence: None,
+                    units_left: 0,
+                    micros_left: 0,
+                    in_flight: 0,
+                    unflushed: 0,
+                    open: true,
+                    lost: false,
+                    top_up: TopUp::Wanted,
+                    last_admit: now,
+                    window_start: now,
+                    window_admits: 1,
+                    rate: 0,
+                    estimate: estimate.get(),
+                    daily_taken: 0,
+                },
+            );
+            state.current.insert(key, id);
+        }
+        None
+    }
+
+    /// Gives a lease-backed call's unit and estimate back to its lease (the call produced
+    /// nothing). False when the call was not admitted against a lease here.
+    pub fn release(&self, call: ReservationId) -> bool {
+        let mut state = self.lock();
+        let Some((id, estimate)) = state.calls.remove(&call) else {
+            return false;
+        };
+        if let Some(lease) = state.leases.get_mut(&id) {
+            lease.units_left += 1;
+            lease.micros_left += estimate;
+            lease.in_flight -= 1;
+        }
+        true
+    }
+
+    /// Settles a lease-backed call at `actual` in memory (the lease gets back what the estimate
+    /// held beyond it) and returns its lease, whose storage record the event must update.
+    /// `None` when the call was not admitted against a lease here.
+    pub fn finish(&self, call: ReservationId, actual: Micros) -> Option<LeaseId> {
+        let mut state = self.lock();
+        let (id, estimate) = state.calls.remove(&call)?;
+        if let Some(lease) = state.leases.get_mut(&id) {
+            lease.micros_left += estimate - actual.get();
+            lease.in_flight -= 1;
+            lease.unflushed += 1;
+        }
+        Some(id)
+    }
+
+    /// Whether `call` was admitted against a lease here and is still running.
+    pub fn holds(&self, call: ReservationId) -> bool {
+        self.lock().calls.contains_key(&call)
+    }
+
+    /// `recorded` events of each lease are now in storage.
+    pub fn recorded(&self, recorded: &[(LeaseId, u32)]) {
+        let mut state = self.lock();
+        for (id, count) in recorded {
+            if let Some(lease) = state.leases.get_mut(id) {
+                lease.unflushed = lease.unflushed.saturating_sub(*count);
+            }
+        }
+    }
+
+    /// The grants to send now: one per lease that asked for a top-up and has none in flight.
+    pub fn grants_due(&self, now: DateTime<Utc>) -> Vec<GrantRequest> {
+        let mut state = self.lock();
+        let mut due = Vec::new();
+        for (id, lease) in &mut state.leases {
+            if lease.top_up != TopUp::Wanted || !lease.open || lease.lost {
+                continue;
+            }
+            let sequence = lease
+                .pending_sequence
+                .unwrap_or(lease.granted_sequence + 1);
+            lease.pending_sequence = Some(sequence);
+            lease.top_up = TopUp::InFlight;
+            due.push(GrantRequest {
+                lease: *id,
+                sequence,
+                holder: self.policy.holder.clone(),
+                organization: lease.key.0,
+                action: lease.key.1,
+                day: lease.terms.day,
+                daily_limit: lease.terms.daily_limit,
+                month: lease.terms.month,
+                budget: lease.terms.budget,
+                units: u32::try_from(lease.wanted_units(&self.policy)).unwrap_or(u32::MAX),
+                micros: Micros::new(lease.wanted_micros(&self.policy)),
+                min_micros: Micros::new(lease.estimate),
+                expires_at: now + self.policy.lease_ttl,
+            });
+        }
+        due
+    }
+
+    /// Applies storage's answers to [`grants_due`](Self::grants_due).
+    pub fn granted(&self, answers: &[(LeaseId, GrantOutcome)], now: DateTime<Utc>) {
+        let mut state = self.lock();
+        for (id, outcome) in answers {
+            let Some(lease) = state.leases.get_mut(id) else {
+                continue;
+            };
+            lease.top_up = TopUp::Idle;
+            let sequence = lease.pending_sequence.take();
+            let key = lease.key;
+            match *outcome {
+                GrantOutcome::Granted {
+                    units,
+                    micros,
+                    daily_taken,
+                } => {
+                    lease.granted_sequence = sequence.unwrap_or(lease.granted_sequence);
+                    lease.units_left += u64::from(units);
+                    lease.micros_left += micros.get();
+                    lease.daily_taken = daily_taken;
+                }
+                GrantOutcome::Exhausted => {
+                    // Near the limit: what this lease holds goes back, and calls are reserved
+                    // one by one so that none is refused while budget is left.
+                    lease.open = false;
+                    state.per_call_until.insert(key, now + self.policy.exhausted_for);
+                    if state.current.get(&key) == Some(id) {
+                        state.current.remove(&key);
+                    }
+                }
+                GrantOutcome::Closed => {
+                    lease.open = false;
+                    lease.lost = true;
+                    if state.current.get(&key) == Some(id) {
+                        state.current.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Storage did not answer the grants of `leases`: they are asked for again with the same
+    /// sequence, so a grant that did commit is not granted twice.
+    pub fn grants_failed(&self, leases: &[LeaseId]) {
+        let mut state = self.lock();
+        for id in leases {
+            if let Some(lease) = state.leases.get_mut(id) {
+                lease.top_up = TopUp::Wanted;
+            }
+        }
+    }
+
+    /// Leases storage holds for this instance: to renew.
+    pub fn held(&self) -> Vec<LeaseId> {
+        self.lock()
+            .leases
+            .iter()
+            .filter(|(_, lease)| lease.granted_sequence > 0 && !lease.lost)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Storage no longer holds `leases` active (written off): stop admitting against them.
+    pub fn lost(&self, leases: &[LeaseId]) {
+        let mut state = self.lock();
+        for id in leases {
+            if let Some(lease) = state.leases.get_mut(id) {
+                lease.open = false;
+                lease.lost = true;
+                let key = lease.key;
+                if state.current.get(&key) == Some(id) {
+                    state.current.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Leases to give back now: closed (a plan change, a new day, near the limit) or idle, with
+    /// every call admitted against them settled and recorded. They stop admitting; call
+    /// [`given_back`](Self::given_back) once storage took them back (when it did not answer,
+    /// they are listed again next time).
+    /// Leases that storage never granted, or that it lost, are forgotten here.
+    pub fn to_give_back(&self, now: DateTime<Utc>, everything: bool) -> Vec<LeaseId> {
+        let mut state = self.lock();
+        let idle_after = self.policy.idle_after;
+        let mut back = Vec::new();
+        let mut forget = Vec::new();
+        for (id, lease) in &mut state.leases {
+            let idle = now - lease.last_admit >= idle_after;
+            if !(everything || !lease.open || idle) || !lease.drained() {
+                continue;
+            }
+            lease.open = false;
+            if lease.granted_sequence == 0 && lease.pending_sequence.is_none() || lease.lost {
+                forget.push(*id);
+            } else {
+                back.push(*id);
+            }
+        }
+        for id in forget.iter().chain(&back) {
+            let key = state.leases[id].key;
+            if state.current.get(&key) == Some(id) {
+                state.current.remove(&key);
+            }
+        }
+        for id in &forget {
+            state.leases.remove(id);
+        }
+        back
+    }
+
+    /// `leases` were given back: forget them.
+    pub fn given_back(&self, leases: &[LeaseId]) {
+        let mut state = self.lock();
+        for id in leases {
+            state.leases.remove(id);
+        }
+    }
+
+    /// Units and budget held in memory, for tests and metrics: (units left, micros left) of the
+    /// open lease of `organization` and `action`.
+    pub fn available(&self, organization: OrganizationId, action: Action) -> Option<(u64, i64)> {
+        let state = self.lock();
+        let id = state.current.get(&(organization, action))?;
+        let lease = &state.leases[id];
+        Some((lease.units_left, lease.micros_left))
+    }
+
+    /// Lease-backed calls admitted and not yet settled or released.
+    pub fn in_flight(&self) -> usize {
+        self.lock().calls.len()
+    }
+
+    /// Leases held (granted and not lost), for tests and metrics.
+    pub fn lease_count(&self) -> usize {
+        self.held().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn count_admit(lease: &mut LocalLease, now: DateTime<Utc>) {
+    lease.last_admit = now;
+    if now - lease.window_start >= Duration::seconds(1) {
+        lease.rate = lease.window_admits;
+        lease.window_admits = 0;
+        lease.window_start = now;
+    }
+    lease.window_admits += 1;
+}
+
+#[cfg(test)]
+mod tests;

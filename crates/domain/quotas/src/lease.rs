@@ -1,0 +1,194 @@
+//! Leases (the escrow method): a slice of an organisation's remaining daily quota units and
+//! monthly budget, taken from storage by one instance so that it can admit calls in memory.
+//! Storage keeps `settled + outstanding leases + per-call reservations ≤ limit` at every moment;
+//! see docs/adr/0011-leases.md.
+
+use chrono::{DateTime, Utc};
+use tollgate_kernel::{Action, Micros, OrganizationId, Period};
+
+tollgate_kernel::uuid_id!(
+    /// One lease; chosen by the instance that holds it, so a retried grant cannot grant twice.
+    LeaseId);
+
+/// What one grant asks of storage: add up to `units` and `micros` to lease `lease` (creating it
+/// on its first grant), never more than the sizing rule ([`grant_size`]) allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRequest {
+    /// The lease, chosen by its holder.
+    pub lease: LeaseId,
+    /// 1 for the lease's first grant, then one more per top-up: a retried grant (same sequence)
+    /// is answered with what the first attempt granted, and grants nothing more.
+    pub sequence: u32,
+    /// The instance holding it (for operators reading the table).
+    pub holder: String,
+    /// Whose quota and budget.
+    pub organization: OrganizationId,
+    /// Whose daily quota the units are.
+    pub action: Action,
+    /// The UTC day of the units.
+    pub day: Period,
+    /// The plan's daily quota for the action.
+    pub daily_limit: u32,
+    /// The UTC month of the micros.
+    pub month: Period,
+    /// The plan's monthly budget; `None`: unlimited.
+    pub budget: Option<Micros>,
+    /// Units wanted.
+    pub units: u32,
+    /// Budget wanted.
+    pub micros: Micros,
+    /// Below this much budget the lease is not worth having: one call's worst case.
+    pub min_micros: Micros,
+    /// When storage may write the lease off unless its holder renews it.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What storage granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantOutcome {
+    /// Added to the lease.
+    Granted {
+        /// Quota units added.
+        units: u32,
+        /// Budget added.
+        micros: Micros,
+        /// The day's quota units taken in storage after the grant (all holders, all calls).
+        daily_taken: u32,
+    },
+    /// Too little is left to share: the organisation's calls are reserved one by one (exact)
+    /// until more is left — after a plan upgrade, the next day or the next month.
+    Exhausted,
+    /// The lease is no longer active (written off, returned): start a new one.
+    Closed,
+}
+
+/// The sizing rule of grants, the same in every adapter: at most `wanted`, at most a half of
+/// what remains divided among `holders` (the demarcation protocol's R/(2n): a grant never takes
+/// what the other holders need to proceed), and nothing when that is less than `min`.
+pub fn grant_size(wanted: u64, min: u64, remaining: u64, holders: u64) -> Option<u64> {
+    let share = remaining / (2 * holders.max(1));
+    let size = wanted.min(share);
+    (size >= min.max(1)).then_some(size)
+}
+
+/// The amounts of one lease as storage records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LeaseTotals {
+    /// Units granted in all.
+    pub units_granted: u64,
+    /// Budget granted in all.
+    pub micros_granted: i64,
+    /// Calls recorded against the lease.
+    pub units_settled: u64,
+    /// Their cost.
+    pub micros_settled: i64,
+}
+
+impl LeaseTotals {
+    /// The budget a settlement of `cost` moves out of the lease's hold: the part still within
+    /// what was granted (a call may cost more than its estimate).
+    pub fn within_grant(&self, cost: i64) -> i64 {
+        let before = self.micros_settled.min(self.micros_granted);
+        let after = (self.micros_settled + cost).min(self.micros_granted);
+        (after - before).max(0)
+    }
+
+    /// The budget the lease still holds: granted, not yet settled.
+    pub fn outstanding_micros(&self) -> i64 {
+        (self.micros_granted - self.micros_settled).max(0)
+    }
+
+    /// The quota units the lease still holds.
+    pub fn outstanding_units(&self) -> u64 {
+        self.units_granted.saturating_sub(self.units_settled)
+    }
+}
+
+/// A lease's standing in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseStatus {
+    /// Held; its holder admits against it.
+    Active,
+    /// Given back by its holder: what it did not use went back to the quota and the budget.
+    Returned,
+    /// Not renewed in time (its holder died or lost storage): its unsettled budget was counted
+    /// as spent — the provider may have served calls whose events never arrived — and its units
+    /// stay used.
+    Expired,
+}
+
+impl LeaseStatus {
+    /// The name storage keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Returned => "returned",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// The status named `raw` in storage.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(Self::Active),
+            "returned" => Some(Self::Returned),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// What a settlement of `cost` against a lease of `status` does to the month's budget row:
+/// (change of spent, change of reserved). The hold of an active lease becomes spending; an
+/// expired lease's unsettled hold was written off as spent already, so only a cost beyond its
+/// grant adds; a returned lease holds nothing, so the cost is added in full.
+pub fn settlement_effect(status: LeaseStatus, totals: &LeaseTotals, cost: i64) -> (i64, i64) {
+    let within = totals.within_grant(cost);
+    match status {
+        LeaseStatus::Active => (cost, -within),
+        LeaseStatus::Expired => (cost - within, 0),
+        LeaseStatus::Returned => (cost, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_takes_at_most_half_the_remainder_shared_among_holders() {
+        assert_eq!(grant_size(1_000, 1, 10_000, 1), Some(1_000));
+        assert_eq!(grant_size(1_000, 1, 1_000, 1), Some(500));
+        assert_eq!(grant_size(1_000, 1, 1_000, 4), Some(125));
+        // Near the limit nothing is leased: calls are reserved one by one.
+        assert_eq!(grant_size(1_000, 10, 30, 2), None);
+        assert_eq!(grant_size(1_000, 0, 1, 1), None);
+    }
+
+    #[test]
+    fn only_the_part_of_a_cost_within_the_grant_leaves_the_hold() {
+        let totals = LeaseTotals {
+            micros_granted: 100,
+            micros_settled: 90,
+            ..LeaseTotals::default()
+        };
+        assert_eq!(totals.within_grant(5), 5);
+        assert_eq!(totals.within_grant(30), 10);
+        assert_eq!(totals.outstanding_micros(), 10);
+        assert_eq!(settlement_effect(LeaseStatus::Active, &totals, 30), (30, -10));
+        assert_eq!(settlement_effect(LeaseStatus::Expired, &totals, 30), (20, 0));
+        assert_eq!(settlement_effect(LeaseStatus::Returned, &totals, 30), (30, 0));
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_stored_names() {
+        for status in [
+            LeaseStatus::Active,
+            LeaseStatus::Returned,
+            LeaseStatus::Expired,
+        ] {
+            assert_eq!(LeaseStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(LeaseStatus::parse("pending"), None);
+    }
+}
