@@ -50,9 +50,11 @@ impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
                     ),
                     Err(error) => tracing::warn!(%error, "lease renewal failed; will retry"),
                 }
-                if let Err(error) = self.keeper.give_back(false).await {
-                    tracing::warn!(%error, "giving back idle leases failed; will retry");
-                }
+            }
+            // Closed (a plan change, a new day) or idle and drained: back at once, so that
+            // what they hold is not kept from the organisation's other calls.
+            if let Err(error) = self.keeper.give_back(false).await {
+                tracing::warn!(%error, "giving back leases failed; will retry");
             }
         }
     }

@@ -131,7 +131,7 @@ where
         }
     };
     let mut instances: Vec<Instance<S::Store>> = (0..INSTANCES).map(|_| fresh()).collect();
-    let mut generations = vec![0usize; INSTANCES];
+    let mut generations = [0usize; INSTANCES];
     let mut calls: Vec<Call> = Vec::new();
     let running = |calls: &Vec<Call>| -> Vec<usize> {
         (0..calls.len())
@@ -198,8 +198,14 @@ where
                 let usage = event(tenant, c.id, c.actual, c.actual * 2, now);
                 if c.leased {
                     let owner = &mut instances[c.instance];
-                    let lease = owner.escrow.finish(c.id, Micros::new(c.actual)).expect("leased");
-                    owner.queue.push(LeasedEvent { event: usage, lease });
+                    let lease = owner
+                        .escrow
+                        .finish(c.id, Micros::new(c.actual))
+                        .expect("leased");
+                    owner.queue.push(LeasedEvent {
+                        event: usage,
+                        lease,
+                    });
                     owner.queued.push(index);
                 } else {
                     assert!(store.settle_and_record(usage).await.expect("settle"));
@@ -226,7 +232,11 @@ where
             Op::Flush(i) => {
                 let instance = &mut instances[i];
                 while !instance.queue.is_empty() {
-                    instance.queue.flush(&store, &instance.escrow).await.expect("flush");
+                    instance
+                        .queue
+                        .flush(&store, &instance.escrow)
+                        .await
+                        .expect("flush");
                 }
                 for index in instance.queued.drain(..) {
                     calls[index].recorded = true;
@@ -234,7 +244,11 @@ where
             }
             Op::GiveBack(i) => {
                 instances[i].keeper.renew().await.expect("renew");
-                instances[i].keeper.give_back(false).await.expect("give back");
+                instances[i]
+                    .keeper
+                    .give_back(false)
+                    .await
+                    .expect("give back");
             }
             Op::Crash(i) => {
                 instances[i] = fresh();
@@ -247,14 +261,22 @@ where
         }
         check_limits(&calls);
         let counters = counters_at(&store, org, T0).await;
-        assert!(counters.spent <= BUDGET, "spent {} over the budget", counters.spent);
+        assert!(
+            counters.spent <= BUDGET,
+            "spent {} over the budget",
+            counters.spent
+        );
     }
 
     // Every live instance records what it queued: the ledger then holds exactly the recorded
     // events, each once.
     for instance in &mut instances {
         while !instance.queue.is_empty() {
-            instance.queue.flush(&store, &instance.escrow).await.expect("flush");
+            instance
+                .queue
+                .flush(&store, &instance.escrow)
+                .await
+                .expect("flush");
         }
         for index in instance.queued.drain(..) {
             calls[index].recorded = true;
@@ -265,11 +287,18 @@ where
         .totals(org, Period::utc_month(T0))
         .await
         .expect("totals");
-    assert_eq!(totals.requests, recorded.len() as u64, "each recorded call once");
+    assert_eq!(
+        totals.requests,
+        recorded.len() as u64,
+        "each recorded call once"
+    );
     let cost: i64 = recorded.iter().map(|c| c.actual).sum();
     assert_eq!(totals.cost, Micros::new(cost));
     let spent = counters_at(&store, org, T0).await.spent;
-    assert!(spent >= cost, "spent {spent} below the recorded cost {cost}");
+    assert!(
+        spent >= cost,
+        "spent {spent} below the recorded cost {cost}"
+    );
 }
 
 /// Served calls — running ones at their worst case, settled ones at their cost, those of dead
@@ -284,8 +313,14 @@ fn check_limits(calls: &[Call]) {
         })
         .sum();
     assert!(served <= BUDGET, "served {served} over the budget {BUDGET}");
-    let units = calls.iter().filter(|c| c.state != CallState::Released).count();
-    assert!(units <= DAILY as usize, "{units} calls over the daily quota {DAILY}");
+    let units = calls
+        .iter()
+        .filter(|c| c.state != CallState::Released)
+        .count();
+    assert!(
+        units <= DAILY as usize,
+        "{units} calls over the daily quota {DAILY}"
+    );
 }
 
 /// Runs `cases` generated sequences against `subject` (a fresh organisation each), printing the

@@ -73,13 +73,22 @@ pub async fn a_lease_holds_its_grant_until_its_events_are_recorded_and_it_is_ret
         }
     );
     // The lease's 500 are held: a per-call reservation of 600 does not fit.
-    let big = store.reserve(request(org, 100, Some(1_000), 600)).await.unwrap();
-    assert!(matches!(big, ReserveOutcome::BudgetExceeded { .. }), "{big:?}");
+    let big = store
+        .reserve(request(org, 100, Some(1_000), 600))
+        .await
+        .unwrap();
+    assert!(
+        matches!(big, ReserveOutcome::BudgetExceeded { .. }),
+        "{big:?}"
+    );
     // What a lease holds unused is not shown as usage.
     assert_eq!(counters(&store, org).await.used, 0);
     assert_eq!(counters(&store, org).await.reserved, 0);
 
-    let batch = vec![leased_event(tenant, lease, 70), leased_event(tenant, lease, 30)];
+    let batch = vec![
+        leased_event(tenant, lease, 70),
+        leased_event(tenant, lease, 30),
+    ];
     store.record_leased(batch.clone()).await.unwrap();
     store.record_leased(batch).await.unwrap();
     let after = counters(&store, org).await;
@@ -90,8 +99,14 @@ pub async fn a_lease_holds_its_grant_until_its_events_are_recorded_and_it_is_ret
     assert_eq!(store.give_back(vec![lease], T0).await.unwrap(), 1);
     assert_eq!(store.give_back(vec![lease], T0).await.unwrap(), 0, "once");
     // 900 left, nothing held: a reservation of 900 fits, one more micro-dollar would not.
-    let fits = store.reserve(request(org, 100, Some(1_000), 900)).await.unwrap();
-    assert!(matches!(fits, ReserveOutcome::Reserved { daily_used: 3 }), "{fits:?}");
+    let fits = store
+        .reserve(request(org, 100, Some(1_000), 900))
+        .await
+        .unwrap();
+    assert!(
+        matches!(fits, ReserveOutcome::Reserved { daily_used: 3 }),
+        "{fits:?}"
+    );
 }
 
 /// A grant retried with the same sequence is answered with what it granted, and grants nothing
@@ -126,7 +141,11 @@ where
     let org = subject.tenant().await.organization;
     let ask = |lease| grant(lease, 1, org, 1_000_000, 1_000, 1_000, 1_000_000);
     let outcomes = store
-        .grant(vec![ask(LeaseId::new()), ask(LeaseId::new()), ask(LeaseId::new())])
+        .grant(vec![
+            ask(LeaseId::new()),
+            ask(LeaseId::new()),
+            ask(LeaseId::new()),
+        ])
         .await
         .unwrap();
     let micros: Vec<i64> = outcomes
@@ -163,13 +182,21 @@ where
         let store = subject.store();
         tokio::spawn(async move {
             if i % 2 == 0 {
-                let outcome = grant_one(&store, grant(LeaseId::new(), 1, org, DAILY, BUDGET, 200, 50_000)).await;
+                let outcome = grant_one(
+                    &store,
+                    grant(LeaseId::new(), 1, org, DAILY, BUDGET, 200, 50_000),
+                )
+                .await;
                 match outcome {
                     GrantOutcome::Granted { units, micros, .. } => (i64::from(units), micros.get()),
                     _ => (0, 0),
                 }
             } else {
-                match store.reserve(request(org, DAILY, Some(BUDGET), 3_000)).await.unwrap() {
+                match store
+                    .reserve(request(org, DAILY, Some(BUDGET), 3_000))
+                    .await
+                    .unwrap()
+                {
                     ReserveOutcome::Reserved { .. } => (1, 3_000),
                     _ => (0, 0),
                 }
@@ -185,7 +212,10 @@ where
     let micros: i64 = held.iter().map(|(_, m)| m).sum();
     assert!(units <= i64::from(DAILY), "{units} units held");
     assert!(micros <= BUDGET, "{micros} micros held");
-    assert!(micros > BUDGET / 2, "the budget was shared out, not refused: {micros}");
+    assert!(
+        micros > BUDGET / 2,
+        "the budget was shared out, not refused: {micros}"
+    );
 }
 
 /// A lease not renewed in time is written off: its unsettled budget counts as spent, its units
@@ -208,20 +238,51 @@ pub async fn an_expired_lease_is_written_off_and_late_events_are_not_charged_twi
         ])
         .await
         .unwrap();
-    assert!(granted.iter().all(|g| matches!(g, GrantOutcome::Granted { .. })));
-    store.record_leased(vec![leased_event(tenant, lease, 100)]).await.unwrap();
+    assert!(
+        granted
+            .iter()
+            .all(|g| matches!(g, GrantOutcome::Granted { .. }))
+    );
+    store
+        .record_leased(vec![leased_event(tenant, lease, 100)])
+        .await
+        .unwrap();
     // `other` is renewed past the sweep; `lease` is not.
-    assert!(store.renew(vec![other], T0 + Duration::minutes(5)).await.unwrap().is_empty());
-    assert_eq!(store.expire_leases(T0 + Duration::minutes(1), 100).await.unwrap(), 1);
-    assert_eq!(store.renew(vec![lease, other], T0 + Duration::minutes(6)).await.unwrap(), vec![lease]);
+    assert!(
+        store
+            .renew(vec![other], T0 + Duration::minutes(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .expire_leases(T0 + Duration::minutes(1), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .renew(vec![lease, other], T0 + Duration::minutes(6))
+            .await
+            .unwrap(),
+        vec![lease]
+    );
     let after = counters(&store, org).await;
     assert_eq!(after.spent, 1_000, "100 recorded + 900 written off");
     assert_eq!(after.reserved, 0, "what `other` holds unused is not shown");
     // A late event of the dead lease: in the ledger (invoiced), not added to spending again.
-    store.record_leased(vec![leased_event(tenant, lease, 300)]).await.unwrap();
+    store
+        .record_leased(vec![leased_event(tenant, lease, 300)])
+        .await
+        .unwrap();
     assert_eq!(counters(&store, org).await.spent, 1_000);
     // Beyond its grant it is added: 100 + 300 + 700 = 1,100 recorded against a 1,000 grant.
-    store.record_leased(vec![leased_event(tenant, lease, 700)]).await.unwrap();
+    store
+        .record_leased(vec![leased_event(tenant, lease, 700)])
+        .await
+        .unwrap();
     assert_eq!(counters(&store, org).await.spent, 1_100);
     let totals = store.totals(org, Period::utc_month(T0)).await.unwrap();
     assert_eq!((totals.requests, totals.cost), (3, Micros::new(1_100)));

@@ -63,7 +63,11 @@ async fn race(backend: Backend) {
     // A few calls on each instance first, so that both hold leases when the race starts.
     let mut statuses = Vec::new();
     for app in [&first, &second, &first, &second] {
-        statuses.push(app.post("/v1/chat/completions", body.clone(), Some(&key)).await.status());
+        statuses.push(
+            app.post("/v1/chat/completions", body.clone(), Some(&key))
+                .await
+                .status(),
+        );
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     let calls = (0..CALLS).map(|i| {
@@ -83,15 +87,27 @@ async fn race(backend: Backend) {
         .count();
     assert_eq!(served + refused, statuses.len(), "{statuses:?}");
     let upstream_calls = upstream.received_requests().await.unwrap().len();
-    assert_eq!(upstream_calls, served, "every served call and no other reached upstream");
+    assert_eq!(
+        upstream_calls, served,
+        "every served call and no other reached upstream"
+    );
     assert!(served <= QUOTA, "{served} served over a quota of {QUOTA}");
-    assert!(served >= QUOTA / 2, "only {served} of {QUOTA} served: {statuses:?}");
+    assert!(
+        served >= QUOTA / 2,
+        "only {served} of {QUOTA} served: {statuses:?}"
+    );
 
-    // Both instances record their events; either one's usage read then sees every call once.
+    // A usage read waits for its own instance's batch: after one read on each, the ledger
+    // holds every served call once, whichever instance served it.
+    first.usage(&key).await;
+    second.usage(&key).await;
     for app in [&first, &second] {
         let usage = app.usage(&key).await;
         assert_eq!(usage["requests"], served, "{usage}");
-        assert_eq!(usage["cost_micros"], usage["budget"]["spent_micros"], "{usage}");
+        assert_eq!(
+            usage["cost_micros"], usage["budget"]["spent_micros"],
+            "{usage}"
+        );
         let chat = usage["quotas"]
             .as_array()
             .unwrap()

@@ -39,7 +39,13 @@ impl Lease {
 }
 
 impl Ledger {
-    fn add_to_budget(&mut self, organization: OrganizationId, month: DateTime<Utc>, spent: i64, reserved: i64) {
+    fn add_to_budget(
+        &mut self,
+        organization: OrganizationId,
+        month: DateTime<Utc>,
+        spent: i64,
+        reserved: i64,
+    ) {
         let budget = self.budgets.entry((organization, month)).or_default();
         *budget = Budget {
             spent: Micros::new(budget.spent.get() + spent),
@@ -151,7 +157,10 @@ impl Ledger {
         let micros = lease.totals.outstanding_micros();
         if status == LeaseStatus::Returned {
             let units = u32::try_from(lease.totals.outstanding_units()).unwrap_or(u32::MAX);
-            if let Some(used) = self.quota.get_mut(&(lease.organization, lease.action, lease.day)) {
+            if let Some(used) = self
+                .quota
+                .get_mut(&(lease.organization, lease.action, lease.day))
+            {
                 *used = used.saturating_sub(units);
             }
             self.add_to_budget(lease.organization, lease.month, 0, -micros);
@@ -234,13 +243,18 @@ impl LeasedEventStore for MemoryStore {
                     let before = held.totals;
                     held.totals.units_settled += 1;
                     held.totals.micros_settled += cost;
-                    let (organization, month, status) = (held.organization, held.month, held.status);
+                    let (organization, month, status) =
+                        (held.organization, held.month, held.status);
                     let (spent, reserved) = settlement_effect(status, &before, cost);
-                    state.ledger.add_to_budget(organization, month, spent, reserved);
+                    state
+                        .ledger
+                        .add_to_budget(organization, month, spent, reserved);
                 }
                 None => {
                     let month = Period::utc_month(event.at).start();
-                    state.ledger.add_to_budget(event.organization, month, cost, 0);
+                    state
+                        .ledger
+                        .add_to_budget(event.organization, month, cost, 0);
                 }
             }
             state.usage.record(event);

@@ -238,7 +238,11 @@ async fn grant_one(
             Expr::val(to_millis(request.expires_at)),
             Expr::val(now),
         ])
-        .on_conflict(OnConflict::column(quota_lease::Column::Id).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(quota_lease::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
         .to_owned();
     txn.execute_raw(backend.build(&create))
         .await
@@ -277,12 +281,7 @@ async fn grant_one(
     )
     .await?;
     let units_left = u64::try_from(i64::from(request.daily_limit) - used).unwrap_or(0);
-    let units = grant_size(
-        u64::from(request.units),
-        1,
-        units_left,
-        unit_holders + 1,
-    );
+    let units = grant_size(u64::from(request.units), 1, units_left, unit_holders + 1);
     let micros = match request.budget {
         None => Some(u64::try_from(request.micros.get()).unwrap_or(0)),
         Some(limit) => {
@@ -438,11 +437,7 @@ impl LeaseLedger for SqlStore {
         let mut order: Vec<usize> = (0..requests.len()).collect();
         order.sort_by_key(|&i| {
             let request = &requests[i];
-            (
-                request.organization,
-                request.action.as_str(),
-                request.lease,
-            )
+            (request.organization, request.action.as_str(), request.lease)
         });
         let txn = self.db.begin().await.map_err(store_error)?;
         let mut outcomes = vec![GrantOutcome::Closed; requests.len()];
@@ -461,7 +456,10 @@ impl LeaseLedger for SqlStore {
         let mut still_active = std::collections::HashSet::new();
         for chunk in leases.chunks(500) {
             let renewed = quota_lease::Entity::update_many()
-                .col_expr(quota_lease::Column::ExpiresAt, Expr::value(to_millis(until)))
+                .col_expr(
+                    quota_lease::Column::ExpiresAt,
+                    Expr::value(to_millis(until)),
+                )
                 .filter(quota_lease::Column::Id.is_in(chunk.iter().map(LeaseId::as_uuid)))
                 .filter(quota_lease::Column::Status.eq(ACTIVE))
                 .exec_with_returning(&self.db)

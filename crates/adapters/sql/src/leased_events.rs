@@ -6,14 +6,17 @@
 use std::collections::{BTreeMap, HashSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
+};
 use tollgate_billing::{LeasedEvent, LeasedEventStore};
 use tollgate_kernel::{Period, StoreError};
 use tollgate_quotas::{LeaseStatus, LeaseTotals, settlement_effect};
 use uuid::Uuid;
 
 use crate::connect::SqlStore;
-use crate::entities::{quota_lease, usage_event};
+use crate::entities::{budget_period, quota_lease, usage_event};
 use crate::errors::store_error;
 use crate::lease_ledger::{add_to_budget, totals_of};
 use crate::time::to_millis;
@@ -77,6 +80,27 @@ impl LeasedEventStore for SqlStore {
         }
         let backend = self.backend();
         let txn = self.db.begin().await.map_err(store_error)?;
+        if backend == DatabaseBackend::Postgres {
+            // The budget rows first, in organisation order: a per-call settlement locks its
+            // budget row before the rollup rows its event's insert touches, so this batch must
+            // not take the rollups first. (SQLite has one writer: no such race.)
+            let mut budgets: Vec<(Uuid, i64)> = events
+                .iter()
+                .map(|leased| {
+                    let month = to_millis(Period::utc_month(leased.event.at).start());
+                    (leased.event.organization.as_uuid(), month)
+                })
+                .collect();
+            budgets.sort_unstable();
+            budgets.dedup();
+            for key in budgets {
+                budget_period::Entity::find_by_id(key)
+                    .lock_exclusive()
+                    .one(&txn)
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
         let mut inserted: HashSet<Uuid> = HashSet::with_capacity(events.len());
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let rows = txn

@@ -193,10 +193,9 @@ impl Escrow {
                 if lease.top_up == TopUp::Idle && lease.low(&self.policy) {
                     lease.top_up = TopUp::Wanted;
                 }
-                let daily_used = u32::try_from(
-                    u64::from(lease.daily_taken).saturating_sub(lease.units_left),
-                )
-                .unwrap_or(u32::MAX);
+                let daily_used =
+                    u32::try_from(u64::from(lease.daily_taken).saturating_sub(lease.units_left))
+                        .unwrap_or(u32::MAX);
                 state.calls.insert(call, (id, estimate.get()));
                 return Some(LeasedAdmission {
                     lease: id,
@@ -293,13 +292,19 @@ impl Escrow {
     pub fn grants_due(&self, now: DateTime<Utc>) -> Vec<GrantRequest> {
         let mut state = self.lock();
         let mut due = Vec::new();
-        for (id, lease) in &mut state.leases {
-            if lease.top_up != TopUp::Wanted || !lease.open || lease.lost {
+        let State {
+            leases,
+            per_call_until,
+            ..
+        } = &mut *state;
+        for (id, lease) in leases.iter_mut() {
+            let near_limit = per_call_until
+                .get(&lease.key)
+                .is_some_and(|until| *until > now);
+            if lease.top_up != TopUp::Wanted || !lease.open || lease.lost || near_limit {
                 continue;
             }
-            let sequence = lease
-                .pending_sequence
-                .unwrap_or(lease.granted_sequence + 1);
+            let sequence = lease.pending_sequence.unwrap_or(lease.granted_sequence + 1);
             lease.pending_sequence = Some(sequence);
             lease.top_up = TopUp::InFlight;
             due.push(GrantRequest {
@@ -343,13 +348,12 @@ impl Escrow {
                     lease.daily_taken = daily_taken;
                 }
                 GrantOutcome::Exhausted => {
-                    // Near the limit: what this lease holds goes back, and calls are reserved
-                    // one by one so that none is refused while budget is left.
-                    lease.open = false;
-                    state.per_call_until.insert(key, now + self.policy.exhausted_for);
-                    if state.current.get(&key) == Some(id) {
-                        state.current.remove(&key);
-                    }
+                    // Near the limit: no more top-ups for a while. What the lease still holds
+                    // is used up here (as exact as reserving it call by call); beyond it calls
+                    // are reserved one by one.
+                    state
+                        .per_call_until
+                        .insert(key, now + self.policy.exhausted_for);
                 }
                 GrantOutcome::Closed => {
                     lease.open = false;

@@ -175,9 +175,18 @@ mod tests {
         assert_eq!(totals.within_grant(5), 5);
         assert_eq!(totals.within_grant(30), 10);
         assert_eq!(totals.outstanding_micros(), 10);
-        assert_eq!(settlement_effect(LeaseStatus::Active, &totals, 30), (30, -10));
-        assert_eq!(settlement_effect(LeaseStatus::Expired, &totals, 30), (20, 0));
-        assert_eq!(settlement_effect(LeaseStatus::Returned, &totals, 30), (30, 0));
+        assert_eq!(
+            settlement_effect(LeaseStatus::Active, &totals, 30),
+            (30, -10)
+        );
+        assert_eq!(
+            settlement_effect(LeaseStatus::Expired, &totals, 30),
+            (20, 0)
+        );
+        assert_eq!(
+            settlement_effect(LeaseStatus::Returned, &totals, 30),
+            (30, 0)
+        );
     }
 
     #[test]

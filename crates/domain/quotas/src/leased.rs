@@ -181,7 +181,10 @@ impl<K: LeaseLedger, C: Clock> LeaseKeeper<K, C> {
         if leases.is_empty() {
             return Ok(0);
         }
-        let taken = self.ledger.give_back(leases.clone(), self.clock.now()).await?;
+        let taken = self
+            .ledger
+            .give_back(leases.clone(), self.clock.now())
+            .await?;
         self.escrow.given_back(&leases);
         Ok(taken)
     }

@@ -88,6 +88,8 @@ pub use plan::{Budget, Plan, PlanCatalog, PlanSpec, RateLimit};
 pub use reservation::{
     Reservation, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters,
 };
-pub use service::{Admission, Checked, LimiterFailure, MeteringPolicy, MeteringService, RateDecision};
+pub use service::{
+    Admission, Checked, LimiterFailure, MeteringPolicy, MeteringService, RateDecision,
+};
 /// Re-exported from the kernel, where the other domain crates reach it too.
 pub use tollgate_kernel::Action;

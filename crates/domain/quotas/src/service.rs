@@ -150,8 +150,14 @@ where
         estimate: Micros,
     ) -> Result<Admission, AdmitError> {
         let checked = self.check(organization, action).await?;
-        self.reserve(checked, organization, action, estimate, ReservationId::new())
-            .await
+        self.reserve(
+            checked,
+            organization,
+            action,
+            estimate,
+            ReservationId::new(),
+        )
+        .await
     }
 
     /// The checks before quota and budget: the organisation's standing and plan, the action

@@ -156,7 +156,11 @@ async fn a_lease_backed_call_is_queued_and_any_other_goes_to_the_per_call_settle
     let (escrow, call) = escrow_with_call();
     let queue = Arc::new(SettlementQueue::new(10));
     let per_call = Arc::new(AtomicUsize::new(0));
-    let settler = LeasedSettler::new(escrow.clone(), queue.clone(), CountingSettler(per_call.clone()));
+    let settler = LeasedSettler::new(
+        escrow.clone(),
+        queue.clone(),
+        CountingSettler(per_call.clone()),
+    );
 
     settler.settle(event(call.as_uuid(), 4)).await;
     assert_eq!(queue.len(), 1);

@@ -99,7 +99,10 @@ fn settling_returns_the_unused_estimate_and_marks_the_event_for_the_batch() {
     fx.admit(100, at(0));
     fx.grant(10, 1_000, at(0));
     let (call, admission) = fx.admit(100, at(0)).unwrap();
-    assert_eq!(fx.escrow.finish(call, Micros::new(30)), Some(admission.lease));
+    assert_eq!(
+        fx.escrow.finish(call, Micros::new(30)),
+        Some(admission.lease)
+    );
     assert_eq!(fx.escrow.available(fx.org, Action::Chat), Some((9, 970)));
     // Settled once: a second settlement of the same call is not the lease's.
     assert_eq!(fx.escrow.finish(call, Micros::new(30)), None);
@@ -141,7 +144,7 @@ fn a_running_lease_is_topped_up_with_the_next_sequence_before_it_runs_dry() {
 }
 
 #[test]
-fn near_the_limit_the_lease_closes_and_calls_are_reserved_one_by_one_for_a_while() {
+fn near_the_limit_no_lease_is_asked_for_a_while_and_calls_are_reserved_one_by_one() {
     let fx = Fixture::new();
     fx.admit(100, at(0));
     let due = fx.escrow.grants_due(at(0));
@@ -152,6 +155,22 @@ fn near_the_limit_the_lease_closes_and_calls_are_reserved_one_by_one_for_a_while
     // After `exhausted_for` a lease is tried again (a plan upgrade, a new month).
     assert!(fx.admit(100, at(2)).is_none());
     assert_eq!(fx.escrow.grants_due(at(2)).len(), 1);
+}
+
+#[test]
+fn a_lease_refused_a_top_up_is_used_up_before_calls_go_to_storage() {
+    let fx = Fixture::new();
+    fx.admit(100, at(0));
+    fx.grant(2, 200, at(0));
+    fx.admit(100, at(0)).unwrap();
+    let due = fx.escrow.grants_due(at(0));
+    assert_eq!(due.len(), 1, "half used: a top-up is asked for");
+    fx.escrow
+        .granted(&[(due[0].lease, GrantOutcome::Exhausted)], at(0));
+    // The last unit it holds still serves a call: nothing it holds is stranded.
+    assert!(fx.admit(100, at(0)).is_some());
+    assert!(fx.admit(100, at(0)).is_none());
+    assert!(fx.escrow.grants_due(at(0)).is_empty());
 }
 
 #[test]
@@ -170,7 +189,11 @@ fn a_plan_change_stops_calls_drawing_on_the_lease_granted_under_the_old_terms() 
     assert!(leased.is_none(), "reserved in storage under the new terms");
     let old = fx.escrow.held();
     assert_eq!(old.len(), 1);
-    assert_eq!(fx.escrow.to_give_back(at(0), false), old, "the old lease goes back");
+    assert_eq!(
+        fx.escrow.to_give_back(at(0), false),
+        old,
+        "the old lease goes back"
+    );
 }
 
 #[test]
