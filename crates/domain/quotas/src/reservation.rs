@@ -81,10 +81,12 @@ pub enum ReserveOutcome {
 /// An organisation's counters for a day and a month.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageCounters {
-    /// Quota units used in the day, per action; an action not used may be absent.
+    /// Quota units used in the day, per action; an action not used may be absent. Units that
+    /// active leases hold unused are not counted (they still count against the limit).
     pub daily_used: Vec<(Action, u32)>,
-    /// Cost settled in the month.
+    /// Cost settled in the month (with the unused part of leases written off after a crash).
     pub spent: Micros,
-    /// Estimates of calls in flight in the month.
+    /// Estimates of calls in flight in the month reserved one by one; budget that active leases
+    /// hold is not counted (it still counts against the limit).
     pub reserved: Micros,
 }
