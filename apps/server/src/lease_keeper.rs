@@ -1,7 +1,8 @@
 //! The background side of leased admission (docs/adr/0011-leases.md): writes lease-backed usage
 //! events in batches — every `flush_every`, or at once when a batch is full or a reader waits —
-//! sends the top-ups the escrow asked for, renews the leases held, and gives back idle ones. At
-//! shutdown, [`LeaseRuntime::finish`] records every event and gives every lease back.
+//! sends the top-ups the escrow asked for, renews the leases held, gives back idle and closed
+//! ones, and writes off leases of dead instances. At shutdown, [`LeaseRuntime::finish`] records
+//! every event and gives every lease back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use tollgate_billing::{LeasedEventStore, SettlementQueue};
 use tollgate_kernel::Clock;
 use tollgate_quotas::ports::LeaseLedger;
-use tollgate_quotas::{Escrow, LeaseKeeper};
+use tollgate_quotas::{Escrow, GiveBack, LeaseKeeper};
 
 pub struct LeaseRuntime<K, S, C> {
     pub escrow: Arc<Escrow>,
@@ -17,6 +18,8 @@ pub struct LeaseRuntime<K, S, C> {
     pub keeper: LeaseKeeper<K, C>,
     pub events: S,
     pub flush_every: Duration,
+    /// How often leases of dead instances are looked for.
+    pub sweep_every: Duration,
 }
 
 /// Leases written off per sweep.
@@ -30,6 +33,7 @@ impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
         )
         .max(Duration::from_millis(100));
         let mut last_renewal = tokio::time::Instant::now();
+        let mut last_sweep = last_renewal;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.flush_every) => {}
@@ -38,6 +42,11 @@ impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
             self.flush_all().await;
             if let Err(error) = self.keeper.top_up().await {
                 tracing::warn!(%error, "lease top-up failed; calls are reserved one by one meanwhile");
+            }
+            // A closed lease (a plan change, a new day) still holds units and budget that the
+            // organisation's per-call reservations need: back as soon as it is drained.
+            if let Err(error) = self.keeper.give_back(GiveBack::Closed).await {
+                tracing::warn!(%error, "giving back closed leases failed; will retry");
             }
             if last_renewal.elapsed() >= renew_every {
                 last_renewal = tokio::time::Instant::now();
@@ -50,17 +59,19 @@ impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
                     ),
                     Err(error) => tracing::warn!(%error, "lease renewal failed; will retry"),
                 }
+                if let Err(error) = self.keeper.give_back(GiveBack::ClosedOrIdle).await {
+                    tracing::warn!(%error, "giving back leases failed; will retry");
+                }
             }
-            // Closed (a plan change, a new day) or idle and drained: back at once, so that
-            // what they hold is not kept from the organisation's other calls.
-            if let Err(error) = self.keeper.give_back(false).await {
-                tracing::warn!(%error, "giving back leases failed; will retry");
+            if last_sweep.elapsed() >= self.sweep_every {
+                last_sweep = tokio::time::Instant::now();
+                self.expire().await;
             }
         }
     }
 
-    /// Writes off leases of dead instances; run by the sweeper.
-    pub async fn expire(&self) {
+    /// Writes off leases of dead instances (any instance's, not renewed in time).
+    async fn expire(&self) {
         loop {
             match self.keeper.expire(EXPIRE_BATCH).await {
                 Ok(0) => return,
@@ -113,7 +124,7 @@ impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
                 "shutting down with usage events unrecorded; their leases will be written off"
             );
         }
-        match self.keeper.give_back(true).await {
+        match self.keeper.give_back(GiveBack::Everything).await {
             Ok(returned) => tracing::info!(returned, "gave back this instance's leases"),
             Err(error) => tracing::warn!(%error, "could not give back leases; they will expire"),
         }

@@ -177,6 +177,7 @@ impl Application {
                 keeper: LeaseKeeper::new(escrow, store.clone(), SystemClock),
                 events: store.clone(),
                 flush_every: Duration::from_millis(settings.quotas.settlement_flush_millis),
+                sweep_every: Duration::from_secs(settings.quotas.sweep_interval_seconds),
             })
         });
         let per_call = SettlementPort(settlements.clone());
@@ -233,15 +234,6 @@ impl Application {
         ];
         if let Some(runtime) = &leases {
             background.push(tokio::spawn(runtime.clone().run()));
-            let runtime = runtime.clone();
-            let every = Duration::from_secs(settings.quotas.sweep_interval_seconds);
-            background.push(tokio::spawn(async move {
-                let mut ticker = tokio::time::interval(every);
-                loop {
-                    ticker.tick().await;
-                    runtime.expire().await;
-                }
-            }));
         }
         Ok(Self {
             listener,

@@ -1,7 +1,6 @@
 //! Where usage reports read from: the plan through metering, the snapshot from storage after
-//! this instance's settlements in flight for the organisation (and its batched events) have
-//! committed (a client that
-//! reads its usage right after a call sees the call).
+//! this instance's settlements in flight for the organisation and its batched events have
+//! committed (a client that reads its usage right after a call sees the call).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,8 +14,8 @@ use tollgate_costing::UsageLedger;
 use tollgate_kernel::{Clock, FixedClock, Micros, OrganizationId, Period};
 use tollgate_quotas::ports::{LeaseLedger, QuotaLedger};
 use tollgate_quotas::{
-    Action, Escrow, EscrowPolicy, LeaseKeeper, LeaseTerms, ReservationId, ReservationRequest,
-    ReserveOutcome,
+    Action, Escrow, EscrowPolicy, GiveBack, LeaseKeeper, LeaseTerms, ReservationId,
+    ReservationRequest, ReserveOutcome,
 };
 
 use crate::{Subject, T0, Tenant, counters_at, event};
@@ -246,7 +246,7 @@ where
                 instances[i].keeper.renew().await.expect("renew");
                 instances[i]
                     .keeper
-                    .give_back(false)
+                    .give_back(GiveBack::ClosedOrIdle)
                     .await
                     .expect("give back");
             }

@@ -9,6 +9,7 @@ mod helpers;
 mod invites;
 mod keys;
 mod lease_instances;
+mod lease_limits;
 mod legacy;
 mod lockout;
 mod login;

@@ -10,10 +10,10 @@
 //! takes the database's write lock before anything is read.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
 };
 use tollgate_kernel::{Micros, StoreError};
 use tollgate_quotas::ports::LeaseLedger;
@@ -21,6 +21,9 @@ use tollgate_quotas::{GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTot
 use uuid::Uuid;
 
 use crate::connect::SqlStore;
+use crate::counter_rows::{
+    add_to_budget, budget_insert, budget_key, budget_row, quota_insert, quota_key, quota_row,
+};
 use crate::entities::{budget_period, quota_counter, quota_lease};
 use crate::errors::store_error;
 use crate::time::to_millis;
@@ -40,60 +43,6 @@ fn lease_row(id: Uuid) -> sea_orm::UpdateMany<quota_lease::Entity> {
     quota_lease::Entity::update_many().filter(quota_lease::Column::Id.eq(id))
 }
 
-pub(crate) fn budget_row(org: Uuid, month: i64) -> sea_orm::UpdateMany<budget_period::Entity> {
-    budget_period::Entity::update_many()
-        .filter(budget_period::Column::OrganizationId.eq(org))
-        .filter(budget_period::Column::PeriodStart.eq(month))
-}
-
-/// Adds `spent` and `reserved` (either may be negative) to a month's budget row, creating it.
-pub(crate) async fn add_to_budget(
-    txn: &DatabaseTransaction,
-    org: Uuid,
-    month: i64,
-    spent: i64,
-    reserved: i64,
-) -> Result<(), StoreError> {
-    if spent == 0 && reserved == 0 {
-        return Ok(());
-    }
-    let upsert = Query::insert()
-        .into_table(budget_period::Entity)
-        .columns([
-            budget_period::Column::OrganizationId,
-            budget_period::Column::PeriodStart,
-            budget_period::Column::SpentMicros,
-            budget_period::Column::ReservedMicros,
-        ])
-        .values_panic([
-            Expr::val(org),
-            Expr::val(month),
-            Expr::val(spent),
-            Expr::val(Ord::max(reserved, 0)),
-        ])
-        .on_conflict(
-            OnConflict::columns([
-                budget_period::Column::OrganizationId,
-                budget_period::Column::PeriodStart,
-            ])
-            .value(
-                budget_period::Column::SpentMicros,
-                Expr::col((budget_period::Entity, budget_period::Column::SpentMicros)).add(spent),
-            )
-            .value(
-                budget_period::Column::ReservedMicros,
-                Expr::col((budget_period::Entity, budget_period::Column::ReservedMicros))
-                    .add(reserved),
-            )
-            .to_owned(),
-        )
-        .to_owned();
-    txn.execute_raw(txn.get_database_backend().build(&upsert))
-        .await
-        .map_err(store_error)?;
-    Ok(())
-}
-
 /// The day's quota row and the month's budget row of a grant, created at zero and locked.
 async fn locked_counters(
     txn: &DatabaseTransaction,
@@ -103,29 +52,8 @@ async fn locked_counters(
     let day = to_millis(request.day.start());
     let month = to_millis(request.month.start());
     let backend = txn.get_database_backend();
-    let quota = Query::insert()
-        .into_table(quota_counter::Entity)
-        .columns([
-            quota_counter::Column::OrganizationId,
-            quota_counter::Column::Action,
-            quota_counter::Column::PeriodStart,
-            quota_counter::Column::Used,
-        ])
-        .values_panic([
-            Expr::val(org),
-            Expr::val(request.action.as_str()),
-            Expr::val(day),
-            Expr::val(0i64),
-        ])
-        .on_conflict(
-            OnConflict::columns([
-                quota_counter::Column::OrganizationId,
-                quota_counter::Column::Action,
-                quota_counter::Column::PeriodStart,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
+    let quota = quota_insert(org, request.action.as_str(), day, 0)
+        .on_conflict(quota_key().do_nothing().to_owned())
         .to_owned();
     txn.execute_raw(backend.build(&quota))
         .await
@@ -136,30 +64,10 @@ async fn locked_counters(
         .await
         .map_err(store_error)?
         .map_or(0, |row| row.used);
-    let budget_insert = Query::insert()
-        .into_table(budget_period::Entity)
-        .columns([
-            budget_period::Column::OrganizationId,
-            budget_period::Column::PeriodStart,
-            budget_period::Column::SpentMicros,
-            budget_period::Column::ReservedMicros,
-        ])
-        .values_panic([
-            Expr::val(org),
-            Expr::val(month),
-            Expr::val(0i64),
-            Expr::val(0i64),
-        ])
-        .on_conflict(
-            OnConflict::columns([
-                budget_period::Column::OrganizationId,
-                budget_period::Column::PeriodStart,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
+    let budget = budget_insert(org, month, 0, 0)
+        .on_conflict(budget_key().do_nothing().to_owned())
         .to_owned();
-    txn.execute_raw(backend.build(&budget_insert))
+    txn.execute_raw(backend.build(&budget))
         .await
         .map_err(store_error)?;
     let (spent, reserved) = budget_period::Entity::find_by_id((org, month))
@@ -200,50 +108,31 @@ async fn grant_one(
     let day = to_millis(request.day.start());
     let month = to_millis(request.month.start());
     let backend = txn.get_database_backend();
-    let create = Query::insert()
-        .into_table(quota_lease::Entity)
-        .columns([
-            quota_lease::Column::Id,
-            quota_lease::Column::Holder,
-            quota_lease::Column::OrganizationId,
-            quota_lease::Column::Action,
-            quota_lease::Column::DayStart,
-            quota_lease::Column::MonthStart,
-            quota_lease::Column::Grants,
-            quota_lease::Column::UnitsGranted,
-            quota_lease::Column::MicrosGranted,
-            quota_lease::Column::LastUnits,
-            quota_lease::Column::LastMicros,
-            quota_lease::Column::UnitsSettled,
-            quota_lease::Column::MicrosSettled,
-            quota_lease::Column::Status,
-            quota_lease::Column::ExpiresAt,
-            quota_lease::Column::CreatedAt,
-        ])
-        .values_panic([
-            Expr::val(id),
-            Expr::val(request.holder.as_str()),
-            Expr::val(org),
-            Expr::val(request.action.as_str()),
-            Expr::val(day),
-            Expr::val(month),
-            Expr::val(0i64),
-            Expr::val(0i64),
-            Expr::val(0i64),
-            Expr::val(0i64),
-            Expr::val(0i64),
-            Expr::val(0i64),
-            Expr::val(0i64),
-            Expr::val(ACTIVE),
-            Expr::val(to_millis(request.expires_at)),
-            Expr::val(now),
-        ])
-        .on_conflict(
-            OnConflict::column(quota_lease::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
-        .to_owned();
+    let create = quota_lease::Entity::insert(quota_lease::ActiveModel {
+        id: Set(id),
+        holder: Set(request.holder.clone()),
+        organization_id: Set(org),
+        action: Set(request.action.as_str().to_owned()),
+        day_start: Set(day),
+        month_start: Set(month),
+        grants: Set(0),
+        units_granted: Set(0),
+        micros_granted: Set(0),
+        last_units: Set(0),
+        last_micros: Set(0),
+        units_settled: Set(0),
+        micros_settled: Set(0),
+        status: Set(ACTIVE.to_owned()),
+        expires_at: Set(to_millis(request.expires_at)),
+        created_at: Set(now),
+        finished_at: Set(None),
+    })
+    .on_conflict(
+        OnConflict::column(quota_lease::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .into_query();
     txn.execute_raw(backend.build(&create))
         .await
         .map_err(store_error)?;
@@ -313,14 +202,11 @@ async fn grant_one(
     };
     let units = i64::try_from(units).unwrap_or(i64::MAX);
     let micros = i64::try_from(micros).unwrap_or(i64::MAX);
-    quota_counter::Entity::update_many()
+    quota_row(org, request.action.as_str(), day)
         .col_expr(
             quota_counter::Column::Used,
             Expr::col(quota_counter::Column::Used).add(units),
         )
-        .filter(quota_counter::Column::OrganizationId.eq(org))
-        .filter(quota_counter::Column::Action.eq(request.action.as_str()))
-        .filter(quota_counter::Column::PeriodStart.eq(day))
         .exec(txn)
         .await
         .map_err(store_error)?;
@@ -389,14 +275,11 @@ async fn close_lease(
         LeaseStatus::Returned => {
             let units = i64::try_from(totals.outstanding_units()).unwrap_or(i64::MAX);
             if units > 0 {
-                quota_counter::Entity::update_many()
+                quota_row(row.organization_id, &row.action, row.day_start)
                     .col_expr(
                         quota_counter::Column::Used,
                         Expr::col(quota_counter::Column::Used).sub(units),
                     )
-                    .filter(quota_counter::Column::OrganizationId.eq(row.organization_id))
-                    .filter(quota_counter::Column::Action.eq(row.action.as_str()))
-                    .filter(quota_counter::Column::PeriodStart.eq(row.day_start))
                     .filter(quota_counter::Column::Used.gte(units))
                     .exec(txn)
                     .await

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
+    QueryTrait, TransactionTrait,
 };
 use tollgate_billing::{LeasedEvent, LeasedEventStore};
 use tollgate_kernel::{Period, StoreError};
@@ -16,61 +16,32 @@ use tollgate_quotas::{LeaseStatus, LeaseTotals, settlement_effect};
 use uuid::Uuid;
 
 use crate::connect::SqlStore;
+use crate::counter_rows::add_to_budget;
 use crate::entities::{budget_period, quota_lease, usage_event};
 use crate::errors::store_error;
-use crate::lease_ledger::{add_to_budget, totals_of};
+use crate::lease_ledger::totals_of;
 use crate::time::to_millis;
+use crate::usage_ledger::event_model;
 
 /// Rows per insert statement: 13 parameters each, well under SQLite's 32,766 and Postgres's
 /// 65,535 parameters per statement.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
-fn tokens(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
+/// Inserts the events not recorded yet, returning the ids of those it inserted.
 fn insert_events(events: &[LeasedEvent]) -> sea_orm::sea_query::InsertStatement {
-    let mut insert = Query::insert();
-    insert.into_table(usage_event::Entity).columns([
-        usage_event::Column::Id,
-        usage_event::Column::OrganizationId,
-        usage_event::Column::UserId,
-        usage_event::Column::KeyId,
-        usage_event::Column::Action,
-        usage_event::Column::Model,
-        usage_event::Column::InputTokens,
-        usage_event::Column::CachedInputTokens,
-        usage_event::Column::OutputTokens,
-        usage_event::Column::CostMicros,
-        usage_event::Column::PriceMicros,
-        usage_event::Column::RequestId,
-        usage_event::Column::CreatedAt,
-    ]);
-    for LeasedEvent { event, .. } in events {
-        insert.values_panic([
-            Expr::val(event.id),
-            Expr::val(event.organization.as_uuid()),
-            Expr::val(event.user.as_uuid()),
-            Expr::val(event.key.map(|key| key.as_uuid())),
-            Expr::val(event.action.as_str()),
-            Expr::val(event.model.as_str()),
-            Expr::val(tokens(event.usage.input_tokens)),
-            Expr::val(tokens(event.usage.cached_input_tokens)),
-            Expr::val(tokens(event.usage.output_tokens)),
-            Expr::val(event.cost.get()),
-            Expr::val(event.price.get()),
-            Expr::val(event.request_id.as_str()),
-            Expr::val(to_millis(event.at)),
-        ]);
-    }
-    insert
-        .on_conflict(
-            OnConflict::column(usage_event::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
-        .returning_col(usage_event::Column::Id)
-        .to_owned()
+    usage_event::Entity::insert_many(
+        events
+            .iter()
+            .map(|leased| event_model(leased.event.clone())),
+    )
+    .on_conflict(
+        OnConflict::column(usage_event::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .into_query()
+    .returning_col(usage_event::Column::Id)
+    .to_owned()
 }
 
 impl LeasedEventStore for SqlStore {

@@ -8,6 +8,7 @@
 mod accounts;
 mod api_keys;
 mod connect;
+mod counter_rows;
 mod database_url;
 mod entities;
 mod errors;

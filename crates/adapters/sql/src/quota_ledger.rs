@@ -6,7 +6,7 @@
 //! alike, so concurrent transactions cannot deadlock on them.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
@@ -18,6 +18,9 @@ use tollgate_quotas::{Action, ReservationId, ReservationRequest, ReserveOutcome,
 use uuid::Uuid;
 
 use crate::connect::SqlStore;
+use crate::counter_rows::{
+    add_to_budget, budget_insert, budget_key, budget_row, quota_insert, quota_key, quota_row,
+};
 use crate::entities::{budget_period, quota_counter, quota_lease, reservation};
 use crate::errors::store_error;
 use crate::time::to_millis;
@@ -31,17 +34,8 @@ const EXPIRED: &str = "expired";
 
 /// Takes one unit of a day's quota: inserts the row at 1 or adds 1 to it, only while it is
 /// under `limit` when there is one. Returns `used` after the change; no row means refused.
-fn take_unit(
-    org: Uuid,
-    action: &str,
-    day: i64,
-    limit: Option<u32>,
-) -> sea_orm::sea_query::InsertStatement {
-    let mut on_conflict = OnConflict::columns([
-        quota_counter::Column::OrganizationId,
-        quota_counter::Column::Action,
-        quota_counter::Column::PeriodStart,
-    ]);
+fn take_unit(org: Uuid, action: &str, day: i64, limit: Option<u32>) -> InsertStatement {
+    let mut on_conflict = quota_key();
     on_conflict.value(
         quota_counter::Column::Used,
         Expr::col((quota_counter::Entity, quota_counter::Column::Used)).add(1),
@@ -51,55 +45,10 @@ fn take_unit(
             Expr::col((quota_counter::Entity, quota_counter::Column::Used)).lt(i64::from(limit)),
         );
     }
-    Query::insert()
-        .into_table(quota_counter::Entity)
-        .columns([
-            quota_counter::Column::OrganizationId,
-            quota_counter::Column::Action,
-            quota_counter::Column::PeriodStart,
-            quota_counter::Column::Used,
-        ])
-        .values_panic([
-            Expr::val(org),
-            Expr::val(action),
-            Expr::val(day),
-            Expr::val(1i64),
-        ])
+    quota_insert(org, action, day, 1)
         .on_conflict(on_conflict)
         .returning_col(quota_counter::Column::Used)
         .to_owned()
-}
-
-/// Inserts a month's budget row with these amounts; the caller says what a conflict does.
-fn budget_insert(org: Uuid, month: i64, spent: i64, reserved: i64) -> InsertStatement {
-    Query::insert()
-        .into_table(budget_period::Entity)
-        .columns([
-            budget_period::Column::OrganizationId,
-            budget_period::Column::PeriodStart,
-            budget_period::Column::SpentMicros,
-            budget_period::Column::ReservedMicros,
-        ])
-        .values_panic([
-            Expr::val(org),
-            Expr::val(month),
-            Expr::val(spent),
-            Expr::val(reserved),
-        ])
-        .to_owned()
-}
-
-fn quota_row(org: Uuid, action: &str, period: i64) -> sea_orm::UpdateMany<quota_counter::Entity> {
-    quota_counter::Entity::update_many()
-        .filter(quota_counter::Column::OrganizationId.eq(org))
-        .filter(quota_counter::Column::Action.eq(action))
-        .filter(quota_counter::Column::PeriodStart.eq(period))
-}
-
-fn budget_row(org: Uuid, period: i64) -> sea_orm::UpdateMany<budget_period::Entity> {
-    budget_period::Entity::update_many()
-        .filter(budget_period::Column::OrganizationId.eq(org))
-        .filter(budget_period::Column::PeriodStart.eq(period))
 }
 
 async fn read_budget(
@@ -213,23 +162,7 @@ impl SqlStore {
         txn.execute_raw(backend.build(&take_unit))
             .await
             .map_err(store_error)?;
-        let charge = budget_insert(org, month, event.cost.get(), 0)
-            .on_conflict(
-                OnConflict::columns([
-                    budget_period::Column::OrganizationId,
-                    budget_period::Column::PeriodStart,
-                ])
-                .value(
-                    budget_period::Column::SpentMicros,
-                    Expr::col((budget_period::Entity, budget_period::Column::SpentMicros))
-                        .add(event.cost.get()),
-                )
-                .to_owned(),
-            )
-            .to_owned();
-        txn.execute_raw(backend.build(&charge))
-            .await
-            .map_err(store_error)?;
+        add_to_budget(txn, org, month, event.cost.get(), 0).await?;
         let at = to_millis(event.at);
         reservation::ActiveModel {
             id: Set(event.id),
@@ -425,10 +358,7 @@ impl QuotaLedger for SqlStore {
 
         // Likewise for the budget: reserve the estimate only while spent + reserved stays within
         // the limit (a fresh row is checked on what it was inserted with).
-        let mut on_conflict = OnConflict::columns([
-            budget_period::Column::OrganizationId,
-            budget_period::Column::PeriodStart,
-        ]);
+        let mut on_conflict = budget_key();
         on_conflict.value(
             budget_period::Column::ReservedMicros,
             Expr::col((budget_period::Entity, budget_period::Column::ReservedMicros)).add(estimate),

@@ -32,7 +32,7 @@ fn tokens(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn event_model(event: UsageEvent) -> usage_event::ActiveModel {
+pub(crate) fn event_model(event: UsageEvent) -> usage_event::ActiveModel {
     usage_event::ActiveModel {
         id: Set(event.id),
         organization_id: Set(event.organization.as_uuid()),

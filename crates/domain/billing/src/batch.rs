@@ -189,27 +189,30 @@ impl<S> LeasedSettler<S> {
         }
     }
 
-    fn queue_if_leased(&self, event: &UsageEvent) -> Option<u64> {
-        let lease = self
-            .escrow
-            .finish(ReservationId::from_uuid(event.id), event.cost)?;
-        Some(self.queue.push(LeasedEvent {
-            event: event.clone(),
-            lease,
-        }))
+    /// Settles the call in memory when it drew on a lease here: its lease, whose totals its
+    /// event updates.
+    fn settled_lease(&self, event: &UsageEvent) -> Option<LeaseId> {
+        self.escrow
+            .finish(ReservationId::from_uuid(event.id), event.cost)
     }
 }
 
 impl<S: Settler> Settler for LeasedSettler<S> {
     async fn settle(&self, event: UsageEvent) {
-        if self.queue_if_leased(&event).is_none() {
-            self.per_call.settle(event).await;
+        match self.settled_lease(&event) {
+            Some(lease) => {
+                self.queue.push(LeasedEvent { event, lease });
+            }
+            None => self.per_call.settle(event).await,
         }
     }
 
     async fn settle_now(&self, event: UsageEvent) {
-        match self.queue_if_leased(&event) {
-            Some(number) => self.queue.recorded(number + 1).await,
+        match self.settled_lease(&event) {
+            Some(lease) => {
+                let number = self.queue.push(LeasedEvent { event, lease });
+                self.queue.recorded(number + 1).await;
+            }
             None => self.per_call.settle_now(event).await,
         }
     }

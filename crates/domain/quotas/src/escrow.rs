@@ -4,7 +4,7 @@
 //! and may be given back, and when its organisation is near its limit and must go back to exact
 //! per-call reservations; [`LeaseKeeper`](crate::LeaseKeeper) carries those decisions to storage.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
@@ -121,10 +121,6 @@ impl LocalLease {
         self.estimate.max(1).saturating_mul(units)
     }
 
-    fn covers(&self, estimate: Micros) -> bool {
-        self.units_left >= 1 && (self.terms.budget.is_none() || self.micros_left >= estimate.get())
-    }
-
     fn low(&self, policy: &EscrowPolicy) -> bool {
         self.units_left * 2 < self.wanted_units(policy)
             || (self.terms.budget.is_some() && self.micros_left * 2 < self.wanted_micros(policy))
@@ -132,6 +128,52 @@ impl LocalLease {
 
     fn drained(&self) -> bool {
         self.in_flight == 0 && self.unflushed == 0 && self.top_up != TopUp::InFlight
+    }
+
+    /// A lease not granted yet, asking for its first grant.
+    fn asked_for(
+        key: (OrganizationId, Action),
+        terms: LeaseTerms,
+        estimate: Micros,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            key,
+            terms,
+            granted_sequence: 0,
+            pending_sequence: None,
+            units_left: 0,
+            micros_left: 0,
+            in_flight: 0,
+            unflushed: 0,
+            open: true,
+            lost: false,
+            top_up: TopUp::Wanted,
+            last_admit: now,
+            window_start: now,
+            window_admits: 1,
+            rate: 0,
+            estimate: estimate.get(),
+            daily_taken: 0,
+        }
+    }
+
+    /// Takes a unit and `estimate` for a call when the lease covers it.
+    fn take(&mut self, estimate: Micros) -> bool {
+        let covers = self.units_left >= 1
+            && (self.terms.budget.is_none() || self.micros_left >= estimate.get());
+        if covers {
+            self.units_left -= 1;
+            self.micros_left -= estimate.get();
+            self.in_flight += 1;
+        }
+        covers
+    }
+
+    /// The day's units all holders took, less what this lease has not used.
+    fn daily_used(&self) -> u32 {
+        u32::try_from(u64::from(self.daily_taken).saturating_sub(self.units_left))
+            .unwrap_or(u32::MAX)
     }
 }
 
@@ -141,6 +183,46 @@ struct State {
     current: HashMap<(OrganizationId, Action), LeaseId>,
     calls: HashMap<ReservationId, (LeaseId, i64)>,
     per_call_until: HashMap<(OrganizationId, Action), DateTime<Utc>>,
+    /// Leases whose top-up is wanted: the keeper's every tick reads these, not every lease.
+    wanted: HashSet<LeaseId>,
+    /// Leases that admit no more calls: given back (or forgotten) once drained.
+    closed: HashSet<LeaseId>,
+}
+
+impl State {
+    /// Lease `id` admits no more calls; `lost`: storage wrote it off, so it is never given back.
+    fn close(&mut self, id: LeaseId, lost: bool) {
+        let Some(lease) = self.leases.get_mut(&id) else {
+            return;
+        };
+        lease.open = false;
+        lease.lost |= lost;
+        if self.current.get(&lease.key) == Some(&id) {
+            self.current.remove(&lease.key);
+        }
+        self.closed.insert(id);
+    }
+
+    fn forget(&mut self, id: LeaseId) {
+        if let Some(lease) = self.leases.remove(&id)
+            && self.current.get(&lease.key) == Some(&id)
+        {
+            self.current.remove(&lease.key);
+        }
+        self.wanted.remove(&id);
+        self.closed.remove(&id);
+    }
+}
+
+/// Which leases [`Escrow::to_give_back`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveBack {
+    /// Those closed (a plan change, a new day or month): cheap, every keeper tick.
+    Closed,
+    /// Those closed, and those without calls for `idle_after`: every renewal.
+    ClosedOrIdle,
+    /// Every lease: at shutdown.
+    Everything,
 }
 
 /// One instance's leases and the calls admitted against them.
@@ -148,6 +230,8 @@ struct State {
 pub struct Escrow {
     policy: EscrowPolicy,
     state: Mutex<State>,
+    /// Woken whenever storage answers grants (or fails to).
+    answered: tokio::sync::Notify,
 }
 
 impl Escrow {
@@ -156,6 +240,7 @@ impl Escrow {
         Self {
             policy,
             state: Mutex::new(State::default()),
+            answered: tokio::sync::Notify::new(),
         }
     }
 
@@ -177,70 +262,45 @@ impl Escrow {
         now: DateTime<Utc>,
     ) -> Option<LeasedAdmission> {
         let key = (organization, action);
-        let mut state = self.lock();
-        let current = state.current.get(&key).copied();
-        if let Some(id) = current {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if let Some(id) = state.current.get(&key).copied() {
             let lease = state.leases.get_mut(&id).expect("current leases are held");
-            if lease.terms != terms || !lease.open {
-                lease.open = false;
-                state.current.remove(&key);
-            } else if lease.covers(estimate) {
-                lease.units_left -= 1;
-                lease.micros_left -= estimate.get();
-                lease.in_flight += 1;
+            if lease.terms == terms && lease.open {
                 lease.estimate = lease.estimate.max(estimate.get());
                 count_admit(lease, now);
-                if lease.top_up == TopUp::Idle && lease.low(&self.policy) {
+                let taken = lease.take(estimate);
+                if lease.top_up == TopUp::Idle && (!taken || lease.low(&self.policy)) {
                     lease.top_up = TopUp::Wanted;
+                    state.wanted.insert(id);
                 }
-                let daily_used =
-                    u32::try_from(u64::from(lease.daily_taken).saturating_sub(lease.units_left))
-                        .unwrap_or(u32::MAX);
+                if !taken {
+                    return None;
+                }
+                let daily_used = lease.daily_used();
                 state.calls.insert(call, (id, estimate.get()));
                 return Some(LeasedAdmission {
                     lease: id,
                     daily_used,
                 });
-            } else {
-                if lease.top_up == TopUp::Idle {
-                    lease.top_up = TopUp::Wanted;
-                }
-                lease.estimate = lease.estimate.max(estimate.get());
-                count_admit(lease, now);
-                return None;
             }
+            // Granted under other terms (a plan change, a new day or month): no more calls on it.
+            state.close(id, false);
         }
-        let near_limit = state
+        if state
             .per_call_until
             .get(&key)
-            .is_some_and(|until| *until > now);
-        if !near_limit {
-            state.per_call_until.remove(&key);
-            let id = LeaseId::new();
-            state.leases.insert(
-                id,
-                LocalLease {
-                    key,
-                    terms,
-                    granted_sequence: 0,
-                    pending_sequence: None,
-                    units_left: 0,
-                    micros_left: 0,
-                    in_flight: 0,
-                    unflushed: 0,
-                    open: true,
-                    lost: false,
-                    top_up: TopUp::Wanted,
-                    last_admit: now,
-                    window_start: now,
-                    window_admits: 1,
-                    rate: 0,
-                    estimate: estimate.get(),
-                    daily_taken: 0,
-                },
-            );
-            state.current.insert(key, id);
+            .is_some_and(|until| *until > now)
+        {
+            return None;
         }
+        state.per_call_until.remove(&key);
+        let id = LeaseId::new();
+        state
+            .leases
+            .insert(id, LocalLease::asked_for(key, terms, estimate, now));
+        state.current.insert(key, id);
+        state.wanted.insert(id);
         None
     }
 
@@ -291,18 +351,22 @@ impl Escrow {
     /// The grants to send now: one per lease that asked for a top-up and has none in flight.
     pub fn grants_due(&self, now: DateTime<Utc>) -> Vec<GrantRequest> {
         let mut state = self.lock();
-        let mut due = Vec::new();
         let State {
             leases,
             per_call_until,
+            wanted,
             ..
         } = &mut *state;
-        for (id, lease) in leases.iter_mut() {
-            let near_limit = per_call_until
+        let mut due = Vec::new();
+        wanted.retain(|id| {
+            let Some(lease) = leases.get_mut(id).filter(|lease| lease.open && !lease.lost) else {
+                return false;
+            };
+            if per_call_until
                 .get(&lease.key)
-                .is_some_and(|until| *until > now);
-            if lease.top_up != TopUp::Wanted || !lease.open || lease.lost || near_limit {
-                continue;
+                .is_some_and(|until| *until > now)
+            {
+                return true; // near the limit: asked for again later
             }
             let sequence = lease.pending_sequence.unwrap_or(lease.granted_sequence + 1);
             lease.pending_sequence = Some(sequence);
@@ -322,7 +386,8 @@ impl Escrow {
                 min_micros: Micros::new(lease.estimate),
                 expires_at: now + self.policy.lease_ttl,
             });
-        }
+            false
+        });
         due
     }
 
@@ -355,15 +420,32 @@ impl Escrow {
                         .per_call_until
                         .insert(key, now + self.policy.exhausted_for);
                 }
-                GrantOutcome::Closed => {
-                    lease.open = false;
-                    lease.lost = true;
-                    if state.current.get(&key) == Some(id) {
-                        state.current.remove(&key);
-                    }
-                }
+                GrantOutcome::Closed => state.close(*id, true),
             }
         }
+        drop(state);
+        self.answered.notify_waiters();
+    }
+
+    /// Waits until the grant in flight for the organisation's current lease (if any) is
+    /// answered; returns whether there was one. The keeper answers every grant it sends —
+    /// granted or failed — so this does not wait longer than one storage round trip.
+    pub async fn grant_answered(&self, organization: OrganizationId, action: Action) -> bool {
+        let answered = self.answered.notified();
+        let mut answered = std::pin::pin!(answered);
+        answered.as_mut().enable();
+        let in_flight = {
+            let state = self.lock();
+            state
+                .current
+                .get(&(organization, action))
+                .and_then(|id| state.leases.get(id))
+                .is_some_and(|lease| lease.top_up == TopUp::InFlight)
+        };
+        if in_flight {
+            answered.await;
+        }
+        in_flight
     }
 
     /// Storage did not answer the grants of `leases`: they are asked for again with the same
@@ -373,8 +455,11 @@ impl Escrow {
         for id in leases {
             if let Some(lease) = state.leases.get_mut(id) {
                 lease.top_up = TopUp::Wanted;
+                state.wanted.insert(*id);
             }
         }
+        drop(state);
+        self.answered.notify_waiters();
     }
 
     /// Leases storage holds for this instance: to renew.
@@ -391,14 +476,7 @@ impl Escrow {
     pub fn lost(&self, leases: &[LeaseId]) {
         let mut state = self.lock();
         for id in leases {
-            if let Some(lease) = state.leases.get_mut(id) {
-                lease.open = false;
-                lease.lost = true;
-                let key = lease.key;
-                if state.current.get(&key) == Some(id) {
-                    state.current.remove(&key);
-                }
-            }
+            state.close(*id, true);
         }
     }
 
@@ -407,31 +485,31 @@ impl Escrow {
     /// [`given_back`](Self::given_back) once storage took them back (when it did not answer,
     /// they are listed again next time).
     /// Leases that storage never granted, or that it lost, are forgotten here.
-    pub fn to_give_back(&self, now: DateTime<Utc>, everything: bool) -> Vec<LeaseId> {
+    pub fn to_give_back(&self, now: DateTime<Utc>, which: GiveBack) -> Vec<LeaseId> {
         let mut state = self.lock();
-        let idle_after = self.policy.idle_after;
+        let candidates: Vec<LeaseId> = match which {
+            GiveBack::Closed => state.closed.iter().copied().collect(),
+            GiveBack::ClosedOrIdle | GiveBack::Everything => state.leases.keys().copied().collect(),
+        };
         let mut back = Vec::new();
-        let mut forget = Vec::new();
-        for (id, lease) in &mut state.leases {
-            let idle = now - lease.last_admit >= idle_after;
-            if !(everything || !lease.open || idle) || !lease.drained() {
+        for id in candidates {
+            let lease = &state.leases[&id];
+            let idle = now - lease.last_admit >= self.policy.idle_after;
+            let listed = match which {
+                GiveBack::Closed => true,
+                GiveBack::ClosedOrIdle => !lease.open || idle,
+                GiveBack::Everything => true,
+            };
+            if !listed || !lease.drained() {
                 continue;
             }
-            lease.open = false;
-            if lease.granted_sequence == 0 && lease.pending_sequence.is_none() || lease.lost {
-                forget.push(*id);
+            let never_granted = lease.granted_sequence == 0 && lease.pending_sequence.is_none();
+            if never_granted || lease.lost {
+                state.forget(id);
             } else {
-                back.push(*id);
+                state.close(id, false);
+                back.push(id);
             }
-        }
-        for id in forget.iter().chain(&back) {
-            let key = state.leases[id].key;
-            if state.current.get(&key) == Some(id) {
-                state.current.remove(&key);
-            }
-        }
-        for id in &forget {
-            state.leases.remove(id);
         }
         back
     }
@@ -440,7 +518,7 @@ impl Escrow {
     pub fn given_back(&self, leases: &[LeaseId]) {
         let mut state = self.lock();
         for id in leases {
-            state.leases.remove(id);
+            state.forget(*id);
         }
     }
 

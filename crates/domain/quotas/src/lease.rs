@@ -64,11 +64,14 @@ pub enum GrantOutcome {
 
 /// The sizing rule of grants, the same in every adapter: at most `wanted`, at most a half of
 /// what remains divided among `holders` (the demarcation protocol's R/(2n): a grant never takes
-/// what the other holders need to proceed), and nothing when that is less than `min`.
+/// what the other holders need to proceed), in whole multiples of `min` (one call's worth), and
+/// nothing when that is less than `min`. Whole calls keep a lease from stranding a remainder
+/// that, with what is left outside it, would have paid for one more call.
 pub fn grant_size(wanted: u64, min: u64, remaining: u64, holders: u64) -> Option<u64> {
+    let min = min.max(1);
     let share = remaining / (2 * holders.max(1));
-    let size = wanted.min(share);
-    (size >= min.max(1)).then_some(size)
+    let size = wanted.min(share) / min * min;
+    (size >= min).then_some(size)
 }
 
 /// The amounts of one lease as storage records them.
@@ -163,6 +166,8 @@ mod tests {
         // Near the limit nothing is leased: calls are reserved one by one.
         assert_eq!(grant_size(1_000, 10, 30, 2), None);
         assert_eq!(grant_size(1_000, 0, 1, 1), None);
+        // Whole calls of 300: a share of 500 grants one call's worth, not 500.
+        assert_eq!(grant_size(1_000, 300, 1_000, 1), Some(300));
     }
 
     #[test]

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use tollgate_kernel::{Action, Clock, Micros, OrganizationId, Period, StoreError};
 
 use crate::errors::AdmitError;
-use crate::escrow::{Escrow, LeaseTerms};
+use crate::escrow::{Escrow, GiveBack, LeaseTerms, LeasedAdmission};
 use crate::lease::LeaseId;
 use crate::ports::{LeaseLedger, PlanDirectory, QuotaLedger, RateLimiter};
 use crate::reservation::{Reservation, ReservationId};
-use crate::service::{Admission, MeteringService};
+use crate::service::{Admission, Checked, MeteringService};
 
 /// Admits metered calls like [`MeteringService`] — plan, rate limit, daily quota, monthly budget
 /// — but takes quota and budget from the instance's lease in memory when it can; storage is
@@ -62,31 +62,50 @@ where
             budget: checked.plan.monthly_budget.limit(),
         };
         let id = ReservationId::new();
-        match self
-            .escrow
-            .try_admit(id, organization, action, terms, estimate, now)
+        let leased = |leased: LeasedAdmission, checked: Checked| Admission {
+            reservation: Reservation {
+                id,
+                organization,
+                action,
+                day: terms.day,
+                month: terms.month,
+                estimate,
+                expires_at: now + self.escrow.policy().lease_ttl,
+                daily_used: leased.daily_used.min(checked.daily_limit),
+                daily_limit: checked.daily_limit,
+            },
+            plan: checked.plan,
+            rate: checked.rate,
+        };
+        let try_lease = || {
+            self.escrow
+                .try_admit(id, organization, action, terms, estimate, now)
+        };
+        if let Some(admission) = try_lease() {
+            return Ok(leased(admission, checked));
+        }
+        let refusal = match self
+            .metering
+            .reserve(checked.clone(), organization, action, estimate, id)
+            .await
         {
-            Some(leased) => Ok(Admission {
-                reservation: Reservation {
-                    id,
-                    organization,
-                    action,
-                    day: terms.day,
-                    month: terms.month,
-                    estimate,
-                    expires_at: now + self.escrow.policy().lease_ttl,
-                    daily_used: leased.daily_used.min(checked.daily_limit),
-                    daily_limit: checked.daily_limit,
-                },
-                plan: checked.plan,
-                rate: checked.rate,
-            }),
-            None => {
-                self.metering
-                    .reserve(checked, organization, action, estimate, id)
-                    .await
+            Err(
+                refusal @ (AdmitError::QuotaExceeded { .. } | AdmitError::BudgetExceeded { .. }),
+            ) => refusal,
+            reserved_or_failed => return reserved_or_failed,
+        };
+        // Storage refused the call — perhaps because this instance's own grant took what it
+        // needed, answered meanwhile or still in flight. A call is not refused for budget that
+        // this instance holds: look at the lease again, after the grant in flight if any.
+        for _ in 0..2 {
+            if let Some(admission) = try_lease() {
+                return Ok(leased(admission, checked));
+            }
+            if !self.escrow.grant_answered(organization, action).await {
+                break;
             }
         }
+        Err(refusal)
     }
 
     /// Gives back a call that produced nothing: to its lease, or to storage.
@@ -171,13 +190,13 @@ impl<K: LeaseLedger, C: Clock> LeaseKeeper<K, C> {
         Ok(lost.len())
     }
 
-    /// Gives back the leases that are closed or idle and drained — or, with `everything` (at
-    /// shutdown), every drained lease. Returns how many storage took back.
+    /// Gives back the drained leases `which` lists (see [`GiveBack`]). Returns how many
+    /// storage took back.
     ///
     /// # Errors
     /// `Unavailable` when storage fails; they are tried again next time.
-    pub async fn give_back(&self, everything: bool) -> Result<u32, StoreError> {
-        let leases = self.escrow.to_give_back(self.clock.now(), everything);
+    pub async fn give_back(&self, which: GiveBack) -> Result<u32, StoreError> {
+        let leases = self.escrow.to_give_back(self.clock.now(), which);
         if leases.is_empty() {
             return Ok(0);
         }
@@ -197,3 +216,6 @@ impl<K: LeaseLedger, C: Clock> LeaseKeeper<K, C> {
         self.ledger.expire_leases(self.clock.now(), max).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -78,7 +78,7 @@ mod reservation;
 mod service;
 
 pub use errors::{AdmitError, CatalogError};
-pub use escrow::{Escrow, EscrowPolicy, LeaseTerms, LeasedAdmission};
+pub use escrow::{Escrow, EscrowPolicy, GiveBack, LeaseTerms, LeasedAdmission};
 pub use gcra::{Gcra, GcraOutcome};
 pub use lease::{
     GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size, settlement_effect,

@@ -253,11 +253,6 @@ where
         self.clock.now()
     }
 
-    /// How long a reservation may stay pending.
-    pub fn reservation_ttl(&self) -> chrono::Duration {
-        self.policy.reservation_ttl
-    }
-
     /// Records the actual cost of an admitted call (it may exceed the estimate).
     pub async fn settle(
         &self,

@@ -108,9 +108,16 @@ fn settling_returns_the_unused_estimate_and_marks_the_event_for_the_batch() {
     assert_eq!(fx.escrow.finish(call, Micros::new(30)), None);
     assert!(!fx.escrow.holds(call));
     // Unrecorded events keep the lease from being given back, however idle.
-    assert!(fx.escrow.to_give_back(at(60), true).is_empty());
+    assert!(
+        fx.escrow
+            .to_give_back(at(60), GiveBack::Everything)
+            .is_empty()
+    );
     fx.escrow.recorded(&[(admission.lease, 1)]);
-    assert_eq!(fx.escrow.to_give_back(at(60), true), vec![admission.lease]);
+    assert_eq!(
+        fx.escrow.to_give_back(at(60), GiveBack::Everything),
+        vec![admission.lease]
+    );
 }
 
 #[test]
@@ -190,7 +197,7 @@ fn a_plan_change_stops_calls_drawing_on_the_lease_granted_under_the_old_terms() 
     let old = fx.escrow.held();
     assert_eq!(old.len(), 1);
     assert_eq!(
-        fx.escrow.to_give_back(at(0), false),
+        fx.escrow.to_give_back(at(0), GiveBack::Closed),
         old,
         "the old lease goes back"
     );
@@ -204,7 +211,11 @@ fn a_lease_written_off_by_storage_is_never_given_back() {
     let held = fx.escrow.held();
     fx.escrow.lost(&held);
     assert!(fx.admit(100, at(0)).is_none());
-    assert!(fx.escrow.to_give_back(at(60), true).is_empty());
+    assert!(
+        fx.escrow
+            .to_give_back(at(60), GiveBack::Everything)
+            .is_empty()
+    );
     assert!(!fx.escrow.held().contains(&held[0]));
 }
 
@@ -214,11 +225,19 @@ fn an_idle_lease_is_given_back_and_a_busy_one_is_kept() {
     fx.admit(100, at(0));
     fx.grant(10, 1_000, at(0));
     let (call, _) = fx.admit(100, at(0)).unwrap();
-    assert!(fx.escrow.to_give_back(at(5), false).is_empty());
+    assert!(
+        fx.escrow
+            .to_give_back(at(5), GiveBack::ClosedOrIdle)
+            .is_empty()
+    );
     // Idle, but a call is still running on it.
-    assert!(fx.escrow.to_give_back(at(20), false).is_empty());
+    assert!(
+        fx.escrow
+            .to_give_back(at(20), GiveBack::ClosedOrIdle)
+            .is_empty()
+    );
     assert!(fx.escrow.release(call));
-    let back = fx.escrow.to_give_back(at(20), false);
+    let back = fx.escrow.to_give_back(at(20), GiveBack::ClosedOrIdle);
     assert_eq!(back.len(), 1);
     fx.escrow.given_back(&back);
     assert_eq!(fx.escrow.lease_count(), 0);
