@@ -2,7 +2,7 @@
 //! and start-up errors that say what is wrong. Runs the real `tollgate` binary where the
 //! command line itself is the subject.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
 use reqwest::StatusCode;
@@ -11,6 +11,7 @@ use tollgate_server::{Application, Settings};
 use tollgate_test_support::TestDatabase;
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestApp, test_settings};
+use crate::server_process::ServerProcess;
 
 /// `tollgate ARGS` in a clean directory, on `database_url`, with `stdin` piped in.
 fn tollgate(database_url: &str, args: &[&str], stdin: &str) -> Output {
@@ -300,91 +301,6 @@ async fn an_unreachable_postgres_names_the_host_and_the_reason() {
 async fn an_invalid_openai_base_url_stops_start_up() {
     let error = startup_error(|s| s.openai.base_url = "api.openai.com/v1".into()).await;
     assert!(error.starts_with("openai.base_url: "), "{error}");
-}
-
-/// The `tollgate` binary serving on a free port, its log lines collected by a thread.
-struct ServerProcess {
-    child: std::process::Child,
-    address: String,
-    lines: std::sync::mpsc::Receiver<String>,
-    startup_log: String,
-    _dir: tempfile::TempDir,
-}
-
-impl ServerProcess {
-    fn start(env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let database_url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-        command
-            .current_dir(dir.path())
-            .env("TOLLGATE_DATABASE__URL", &database_url)
-            .env("TOLLGATE_SERVER__LISTEN", "127.0.0.1:0")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let mut log = BufReader::new(child.stderr.take().unwrap());
-        let mut startup_log = String::new();
-        let address = loop {
-            let mut line = String::new();
-            assert!(
-                log.read_line(&mut line).unwrap() > 0,
-                "server exited:\n{startup_log}"
-            );
-            startup_log.push_str(&line);
-            if line.contains("tollgate listening") {
-                let start = line.find("address=").unwrap() + "address=".len();
-                break line[start..].split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in log.lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            address,
-            lines,
-            startup_log,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    /// Log lines until one contains `marker` (within 10 s), that one included.
-    fn lines_until(&self, marker: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(std::time::Duration::from_secs(10))
-                .unwrap_or_else(|_| panic!("no {marker:?} in:\n{}", seen.join("\n")));
-            let found = line.contains(marker);
-            seen.push(line);
-            if found {
-                return seen;
-            }
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The binary's own first run: a line says how to get the first account, logs have no colour

@@ -1,0 +1,104 @@
+//! The real `tollgate` binary as a child process, for tests whose subject is the process: its
+//! command line, its log, a crash.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+/// The `tollgate` binary serving on a free port, its log lines collected by a thread.
+pub struct ServerProcess {
+    child: std::process::Child,
+    address: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub startup_log: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// The binary on a fresh SQLite file, with `env` (`TOLLGATE_…` settings) set.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = format!("sqlite://{}", dir.path().join("t.db").display());
+        Self::start_on(&database_url, env, dir)
+    }
+
+    /// The binary on `database_url`, run in `dir`, with `env` set.
+    pub fn start_on(database_url: &str, env: &[(&str, &str)], dir: tempfile::TempDir) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        command
+            .current_dir(dir.path())
+            .env("TOLLGATE_DATABASE__URL", database_url)
+            .env("TOLLGATE_SERVER__LISTEN", "127.0.0.1:0")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut log = BufReader::new(child.stderr.take().unwrap());
+        let mut startup_log = String::new();
+        let address = loop {
+            let mut line = String::new();
+            assert!(
+                log.read_line(&mut line).unwrap() > 0,
+                "server exited:\n{startup_log}"
+            );
+            startup_log.push_str(&line);
+            if line.contains("tollgate listening") {
+                let start = line.find("address=").unwrap() + "address=".len();
+                break line[start..].split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in log.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            address,
+            lines,
+            startup_log,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Log lines until one contains `marker` (within 10 s), that one included.
+    pub fn lines_until(&self, marker: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("no {marker:?} in:\n{}", seen.join("\n")));
+            let found = line.contains(marker);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+    }
+}
+
+impl ServerProcess {
+    /// Kills the process with SIGKILL, as a crash would: nothing is flushed or given back.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
