@@ -3,6 +3,11 @@ use std::io::IsTerminal as _;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
+// Every request allocates (headers, JSON bodies, futures); glibc's allocator spent a sixth of the
+// metered path's CPU and fragmented the heap under load (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

@@ -55,7 +55,8 @@ pub enum UpstreamConfigError {
 pub struct OpenAiClient {
     http: reqwest::Client,
     config: UpstreamConfig,
-    endpoint: String,
+    /// Parsed once: a `&str` would be parsed (and its host IDNA-mapped) on every call.
+    endpoint: reqwest::Url,
 }
 
 impl OpenAiClient {
@@ -75,7 +76,11 @@ impl OpenAiClient {
             .connect_timeout(config.connect_timeout)
             .build()
             .map_err(|e| UpstreamConfigError::Client(e.to_string()))?;
-        let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        let endpoint = reqwest::Url::parse(&format!(
+            "{}/chat/completions",
+            config.base_url.trim_end_matches('/')
+        ))
+        .map_err(|e| invalid(&e.to_string()))?;
         Ok(Self {
             http,
             config,
@@ -166,7 +171,7 @@ impl OpenAiClient {
     }
 
     fn request(&self, body: &Value, timeout: Option<Duration>) -> RequestBuilder {
-        let mut request = self.http.post(&self.endpoint).json(body);
+        let mut request = self.http.post(self.endpoint.clone()).json(body);
         if let Some(key) = &self.config.api_key {
             request = request.bearer_auth(key.expose_secret());
         }
