@@ -2,7 +2,8 @@
 # The metered hot path measured from outside (docs/performance.md, "Metered path under wrk"):
 # release server + zero-latency fake upstream on loopback, load from wrk (2 threads).
 #   bash bench/run.sh [sqlite|postgres] [seconds]
-# LEASES=false measures admission by per-call reservations (the protocol before leases).
+# LEASES=false measures admission by per-call reservations (the protocol before leases); ORGS
+# sets how many organisations the many-organisations row spreads its calls over (default 32).
 # Postgres: uses $BENCH_DATABASE_URL (default: a fresh database tollgate_bench on the local
 # server). Needs wrk (Debian package), curl and jq.
 set -euo pipefail
@@ -68,17 +69,25 @@ admin=$(curl -fs $base/auth/login -H 'content-type: application/json' \
 KEY=$(curl -fs $base/api/v1/keys -H "authorization: Bearer $admin" -H 'content-type: application/json' \
   -d '{"name":"bench","environment":"production"}' | jq -r .key)
 export KEY
+# An API key of a new organisation (a user invited by the admin): its e-mail, its plan.
+org_key() {
+  local email=$1 plan=$2 invite token
+  invite=$(curl -fs $base/admin/invites -H "authorization: Bearer $admin" -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\"}" | jq -r .invite_token)
+  curl -fs $base/auth/signup -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"bench password 1\",\"invite_token\":\"$invite\"}" >/dev/null
+  [ "$plan" = free ] || "$bin/tollgate" --config "$work/tollgate.toml" set-plan --email "$email" --plan "$plan" >/dev/null
+  token=$(curl -fs $base/auth/login -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"bench password 1\"}" | jq -r .access_token)
+  curl -fs $base/api/v1/keys -H "authorization: Bearer $token" -H 'content-type: application/json' \
+    -d '{"name":"bench","environment":"production"}' | jq -r .key
+}
 # A second organisation on the 1-per-minute plan, for the 429 path.
-invite=$(curl -fs $base/admin/invites -H "authorization: Bearer $admin" -H 'content-type: application/json' \
-  -d '{"email":"tiny@example.com"}' | jq -r .invite_token)
-curl -fs $base/auth/signup -H 'content-type: application/json' \
-  -d "{\"email\":\"tiny@example.com\",\"password\":\"tiny password 1\",\"invite_token\":\"$invite\"}" >/dev/null
-"$bin/tollgate" --config "$work/tollgate.toml" set-plan --email tiny@example.com --plan tiny >/dev/null
-tiny=$(curl -fs $base/auth/login -H 'content-type: application/json' \
-  -d '{"email":"tiny@example.com","password":"tiny password 1"}' | jq -r .access_token)
-LIMITED_KEY=$(curl -fs $base/api/v1/keys -H "authorization: Bearer $tiny" -H 'content-type: application/json' \
-  -d '{"name":"bench","environment":"production"}' | jq -r .key)
+LIMITED_KEY=$(org_key tiny@example.com tiny)
 export LIMITED_KEY
+# ORGS organisations (default 32) for the many-organisations row.
+export KEYS_FILE="$work/keys.txt"
+for i in $(seq 1 "${ORGS:-32}"); do org_key "org$i@example.com" free >>"$KEYS_FILE"; done
 sleep 1.5   # the plan cache (1 s) picks up the new plan
 # One metered call before measuring: the tokenizer loads on the first call.
 curl -fs $base/v1/chat/completions -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
@@ -109,6 +118,7 @@ run "GET /api/v1/me (API key)" 64 $base/api/v1/me bench/me.lua
 for c in 16 64; do
   run "POST /v1/chat/completions" $c $base/v1/chat/completions bench/chat.lua
 done
+run "POST /v1/chat/completions, ${ORGS:-32} orgs" 64 $base/v1/chat/completions bench/chat-many.lua
 run "POST /v1/chat/completions (stream)" 64 $base/v1/chat/completions bench/chat-stream.lua
 run "POST /v1/chat/completions (429)" 64 $base/v1/chat/completions bench/limited.lua
 run "GET /api/v1/usage" 64 $base/api/v1/usage bench/me.lua
