@@ -89,7 +89,7 @@ export LIMITED_KEY
 export KEYS_FILE="$work/keys.txt"
 for i in $(seq 1 "${ORGS:-32}"); do org_key "org$i@example.com" free >>"$KEYS_FILE"; done
 sleep 1.5   # the plan cache (1 s) picks up the new plan
-# One metered call before measuring: the tokenizer loads on the first call.
+# One metered call before measuring: the first call of an organisation takes its first lease.
 curl -fs $base/v1/chat/completions -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
   -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}],"max_tokens":64}' >/dev/null
 
@@ -98,21 +98,32 @@ run() { # name, connections, url, [script]
   local name=$1 connections=$2 target=$3 script=${4:-}
   local args=(-t 2 -c "$connections" -d "${seconds}s" --latency)
   [ -n "$script" ] && args+=(-s "$script")
+  local ticks_before ticks_after
+  ticks_before=$(awk '{print $14+$15}' /proc/$server/stat)
   local out; out=$(wrk "${args[@]}" "$target")
-  local rps p50 p99 non2xx ratio=""
+  ticks_after=$(awk '{print $14+$15}' /proc/$server/stat)
+  local rps p50 p99 non2xx ratio="" requests cpu
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  # Server CPU (user + system, from /proc) per request; 0 for the upstream-alone rows.
+  cpu=$(awk -v t=$((ticks_after - ticks_before)) -v r="$requests" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN {printf "%4.0f us/req", t * 1e6 / hz / r}')
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
   [ -n "$healthz_rps" ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN {printf "%5.1f %% of /healthz", 100*a/b}')
-  printf '%-34s c=%-3s %10s req/s  p50 %-9s p99 %-9s %s%s\n' "$name" "$connections" "$rps" "$p50" "$p99" \
-    "$ratio" "${non2xx:+  ($non2xx non-2xx)}"
+  printf '%-34s c=%-3s %10s req/s  p50 %-9s p99 %-9s server CPU %s  %s%s\n' "$name" "$connections" \
+    "$rps" "$p50" "$p99" "$cpu" "$ratio" "${non2xx:+  ($non2xx non-2xx)}"
   [ "$name" = "GET /healthz" ] && healthz_rps=$rps
   return 0
 }
 
 echo "backend: $backend, ${seconds}s per target"
-run "upstream alone" 64 http://127.0.0.1:9100/v1/chat/completions bench/chat.lua
+# The bare upstream at both connection counts: the metered rows' added latency is theirs minus
+# these, at the same percentile.
+for c in 16 64; do
+  run "upstream alone" $c http://127.0.0.1:9100/v1/chat/completions bench/chat.lua
+done
 run "GET /healthz" 64 $base/healthz
 run "GET /api/v1/me (API key)" 64 $base/api/v1/me bench/me.lua
 for c in 16 64; do
@@ -123,5 +134,6 @@ run "POST /v1/chat/completions (stream)" 64 $base/v1/chat/completions bench/chat
 run "POST /v1/chat/completions (429)" 64 $base/v1/chat/completions bench/limited.lua
 run "GET /api/v1/usage" 64 $base/api/v1/usage bench/me.lua
 rss=$(awk '/VmRSS/ {print $2, $3}' /proc/$server/status)
+peak=$(awk '/VmHWM/ {print $2, $3}' /proc/$server/status)
 cpu=$(awk '{print ($14+$15)/100}' /proc/$server/stat)
-echo "server: resident $rss, CPU time ${cpu}s over the whole run"
+echo "server: resident $rss at the end, $peak at the peak; CPU time ${cpu}s over the whole run"

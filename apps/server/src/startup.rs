@@ -51,7 +51,7 @@ use crate::revocations::{RevocationRefresher, revocation_window};
 use crate::services::{ChatApi, KeysApi, MeteringApi, Readiness, UsageApi, UsageSnapshot};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
 use crate::settlements::{SettlementPort, SettlementTiming, Settlements};
-use crate::state::AppState;
+use crate::state::{AppServices, AppState};
 use crate::usage_source::UsageSource;
 use crate::{error, jwt_secret, last_used, reservation_sweeper, routes};
 
@@ -193,7 +193,7 @@ impl Application {
             None => metered_calls(&settings, metering_service, per_call)?,
         };
 
-        let state = AppState {
+        let state = AppState::new(AppServices {
             identity: Arc::new(identity),
             verifier: Arc::new(AccessTokenVerifier::new(codec, revocations)),
             keys: keys.clone(),
@@ -219,7 +219,7 @@ impl Application {
                     .as_deref()
                     .and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok()),
             )),
-        };
+        });
         let router = http_router(state, &settings);
         let listener = TcpListener::bind(settings.server.listen)
             .await

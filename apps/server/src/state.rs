@@ -5,9 +5,27 @@ use tollgate_identity::AccessTokenVerifier;
 use crate::auth::ServiceKeys;
 use crate::services::{IdentityApi, KeysApi, MeteringApi, Readiness};
 
-/// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
+/// What every handler can reach. One `Arc`: axum clones the state several times per request,
+/// and one reference count is cheaper to move than a dozen.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    pub fn new(services: AppServices) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+pub struct AppServices {
     pub identity: Arc<dyn IdentityApi>,
     pub verifier: Arc<AccessTokenVerifier>,
     pub keys: Arc<dyn KeysApi>,

@@ -53,18 +53,6 @@ fn start(database_url: &str, upstream: &str) -> ServerProcess {
     )
 }
 
-async fn usage(client: &reqwest::Client, server: &ServerProcess, key: &str) -> Value {
-    client
-        .get(server.url("/api/v1/usage"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn killed_under_load(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
@@ -83,26 +71,7 @@ async fn killed_under_load(backend: Backend) {
         .build()
         .unwrap();
     let server = start(db.url(), &upstream.uri());
-    let login: Value = client
-        .post(server.url("/auth/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let created: Value = client
-        .post(server.url("/api/v1/keys"))
-        .bearer_auth(login["access_token"].as_str().unwrap())
-        .json(&json!({"name": "load", "environment": "production"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["key"].as_str().unwrap().to_owned();
+    let key = server.admin_key(&client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
 
     // One call first: the tokenizer loads on the first call.
     let warm_up = client
@@ -150,7 +119,7 @@ async fn killed_under_load(backend: Backend) {
     let mut last = Value::Null;
     let mut written_off = false;
     for _ in 0..50 {
-        last = usage(&client, &server, &key).await;
+        last = server.get_json(&client, "/api/v1/usage", &key).await;
         if last["budget"]["spent_micros"].as_i64().unwrap() >= served as i64 * COST_PER_CALL {
             written_off = true;
             break;

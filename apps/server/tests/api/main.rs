@@ -11,6 +11,7 @@ mod keys;
 mod lease_crash;
 mod lease_instances;
 mod lease_limits;
+mod lease_processes;
 mod legacy;
 mod lockout;
 mod login;

@@ -102,3 +102,46 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+impl ServerProcess {
+    /// POSTs `body` as JSON, with `bearer` if any; the answer's JSON body.
+    pub async fn post_json(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        bearer: Option<&str>,
+        body: &serde_json::Value,
+    ) -> serde_json::Value {
+        let mut request = client.post(self.url(path)).json(body);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// GETs `path` with `bearer`; the answer's JSON body.
+    pub async fn get_json(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        bearer: &str,
+    ) -> serde_json::Value {
+        let request = client.get(self.url(path)).bearer_auth(bearer);
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Logs in as the configured administrator (`email`, `password`) and creates a production
+    /// API key of the administrator's organisation; returns the key.
+    pub async fn admin_key(&self, client: &reqwest::Client, email: &str, password: &str) -> String {
+        let credentials = serde_json::json!({"email": email, "password": password});
+        let login = self
+            .post_json(client, "/auth/login", None, &credentials)
+            .await;
+        let key = serde_json::json!({"name": "load", "environment": "production"});
+        let access = login["access_token"].as_str().unwrap();
+        let created = self
+            .post_json(client, "/api/v1/keys", Some(access), &key)
+            .await;
+        created["key"].as_str().unwrap().to_owned()
+    }
+}

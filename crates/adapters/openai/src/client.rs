@@ -1,10 +1,13 @@
 use std::time::Duration;
 
+use bytes::Bytes;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value, json};
 
 use crate::chunk::chunk_of_completion;
 use crate::usage::usage_of;
@@ -57,6 +60,8 @@ pub struct OpenAiClient {
     config: UpstreamConfig,
     /// Parsed once: a `&str` would be parsed (and its host IDNA-mapped) on every call.
     endpoint: reqwest::Url,
+    /// `Bearer <key>`, built once rather than formatted on every call.
+    authorization: Option<HeaderValue>,
 }
 
 impl OpenAiClient {
@@ -81,23 +86,32 @@ impl OpenAiClient {
             config.base_url.trim_end_matches('/')
         ))
         .map_err(|e| invalid(&e.to_string()))?;
+        let authorization = match &config.api_key {
+            Some(key) => {
+                let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))
+                    .map_err(|_| {
+                        UpstreamConfigError::Client(
+                            "the API key is not a valid header value".into(),
+                        )
+                    })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
         Ok(Self {
             http,
             config,
             endpoint,
+            authorization,
         })
     }
 
     /// A plain (non-streamed) chat completion. `body` is the OpenAI request; `stream` is forced
     /// off.
     pub async fn chat(&self, body: &Value) -> Result<Completion, UpstreamError> {
-        let mut body = body.clone();
-        body["stream"] = json!(false);
-        if let Some(object) = body.as_object_mut() {
-            object.remove("stream_options");
-        }
         let response = self
-            .send_with_retries(&body, Some(self.config.request_timeout))
+            .send_with_retries(plain_body(body)?, Some(self.config.request_timeout))
             .await?;
         let bytes = tokio::time::timeout(self.config.request_timeout, response.bytes())
             .await
@@ -119,7 +133,9 @@ impl OpenAiClient {
             body["stream_options"] = json!({});
         }
         body["stream_options"]["include_usage"] = json!(true);
-        let response = self.send_with_retries(&body, None).await?;
+        let bytes =
+            serde_json::to_vec(&body).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        let response = self.send_with_retries(bytes.into(), None).await?;
         if is_json(&response) {
             return self.completion_as_stream(response, &body).await;
         }
@@ -170,10 +186,14 @@ impl OpenAiClient {
         Ok(Box::pin(futures::stream::iter(events)))
     }
 
-    fn request(&self, body: &Value, timeout: Option<Duration>) -> RequestBuilder {
-        let mut request = self.http.post(self.endpoint.clone()).json(body);
-        if let Some(key) = &self.config.api_key {
-            request = request.bearer_auth(key.expose_secret());
+    fn request(&self, body: Bytes, timeout: Option<Duration>) -> RequestBuilder {
+        let mut request = self
+            .http
+            .post(self.endpoint.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
         }
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
@@ -187,7 +207,7 @@ impl OpenAiClient {
     /// connection lost after sending is returned at once: the provider may have the request.
     async fn send_with_retries(
         &self,
-        body: &Value,
+        body: Bytes,
         timeout: Option<Duration>,
     ) -> Result<Response, UpstreamError> {
         let mut backoff = self.config.initial_backoff;
@@ -195,7 +215,7 @@ impl OpenAiClient {
         loop {
             let sent = tokio::time::timeout(
                 self.config.request_timeout,
-                self.request(body, timeout).send(),
+                self.request(body.clone(), timeout).send(),
             )
             .await;
             let (error, retryable) = match sent {
@@ -286,4 +306,30 @@ impl tollgate_costing::CompletionProvider for OpenAiClient {
     async fn stream(&self, request: &Value) -> Result<ChunkStream, UpstreamError> {
         self.chat_stream(request).await
     }
+}
+
+/// A plain request as sent: the client's body with `stream` off and no `stream_options`,
+/// serialised straight from the body rather than from an edited copy of it.
+fn plain_body(body: &Value) -> Result<Bytes, UpstreamError> {
+    struct Plain<'a>(&'a Map<String, Value>);
+
+    impl Serialize for Plain<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(None)?;
+            for (field, value) in self.0 {
+                if field != "stream" && field != "stream_options" {
+                    map.serialize_entry(field, value)?;
+                }
+            }
+            map.serialize_entry("stream", &false)?;
+            map.end()
+        }
+    }
+
+    let object = body
+        .as_object()
+        .ok_or_else(|| UpstreamError::Protocol("the request body is not a JSON object".into()))?;
+    serde_json::to_vec(&Plain(object))
+        .map(Bytes::from)
+        .map_err(|e| UpstreamError::Protocol(e.to_string()))
 }

@@ -51,4 +51,36 @@ mod tests {
         assert!((900..=1_000).contains(&tokens), "{tokens}");
         assert!(counter.count("gpt-3.5-turbo", "hello world") > 0);
     }
+
+    /// Admission bounds a prompt's tokens by its bytes (tollgate_costing::Prompt): no token of
+    /// a byte-level encoding is shorter than a byte, special tokens included.
+    #[test]
+    fn no_text_has_more_tokens_than_bytes() {
+        let texts = [
+            "a b c d e f g h i j k l m n o p".to_owned(),
+            " \n\t ".repeat(50),
+            "<|endoftext|><|endofprompt|>".repeat(5),
+            "日本語のテキスト、絵文字 🎉🎉🎉 und Umlaute äöü".to_owned(),
+            (0u8..=127).map(char::from).collect::<String>(),
+            "{\"role\":\"user\",\"content\":\"0123456789\"}".repeat(20),
+        ];
+        for model in ["gpt-4o-mini", "gpt-3.5-turbo"] {
+            for text in &texts {
+                let tokens = TiktokenCounter.count(model, text);
+                assert!(
+                    tokens <= text.len() as u64,
+                    "{model}: {tokens} > {} bytes",
+                    text.len()
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_has_no_more_tokens_than_bytes(text in "\\PC{0,200}") {
+            let tokens = TiktokenCounter.count("gpt-4o", &text);
+            proptest::prop_assert!(tokens <= text.len() as u64);
+        }
+    }
 }

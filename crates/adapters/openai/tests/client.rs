@@ -64,6 +64,29 @@ async fn plain_completion_passes_the_request_through_with_our_key() {
     );
 }
 
+/// A plain call is sent as exactly the client's body with streaming off: every other field
+/// intact, `stream_options` dropped, `stream` false even if the body asked for a stream.
+#[tokio::test]
+async fn a_plain_call_sends_the_body_with_streaming_off() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("content-type", "application/json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion()))
+        .mount(&server)
+        .await;
+    let mut body = request();
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    body["metadata"] = json!({"nested": [1, "two", null]});
+    client(&server).chat(&body).await.unwrap();
+    let received = server.received_requests().await.unwrap();
+    let sent: Value = serde_json::from_slice(&received[0].body).unwrap();
+    let mut expected = request();
+    expected["stream"] = json!(false);
+    expected["metadata"] = json!({"nested": [1, "two", null]});
+    assert_eq!(sent, expected);
+}
+
 #[tokio::test]
 async fn retries_5xx_and_429_then_succeeds() {
     let server = MockServer::start().await;

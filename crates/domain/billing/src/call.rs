@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tollgate_costing::{TokenUsage, UsageEvent};
+use tollgate_costing::{Prompt, TokenCounter, TokenUsage, UsageEvent};
 use tollgate_kernel::{Clock, Micros};
 use tollgate_quotas::{Action, Admission};
 
@@ -20,7 +20,8 @@ pub(crate) struct MeteredCall<A, S, C> {
     pub(crate) admission: Admission,
     pub(crate) action: Action,
     pub(crate) model: String,
-    pub(crate) input_tokens: u64,
+    /// The input, counted only if the provider reports no usage.
+    pub(crate) prompt: Prompt,
     pub(crate) request_id: String,
     /// When the reservation was last given a new lifetime (at admission, at first).
     pub(crate) renewed_at: chrono::DateTime<chrono::Utc>,
@@ -112,9 +113,13 @@ impl<A: CallAdmission, S: Settler, C: Clock> MeteredCall<A, S, C> {
 
     /// The usage to charge when the provider reported none: the counted input and the counted
     /// output, never zero for what was produced.
-    pub(crate) fn fallback_usage(&self, output_tokens: u64) -> TokenUsage {
+    pub(crate) fn fallback_usage(
+        &self,
+        counter: &impl TokenCounter,
+        output_tokens: u64,
+    ) -> TokenUsage {
         TokenUsage {
-            input_tokens: self.input_tokens,
+            input_tokens: self.prompt.count(&self.model, counter),
             cached_input_tokens: 0,
             output_tokens,
         }

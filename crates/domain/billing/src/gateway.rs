@@ -11,7 +11,7 @@ use tollgate_costing::{
     read_chat_request,
 };
 use tollgate_kernel::{ApiKeyId, Clock, Micros, OrganizationId, UserId};
-use tollgate_quotas::{Action, Admission};
+use tollgate_quotas::{Action, Admission, WorstCase};
 
 use crate::call::MeteredCall;
 use crate::errors::CallError;
@@ -122,6 +122,28 @@ pub struct ActionOutcome {
     pub price: Micros,
 }
 
+/// A chat request's worst case: its input bounded by its bytes, or counted with the tokenizer
+/// when admission asks for the exact figure.
+struct ChatWorstCase<'a, T> {
+    bound: Micros,
+    request: &'a ChatCall,
+    prices: &'a PriceCatalog,
+    counter: &'a T,
+}
+
+impl<T: TokenCounter> WorstCase for ChatWorstCase<'_, T> {
+    fn bound(&self) -> Micros {
+        self.bound
+    }
+
+    fn exact(&self) -> Micros {
+        let input = self.request.prompt.count(&self.request.model, self.counter);
+        self.prices
+            .worst_case(&self.request.model, input, self.request.max_output_tokens)
+            .map_or(self.bound, |exact| exact.min(self.bound))
+    }
+}
+
 /// A charged plain completion: the provider's body, the usage charged, and (cost, price).
 struct PlainAnswer {
     body: Value,
@@ -189,9 +211,9 @@ where
         body: Value,
         request_id: String,
     ) -> Result<ChatReply, CallError> {
-        let request = self.read(body)?;
+        let mut request = self.read(body)?;
         let call = self
-            .admit(caller, Action::Chat, &request, request_id)
+            .admit(caller, Action::Chat, &mut request, request_id)
             .await?;
         if !request.stream {
             let answer = self.answer_plain(&call, &request.body).await?;
@@ -248,8 +270,8 @@ where
             ],
             "max_completion_tokens": prompt.max_output_tokens,
         });
-        let request = self.read(body)?;
-        let call = self.admit(caller, action, &request, request_id).await?;
+        let mut request = self.read(body)?;
+        let call = self.admit(caller, action, &mut request, request_id).await?;
         let answer = self.answer_plain(&call, &request.body).await?;
         let output = answer
             .body
@@ -283,7 +305,10 @@ where
             }
         };
         let usage = completion.usage.unwrap_or_else(|| {
-            call.fallback_usage(self.count_reply(&call.model, &completion.body))
+            call.fallback_usage(
+                self.counter.as_ref(),
+                self.count_reply(&call.model, &completion.body),
+            )
         });
         let charged = call.charge(usage).await;
         Ok(PlainAnswer {
@@ -297,7 +322,6 @@ where
         Ok(read_chat_request(
             body,
             |model| self.rules.served_models.iter().any(|m| m == model),
-            self.counter.as_ref(),
             self.rules.default_max_output_tokens,
         )?)
     }
@@ -306,17 +330,22 @@ where
         &self,
         caller: &Caller,
         action: Action,
-        request: &ChatCall,
+        request: &mut ChatCall,
         request_id: String,
     ) -> Result<MeteredCall<A, S, C>, CallError> {
-        let estimate = self.rules.prices.worst_case(
-            &request.model,
-            request.input_tokens,
-            request.max_output_tokens,
-        )?;
+        let worst = ChatWorstCase {
+            bound: self.rules.prices.worst_case(
+                &request.model,
+                request.prompt.bound,
+                request.max_output_tokens,
+            )?,
+            request,
+            prices: &self.rules.prices,
+            counter: self.counter.as_ref(),
+        };
         let admission = self
             .admission
-            .admit(caller.organization, action, estimate)
+            .admit(caller.organization, action, &worst)
             .await?;
         Ok(MeteredCall {
             admission_port: self.admission.clone(),
@@ -327,7 +356,7 @@ where
             admission,
             action,
             model: request.model.clone(),
-            input_tokens: request.input_tokens,
+            prompt: std::mem::take(&mut request.prompt),
             request_id,
             renewed_at: self.clock.now(),
         })

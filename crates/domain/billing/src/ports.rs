@@ -3,14 +3,15 @@
 use std::future::Future;
 
 use tollgate_costing::UsageEvent;
-use tollgate_kernel::{Clock, Micros, OrganizationId, StoreError};
-use tollgate_quotas::{Action, Admission, AdmitError, Reservation};
+use tollgate_kernel::{Clock, OrganizationId, StoreError};
+use tollgate_quotas::{Action, Admission, AdmitError, Reservation, WorstCase};
 
 /// Admission of a call against its organisation's plan, and release of its reservation.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait CallAdmission: Send + Sync + 'static {
-    /// Rate limit, daily quota of `action`, and a reservation of `estimate` against the
-    /// monthly budget, all or nothing.
+    /// Rate limit, daily quota of `action`, and a reservation of the call's worst case against
+    /// the monthly budget, all or nothing: its bound where the hold is cheap to take back (a
+    /// lease in memory), its exact figure where storage reserves for the call alone.
     ///
     /// # Errors
     /// [`AdmitError`] naming the limit that refused the call, or storage being unavailable.
@@ -18,7 +19,7 @@ pub trait CallAdmission: Send + Sync + 'static {
         &self,
         organization: OrganizationId,
         action: Action,
-        estimate: Micros,
+        worst: &dyn WorstCase,
     ) -> impl Future<Output = Result<Admission, AdmitError>> + Send;
 
     /// Gives the reservation's estimate and quota unit back (the call produced nothing).
@@ -53,9 +54,9 @@ where
         &self,
         organization: OrganizationId,
         action: Action,
-        estimate: Micros,
+        worst: &dyn WorstCase,
     ) -> Result<Admission, AdmitError> {
-        tollgate_quotas::MeteringService::admit(self, organization, action, estimate).await
+        tollgate_quotas::MeteringService::admit(self, organization, action, worst.exact()).await
     }
 
     async fn release(&self, reservation: &Reservation) -> Result<bool, StoreError> {
@@ -78,9 +79,9 @@ where
         &self,
         organization: OrganizationId,
         action: Action,
-        estimate: Micros,
+        worst: &dyn WorstCase,
     ) -> Result<Admission, AdmitError> {
-        tollgate_quotas::LeasedMetering::admit(self, organization, action, estimate).await
+        tollgate_quotas::LeasedMetering::admit(self, organization, action, worst).await
     }
 
     async fn release(&self, reservation: &Reservation) -> Result<bool, StoreError> {

@@ -129,7 +129,7 @@ impl Produced {
             } else {
                 counter.count(&call.model, &self.text)
             };
-            call.fallback_usage(output)
+            call.fallback_usage(counter, output)
         })
     }
 }

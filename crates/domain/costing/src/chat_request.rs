@@ -1,7 +1,13 @@
 //! What an OpenAI chat-completion request will cost at most, read once before it is admitted:
-//! the model, the input tokens counted with the model's tokenizer, and the output cap. A request
-//! without a cap gets the deployment's, written into the body, so the cap we reserve for is the
-//! cap upstream must respect.
+//! the model, a bound on its input tokens, and the output cap. A request without a cap gets the
+//! deployment's, written into the body, so the cap we reserve for is the cap upstream must
+//! respect.
+//!
+//! The input bound is the prompt's length in bytes: OpenAI's encodings are byte-level BPE, so no
+//! token is shorter than one byte. It costs nothing to compute, which is what admission against
+//! a lease needs on the hot path; the exact count ([`Prompt::count`]) runs the tokenizer
+//! and is asked for only where exactness matters (an exact reservation near a limit, a reply
+//! without reported usage).
 
 use serde_json::{Value, json};
 
@@ -20,15 +26,42 @@ pub struct ChatCall {
     pub model: String,
     /// The body to send upstream (with the output cap set when the request had none).
     pub body: Value,
-    /// Input tokens, counted with the model's tokenizer over the messages and tools, overheads
-    /// included.
-    pub input_tokens: u64,
+    /// The input: bounded now, counted exactly when needed.
+    pub prompt: Prompt,
     /// The most output tokens the call can produce, all choices together.
     pub max_output_tokens: u64,
     /// Whether the client asked for a stream.
     pub stream: bool,
     /// The client asked for the usage chunk of a stream.
     pub client_wants_usage: bool,
+}
+
+/// A request's input, the messages and tools as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Prompt {
+    /// The text the input is counted over.
+    pub text: String,
+    /// How many messages it has (each adds [`PER_MESSAGE_OVERHEAD`]).
+    pub message_count: u64,
+    /// At least its tokens (its bytes), overheads included.
+    pub bound: u64,
+}
+
+impl Prompt {
+    fn new(text: String, message_count: u64) -> Self {
+        let bound = with_overheads(text.len() as u64, message_count);
+        Self {
+            text,
+            message_count,
+            bound,
+        }
+    }
+
+    /// Its tokens for `model`, counted with the tokenizer, overheads included: never more than
+    /// [`Prompt::bound`].
+    pub fn count(&self, model: &str, counter: &impl TokenCounter) -> u64 {
+        with_overheads(counter.count(model, &self.text), self.message_count).min(self.bound)
+    }
 }
 
 /// Why a chat-completion request is refused before admission.
@@ -59,7 +92,6 @@ pub enum ChatRequestError {
 pub fn read_chat_request(
     mut body: Value,
     served: impl Fn(&str) -> bool,
-    counter: &impl TokenCounter,
     default_cap: u64,
 ) -> Result<ChatCall, ChatRequestError> {
     let object = body.as_object().ok_or(ChatRequestError::NotAnObject)?;
@@ -77,14 +109,10 @@ pub fn read_chat_request(
         .filter(|m| !m.is_empty())
         .ok_or(ChatRequestError::MessagesRequired)?;
     let message_count = messages.len() as u64;
-    let mut counted = serde_json::to_string(messages).unwrap_or_default();
+    let mut prompt = serde_json::to_string(messages).unwrap_or_default();
     if let Some(tools) = object.get("tools") {
-        counted.push_str(&tools.to_string());
+        prompt.push_str(&tools.to_string());
     }
-    let input_tokens = counter
-        .count(&model, &counted)
-        .saturating_add(message_count.saturating_mul(PER_MESSAGE_OVERHEAD))
-        .saturating_add(REPLY_OVERHEAD);
     let requested = ["max_completion_tokens", "max_tokens"]
         .iter()
         .find_map(|field| object.get(*field).filter(|v| !v.is_null()));
@@ -107,11 +135,17 @@ pub fn read_chat_request(
     Ok(ChatCall {
         model,
         body,
-        input_tokens,
+        prompt: Prompt::new(prompt, message_count),
         max_output_tokens: cap.saturating_mul(choices),
         stream,
         client_wants_usage,
     })
+}
+
+fn with_overheads(tokens: u64, message_count: u64) -> u64 {
+    tokens
+        .saturating_add(message_count.saturating_mul(PER_MESSAGE_OVERHEAD))
+        .saturating_add(REPLY_OVERHEAD)
 }
 
 #[cfg(test)]
@@ -121,42 +155,52 @@ mod tests {
     use super::*;
     use crate::MockTokenCounter;
 
-    fn counting(tokens: u64) -> MockTokenCounter {
-        let mut counter = MockTokenCounter::new();
-        counter.expect_count().return_const(tokens);
-        counter
-    }
-
     fn served(model: &str) -> bool {
         model == "gpt-4o-mini"
     }
 
     #[test]
-    fn counts_messages_with_their_overhead_and_takes_the_requested_cap_times_choices() {
-        let mut counter = MockTokenCounter::new();
+    fn bounds_the_input_by_its_bytes_and_takes_the_requested_cap_times_choices() {
         let messages =
             json!([{"role": "user", "content": "hi"}, {"role": "user", "content": "yo"}]);
+        let body = json!({"model": "gpt-4o-mini", "messages": messages, "max_tokens": 100, "n": 3});
+        let call = read_chat_request(body.clone(), served, 4096).unwrap();
+        let overheads = 2 * PER_MESSAGE_OVERHEAD + REPLY_OVERHEAD;
+        assert_eq!(call.prompt.text, messages.to_string());
+        assert_eq!(
+            call.prompt.bound,
+            messages.to_string().len() as u64 + overheads
+        );
+        assert_eq!(call.max_output_tokens, 300);
+        assert_eq!(call.body, body, "a request with a cap is sent as it is");
+        assert!(!call.stream);
+
+        let mut counter = MockTokenCounter::new();
         counter
             .expect_count()
             .with(eq("gpt-4o-mini"), eq(messages.to_string()))
             .times(1)
             .return_const(10u64);
-        let body = json!({"model": "gpt-4o-mini", "messages": messages, "max_tokens": 100, "n": 3});
-        let call = read_chat_request(body.clone(), served, &counter, 4096).unwrap();
+        assert_eq!(call.prompt.count("gpt-4o-mini", &counter), 10 + overheads);
+    }
+
+    #[test]
+    fn the_exact_count_never_exceeds_the_bound() {
+        let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+        let call = read_chat_request(body, served, 16).unwrap();
+        let mut counter = MockTokenCounter::new();
+        counter.expect_count().return_const(u64::MAX);
         assert_eq!(
-            call.input_tokens,
-            10 + 2 * PER_MESSAGE_OVERHEAD + REPLY_OVERHEAD
+            call.prompt.count("gpt-4o-mini", &counter),
+            call.prompt.bound
         );
-        assert_eq!(call.max_output_tokens, 300);
-        assert_eq!(call.body, body, "a request with a cap is sent as it is");
-        assert!(!call.stream);
     }
 
     #[test]
     fn a_request_without_a_cap_gets_the_default_written_into_the_body() {
         let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
             "stream": true, "stream_options": {"include_usage": true}});
-        let call = read_chat_request(body, served, &counting(1), 512).unwrap();
+        let call = read_chat_request(body, served, 512).unwrap();
         assert_eq!(call.max_output_tokens, 512);
         assert_eq!(call.body["max_completion_tokens"], 512);
         assert!(call.stream && call.client_wants_usage);
@@ -171,17 +215,17 @@ mod tests {
             .return_const(50u64);
         let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"type": "function", "function": {"name": "get_weather"}}], "max_tokens": 1});
-        let call = read_chat_request(body, served, &counter, 512).unwrap();
+        let call = read_chat_request(body, served, 512).unwrap();
+        assert!(call.prompt.text.contains("get_weather"));
+        assert!(call.prompt.bound > call.prompt.text.len() as u64);
         assert_eq!(
-            call.input_tokens,
+            call.prompt.count("gpt-4o-mini", &counter),
             50 + PER_MESSAGE_OVERHEAD + REPLY_OVERHEAD
         );
     }
 
     #[test]
-    fn bad_requests_are_refused_before_anything_is_counted() {
-        let mut counter = MockTokenCounter::new();
-        counter.expect_count().never();
+    fn bad_requests_are_refused() {
         let cases = [
             (json!([1]), ChatRequestError::NotAnObject),
             (json!({"messages": [{}]}), ChatRequestError::ModelRequired),
@@ -199,16 +243,13 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            assert_eq!(
-                read_chat_request(body, served, &counter, 512).unwrap_err(),
-                expected
-            );
+            assert_eq!(read_chat_request(body, served, 512).unwrap_err(), expected);
         }
         for cap in [json!(0), json!(-1), json!("10"), json!(1.5)] {
             let body =
                 json!({"model": "gpt-4o-mini", "messages": [{"role": "user"}], "max_tokens": cap});
             assert_eq!(
-                read_chat_request(body, served, &counting(1), 512).unwrap_err(),
+                read_chat_request(body, served, 512).unwrap_err(),
                 ChatRequestError::InvalidOutputCap
             );
         }

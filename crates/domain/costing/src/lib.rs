@@ -8,7 +8,7 @@
 //!   plus the most output the call may produce.
 //! - [`CallPrices`]: the customer price of a call per plan and action (fixed, markup or target
 //!   margin), never below cost plus the payment fee on it.
-//! - [`read_chat_request`]: the model, counted input tokens and output cap of a chat request,
+//! - [`read_chat_request`]: the model, bounded input tokens and output cap of a chat request,
 //!   read before it is admitted.
 //! - [`plan_economics`]: whether a plan makes or loses money, for an average organisation and for
 //!   one that spends every quota every day.
@@ -64,7 +64,7 @@ mod usage;
 pub use call_price::{CallPrices, CallPricing, CallPricingError};
 pub use catalog::{CostError, ModelPrice, PRICES_AS_OF, PriceCatalog, PriceSpec};
 pub use chat_request::{
-    ChatCall, ChatRequestError, PER_MESSAGE_OVERHEAD, REPLY_OVERHEAD, read_chat_request,
+    ChatCall, ChatRequestError, PER_MESSAGE_OVERHEAD, Prompt, REPLY_OVERHEAD, read_chat_request,
 };
 pub use margin::{Margin, MarginError};
 pub use usage::TokenUsage;

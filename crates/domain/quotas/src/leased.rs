@@ -11,6 +11,7 @@ use crate::lease::LeaseId;
 use crate::ports::{LeaseLedger, PlanDirectory, QuotaLedger, RateLimiter};
 use crate::reservation::{Reservation, ReservationId};
 use crate::service::{Admission, Checked, MeteringService};
+use crate::worst_case::WorstCase;
 
 /// Admits metered calls like [`MeteringService`] — plan, rate limit, daily quota, monthly budget
 /// — but takes quota and budget from the instance's lease in memory when it can; storage is
@@ -43,7 +44,8 @@ where
         &self.escrow
     }
 
-    /// Admits one call of `action` whose worst-case cost is `estimate`.
+    /// Admits one call of `action` whose worst-case cost is `worst`: its bound against the
+    /// lease, its exact figure when storage reserves for the call alone.
     ///
     /// # Errors
     /// The [`AdmitError`] of the first check that refuses; a refused call holds nothing.
@@ -51,7 +53,7 @@ where
         &self,
         organization: OrganizationId,
         action: Action,
-        estimate: Micros,
+        worst: &(impl WorstCase + ?Sized),
     ) -> Result<Admission, AdmitError> {
         let checked = self.metering.check(organization, action).await?;
         let now = self.metering.now();
@@ -62,7 +64,7 @@ where
             budget: checked.plan.monthly_budget.limit(),
         };
         let id = ReservationId::new();
-        let leased = |leased: LeasedAdmission, checked: Checked| Admission {
+        let leased = |leased: LeasedAdmission, checked: Checked, estimate: Micros| Admission {
             reservation: Reservation {
                 id,
                 organization,
@@ -77,16 +79,18 @@ where
             plan: checked.plan,
             rate: checked.rate,
         };
-        let try_lease = || {
+        let try_lease = |estimate: Micros| {
             self.escrow
                 .try_admit(id, organization, action, terms, estimate, now)
         };
-        if let Some(admission) = try_lease() {
-            return Ok(leased(admission, checked));
+        let bound = worst.bound();
+        if let Some(admission) = try_lease(bound) {
+            return Ok(leased(admission, checked, bound));
         }
+        let exact = worst.exact();
         let refusal = match self
             .metering
-            .reserve(checked.clone(), organization, action, estimate, id)
+            .reserve(checked.clone(), organization, action, exact, id)
             .await
         {
             Err(
@@ -98,8 +102,8 @@ where
         // needed, answered meanwhile or still in flight. A call is not refused for budget that
         // this instance holds: look at the lease again, after the grant in flight if any.
         for _ in 0..2 {
-            if let Some(admission) = try_lease() {
-                return Ok(leased(admission, checked));
+            if let Some(admission) = try_lease(exact) {
+                return Ok(leased(admission, checked, exact));
             }
             if !self.escrow.grant_answered(organization, action).await {
                 break;

@@ -76,6 +76,7 @@ mod plan;
 pub mod ports;
 mod reservation;
 mod service;
+mod worst_case;
 
 pub use errors::{AdmitError, CatalogError};
 pub use escrow::{Escrow, EscrowPolicy, GiveBack, LeaseTerms, LeasedAdmission};
@@ -93,3 +94,4 @@ pub use service::{
 };
 /// Re-exported from the kernel, where the other domain crates reach it too.
 pub use tollgate_kernel::Action;
+pub use worst_case::WorstCase;

@@ -45,7 +45,8 @@ fn rules() -> PricingRules {
     }
 }
 
-/// One token per character: easy to count by hand.
+/// One token per character: easy to count by hand, and below the byte bound for text that is
+/// not ASCII.
 struct CharCounter;
 
 impl TokenCounter for CharCounter {
@@ -133,11 +134,13 @@ fn caller() -> Caller {
 }
 
 /// Admission that admits and records the estimate it was asked for.
-fn admitting(estimates: Arc<Mutex<Vec<Micros>>>) -> MockCallAdmission {
+/// Admission that admits at the bound and records (bound, exact) of the worst case it was given.
+fn admitting(estimates: Arc<Mutex<Vec<(Micros, Micros)>>>) -> MockCallAdmission {
     let mut port = MockCallAdmission::new();
-    port.expect_admit().returning(move |_, _, estimate| {
-        estimates.lock().unwrap().push(estimate);
-        Box::pin(async move { Ok(admission(estimate)) })
+    port.expect_admit().returning(move |_, _, worst| {
+        let (bound, exact) = (worst.bound(), worst.exact());
+        estimates.lock().unwrap().push((bound, exact));
+        Box::pin(async move { Ok(admission(bound)) })
     });
     port
 }
@@ -204,15 +207,24 @@ fn service_at(
     )
 }
 
-/// `"hi"` as the only message: 2 counted tokens plus the per-message and reply overheads.
+/// `"hé"` as the only message: its JSON counted a token per character, plus the per-message
+/// and reply overheads.
 fn request(stream: bool) -> Value {
     json!({"model": MODEL, "stream": stream, "max_tokens": 20,
-        "messages": [{"role": "user", "content": "hi"}]})
+        "messages": [{"role": "user", "content": "hé"}]})
 }
 
 fn counted_input() -> u64 {
-    let messages = json!([{"role": "user", "content": "hi"}]).to_string();
+    let messages = json!([{"role": "user", "content": "hé"}]).to_string();
     messages.chars().count() as u64
+        + tollgate_costing::PER_MESSAGE_OVERHEAD
+        + tollgate_costing::REPLY_OVERHEAD
+}
+
+/// The input bound: one token per byte.
+fn input_bound() -> u64 {
+    let messages = json!([{"role": "user", "content": "hé"}]).to_string();
+    messages.len() as u64
         + tollgate_costing::PER_MESSAGE_OVERHEAD
         + tollgate_costing::REPLY_OVERHEAD
 }
@@ -251,7 +263,7 @@ async fn a_refused_call_reaches_no_provider_and_charges_nothing() {
 }
 
 #[tokio::test]
-async fn the_reservation_is_the_worst_case_of_counted_input_and_output_cap() {
+async fn the_reservation_is_the_worst_case_of_the_input_and_output_cap_bounded_or_counted() {
     let estimates = Arc::new(Mutex::new(Vec::new()));
     let provider = Arc::new(Scripted::default());
     *provider.plain.lock().unwrap() = Some(Ok(completion(Some(usage(10, 5)))));
@@ -264,12 +276,11 @@ async fn the_reservation_is_the_worst_case_of_counted_input_and_output_cap() {
     .complete(&caller(), request(false), "r".into())
     .await
     .unwrap();
-    // counted input × 1 µ$ + 20 (max_tokens) × 2 µ$.
-    let expected = counted_input() + 40;
-    assert_eq!(
-        *estimates.lock().unwrap(),
-        vec![Micros::new(expected as i64)]
-    );
+    // input × 1 µ$ + 20 (max_tokens) × 2 µ$; the bound counts a token per byte.
+    let bound = Micros::new((input_bound() + 40) as i64);
+    let exact = Micros::new((counted_input() + 40) as i64);
+    assert!(exact < bound);
+    assert_eq!(*estimates.lock().unwrap(), vec![(bound, exact)]);
 }
 
 #[tokio::test]

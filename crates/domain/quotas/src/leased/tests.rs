@@ -71,7 +71,7 @@ async fn the_first_call_is_reserved_in_storage_and_the_next_draws_on_the_granted
     let metering = leased(ledger, escrow.clone());
 
     let first = metering
-        .admit(org, Action::Analysis, Micros::new(100))
+        .admit(org, Action::Analysis, &Micros::new(100))
         .await
         .unwrap();
     assert!(!escrow.holds(first.reservation.id), "reserved in storage");
@@ -79,7 +79,7 @@ async fn the_first_call_is_reserved_in_storage_and_the_next_draws_on_the_granted
     escrow.granted(&[(due[0].lease, granted(10, 1_000))], now());
 
     let second = metering
-        .admit(org, Action::Analysis, Micros::new(100))
+        .admit(org, Action::Analysis, &Micros::new(100))
         .await
         .unwrap();
     assert!(
@@ -128,12 +128,12 @@ async fn a_call_refused_for_budget_this_instance_holds_is_admitted_against_the_l
         });
     let metering = leased(ledger, escrow.clone());
     metering
-        .admit(org, Action::Analysis, Micros::new(100))
+        .admit(org, Action::Analysis, &Micros::new(100))
         .await
         .unwrap();
 
     let second = metering
-        .admit(org, Action::Analysis, Micros::new(100))
+        .admit(org, Action::Analysis, &Micros::new(100))
         .await
         .unwrap();
     assert!(escrow.holds(second.reservation.id));
@@ -150,10 +150,104 @@ async fn a_refusal_with_no_lease_to_fall_back_on_stands() {
         .returning(|_| Box::pin(async { Ok(ReserveOutcome::QuotaExceeded { used: 5 }) }));
     let metering = leased(ledger, escrow);
     let refused = metering
-        .admit(org, Action::Analysis, Micros::new(100))
+        .admit(org, Action::Analysis, &Micros::new(100))
         .await;
     assert!(
         matches!(refused, Err(AdmitError::QuotaExceeded { used: 5, .. })),
         "{refused:?}"
     );
+}
+
+/// A worst case whose exact figure is smaller than its bound, counting how often it is computed.
+struct Counted {
+    bound: Micros,
+    exact: Micros,
+    computed: std::sync::atomic::AtomicUsize,
+}
+
+impl Counted {
+    fn new(bound: i64, exact: i64) -> Self {
+        Self {
+            bound: Micros::new(bound),
+            exact: Micros::new(exact),
+            computed: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn computed(&self) -> usize {
+        self.computed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl WorstCase for Counted {
+    fn bound(&self) -> Micros {
+        self.bound
+    }
+
+    fn exact(&self) -> Micros {
+        self.computed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.exact
+    }
+}
+
+/// A lease-backed organisation (10 units, 1,000 micros granted after one reserved call).
+async fn with_lease(ledger: MockQuotaLedger) -> (Leased, Arc<Escrow>, OrganizationId) {
+    let org = OrganizationId::new();
+    let escrow = Arc::new(Escrow::default());
+    let metering = leased(ledger, escrow.clone());
+    metering
+        .admit(org, Action::Analysis, &Micros::new(100))
+        .await
+        .unwrap();
+    let due = escrow.grants_due(now());
+    escrow.granted(&[(due[0].lease, granted(10, 1_000))], now());
+    (metering, escrow, org)
+}
+
+#[tokio::test]
+async fn a_call_the_lease_covers_holds_its_bound_and_is_never_counted_exactly() {
+    let mut ledger = MockQuotaLedger::new();
+    ledger
+        .expect_reserve()
+        .times(1)
+        .returning(|_| Box::pin(async { Ok(ReserveOutcome::Reserved { daily_used: 1 }) }));
+    let (metering, escrow, org) = with_lease(ledger).await;
+    let worst = Counted::new(300, 40);
+    let admitted = metering.admit(org, Action::Analysis, &worst).await.unwrap();
+    assert!(escrow.holds(admitted.reservation.id));
+    assert_eq!(admitted.reservation.estimate, Micros::new(300));
+    assert_eq!(
+        worst.computed(),
+        0,
+        "the hot path does not count the prompt"
+    );
+}
+
+/// Near the limit the bound does not fit what the lease has left, but the exact worst case fits
+/// what storage has: the call is reserved at its exact figure, not refused.
+#[tokio::test]
+async fn a_call_whose_bound_the_lease_cannot_cover_is_reserved_at_its_exact_worst_case() {
+    let mut ledger = MockQuotaLedger::new();
+    let mut seq = mockall::Sequence::new();
+    ledger
+        .expect_reserve()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Box::pin(async { Ok(ReserveOutcome::Reserved { daily_used: 1 }) }));
+    ledger
+        .expect_reserve()
+        .times(1)
+        .in_sequence(&mut seq)
+        .withf(|request| request.estimate == Micros::new(40))
+        .returning(|_| Box::pin(async { Ok(ReserveOutcome::Reserved { daily_used: 2 }) }));
+    let (metering, escrow, org) = with_lease(ledger).await;
+    let worst = Counted::new(5_000, 40);
+    let admitted = metering.admit(org, Action::Analysis, &worst).await.unwrap();
+    assert!(
+        !escrow.holds(admitted.reservation.id),
+        "reserved in storage"
+    );
+    assert_eq!(admitted.reservation.estimate, Micros::new(40));
+    assert_eq!(worst.computed(), 1);
 }
