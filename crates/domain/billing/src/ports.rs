@@ -10,8 +10,8 @@ use tollgate_quotas::{Action, Admission, AdmitError, Reservation, WorstCase};
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait CallAdmission: Send + Sync + 'static {
     /// Rate limit, daily quota of `action`, and a reservation of the call's worst case against
-    /// the monthly budget, all or nothing: its bound where the hold is cheap to take back (a
-    /// lease in memory), its exact figure where storage reserves for the call alone.
+    /// the monthly budget, all or nothing: its cheap bound, and its exact figure only where the
+    /// budget cannot hold the bound.
     ///
     /// # Errors
     /// [`AdmitError`] naming the limit that refused the call, or storage being unavailable.
@@ -56,7 +56,7 @@ where
         action: Action,
         worst: &dyn WorstCase,
     ) -> Result<Admission, AdmitError> {
-        tollgate_quotas::MeteringService::admit(self, organization, action, worst.exact()).await
+        tollgate_quotas::MeteringService::admit_worst(self, organization, action, worst).await
     }
 
     async fn release(&self, reservation: &Reservation) -> Result<bool, StoreError> {

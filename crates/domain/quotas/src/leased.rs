@@ -45,7 +45,7 @@ where
     }
 
     /// Admits one call of `action` whose worst-case cost is `worst`: its bound against the
-    /// lease, its exact figure when storage reserves for the call alone.
+    /// lease and in storage, its exact figure only where the budget cannot hold the bound.
     ///
     /// # Errors
     /// The [`AdmitError`] of the first check that refuses; a refused call holds nothing.
@@ -87,12 +87,11 @@ where
         if let Some(admission) = try_lease(bound) {
             return Ok(leased(admission, checked, bound));
         }
-        let exact = worst.exact();
-        let refusal = match self
+        let (reserved, estimate) = self
             .metering
-            .reserve(checked.clone(), organization, action, exact, id)
-            .await
-        {
+            .reserve_worst(checked.clone(), organization, action, worst, id)
+            .await;
+        let refusal = match reserved {
             Err(
                 refusal @ (AdmitError::QuotaExceeded { .. } | AdmitError::BudgetExceeded { .. }),
             ) => refusal,
@@ -102,8 +101,8 @@ where
         // needed, answered meanwhile or still in flight. A call is not refused for budget that
         // this instance holds: look at the lease again, after the grant in flight if any.
         for _ in 0..2 {
-            if let Some(admission) = try_lease(exact) {
-                return Ok(leased(admission, checked, exact));
+            if let Some(admission) = try_lease(estimate) {
+                return Ok(leased(admission, checked, estimate));
             }
             if !self.escrow.grant_answered(organization, action).await {
                 break;

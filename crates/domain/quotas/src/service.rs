@@ -9,6 +9,7 @@ use crate::ports::{PlanDirectory, QuotaLedger, RateKey, RateLimiter};
 use crate::reservation::{
     Reservation, ReservationId, ReservationRequest, ReserveOutcome, UsageCounters,
 };
+use crate::worst_case::WorstCase;
 use tollgate_kernel::Action;
 
 /// A rate limiter's answer, with what the `RateLimit` headers need.
@@ -246,6 +247,52 @@ where
                 resets_at: request.month.end(),
             }),
         }
+    }
+
+    /// [`MeteringService::admit`] for a call whose worst case is known two ways: see
+    /// [`MeteringService::reserve_worst`].
+    ///
+    /// # Errors
+    /// As [`MeteringService::admit`].
+    pub async fn admit_worst(
+        &self,
+        organization: OrganizationId,
+        action: Action,
+        worst: &(impl WorstCase + ?Sized),
+    ) -> Result<Admission, AdmitError> {
+        let checked = self.check(organization, action).await?;
+        self.reserve_worst(checked, organization, action, worst, ReservationId::new())
+            .await
+            .0
+    }
+
+    /// Reserves `worst`'s bound; when the budget cannot hold the bound, its exact figure (the
+    /// rate limit is not asked twice: it was checked before). Computing the exact worst case
+    /// costs real work, which only a call near its budget pays. Returns the estimate asked for
+    /// last, with the outcome.
+    pub async fn reserve_worst(
+        &self,
+        checked: Checked,
+        organization: OrganizationId,
+        action: Action,
+        worst: &(impl WorstCase + ?Sized),
+        id: ReservationId,
+    ) -> (Result<Admission, AdmitError>, Micros) {
+        let bound = worst.bound();
+        let reserved = self
+            .reserve(checked.clone(), organization, action, bound, id)
+            .await;
+        if !matches!(reserved, Err(AdmitError::BudgetExceeded { .. })) {
+            return (reserved, bound);
+        }
+        let exact = worst.exact();
+        if exact >= bound {
+            return (reserved, bound);
+        }
+        (
+            self.reserve(checked, organization, action, exact, id).await,
+            exact,
+        )
     }
 
     /// The time by the service's clock.

@@ -224,10 +224,10 @@ async fn a_call_the_lease_covers_holds_its_bound_and_is_never_counted_exactly() 
     );
 }
 
-/// Near the limit the bound does not fit what the lease has left, but the exact worst case fits
-/// what storage has: the call is reserved at its exact figure, not refused.
+/// Near the limit neither the lease nor the budget can hold the bound, but the budget can hold
+/// the exact worst case: the call is reserved at its exact figure, not refused.
 #[tokio::test]
-async fn a_call_whose_bound_the_lease_cannot_cover_is_reserved_at_its_exact_worst_case() {
+async fn a_call_whose_bound_the_budget_cannot_hold_is_reserved_at_its_exact_worst_case() {
     let mut ledger = MockQuotaLedger::new();
     let mut seq = mockall::Sequence::new();
     ledger
@@ -235,6 +235,19 @@ async fn a_call_whose_bound_the_lease_cannot_cover_is_reserved_at_its_exact_wors
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Box::pin(async { Ok(ReserveOutcome::Reserved { daily_used: 1 }) }));
+    ledger
+        .expect_reserve()
+        .times(1)
+        .in_sequence(&mut seq)
+        .withf(|request| request.estimate == Micros::new(5_000))
+        .returning(|_| {
+            Box::pin(async {
+                Ok(ReserveOutcome::BudgetExceeded {
+                    spent: Micros::new(1_000),
+                    reserved: Micros::ZERO,
+                })
+            })
+        });
     ledger
         .expect_reserve()
         .times(1)
@@ -250,4 +263,24 @@ async fn a_call_whose_bound_the_lease_cannot_cover_is_reserved_at_its_exact_wors
     );
     assert_eq!(admitted.reservation.estimate, Micros::new(40));
     assert_eq!(worst.computed(), 1);
+}
+
+/// Away from the limit a call reserved in storage (no lease yet) holds its bound: the prompt is
+/// not counted.
+#[tokio::test]
+async fn a_call_reserved_in_storage_away_from_the_limit_is_never_counted_exactly() {
+    let mut ledger = MockQuotaLedger::new();
+    ledger
+        .expect_reserve()
+        .times(1)
+        .withf(|request| request.estimate == Micros::new(5_000))
+        .returning(|_| Box::pin(async { Ok(ReserveOutcome::Reserved { daily_used: 1 }) }));
+    let metering = leased(ledger, Arc::new(Escrow::default()));
+    let worst = Counted::new(5_000, 40);
+    let admitted = metering
+        .admit(OrganizationId::new(), Action::Analysis, &worst)
+        .await
+        .unwrap();
+    assert_eq!(admitted.reservation.estimate, Micros::new(5_000));
+    assert_eq!(worst.computed(), 0);
 }
