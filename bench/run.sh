@@ -112,8 +112,9 @@ run() { # name, connections, url, [script]
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
   [ -n "$healthz_rps" ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN {printf "%5.1f %% of /healthz", 100*a/b}')
-  printf '%-34s c=%-3s %10s req/s  p50 %-9s p99 %-9s server CPU %s  %s%s\n' "$name" "$connections" \
-    "$rps" "$p50" "$p99" "$cpu" "$ratio" "${non2xx:+  ($non2xx non-2xx)}"
+  local resident; resident=$(awk '/VmRSS/ {printf "%d MB", $2 / 1024}' /proc/$server/status)
+  printf '%-34s c=%-3s %10s req/s  p50 %-9s p99 %-9s server CPU %s, %s  %s%s\n' "$name" "$connections" \
+    "$rps" "$p50" "$p99" "$cpu" "$resident" "$ratio" "${non2xx:+  ($non2xx non-2xx)}"
   [ "$name" = "GET /healthz" ] && healthz_rps=$rps
   return 0
 }

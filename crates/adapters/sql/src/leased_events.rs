@@ -23,9 +23,26 @@ use crate::lease_ledger::totals_of;
 use crate::time::to_millis;
 use crate::usage_ledger::event_model;
 
-/// Rows per insert statement: 13 parameters each, well under SQLite's 32,766 and Postgres's
-/// 65,535 parameters per statement.
-const ROWS_PER_STATEMENT: usize = 1_000;
+/// The most rows per insert statement: 13 parameters each, well under SQLite's 32,766 and
+/// Postgres's 65,535 parameters per statement.
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+
+/// Splits `events` into runs of power-of-two lengths (256, 128, …, 1). Every distinct row count
+/// is a distinct statement that each connection prepares and caches (a 256-row insert is tens
+/// of kilobytes of compiled statement on SQLite): batches of any size then share at most nine
+/// statements, where one statement per batch size grew the resident set by megabytes per run.
+fn fixed_size_chunks(events: &[LeasedEvent]) -> impl Iterator<Item = &[LeasedEvent]> {
+    let mut rest = events;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = 1 << rest.len().min(MAX_ROWS_PER_STATEMENT).ilog2();
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 /// Inserts the events not recorded yet, returning the ids of those it inserted.
 fn insert_events(events: &[LeasedEvent]) -> sea_orm::sea_query::InsertStatement {
@@ -73,7 +90,7 @@ impl LeasedEventStore for SqlStore {
             }
         }
         let mut inserted: HashSet<Uuid> = HashSet::with_capacity(events.len());
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        for chunk in fixed_size_chunks(&events) {
             let rows = txn
                 .query_all_raw(backend.build(&insert_events(chunk)))
                 .await
@@ -127,5 +144,49 @@ impl LeasedEventStore for SqlStore {
             add_to_budget(&txn, row.organization_id, row.month_start, spent, reserved).await?;
         }
         txn.commit().await.map_err(store_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_costing::{TokenUsage, UsageEvent};
+    use tollgate_kernel::{Action, Micros, OrganizationId, UserId};
+    use tollgate_quotas::LeaseId;
+
+    use super::*;
+
+    fn events(count: usize) -> Vec<LeasedEvent> {
+        let event = UsageEvent {
+            id: Uuid::nil(),
+            organization: OrganizationId::new(),
+            user: UserId::new(),
+            key: None,
+            action: Action::Chat,
+            model: "gpt-4o-mini".into(),
+            usage: TokenUsage::default(),
+            cost: Micros::ZERO,
+            price: Micros::ZERO,
+            request_id: "r".into(),
+            at: chrono::Utc::now(),
+        };
+        let lease = LeaseId::new();
+        vec![LeasedEvent { event, lease }; count]
+    }
+
+    #[test]
+    fn batches_of_any_size_are_inserted_in_at_most_nine_statement_shapes() {
+        let mut shapes = HashSet::new();
+        for count in 0..=1_200 {
+            let batch = events(count);
+            let sizes: Vec<usize> = fixed_size_chunks(&batch).map(<[_]>::len).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), count);
+            assert!(
+                sizes
+                    .iter()
+                    .all(|size| size.is_power_of_two() && *size <= 256)
+            );
+            shapes.extend(sizes);
+        }
+        assert_eq!(shapes.len(), 9, "{shapes:?}");
     }
 }
