@@ -153,7 +153,7 @@ impl Default for QuotaSettings {
             leases: true,
             lease_ttl_seconds: 30,
             settlement_flush_millis: 5,
-            settlement_batch_size: 500,
+            settlement_batch_size: 512,
         }
     }
 }
