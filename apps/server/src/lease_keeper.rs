@@ -26,8 +26,24 @@ pub struct LeaseRuntime<K, S, C> {
 const EXPIRE_BATCH: u32 = 500;
 
 impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
-    /// Runs until the task is aborted.
+    /// Runs until the task is aborted: the batches on one loop, the leases on another, so that
+    /// a top-up never waits behind a backlog of events (under sustained load the queue is
+    /// never empty, and a lease left dry sends its calls to storage one by one).
     pub async fn run(self: Arc<Self>) {
+        tokio::join!(self.record_events(), self.keep_leases());
+    }
+
+    async fn record_events(&self) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.flush_every) => {}
+                () = self.queue.flush_wanted() => {}
+            }
+            self.flush_all().await;
+        }
+    }
+
+    async fn keep_leases(&self) {
         let renew_every = Duration::from_millis(
             u64::try_from(self.escrow.policy().lease_ttl.num_milliseconds() / 6).unwrap_or(1_000),
         )
@@ -35,11 +51,7 @@ impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
         let mut last_renewal = tokio::time::Instant::now();
         let mut last_sweep = last_renewal;
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(self.flush_every) => {}
-                () = self.queue.flush_wanted() => {}
-            }
-            self.flush_all().await;
+            tokio::time::sleep(self.flush_every).await;
             if let Err(error) = self.keeper.top_up().await {
                 tracing::warn!(%error, "lease top-up failed; calls are reserved one by one meanwhile");
             }

@@ -3,12 +3,12 @@
 //! to each lease's settled totals, and moves that from the budget's hold to its spending. The
 //! rollups follow the inserted rows (on Postgres, one statement trigger per insert).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
 use tollgate_billing::{LeasedEvent, LeasedEventStore};
 use tollgate_kernel::{Period, StoreError};
@@ -62,6 +62,43 @@ fn insert_events(events: &[LeasedEvent]) -> sea_orm::sea_query::InsertStatement 
     .to_owned()
 }
 
+/// Locks the batch's lease rows and budget rows in the order every lease transaction takes
+/// them — per organisation in id order, its leases, then its budget rows — before the event
+/// insert touches the rollup rows, as a per-call settlement does (budget, then rollups). A
+/// top-up or renewal of one of these leases running at the same time then waits rather than
+/// deadlocks. (SQLite has one writer: no such race.)
+async fn lock_in_lease_order(
+    txn: &DatabaseTransaction,
+    events: &[LeasedEvent],
+) -> Result<(), StoreError> {
+    let mut rows: BTreeMap<Uuid, (BTreeSet<Uuid>, BTreeSet<i64>)> = BTreeMap::new();
+    for LeasedEvent { event, lease } in events {
+        let org = rows.entry(event.organization.as_uuid()).or_default();
+        org.0.insert(lease.as_uuid());
+        org.1.insert(to_millis(Period::utc_month(event.at).start()));
+    }
+    for (org, (leases, months)) in rows {
+        quota_lease::Entity::find()
+            .select_only()
+            .column(quota_lease::Column::Id)
+            .filter(quota_lease::Column::Id.is_in(leases))
+            .order_by_asc(quota_lease::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<Uuid>()
+            .all(txn)
+            .await
+            .map_err(store_error)?;
+        for month in months {
+            budget_period::Entity::find_by_id((org, month))
+                .lock_exclusive()
+                .one(txn)
+                .await
+                .map_err(store_error)?;
+        }
+    }
+    Ok(())
+}
+
 impl LeasedEventStore for SqlStore {
     async fn record_leased(&self, events: Vec<LeasedEvent>) -> Result<(), StoreError> {
         if events.is_empty() {
@@ -70,25 +107,7 @@ impl LeasedEventStore for SqlStore {
         let backend = self.backend();
         let txn = self.db.begin().await.map_err(store_error)?;
         if backend == DatabaseBackend::Postgres {
-            // The budget rows first, in organisation order: a per-call settlement locks its
-            // budget row before the rollup rows its event's insert touches, so this batch must
-            // not take the rollups first. (SQLite has one writer: no such race.)
-            let mut budgets: Vec<(Uuid, i64)> = events
-                .iter()
-                .map(|leased| {
-                    let month = to_millis(Period::utc_month(leased.event.at).start());
-                    (leased.event.organization.as_uuid(), month)
-                })
-                .collect();
-            budgets.sort_unstable();
-            budgets.dedup();
-            for key in budgets {
-                budget_period::Entity::find_by_id(key)
-                    .lock_exclusive()
-                    .one(&txn)
-                    .await
-                    .map_err(store_error)?;
-            }
+            lock_in_lease_order(&txn, &events).await?;
         }
         let mut inserted: HashSet<Uuid> = HashSet::with_capacity(events.len());
         for chunk in fixed_size_chunks(&events) {

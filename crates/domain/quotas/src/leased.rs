@@ -84,8 +84,16 @@ where
                 .try_admit(id, organization, action, terms, estimate, now)
         };
         let bound = worst.bound();
-        if let Some(admission) = try_lease(bound) {
-            return Ok(leased(admission, checked, bound));
+        // A lease that ran dry with its top-up in flight is worth one storage round trip of
+        // waiting: calls sent to storage meanwhile would queue on the very budget row the grant
+        // needs (on Postgres such bursts were 5 % of calls and the whole p99).
+        for _ in 0..3 {
+            if let Some(admission) = try_lease(bound) {
+                return Ok(leased(admission, checked, bound));
+            }
+            if !self.escrow.grant_answered(organization, action).await {
+                break;
+            }
         }
         let (reserved, estimate) = self
             .metering

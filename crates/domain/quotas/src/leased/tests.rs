@@ -284,3 +284,43 @@ async fn a_call_reserved_in_storage_away_from_the_limit_is_never_counted_exactly
     assert_eq!(admitted.reservation.estimate, Micros::new(5_000));
     assert_eq!(worst.computed(), 0);
 }
+
+/// A lease that ran dry while its top-up is in flight: the call waits for the grant and draws
+/// on it, without a reservation in storage.
+#[tokio::test]
+async fn a_call_that_finds_the_lease_dry_waits_for_the_top_up_in_flight() {
+    let mut ledger = MockQuotaLedger::new();
+    ledger
+        .expect_reserve()
+        .times(1)
+        .returning(|_| Box::pin(async { Ok(ReserveOutcome::Reserved { daily_used: 1 }) }));
+    let org = OrganizationId::new();
+    let escrow = Arc::new(Escrow::default());
+    let metering = leased(ledger, escrow.clone());
+    metering
+        .admit(org, Action::Analysis, &Micros::new(100))
+        .await
+        .unwrap();
+    let due = escrow.grants_due(now());
+    escrow.granted(&[(due[0].lease, granted(1, 100))], now());
+    let first = metering
+        .admit(org, Action::Analysis, &Micros::new(100))
+        .await
+        .unwrap();
+    assert!(escrow.holds(first.reservation.id));
+
+    // The lease is dry; its top-up is sent and answered while the next call waits.
+    let top_up = escrow.grants_due(now());
+    assert_eq!(top_up.len(), 1, "a top-up was asked for");
+    let keeper = escrow.clone();
+    let lease = top_up[0].lease;
+    tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        keeper.granted(&[(lease, granted(10, 1_000))], now());
+    });
+    let second = metering
+        .admit(org, Action::Analysis, &Micros::new(100))
+        .await
+        .unwrap();
+    assert!(escrow.holds(second.reservation.id), "drawn on the top-up");
+}
