@@ -41,6 +41,9 @@ pub trait LeasedEventStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// How many full batches may wait before settling calls wait for storage.
+pub const BACKLOG_BATCHES: usize = 8;
+
 /// Events waiting to be recorded, numbered in submission order.
 #[derive(Debug, Default)]
 pub struct SettlementQueue {
@@ -74,6 +77,13 @@ impl SettlementQueue {
             self.wanted.notify_one();
         }
         number
+    }
+
+    /// Whether more events wait than storage should fall behind by: [`BACKLOG_BATCHES`] batches.
+    /// Calls settled meanwhile wait for their own event to be recorded, so that the response
+    /// rate falls to what storage records and what a crash can lose stays bounded.
+    pub fn backlogged(&self) -> bool {
+        self.len() > self.batch_size.saturating_mul(BACKLOG_BATCHES)
     }
 
     /// Events waiting.
@@ -201,7 +211,10 @@ impl<S: Settler> Settler for LeasedSettler<S> {
     async fn settle(&self, event: UsageEvent) {
         match self.settled_lease(&event) {
             Some(lease) => {
-                self.queue.push(LeasedEvent { event, lease });
+                let number = self.queue.push(LeasedEvent { event, lease });
+                if self.queue.backlogged() {
+                    self.queue.recorded(number + 1).await;
+                }
             }
             None => self.per_call.settle(event).await,
         }

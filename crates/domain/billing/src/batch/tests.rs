@@ -171,3 +171,39 @@ async fn a_lease_backed_call_is_queued_and_any_other_goes_to_the_per_call_settle
     assert_eq!(queue.len(), 1);
     assert_eq!(per_call.load(Ordering::SeqCst), 1);
 }
+
+/// Storage falls behind: once more than [`BACKLOG_BATCHES`] batches wait, a settled call waits
+/// for its event to be recorded, so the backlog (what a crash can lose) stays bounded.
+#[tokio::test]
+async fn a_call_settled_behind_a_backlog_waits_until_its_event_is_recorded() {
+    let queue = Arc::new(SettlementQueue::new(1));
+    for cost in 0..BACKLOG_BATCHES as i64 {
+        queue.push(leased(cost + 1));
+    }
+    assert!(!queue.backlogged());
+    let (escrow, call) = escrow_with_call();
+    let settler = Arc::new(LeasedSettler::new(
+        escrow.clone(),
+        queue.clone(),
+        crate::ports::MockSettler::new(),
+    ));
+    let settling = {
+        let settler = settler.clone();
+        tokio::spawn(async move { settler.settle(event(call.as_uuid(), 5)).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(queue.backlogged());
+    assert!(!settling.is_finished(), "waits while storage is behind");
+
+    let mut store = MockLeasedEventStore::new();
+    store
+        .expect_record_leased()
+        .returning(|_| Box::pin(async { Ok(()) }));
+    while !queue.is_empty() {
+        queue.flush(&store, &escrow).await.unwrap();
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(1), settling)
+        .await
+        .expect("released once its event is recorded")
+        .unwrap();
+}
