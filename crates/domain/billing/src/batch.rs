@@ -42,7 +42,7 @@ pub trait LeasedEventStore: Send + Sync + 'static {
 }
 
 /// How many full batches may wait before settling calls wait for storage.
-pub const BACKLOG_BATCHES: usize = 8;
+pub(crate) const BACKLOG_BATCHES: usize = 8;
 
 /// Events waiting to be recorded, numbered in submission order.
 #[derive(Debug, Default)]
@@ -79,7 +79,7 @@ impl SettlementQueue {
         number
     }
 
-    /// Whether more events wait than storage should fall behind by: [`BACKLOG_BATCHES`] batches.
+    /// Whether more events wait than storage should fall behind by (eight batches).
     /// Calls settled meanwhile wait for their own event to be recorded, so that the response
     /// rate falls to what storage records and what a crash can lose stays bounded.
     pub fn backlogged(&self) -> bool {
