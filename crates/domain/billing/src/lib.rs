@@ -47,9 +47,12 @@ mod call;
 mod errors;
 mod gateway;
 mod idempotency;
+mod payments;
 mod ports;
 mod relay;
 mod settlement;
+mod subscription;
+mod subscriptions;
 mod usage;
 
 pub use batch::{LeasedEvent, LeasedEventStore, LeasedSettler, SettlementQueue};
@@ -61,8 +64,14 @@ pub use gateway::{
 pub use idempotency::{
     Claim, HeldKey, IDEMPOTENCY_RETENTION, Idempotency, IdempotencyError, MAX_IDEMPOTENCY_KEY_LEN,
 };
+pub use payments::{PaymentError, PaymentProvider};
 pub use ports::{CallAdmission, Settler};
 pub use settlement::{SETTLEMENT_RETRY_DELAYS, SettlementOutcome, settle_with_retries};
+pub use subscription::{Subscription, SubscriptionRules, SubscriptionSnapshot, SubscriptionStatus};
+pub use subscriptions::{
+    EventOutcome, PaymentEvent, PaymentEventKind, Saved, SubscriptionError, SubscriptionStore,
+    Subscriptions,
+};
 pub use usage::{
     BudgetUsage, KeyUsage, QuotaUsage, UsageError, UsageReader, UsageReport, UsageReports,
 };
