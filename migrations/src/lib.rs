@@ -19,6 +19,7 @@ mod m20261128_000009_asynchronous_reservations;
 mod m20261129_000010_login_failure_sources;
 mod m20261129_000011_usage_rollups;
 mod m20261129_000012_quota_leases;
+mod m20261129_000013_subscriptions;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_login_failure_sources::Migration),
             Box::new(m20261129_000011_usage_rollups::Migration),
             Box::new(m20261129_000012_quota_leases::Migration),
+            Box::new(m20261129_000013_subscriptions::Migration),
         ]
     }
 }

@@ -12,6 +12,8 @@ pub mod quota_lease;
 pub mod refresh_token;
 pub mod reservation;
 pub mod session;
+pub mod stripe_event;
+pub mod subscription;
 pub mod usage_event;
 pub mod usage_rollup;
 pub mod user;

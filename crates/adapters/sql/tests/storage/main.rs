@@ -5,6 +5,7 @@ mod api_keys;
 mod contract;
 mod login_attempts;
 mod sessions;
+mod subscriptions;
 mod usage_rollups;
 
 use chrono::{DateTime, Duration, Utc};

@@ -1,0 +1,143 @@
+//! Subscriptions and handled Stripe events. Marking an event handled, recording the
+//! subscription and setting the organisation's plan are one transaction: a crash applies an
+//! event fully or not at all, and of concurrent deliveries of one event exactly one inserts the
+//! mark and applies it.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, Set, TransactionTrait,
+};
+use tollgate_billing::{
+    Saved, Subscription, SubscriptionSnapshot, SubscriptionStatus, SubscriptionStore,
+};
+use tollgate_kernel::{OrganizationId, StoreError};
+
+use crate::connect::SqlStore;
+use crate::entities::{organization, stripe_event, subscription};
+use crate::errors::store_error;
+use crate::time::{from_millis, to_millis};
+
+fn record_of(row: subscription::Model) -> Result<Subscription, StoreError> {
+    let status = SubscriptionStatus::parse(&row.status).ok_or_else(|| {
+        StoreError::unavailable(format!("unknown subscription status {:?}", row.status))
+    })?;
+    Ok(Subscription {
+        snapshot: SubscriptionSnapshot {
+            id: row.subscription_id,
+            customer: row.customer_id,
+            organization: OrganizationId::from_uuid(row.organization_id),
+            status,
+            price: row.price,
+            current_period_end: from_millis(row.current_period_end),
+        },
+        plan: row.plan,
+        past_due_since: row.past_due_since.map(from_millis),
+    })
+}
+
+fn row_of(record: &Subscription, fetched_at: DateTime<Utc>) -> subscription::ActiveModel {
+    let snapshot = &record.snapshot;
+    subscription::ActiveModel {
+        organization_id: Set(snapshot.organization.as_uuid()),
+        subscription_id: Set(snapshot.id.clone()),
+        customer_id: Set(snapshot.customer.clone()),
+        status: Set(snapshot.status.as_str().to_owned()),
+        price: Set(snapshot.price.clone()),
+        plan: Set(record.plan.clone()),
+        current_period_end: Set(to_millis(snapshot.current_period_end)),
+        past_due_since: Set(record.past_due_since.map(to_millis)),
+        fetched_at: Set(to_millis(fetched_at)),
+    }
+}
+
+impl SubscriptionStore for SqlStore {
+    async fn handled(&self, event: &str) -> Result<bool, StoreError> {
+        Ok(stripe_event::Entity::find_by_id(event.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(store_error)?
+            .is_some())
+    }
+
+    async fn subscription_of(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        subscription::Entity::find_by_id(organization.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(store_error)?
+            .map(record_of)
+            .transpose()
+    }
+
+    async fn save(
+        &self,
+        event: &str,
+        record: Option<(Subscription, String)>,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<Saved, StoreError> {
+        let backend = self.backend();
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let mark = stripe_event::Entity::insert(stripe_event::ActiveModel {
+            id: Set(event.to_owned()),
+            handled_at: Set(to_millis(Utc::now())),
+        })
+        .on_conflict(
+            OnConflict::column(stripe_event::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .into_query();
+        let marked = txn
+            .execute_raw(backend.build(&mark))
+            .await
+            .map_err(store_error)?;
+        if marked.rows_affected() == 0 {
+            txn.rollback().await.map_err(store_error)?;
+            return Ok(Saved::Duplicate);
+        }
+        if let Some((record, plan)) = record {
+            let organization = record.snapshot.organization.as_uuid();
+            let mut current = subscription::Entity::find_by_id(organization);
+            if backend == DatabaseBackend::Postgres {
+                current = current.lock_exclusive();
+            }
+            let stored = current.one(&txn).await.map_err(store_error)?;
+            let newer = stored
+                .as_ref()
+                .is_none_or(|row| row.fetched_at <= to_millis(fetched_at));
+            if newer {
+                let upsert = subscription::Entity::insert(row_of(&record, fetched_at))
+                    .on_conflict(
+                        OnConflict::column(subscription::Column::OrganizationId)
+                            .update_columns([
+                                subscription::Column::SubscriptionId,
+                                subscription::Column::CustomerId,
+                                subscription::Column::Status,
+                                subscription::Column::Price,
+                                subscription::Column::Plan,
+                                subscription::Column::CurrentPeriodEnd,
+                                subscription::Column::PastDueSince,
+                                subscription::Column::FetchedAt,
+                            ])
+                            .to_owned(),
+                    )
+                    .into_query();
+                txn.execute_raw(backend.build(&upsert))
+                    .await
+                    .map_err(store_error)?;
+                organization::Entity::update_many()
+                    .col_expr(organization::Column::Plan, Expr::value(plan))
+                    .filter(organization::Column::Id.eq(organization))
+                    .exec(&txn)
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
+        txn.commit().await.map_err(store_error)?;
+        Ok(Saved::Recorded)
+    }
+}

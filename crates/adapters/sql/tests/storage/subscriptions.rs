@@ -1,0 +1,126 @@
+//! Subscriptions and handled Stripe events: the mark, the record and the organisation's plan
+//! are written together; a redelivered event writes nothing; an older fetch never replaces a
+//! newer one; of ten concurrent deliveries of one event exactly one is applied.
+
+use chrono::Duration;
+use tollgate_billing::{
+    Saved, Subscription, SubscriptionSnapshot, SubscriptionStatus, SubscriptionStore,
+};
+use tollgate_quotas::ports::PlanDirectory;
+use tollgate_test_support::both_backends;
+
+use crate::{create, now, store};
+
+fn record(
+    organization: tollgate_kernel::OrganizationId,
+    status: SubscriptionStatus,
+    plan: &str,
+) -> Subscription {
+    Subscription {
+        snapshot: SubscriptionSnapshot {
+            id: "sub_1".into(),
+            customer: "cus_1".into(),
+            organization,
+            status,
+            price: Some(format!("price_{plan}")),
+            current_period_end: now() + Duration::days(30),
+        },
+        plan: Some(plan.into()),
+        past_due_since: None,
+    }
+}
+
+async fn plan_of(store: &tollgate_sql::SqlStore, org: tollgate_kernel::OrganizationId) -> String {
+    store
+        .plan_of(org)
+        .await
+        .unwrap()
+        .unwrap()
+        .plan
+        .as_str()
+        .to_owned()
+}
+
+both_backends!(
+    an_event_records_the_subscription_and_the_plan_once,
+    |url: String| async move {
+        let store = store(&url).await;
+        let org = create(&store, "alice@example.com").await.organization.id;
+        assert!(!store.handled("evt_1").await.unwrap());
+        let pro = record(org, SubscriptionStatus::Active, "pro");
+        let saved = store
+            .save("evt_1", Some((pro.clone(), "pro".into())), now())
+            .await
+            .unwrap();
+        assert_eq!(saved, Saved::Recorded);
+        assert!(store.handled("evt_1").await.unwrap());
+        assert_eq!(store.subscription_of(org).await.unwrap(), Some(pro));
+        assert_eq!(plan_of(&store, org).await, "pro");
+
+        // Redelivered with other content: nothing is written.
+        let canceled = record(org, SubscriptionStatus::Canceled, "pro");
+        let again = store
+            .save("evt_1", Some((canceled, "free".into())), now())
+            .await
+            .unwrap();
+        assert_eq!(again, Saved::Duplicate);
+        assert_eq!(plan_of(&store, org).await, "pro");
+
+        // An event about nothing of ours is still marked handled.
+        assert_eq!(
+            store.save("evt_other", None, now()).await.unwrap(),
+            Saved::Recorded
+        );
+        assert!(store.handled("evt_other").await.unwrap());
+    }
+);
+
+both_backends!(
+    an_older_fetch_never_replaces_a_newer_one,
+    |url: String| async move {
+        let store = store(&url).await;
+        let org = create(&store, "alice@example.com").await.organization.id;
+        let t = now();
+        let enterprise = record(org, SubscriptionStatus::Active, "enterprise");
+        store
+            .save("evt_2", Some((enterprise.clone(), "enterprise".into())), t)
+            .await
+            .unwrap();
+        let older = record(org, SubscriptionStatus::Active, "pro");
+        let saved = store
+            .save(
+                "evt_1",
+                Some((older, "pro".into())),
+                t - Duration::seconds(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(saved, Saved::Recorded, "the event is handled");
+        assert_eq!(store.subscription_of(org).await.unwrap(), Some(enterprise));
+        assert_eq!(plan_of(&store, org).await, "enterprise");
+    }
+);
+
+both_backends!(
+    ten_concurrent_deliveries_of_one_event_apply_it_once,
+    |url: String| async move {
+        let store = store(&url).await;
+        let org = create(&store, "alice@example.com").await.organization.id;
+        let pro = record(org, SubscriptionStatus::Active, "pro");
+        let deliveries = (0..10).map(|_| {
+            let (store, pro) = (store.clone(), pro.clone());
+            tokio::spawn(async move { store.save("evt_1", Some((pro, "pro".into())), now()).await })
+        });
+        let mut recorded = 0;
+        for delivery in futures::future::join_all(deliveries).await {
+            match delivery.unwrap() {
+                Ok(Saved::Recorded) => recorded += 1,
+                Ok(Saved::Duplicate) => {}
+                // SQLite's single writer may refuse a delivery as busy: Stripe redelivers it.
+                Err(error) => assert!(error.to_string().contains("lock"), "{error}"),
+            }
+        }
+        assert_eq!(recorded, 1);
+        assert_eq!(plan_of(&store, org).await, "pro");
+    }
+);
