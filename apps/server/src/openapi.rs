@@ -5,7 +5,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{OpenAiError, Problem};
-use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, pricing, usage};
+use crate::routes::{
+    actions, admin, auth, dto, health, keys, me, openai, plans, pricing, stripe, usage,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +37,7 @@ use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, 
         actions::create_comparison,
         admin::create_invite,
         pricing::pricing,
+        stripe::stripe_webhook,
     ),
     components(schemas(
         Problem,
@@ -72,6 +75,7 @@ use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, 
         crate::pricing::PricingReport,
         admin::InviteRequest,
         admin::InviteResponse,
+        stripe::WebhookReceipt,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -82,6 +86,7 @@ use crate::routes::{actions, admin, auth, dto, health, keys, me, openai, plans, 
         (name = "ai", description = "Metered AI actions"),
         (name = "openai", description = "OpenAI-compatible, metered proxy"),
         (name = "admin", description = "Operator administration (role admin)"),
+        (name = "billing", description = "Stripe billing: subscriptions and webhooks"),
     )
 )]
 pub struct ApiDoc;

@@ -313,3 +313,27 @@ pub trait UsageApi: Send + Sync {
 pub trait Readiness: Send + Sync {
     async fn ready(&self) -> bool;
 }
+
+/// Payment events as the HTTP layer sees them.
+#[async_trait]
+pub trait PaymentEventsApi: Send + Sync {
+    async fn handle(
+        &self,
+        event: tollgate_billing::PaymentEvent,
+    ) -> Result<tollgate_billing::EventOutcome, tollgate_billing::SubscriptionError>;
+}
+
+#[async_trait]
+impl<P, S, C> PaymentEventsApi for tollgate_billing::Subscriptions<P, S, C>
+where
+    P: tollgate_billing::PaymentProvider,
+    S: tollgate_billing::SubscriptionStore,
+    C: Clock,
+{
+    async fn handle(
+        &self,
+        event: tollgate_billing::PaymentEvent,
+    ) -> Result<tollgate_billing::EventOutcome, tollgate_billing::SubscriptionError> {
+        tollgate_billing::Subscriptions::handle(self, event).await
+    }
+}

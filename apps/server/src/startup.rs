@@ -212,6 +212,7 @@ impl Application {
             idempotency: Arc::new(Idempotency::new(store.clone(), SystemClock)),
             pricing: Arc::new(pricing_report(&settings)?),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
+            stripe: crate::stripe_wiring::stripe_webhooks(&settings, store.clone())?,
             readiness: Arc::new(store),
             client_addresses: Arc::new(ClientAddresses::from_header(
                 settings

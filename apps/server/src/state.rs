@@ -44,4 +44,13 @@ pub struct AppServices {
     pub readiness: Arc<dyn Readiness>,
     /// Where the client's address comes from (per-source login lockout).
     pub client_addresses: Arc<crate::client_address::ClientAddresses>,
+    /// Stripe's webhook deliveries; `None` without a `[stripe]` section.
+    pub stripe: Option<StripeWebhooks>,
+}
+
+/// What a Stripe webhook delivery needs: the endpoint's signing secret and the service that
+/// applies payment events.
+pub struct StripeWebhooks {
+    pub signing_secret: secrecy::SecretString,
+    pub events: Arc<dyn crate::services::PaymentEventsApi>,
 }

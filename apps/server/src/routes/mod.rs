@@ -11,6 +11,7 @@ pub mod openai;
 pub mod plans;
 pub mod pricing;
 pub mod scope;
+pub mod stripe;
 pub mod usage;
 
 use axum::Router;
@@ -38,6 +39,7 @@ pub fn bounded() -> Router<AppState> {
         .route("/api/v1/usage", get(usage::usage))
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/pricing", get(pricing::pricing))
+        .route("/webhooks/stripe", post(stripe::stripe_webhook))
 }
 
 /// The metered routes. A server-wide timeout would answer 503 while the call goes on upstream

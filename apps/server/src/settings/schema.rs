@@ -294,9 +294,23 @@ impl Default for OpenAiSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StripeSettings {
+    /// Where Stripe's API is (tests point it at a local server).
     pub api_base: Option<String>,
+    /// The secret API key: subscriptions are fetched with it when their events arrive.
     pub secret_key: Option<SecretString>,
+    /// The webhook endpoint's signing secret (`whsec_…`): deliveries not signed with it are
+    /// refused.
     pub webhook_secret: Option<SecretString>,
+    /// How long a past-due subscription keeps its plan before the organisation falls back to
+    /// Free (default 3 days).
+    pub grace_period_days: Option<u32>,
+}
+
+impl StripeSettings {
+    /// The grace period of past-due subscriptions.
+    pub fn grace_period(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.grace_period_days.unwrap_or(3)))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -407,9 +421,6 @@ impl Settings {
     /// Keys that are accepted but whose feature this release does not have yet.
     pub fn unused_sections(&self) -> Vec<&'static str> {
         let mut unused = Vec::new();
-        if self.stripe.is_some() {
-            unused.push("stripe");
-        }
         if self.webhooks.is_some() {
             unused.push("webhooks");
         }

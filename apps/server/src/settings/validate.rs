@@ -89,6 +89,14 @@ impl Settings {
                  settlement_batch_size positive",
             );
         }
+        if let Some(stripe) = &self.stripe
+            && (stripe.secret_key.is_none() || stripe.webhook_secret.is_none())
+        {
+            return invalid(
+                "stripe",
+                "secret_key and webhook_secret are both required when [stripe] is set",
+            );
+        }
         if let Err(error) = self.plan_catalog() {
             return Err(InvalidSetting::new("plans", error));
         }

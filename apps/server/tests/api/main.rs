@@ -23,5 +23,6 @@ mod server_process;
 mod sessions;
 mod signup;
 mod stream_faults;
+mod stripe_webhooks;
 mod timestamps;
 mod tokens;

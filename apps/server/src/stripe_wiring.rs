@@ -1,0 +1,58 @@
+//! Stripe billing wired from `[stripe]`: the webhook's signing secret, and the service that
+//! applies payment events with subscriptions fetched through the Stripe client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tollgate_billing::{SubscriptionRules, Subscriptions};
+use tollgate_kernel::SystemClock;
+use tollgate_sql::SqlStore;
+use tollgate_stripe::{StripeClient, StripeConfig};
+
+use crate::settings::Settings;
+use crate::state::StripeWebhooks;
+
+/// Stripe's API when `stripe.api_base` is not set.
+const STRIPE_API: &str = "https://api.stripe.com";
+
+/// The webhook side of Stripe billing, or `None` without a `[stripe]` section.
+pub fn stripe_webhooks(
+    settings: &Settings,
+    store: SqlStore,
+) -> anyhow::Result<Option<StripeWebhooks>> {
+    let Some(stripe) = &settings.stripe else {
+        return Ok(None);
+    };
+    let (Some(secret_key), Some(signing_secret)) = (&stripe.secret_key, &stripe.webhook_secret)
+    else {
+        anyhow::bail!("[stripe] needs secret_key and webhook_secret");
+    };
+    let client = StripeClient::new(&StripeConfig {
+        secret_key: secret_key.clone(),
+        api_base: stripe
+            .api_base
+            .clone()
+            .unwrap_or_else(|| STRIPE_API.to_owned()),
+        timeout: Duration::from_secs(20),
+    })
+    .context("building the Stripe client")?;
+    let prices = settings
+        .plans
+        .iter()
+        .filter_map(|(plan, spec)| {
+            spec.stripe_price_id
+                .clone()
+                .map(|price| (price, plan.clone()))
+        })
+        .collect();
+    let rules = SubscriptionRules {
+        fallback_plan: "free".to_owned(),
+        grace: stripe.grace_period(),
+    };
+    let events = Subscriptions::new(client, store, Arc::new(SystemClock), rules, prices);
+    Ok(Some(StripeWebhooks {
+        signing_secret: signing_secret.clone(),
+        events: Arc::new(events),
+    }))
+}
