@@ -20,6 +20,7 @@ mod m20261129_000010_login_failure_sources;
 mod m20261129_000011_usage_rollups;
 mod m20261129_000012_quota_leases;
 mod m20261129_000013_subscriptions;
+mod m20261129_000014_stripe_customers;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_usage_rollups::Migration),
             Box::new(m20261129_000012_quota_leases::Migration),
             Box::new(m20261129_000013_subscriptions::Migration),
+            Box::new(m20261129_000014_stripe_customers::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{OpenAiError, Problem};
 use crate::routes::{
-    actions, admin, auth, dto, health, keys, me, openai, plans, pricing, stripe, usage,
+    actions, admin, auth, billing, dto, health, keys, me, openai, plans, pricing, stripe, usage,
 };
 
 #[derive(OpenApi)]
@@ -38,6 +38,8 @@ use crate::routes::{
         admin::create_invite,
         pricing::pricing,
         stripe::stripe_webhook,
+        billing::checkout,
+        billing::portal,
     ),
     components(schemas(
         Problem,
@@ -76,6 +78,8 @@ use crate::routes::{
         admin::InviteRequest,
         admin::InviteResponse,
         stripe::WebhookReceipt,
+        billing::CheckoutRequest,
+        billing::SessionUrl,
     )),
     modifiers(&BearerAuth),
     tags(

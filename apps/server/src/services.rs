@@ -337,3 +337,39 @@ where
         tollgate_billing::Subscriptions::handle(self, event).await
     }
 }
+
+/// Checkout and portal sessions as the HTTP layer sees them.
+#[async_trait]
+pub trait CheckoutApi: Send + Sync {
+    async fn checkout(
+        &self,
+        organization: OrganizationId,
+        plan: &str,
+    ) -> Result<String, tollgate_billing::CheckoutError>;
+    async fn portal(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<String, tollgate_billing::CheckoutError>;
+}
+
+#[async_trait]
+impl<P, S> CheckoutApi for tollgate_billing::Checkouts<P, S>
+where
+    P: tollgate_billing::PaymentPages,
+    S: tollgate_billing::CustomerStore,
+{
+    async fn checkout(
+        &self,
+        organization: OrganizationId,
+        plan: &str,
+    ) -> Result<String, tollgate_billing::CheckoutError> {
+        tollgate_billing::Checkouts::checkout(self, organization, plan).await
+    }
+
+    async fn portal(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<String, tollgate_billing::CheckoutError> {
+        tollgate_billing::Checkouts::portal(self, organization).await
+    }
+}

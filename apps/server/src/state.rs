@@ -53,4 +53,6 @@ pub struct AppServices {
 pub struct StripeWebhooks {
     pub signing_secret: secrecy::SecretString,
     pub events: Arc<dyn crate::services::PaymentEventsApi>,
+    /// Checkout and portal sessions.
+    pub pages: Arc<dyn crate::services::CheckoutApi>,
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tollgate_billing::{SubscriptionRules, Subscriptions};
+use tollgate_billing::{Checkouts, ReturnUrls, SubscriptionRules, Subscriptions};
 use tollgate_kernel::SystemClock;
 use tollgate_sql::SqlStore;
 use tollgate_stripe::{StripeClient, StripeConfig};
@@ -37,22 +37,35 @@ pub fn stripe_webhooks(
         timeout: Duration::from_secs(20),
     })
     .context("building the Stripe client")?;
-    let prices = settings
-        .plans
-        .iter()
-        .filter_map(|(plan, spec)| {
-            spec.stripe_price_id
+    let catalog = settings.plan_catalog().context("reading the plans")?;
+    let prices = catalog
+        .plans()
+        .into_iter()
+        .filter_map(|plan| {
+            plan.stripe_price_id
                 .clone()
-                .map(|price| (price, plan.clone()))
+                .map(|price| (price, plan.id.as_str().to_owned()))
         })
         .collect();
     let rules = SubscriptionRules {
         fallback_plan: "free".to_owned(),
         grace: stripe.grace_period(),
     };
+    let plans = catalog
+        .plans()
+        .into_iter()
+        .map(|plan| (plan.id.as_str().to_owned(), plan.stripe_price_id.clone()))
+        .collect();
+    let urls = ReturnUrls {
+        success: stripe.checkout_success_url.clone(),
+        cancel: stripe.checkout_cancel_url.clone(),
+        portal: stripe.portal_return_url.clone(),
+    };
+    let pages = Checkouts::new(client.clone(), store.clone(), urls, plans);
     let events = Subscriptions::new(client, store, Arc::new(SystemClock), rules, prices);
     Ok(Some(StripeWebhooks {
         signing_secret: signing_secret.clone(),
         events: Arc::new(events),
+        pages: Arc::new(pages),
     }))
 }

@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod admin;
 pub mod auth;
+pub mod billing;
 pub mod dto;
 pub mod health;
 pub mod keys;
@@ -40,6 +41,8 @@ pub fn bounded() -> Router<AppState> {
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/pricing", get(pricing::pricing))
         .route("/webhooks/stripe", post(stripe::stripe_webhook))
+        .route("/api/v1/billing/checkout", post(billing::checkout))
+        .route("/api/v1/billing/portal", post(billing::portal))
 }
 
 /// The metered routes. A server-wide timeout would answer 503 while the call goes on upstream

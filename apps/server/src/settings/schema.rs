@@ -304,6 +304,12 @@ pub struct StripeSettings {
     /// How long a past-due subscription keeps its plan before the organisation falls back to
     /// Free (default 3 days).
     pub grace_period_days: Option<u32>,
+    /// Where Checkout sends the customer after paying.
+    pub checkout_success_url: Option<String>,
+    /// Where Checkout sends the customer who gives up.
+    pub checkout_cancel_url: Option<String>,
+    /// Where the customer portal's "return" link goes.
+    pub portal_return_url: Option<String>,
 }
 
 impl StripeSettings {

@@ -46,6 +46,9 @@ async fn app(
         secret_key: Some("sk_test_123".to_owned().into()),
         webhook_secret: Some(SIGNING_SECRET.to_owned().into()),
         grace_period_days: None,
+        checkout_success_url: Some("https://app.example.com/billing/done".into()),
+        checkout_cancel_url: Some("https://app.example.com/billing".into()),
+        portal_return_url: Some("https://app.example.com/settings".into()),
     });
     let pro = settings.plans.entry("pro".into()).or_insert_with(|| {
         tollgate_server::Settings::from_toml("[plans.pro]\nname = \"Pro\"\nprice_cents = 2000\n")
@@ -206,4 +209,95 @@ async fn an_event_stripe_cannot_be_asked_about_is_applied_on_redelivery() {
     );
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     assert_eq!(plan(&app, &access).await, "pro");
+}
+
+/// Checkout for a plan creates the organisation's Stripe customer once (with its id in the
+/// metadata and an idempotency key), then a Checkout session for the plan's price; the portal
+/// opens for that customer.
+#[tokio::test]
+async fn checkout_creates_the_customer_once_and_the_portal_opens_for_it() {
+    use tollgate_stripe::fixtures;
+    let stripe = MockServer::start().await;
+    let Some((app, _db)) = app(&stripe, Backend::Sqlite).await else {
+        return;
+    };
+    let (access, organization) = new_organization(&app).await;
+    let org_id = tollgate_kernel::OrganizationId::from_uuid(organization.parse().unwrap());
+    Mock::given(method("POST"))
+        .and(path("/v1/customers"))
+        .and(header(
+            "idempotency-key",
+            format!("customer-{organization}").as_str(),
+        ))
+        .and(wiremock::matchers::body_string_contains(
+            organization.as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixtures::customer(org_id)))
+        .expect(1)
+        .mount(&stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/checkout/sessions"))
+        .and(wiremock::matchers::body_string_contains("price_pro"))
+        .and(wiremock::matchers::body_string_contains(
+            "cus_NffrFeUfNV2Hib",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixtures::checkout_session(org_id)))
+        .expect(2)
+        .mount(&stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing_portal/sessions"))
+        .and(wiremock::matchers::body_string_contains(
+            "cus_NffrFeUfNV2Hib",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixtures::portal_session()))
+        .expect(1)
+        .mount(&stripe)
+        .await;
+
+    // No customer yet: the portal has nothing to show.
+    let early = app
+        .post("/api/v1/billing/portal", json!({}), Some(&access))
+        .await;
+    assert_eq!(early.status(), StatusCode::CONFLICT);
+
+    for _ in 0..2 {
+        let created = app
+            .post(
+                "/api/v1/billing/checkout",
+                json!({"plan": "pro"}),
+                Some(&access),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        assert_eq!(
+            created.json::<Value>().await.unwrap()["url"],
+            fixtures::CHECKOUT_URL
+        );
+    }
+    let portal = app
+        .post("/api/v1/billing/portal", json!({}), Some(&access))
+        .await;
+    assert_eq!(portal.status(), StatusCode::CREATED);
+    assert_eq!(
+        portal.json::<Value>().await.unwrap()["url"],
+        fixtures::PORTAL_URL
+    );
+
+    // Free is not sold online, and an unknown plan is named as such; Stripe is not asked.
+    for plan in ["free", "gold"] {
+        let refused = app
+            .post(
+                "/api/v1/billing/checkout",
+                json!({"plan": plan}),
+                Some(&access),
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{plan}");
+    }
+    let anonymous = app
+        .post("/api/v1/billing/checkout", json!({"plan": "pro"}), None)
+        .await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }

@@ -21,6 +21,7 @@ mod memberships;
 mod plans;
 mod quota_ledger;
 mod sessions;
+mod stripe_customers;
 mod subscriptions;
 mod time;
 mod usage_ledger;

@@ -23,7 +23,7 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
 };
 use stripe_core::customer::CreateCustomer;
-use tollgate_billing::{PaymentError, PaymentProvider, SubscriptionSnapshot};
+use tollgate_billing::{PaymentError, PaymentPages, PaymentProvider, SubscriptionSnapshot};
 use tollgate_kernel::OrganizationId;
 
 use self::errors::{classify, is_duplicate_meter_event, is_missing_resource};
@@ -240,4 +240,26 @@ fn organization_metadata(organization: OrganizationId) -> HashMap<String, String
         ORGANIZATION_METADATA_KEY.to_owned(),
         organization.to_string(),
     )])
+}
+
+impl PaymentPages for StripeClient {
+    async fn create_customer(&self, organization: OrganizationId) -> Result<String, PaymentError> {
+        StripeClient::create_customer(self, organization, None).await
+    }
+
+    async fn checkout_url(
+        &self,
+        customer: &str,
+        price: &str,
+        organization: OrganizationId,
+        success_url: &str,
+        cancel_url: &str,
+    ) -> Result<String, PaymentError> {
+        self.checkout_session(customer, price, organization, success_url, cancel_url)
+            .await
+    }
+
+    async fn portal_url(&self, customer: &str, return_url: &str) -> Result<String, PaymentError> {
+        self.portal_session(customer, return_url).await
+    }
 }

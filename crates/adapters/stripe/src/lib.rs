@@ -3,8 +3,13 @@
 //! customer portal, meter events, and subscriptions for
 //! [`PaymentProvider`](tollgate_billing::PaymentProvider).
 
+// The fixtures are Stripe objects in full, deeper than `json!`'s default recursion allows.
+#![recursion_limit = "256"]
+
 pub mod client;
 pub mod event;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod signature;
 
 pub use client::{MeterEventOutcome, StripeClient, StripeConfig, StripeConfigError};

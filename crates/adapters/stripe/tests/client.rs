@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tollgate_billing::{PaymentError, PaymentProvider, SubscriptionStatus};
 use tollgate_kernel::OrganizationId;
+use tollgate_stripe::fixtures::{PORTAL_URL, checkout_session, customer, portal_session};
 use tollgate_stripe::{MeterEventOutcome, StripeClient, StripeConfig};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
@@ -62,37 +63,6 @@ fn stripe_error(kind: &str, code: Option<&str>, message: &str) -> Value {
 
 // ---- customers ----------------------------------------------------------------------------
 
-fn customer(organization: OrganizationId) -> Value {
-    json!({
-        "id": "cus_NffrFeUfNV2Hib",
-        "object": "customer",
-        "address": null,
-        "balance": 0,
-        "created": 1680893993,
-        "currency": null,
-        "default_source": null,
-        "delinquent": false,
-        "description": null,
-        "email": "billing@example.com",
-        "invoice_prefix": "0759376C",
-        "invoice_settings": {
-            "custom_fields": null,
-            "default_payment_method": null,
-            "footer": null,
-            "rendering_options": null
-        },
-        "livemode": false,
-        "metadata": { "organization_id": organization.to_string() },
-        "name": null,
-        "next_invoice_sequence": 1,
-        "phone": null,
-        "preferred_locales": [],
-        "shipping": null,
-        "tax_exempt": "none",
-        "test_clock": null
-    })
-}
-
 #[tokio::test]
 async fn create_customer_tags_the_organisation_under_an_idempotency_key() {
     let (server, client) = stripe().await;
@@ -137,62 +107,6 @@ async fn create_customer_without_email_sends_none() {
 }
 
 // ---- checkout -----------------------------------------------------------------------------
-
-fn checkout_session(organization: OrganizationId) -> Value {
-    json!({
-        "id": "cs_test_a11YYufWQzNY63zpQ6QSNRQhkUpVph4WRmzW0zWJO2znZKdVujZ0N0S22u",
-        "object": "checkout.session",
-        "after_expiration": null,
-        "allow_promotion_codes": null,
-        "amount_subtotal": 2000,
-        "amount_total": 2000,
-        "automatic_tax": { "enabled": false, "liability": null, "status": null },
-        "billing_address_collection": null,
-        "cancel_url": "https://app.example.com/billing?canceled=1",
-        "client_reference_id": organization.to_string(),
-        "consent": null,
-        "consent_collection": null,
-        "created": 1679600215,
-        "currency": "usd",
-        "custom_fields": [],
-        "custom_text": {
-            "shipping_address": null,
-            "submit": null,
-            "after_submit": null,
-            "terms_of_service_acceptance": null
-        },
-        "customer": "cus_NffrFeUfNV2Hib",
-        "customer_creation": null,
-        "customer_details": null,
-        "customer_email": null,
-        "expires_at": 1679686615,
-        "invoice": null,
-        "invoice_creation": null,
-        "livemode": false,
-        "locale": null,
-        "metadata": {},
-        "mode": "subscription",
-        "payment_intent": null,
-        "payment_link": null,
-        "payment_method_collection": "always",
-        "payment_method_options": {},
-        "payment_method_types": ["card"],
-        "payment_status": "unpaid",
-        "phone_number_collection": { "enabled": false },
-        "recovered_from": null,
-        "setup_intent": null,
-        "shipping_address_collection": null,
-        "shipping_cost": null,
-        "shipping_options": [],
-        "status": "open",
-        "submit_type": null,
-        "subscription": null,
-        "success_url": "https://app.example.com/billing?success=1",
-        "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
-        "ui_mode": "hosted",
-        "url": "https://checkout.stripe.com/c/pay/cs_test_a11YYufWQzNY63zpQ6QSNRQhkUpVph4WRmzW0zWJO2znZKdVujZ0N0S22u"
-    })
-}
 
 #[tokio::test]
 async fn checkout_session_subscribes_the_customer_for_the_organisation() {
@@ -281,19 +195,7 @@ async fn portal_session_returns_its_url() {
         .and(authorized())
         .and(form("customer", "cus_NffrFeUfNV2Hib"))
         .and(form("return_url", "https://app.example.com/billing"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "bps_1MrSjzLkdIwHu7ixex0IvU9b",
-            "object": "billing_portal.session",
-            "configuration": "bpc_1MAhNDLkdIwHu7ixckACO1Jq",
-            "created": 1680210639,
-            "customer": "cus_NffrFeUfNV2Hib",
-            "flow": null,
-            "livemode": false,
-            "locale": null,
-            "on_behalf_of": null,
-            "return_url": "https://app.example.com/billing",
-            "url": "https://billing.stripe.com/p/session/test_YWNjdF8xTTJKVGtMa2RJd0h1N2l4LF9OY2lBYjJXcHY4a2NPck96UjBEbFVYRnU5bjlwVUF50100BUtQs3bl"
-        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(portal_session()))
         .expect(1)
         .mount(&server)
         .await;
@@ -302,10 +204,7 @@ async fn portal_session_returns_its_url() {
         .portal_session("cus_NffrFeUfNV2Hib", "https://app.example.com/billing")
         .await;
 
-    assert_eq!(
-        url,
-        Ok("https://billing.stripe.com/p/session/test_YWNjdF8xTTJKVGtMa2RJd0h1N2l4LF9OY2lBYjJXcHY4a2NPck96UjBEbFVYRnU5bjlwVUF50100BUtQs3bl".to_owned())
-    );
+    assert_eq!(url, Ok(PORTAL_URL.to_owned()));
 }
 
 #[tokio::test]

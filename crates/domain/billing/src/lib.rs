@@ -44,6 +44,7 @@
 
 mod batch;
 mod call;
+mod checkout;
 mod errors;
 mod gateway;
 mod idempotency;
@@ -56,6 +57,7 @@ mod subscriptions;
 mod usage;
 
 pub use batch::{LeasedEvent, LeasedEventStore, LeasedSettler, SettlementQueue};
+pub use checkout::{CheckoutError, Checkouts, CustomerStore, ReturnUrls};
 pub use errors::CallError;
 pub use gateway::{
     ActionOutcome, ActionPrompt, Caller, ChatReply, CompletedCall, MeteredCalls, PricingRules,
@@ -64,7 +66,7 @@ pub use gateway::{
 pub use idempotency::{
     Claim, HeldKey, IDEMPOTENCY_RETENTION, Idempotency, IdempotencyError, MAX_IDEMPOTENCY_KEY_LEN,
 };
-pub use payments::{PaymentError, PaymentProvider};
+pub use payments::{PaymentError, PaymentPages, PaymentProvider};
 pub use ports::{CallAdmission, Settler};
 pub use settlement::{SETTLEMENT_RETRY_DELAYS, SettlementOutcome, settle_with_retries};
 pub use subscription::{Subscription, SubscriptionRules, SubscriptionSnapshot, SubscriptionStatus};

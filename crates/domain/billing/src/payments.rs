@@ -39,3 +39,40 @@ pub trait PaymentProvider: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = Result<Option<SubscriptionSnapshot>, PaymentError>> + Send;
 }
+
+/// Where a customer pays: the provider's customers, Checkout and portal sessions.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait PaymentPages: Send + Sync + 'static {
+    /// Creates the provider's customer of `organization` (idempotently: a retry for the same
+    /// organisation returns the same customer); returns its id.
+    ///
+    /// # Errors
+    /// [`PaymentError`].
+    fn create_customer(
+        &self,
+        organization: tollgate_kernel::OrganizationId,
+    ) -> impl Future<Output = Result<String, PaymentError>> + Send;
+
+    /// A Checkout session subscribing `customer` to `price` for `organization`; its URL.
+    ///
+    /// # Errors
+    /// [`PaymentError`].
+    fn checkout_url(
+        &self,
+        customer: &str,
+        price: &str,
+        organization: tollgate_kernel::OrganizationId,
+        success_url: &str,
+        cancel_url: &str,
+    ) -> impl Future<Output = Result<String, PaymentError>> + Send;
+
+    /// A customer-portal session of `customer`; its URL.
+    ///
+    /// # Errors
+    /// [`PaymentError`].
+    fn portal_url(
+        &self,
+        customer: &str,
+        return_url: &str,
+    ) -> impl Future<Output = Result<String, PaymentError>> + Send;
+}

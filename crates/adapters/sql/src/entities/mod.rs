@@ -12,6 +12,7 @@ pub mod quota_lease;
 pub mod refresh_token;
 pub mod reservation;
 pub mod session;
+pub mod stripe_customer;
 pub mod stripe_event;
 pub mod subscription;
 pub mod usage_event;

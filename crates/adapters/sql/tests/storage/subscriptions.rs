@@ -124,3 +124,19 @@ both_backends!(
         assert_eq!(plan_of(&store, org).await, "pro");
     }
 );
+
+both_backends!(
+    an_organisation_keeps_its_first_stripe_customer,
+    |url: String| async move {
+        use tollgate_billing::CustomerStore;
+        let store = store(&url).await;
+        let org = create(&store, "alice@example.com").await.organization.id;
+        assert_eq!(store.customer_of(org).await.unwrap(), None);
+        assert_eq!(store.keep_customer(org, "cus_1").await.unwrap(), "cus_1");
+        assert_eq!(store.keep_customer(org, "cus_2").await.unwrap(), "cus_1");
+        assert_eq!(
+            store.customer_of(org).await.unwrap().as_deref(),
+            Some("cus_1")
+        );
+    }
+);
