@@ -321,6 +321,9 @@ pub trait PaymentEventsApi: Send + Sync {
         &self,
         event: tollgate_billing::PaymentEvent,
     ) -> Result<tollgate_billing::EventOutcome, tollgate_billing::SubscriptionError>;
+    async fn apply_lapses(
+        &self,
+    ) -> Result<Vec<(OrganizationId, String)>, tollgate_identity::StoreError>;
 }
 
 #[async_trait]
@@ -335,6 +338,12 @@ where
         event: tollgate_billing::PaymentEvent,
     ) -> Result<tollgate_billing::EventOutcome, tollgate_billing::SubscriptionError> {
         tollgate_billing::Subscriptions::handle(self, event).await
+    }
+
+    async fn apply_lapses(
+        &self,
+    ) -> Result<Vec<(OrganizationId, String)>, tollgate_identity::StoreError> {
+        tollgate_billing::Subscriptions::apply_lapses(self).await
     }
 }
 

@@ -194,6 +194,8 @@ impl Application {
             None => metered_calls(&settings, metering_service, per_call)?,
         };
 
+        let stripe = crate::stripe_wiring::stripe_webhooks(&settings, store.clone())?;
+        let lapses = stripe.as_ref().map(|stripe| stripe.events.clone());
         let state = AppState::new(AppServices {
             identity: Arc::new(identity),
             verifier: Arc::new(AccessTokenVerifier::new(codec, revocations)),
@@ -212,7 +214,7 @@ impl Application {
             idempotency: Arc::new(Idempotency::new(store.clone(), SystemClock)),
             pricing: Arc::new(pricing_report(&settings)?),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
-            stripe: crate::stripe_wiring::stripe_webhooks(&settings, store.clone())?,
+            stripe,
             readiness: Arc::new(store),
             client_addresses: Arc::new(ClientAddresses::from_header(
                 settings
@@ -236,6 +238,9 @@ impl Application {
         ];
         if let Some(runtime) = &leases {
             background.push(tokio::spawn(runtime.clone().run()));
+        }
+        if let Some(events) = lapses {
+            background.push(tokio::spawn(crate::stripe_wiring::apply_lapses(events)));
         }
         Ok(Self {
             listener,

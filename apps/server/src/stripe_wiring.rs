@@ -69,3 +69,24 @@ pub fn stripe_webhooks(
         pages: Arc::new(pages),
     }))
 }
+
+/// How often lapsed grace periods and paid periods are looked for.
+const LAPSE_CHECK: Duration = Duration::from_secs(60);
+
+/// Moves organisations whose grace period or paid period ended with no event from Stripe
+/// (runs until aborted).
+pub async fn apply_lapses(events: Arc<dyn crate::services::PaymentEventsApi>) {
+    loop {
+        tokio::time::sleep(LAPSE_CHECK).await;
+        match events.apply_lapses().await {
+            Ok(moved) => {
+                for (organization, plan) in moved {
+                    tracing::info!(%organization, %plan, "subscription lapsed; plan changed");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not look for lapsed subscriptions; will retry")
+            }
+        }
+    }
+}

@@ -140,4 +140,39 @@ impl SubscriptionStore for SqlStore {
         txn.commit().await.map_err(store_error)?;
         Ok(Saved::Recorded)
     }
+
+    async fn lapsing(&self) -> Result<Vec<(Subscription, String)>, StoreError> {
+        let rows = subscription::Entity::find()
+            .filter(subscription::Column::Status.is_in(["past_due", "canceled"]))
+            .all(&self.db)
+            .await
+            .map_err(store_error)?;
+        let mut lapsing = Vec::with_capacity(rows.len());
+        for row in rows {
+            let organization = organization::Entity::find_by_id(row.organization_id)
+                .one(&self.db)
+                .await
+                .map_err(store_error)?;
+            if let Some(organization) = organization {
+                lapsing.push((record_of(row)?, organization.plan));
+            }
+        }
+        Ok(lapsing)
+    }
+
+    async fn change_plan(
+        &self,
+        organization: OrganizationId,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = organization::Entity::update_many()
+            .col_expr(organization::Column::Plan, Expr::value(to))
+            .filter(organization::Column::Id.eq(organization.as_uuid()))
+            .filter(organization::Column::Plan.eq(from))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(changed.rows_affected == 1)
+    }
 }

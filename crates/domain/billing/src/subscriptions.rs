@@ -102,6 +102,26 @@ pub trait SubscriptionStore: Send + Sync + 'static {
         record: Option<(Subscription, String)>,
         fetched_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
+
+    /// Subscriptions whose plan can lapse by itself (past due or canceled), each with its
+    /// organisation's current plan.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn lapsing(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(Subscription, String)>, StoreError>> + Send;
+
+    /// Sets the organisation's plan to `to`, if it is still `from`.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn change_plan(
+        &self,
+        organization: OrganizationId,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Applies payment events.
@@ -181,6 +201,36 @@ impl<P: PaymentProvider, S: SubscriptionStore, C: Clock> Subscriptions<P, S, C> 
                 plan: effective,
             }),
         }
+    }
+}
+
+impl<P: PaymentProvider, S: SubscriptionStore, C: Clock> Subscriptions<P, S, C> {
+    /// Applies what time alone changes: a grace period or a canceled subscription's paid
+    /// period that has ended, with no event from the provider to say so (Stripe's own retries
+    /// of a failed payment last weeks; the grace period, days). Only an organisation still on
+    /// the plan its subscription gave is moved: a plan an operator set by hand stays. Returns
+    /// the organisations moved and their new plans.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    pub async fn apply_lapses(&self) -> Result<Vec<(OrganizationId, String)>, StoreError> {
+        let now = self.clock.now();
+        let mut moved = Vec::new();
+        for (record, current) in self.store.lapsing().await? {
+            let effective = record.effective_plan(&self.rules, now);
+            let given = record.plan.as_deref() == Some(current.as_str());
+            if given && effective != current {
+                let organization = record.snapshot.organization;
+                if self
+                    .store
+                    .change_plan(organization, &current, &effective)
+                    .await?
+                {
+                    moved.push((organization, effective));
+                }
+            }
+        }
+        Ok(moved)
     }
 }
 

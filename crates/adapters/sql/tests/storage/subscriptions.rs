@@ -140,3 +140,41 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    lapsing_subscriptions_are_listed_with_the_current_plan_and_moved_only_from_it,
+    |url: String| async move {
+        let store = store(&url).await;
+        let active = create(&store, "alice@example.com").await.organization.id;
+        let past_due = create(&store, "bob@example.com").await.organization.id;
+        for (i, (org, status)) in [
+            (active, SubscriptionStatus::Active),
+            (past_due, SubscriptionStatus::PastDue),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let saved = store
+                .save(
+                    &format!("evt_{i}"),
+                    Some((record(org, status, "pro"), "pro".into())),
+                    now(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(saved, Saved::Recorded);
+        }
+        let lapsing = store.lapsing().await.unwrap();
+        assert_eq!(lapsing.len(), 1);
+        assert_eq!(lapsing[0].0.snapshot.organization, past_due);
+        assert_eq!(lapsing[0].1, "pro");
+        assert!(
+            !store
+                .change_plan(past_due, "enterprise", "free")
+                .await
+                .unwrap()
+        );
+        assert!(store.change_plan(past_due, "pro", "free").await.unwrap());
+        assert_eq!(plan_of(&store, past_due).await, "free");
+    }
+);

@@ -78,6 +78,46 @@ impl SubscriptionStore for Store {
         }
         Ok(Saved::Recorded)
     }
+
+    async fn lapsing(&self) -> Result<Vec<(Subscription, String)>, StoreError> {
+        let stored = self.0.lock().unwrap();
+        Ok(stored
+            .subscriptions
+            .values()
+            .filter(|(s, _)| {
+                matches!(
+                    s.snapshot.status,
+                    SubscriptionStatus::PastDue | SubscriptionStatus::Canceled
+                )
+            })
+            .map(|(s, _)| {
+                let plan = stored
+                    .plans
+                    .get(&s.snapshot.organization)
+                    .cloned()
+                    .unwrap_or_else(|| "free".into());
+                (s.clone(), plan)
+            })
+            .collect())
+    }
+
+    async fn change_plan(
+        &self,
+        organization: OrganizationId,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let mut stored = self.0.lock().unwrap();
+        let current = stored
+            .plans
+            .entry(organization)
+            .or_insert_with(|| "free".into());
+        if current == from {
+            *current = to.to_owned();
+            return Ok(true);
+        }
+        Ok(false)
+    }
 }
 
 fn prices() -> Vec<(String, String)> {
@@ -255,4 +295,54 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+/// A past-due subscription whose grace period ends with no further event: time alone moves the
+/// organisation to Free; a plan an operator set by hand is left alone.
+#[tokio::test]
+async fn a_grace_period_that_ends_without_an_event_moves_the_organisation_to_free() {
+    let (provider, store) = (Provider::default(), Store::default());
+    let clock = Arc::new(FixedClock::new(start()));
+    let (lapsing, hand_set) = (OrganizationId::new(), OrganizationId::new());
+    let service = Subscriptions::new(
+        provider.clone(),
+        store.clone(),
+        clock.clone(),
+        SubscriptionRules::default(),
+        prices(),
+    );
+    for (i, organization) in [lapsing, hand_set].into_iter().enumerate() {
+        let mut past_due = snapshot(organization, SubscriptionStatus::PastDue, "price_pro");
+        past_due.id = format!("sub_{i}");
+        provider
+            .0
+            .lock()
+            .unwrap()
+            .insert(past_due.id.clone(), past_due.clone());
+        let event = PaymentEvent {
+            id: format!("evt_{i}"),
+            kind: PaymentEventKind::Subscription { id: past_due.id },
+        };
+        service.handle(event).await.unwrap();
+    }
+    store
+        .0
+        .lock()
+        .unwrap()
+        .plans
+        .insert(hand_set, "enterprise".into());
+
+    clock.advance(Duration::days(2));
+    assert!(
+        service.apply_lapses().await.unwrap().is_empty(),
+        "still in grace"
+    );
+    clock.advance(Duration::days(1));
+    assert_eq!(
+        service.apply_lapses().await.unwrap(),
+        vec![(lapsing, "free".to_owned())]
+    );
+    let stored = store.0.lock().unwrap();
+    assert_eq!(stored.plans[&lapsing], "free");
+    assert_eq!(stored.plans[&hand_set], "enterprise");
 }
