@@ -15,7 +15,7 @@ use tollgate_billing::{
 use tollgate_kernel::{OrganizationId, StoreError};
 
 use crate::connect::SqlStore;
-use crate::entities::{organization, stripe_event, subscription};
+use crate::entities::{organization, stripe_customer, stripe_event, subscription};
 use crate::errors::store_error;
 use crate::time::{from_millis, to_millis};
 
@@ -127,6 +127,22 @@ impl SubscriptionStore for SqlStore {
                     )
                     .into_query();
                 txn.execute_raw(backend.build(&upsert))
+                    .await
+                    .map_err(store_error)?;
+                // A subscription made outside our Checkout (in the dashboard) still gives the
+                // organisation its customer, for the portal.
+                let customer = stripe_customer::Entity::insert(stripe_customer::ActiveModel {
+                    organization_id: Set(organization),
+                    customer_id: Set(record.snapshot.customer.clone()),
+                    created_at: Set(to_millis(Utc::now())),
+                })
+                .on_conflict(
+                    OnConflict::column(stripe_customer::Column::OrganizationId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .into_query();
+                txn.execute_raw(backend.build(&customer))
                     .await
                     .map_err(store_error)?;
                 organization::Entity::update_many()

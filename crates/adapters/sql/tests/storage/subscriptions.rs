@@ -56,6 +56,12 @@ both_backends!(
         assert!(store.handled("evt_1").await.unwrap());
         assert_eq!(store.subscription_of(org).await.unwrap(), Some(pro));
         assert_eq!(plan_of(&store, org).await, "pro");
+        let customer = tollgate_billing::CustomerStore::customer_of(&store, org).await;
+        assert_eq!(
+            customer.unwrap().as_deref(),
+            Some("cus_1"),
+            "kept for the portal"
+        );
 
         // Redelivered with other content: nothing is written.
         let canceled = record(org, SubscriptionStatus::Canceled, "pro");
