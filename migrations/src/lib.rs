@@ -21,6 +21,7 @@ mod m20261129_000011_usage_rollups;
 mod m20261129_000012_quota_leases;
 mod m20261129_000013_subscriptions;
 mod m20261129_000014_stripe_customers;
+mod m20261129_000015_revenue;
 
 pub struct Migrator;
 
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000012_quota_leases::Migration),
             Box::new(m20261129_000013_subscriptions::Migration),
             Box::new(m20261129_000014_stripe_customers::Migration),
+            Box::new(m20261129_000015_revenue::Migration),
         ]
     }
 }

@@ -17,7 +17,8 @@ use crate::state::AppState;
 /// What a handled delivery did.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookReceipt {
-    /// `applied`, `already_handled` or `ignored`.
+    /// `applied` (a subscription's state), `recorded` (a payment, as revenue),
+    /// `already_handled` or `ignored`.
     pub outcome: &'static str,
 }
 
@@ -70,6 +71,7 @@ pub async fn stripe_webhook(
         outcome: match outcome {
             EventOutcome::Applied { .. } => "applied",
             EventOutcome::AlreadyHandled => "already_handled",
+            EventOutcome::PaymentRecorded => "recorded",
             EventOutcome::Ignored => "ignored",
         },
     }))

@@ -20,6 +20,7 @@ mod login_attempts;
 mod memberships;
 mod plans;
 mod quota_ledger;
+mod revenue;
 mod sessions;
 mod stripe_customers;
 mod subscriptions;

@@ -10,13 +10,14 @@ use sea_orm::{
     QueryTrait, Set, TransactionTrait,
 };
 use tollgate_billing::{
-    Saved, Subscription, SubscriptionSnapshot, SubscriptionStatus, SubscriptionStore,
+    Payment, Saved, Subscription, SubscriptionSnapshot, SubscriptionStatus, SubscriptionStore,
 };
 use tollgate_kernel::{OrganizationId, StoreError};
 
 use crate::connect::SqlStore;
 use crate::entities::{organization, stripe_customer, stripe_event, subscription};
 use crate::errors::store_error;
+use crate::revenue::record_payment;
 use crate::time::{from_millis, to_millis};
 
 fn record_of(row: subscription::Model) -> Result<Subscription, StoreError> {
@@ -78,6 +79,7 @@ impl SubscriptionStore for SqlStore {
         event: &str,
         record: Option<(Subscription, String)>,
         fetched_at: DateTime<Utc>,
+        payment: Option<Payment>,
     ) -> Result<Saved, StoreError> {
         let backend = self.backend();
         let txn = self.db.begin().await.map_err(store_error)?;
@@ -99,6 +101,9 @@ impl SubscriptionStore for SqlStore {
             txn.rollback().await.map_err(store_error)?;
             return Ok(Saved::Duplicate);
         }
+        let subscriber = record
+            .as_ref()
+            .map(|(record, _)| record.snapshot.organization.as_uuid());
         if let Some((record, plan)) = record {
             let organization = record.snapshot.organization.as_uuid();
             let mut current = subscription::Entity::find_by_id(organization);
@@ -152,6 +157,15 @@ impl SubscriptionStore for SqlStore {
                     .await
                     .map_err(store_error)?;
             }
+        }
+        // After the subscription's customer is recorded: a first invoice finds its organisation.
+        if let Some(payment) = &payment
+            && !record_payment(&txn, payment, subscriber).await?
+        {
+            tracing::warn!(
+                event,
+                "a Stripe payment names a customer of no organisation here; not recorded as revenue"
+            );
         }
         txn.commit().await.map_err(store_error)?;
         Ok(Saved::Recorded)

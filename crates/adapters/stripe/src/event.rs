@@ -2,8 +2,9 @@
 //! which subscription it is about, if any. The state itself is fetched from Stripe, never read
 //! from the event (events arrive late and out of order).
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tollgate_billing::{PaymentEvent, PaymentEventKind};
+use tollgate_billing::{Payment, PaymentEvent, PaymentEventKind};
 
 /// Why a signed payload is not a Stripe event we can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,13 +41,49 @@ pub fn parse_event(payload: &[u8]) -> Result<PaymentEvent, EventError> {
         }
         _ => None,
     };
+    let kind_of = match subscription {
+        Some(id) => PaymentEventKind::Subscription { id: id.to_owned() },
+        None => PaymentEventKind::Other,
+    };
     Ok(PaymentEvent {
         id,
-        kind: match subscription {
-            Some(id) => PaymentEventKind::Subscription { id: id.to_owned() },
-            None => PaymentEventKind::Other,
-        },
+        kind: kind_of,
+        payment: payment_of(kind, &event),
     })
+}
+
+/// The money an `invoice.paid` or `charge.refunded` event reports; the signed payload is
+/// authoritative for it (a paid invoice does not change; a charge's refunded total only grows).
+fn payment_of(kind: &str, event: &Value) -> Option<Payment> {
+    let object = event.pointer("/data/object")?;
+    let text = |field: &str| object.get(field).and_then(Value::as_str).map(str::to_owned);
+    let number = |field: &str| object.get(field).and_then(Value::as_i64);
+    let time = |seconds: Option<i64>| {
+        seconds
+            .or_else(|| event.get("created").and_then(Value::as_i64))
+            .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
+    };
+    match kind {
+        "invoice.paid" => Some(Payment::InvoicePaid {
+            invoice: text("id")?,
+            customer: text("customer")?,
+            cents: number("amount_paid")?,
+            currency: text("currency")?,
+            at: time(
+                object
+                    .pointer("/status_transitions/paid_at")
+                    .and_then(Value::as_i64),
+            )?,
+        }),
+        "charge.refunded" => Some(Payment::Refunded {
+            charge: text("id")?,
+            customer: text("customer")?,
+            cents: number("amount_refunded")?,
+            currency: text("currency")?,
+            at: time(number("created"))?,
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +128,41 @@ mod tests {
         let one_off = json!({"id": "evt_6", "type": "checkout.session.completed",
             "data": {"object": {"id": "cs_2", "subscription": null}}});
         assert_eq!(parse(&one_off).kind, PaymentEventKind::Other);
+    }
+
+    #[test]
+    fn paid_invoices_and_refunds_report_their_money() {
+        let paid = json!({"id": "evt_8", "type": "invoice.paid", "created": 1_764_000_100,
+            "data": {"object": {"id": "in_8", "customer": "cus_1", "amount_paid": 2000,
+                "currency": "usd", "subscription": "sub_1",
+                "status_transitions": {"paid_at": 1_764_000_000}}}});
+        let event = parse(&paid);
+        assert_eq!(event.kind, about("sub_1"));
+        assert_eq!(
+            event.payment,
+            Some(Payment::InvoicePaid {
+                invoice: "in_8".into(),
+                customer: "cus_1".into(),
+                cents: 2000,
+                currency: "usd".into(),
+                at: DateTime::from_timestamp(1_764_000_000, 0).unwrap(),
+            })
+        );
+        let refunded = json!({"id": "evt_9", "type": "charge.refunded", "created": 1_764_100_000,
+            "data": {"object": {"id": "ch_9", "object": "charge", "customer": "cus_1",
+                "amount": 2000, "amount_refunded": 500, "currency": "usd", "created": 1_764_000_000}}});
+        let event = parse(&refunded);
+        assert_eq!(event.kind, PaymentEventKind::Other);
+        assert!(matches!(
+            event.payment,
+            Some(Payment::Refunded { cents: 500, .. })
+        ));
+        assert_eq!(
+            parse(&json!({"id": "e", "type": "invoice.payment_failed",
+            "data": {"object": {"id": "in_1", "subscription": "sub_1"}}}))
+            .payment,
+            None
+        );
     }
 
     #[test]

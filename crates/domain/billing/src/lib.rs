@@ -51,6 +51,7 @@ mod idempotency;
 mod payments;
 mod ports;
 mod relay;
+mod revenue;
 mod settlement;
 mod subscription;
 mod subscriptions;
@@ -68,6 +69,7 @@ pub use idempotency::{
 };
 pub use payments::{PaymentError, PaymentPages, PaymentProvider};
 pub use ports::{CallAdmission, Settler};
+pub use revenue::{Payment, Revenue, RevenueLedger};
 pub use settlement::{SETTLEMENT_RETRY_DELAYS, SettlementOutcome, settle_with_retries};
 pub use subscription::{Subscription, SubscriptionRules, SubscriptionSnapshot, SubscriptionStatus};
 pub use subscriptions::{

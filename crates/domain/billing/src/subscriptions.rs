@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tollgate_kernel::{Clock, OrganizationId, StoreError};
 
 use crate::payments::{PaymentError, PaymentProvider};
+use crate::revenue::Payment;
 use crate::subscription::{Subscription, SubscriptionRules};
 
 /// A payment event, reduced to what it asks of us. The host parses the provider's payload
@@ -18,6 +19,8 @@ pub struct PaymentEvent {
     pub id: String,
     /// What it is about.
     pub kind: PaymentEventKind,
+    /// Money it reports as moved (an invoice paid, a charge refunded), recorded as revenue.
+    pub payment: Option<Payment>,
 }
 
 /// What a payment event is about.
@@ -47,6 +50,8 @@ pub enum EventOutcome {
     },
     /// The event was handled before (a redelivery): nothing changed.
     AlreadyHandled,
+    /// A payment was recorded; no subscription changed.
+    PaymentRecorded,
     /// A type we do not act on, or a subscription that is not ours: recorded, nothing changed.
     Ignored,
 }
@@ -89,10 +94,11 @@ pub trait SubscriptionStore: Send + Sync + 'static {
         organization: OrganizationId,
     ) -> impl Future<Output = Result<Option<Subscription>, StoreError>> + Send;
 
-    /// In one transaction: marks `event` handled and, when `record` is given, stores it and
-    /// sets the organisation's plan to `plan` — unless `record` was fetched before the one
-    /// stored (`fetched_at` older), which is then kept. Returns `Duplicate`, writing nothing,
-    /// when `event` was handled already.
+    /// In one transaction: marks `event` handled; when `record` is given, stores it and sets
+    /// the organisation's plan to `plan` — unless `record` was fetched before the one stored
+    /// (`fetched_at` older), which is then kept; and records `payment` against the
+    /// organisation of its customer (an invoice once by its id; a refund at its latest total).
+    /// Returns `Duplicate`, writing nothing, when `event` was handled already.
     ///
     /// # Errors
     /// `Unavailable` when storage fails: nothing was written.
@@ -101,6 +107,7 @@ pub trait SubscriptionStore: Send + Sync + 'static {
         event: &str,
         record: Option<(Subscription, String)>,
         fetched_at: DateTime<Utc>,
+        payment: Option<Payment>,
     ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
 
     /// Subscriptions whose plan can lapse by itself (past due or canceled), each with its
@@ -171,10 +178,21 @@ impl<P: PaymentProvider, S: SubscriptionStore, C: Clock> Subscriptions<P, S, C> 
             PaymentEventKind::Other => None,
         };
         let Some(snapshot) = snapshot else {
-            return Ok(match self.store.save(&event.id, None, fetched_at).await? {
-                Saved::Recorded => EventOutcome::Ignored,
-                Saved::Duplicate => EventOutcome::AlreadyHandled,
-            });
+            let recorded = if event.payment.is_some() {
+                EventOutcome::PaymentRecorded
+            } else {
+                EventOutcome::Ignored
+            };
+            return Ok(
+                match self
+                    .store
+                    .save(&event.id, None, fetched_at, event.payment)
+                    .await?
+                {
+                    Saved::Recorded => recorded,
+                    Saved::Duplicate => EventOutcome::AlreadyHandled,
+                },
+            );
         };
         let organization = snapshot.organization;
         let previous = self.store.subscription_of(organization).await?;
@@ -191,7 +209,12 @@ impl<P: PaymentProvider, S: SubscriptionStore, C: Clock> Subscriptions<P, S, C> 
         let effective = record.effective_plan(&self.rules, fetched_at);
         match self
             .store
-            .save(&event.id, Some((record, effective.clone())), fetched_at)
+            .save(
+                &event.id,
+                Some((record, effective.clone())),
+                fetched_at,
+                event.payment,
+            )
             .await?
         {
             Saved::Duplicate => Ok(EventOutcome::AlreadyHandled),

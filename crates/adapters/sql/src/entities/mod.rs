@@ -11,6 +11,7 @@ pub mod quota_counter;
 pub mod quota_lease;
 pub mod refresh_token;
 pub mod reservation;
+pub mod revenue_entry;
 pub mod session;
 pub mod stripe_customer;
 pub mod stripe_event;

@@ -49,7 +49,7 @@ both_backends!(
         assert!(!store.handled("evt_1").await.unwrap());
         let pro = record(org, SubscriptionStatus::Active, "pro");
         let saved = store
-            .save("evt_1", Some((pro.clone(), "pro".into())), now())
+            .save("evt_1", Some((pro.clone(), "pro".into())), now(), None)
             .await
             .unwrap();
         assert_eq!(saved, Saved::Recorded);
@@ -66,7 +66,7 @@ both_backends!(
         // Redelivered with other content: nothing is written.
         let canceled = record(org, SubscriptionStatus::Canceled, "pro");
         let again = store
-            .save("evt_1", Some((canceled, "free".into())), now())
+            .save("evt_1", Some((canceled, "free".into())), now(), None)
             .await
             .unwrap();
         assert_eq!(again, Saved::Duplicate);
@@ -74,7 +74,7 @@ both_backends!(
 
         // An event about nothing of ours is still marked handled.
         assert_eq!(
-            store.save("evt_other", None, now()).await.unwrap(),
+            store.save("evt_other", None, now(), None).await.unwrap(),
             Saved::Recorded
         );
         assert!(store.handled("evt_other").await.unwrap());
@@ -89,7 +89,12 @@ both_backends!(
         let t = now();
         let enterprise = record(org, SubscriptionStatus::Active, "enterprise");
         store
-            .save("evt_2", Some((enterprise.clone(), "enterprise".into())), t)
+            .save(
+                "evt_2",
+                Some((enterprise.clone(), "enterprise".into())),
+                t,
+                None,
+            )
             .await
             .unwrap();
         let older = record(org, SubscriptionStatus::Active, "pro");
@@ -98,6 +103,7 @@ both_backends!(
                 "evt_1",
                 Some((older, "pro".into())),
                 t - Duration::seconds(1),
+                None,
             )
             .await
             .unwrap();
@@ -115,7 +121,11 @@ both_backends!(
         let pro = record(org, SubscriptionStatus::Active, "pro");
         let deliveries = (0..10).map(|_| {
             let (store, pro) = (store.clone(), pro.clone());
-            tokio::spawn(async move { store.save("evt_1", Some((pro, "pro".into())), now()).await })
+            tokio::spawn(async move {
+                store
+                    .save("evt_1", Some((pro, "pro".into())), now(), None)
+                    .await
+            })
         });
         let mut recorded = 0;
         for delivery in futures::future::join_all(deliveries).await {
@@ -165,6 +175,7 @@ both_backends!(
                     &format!("evt_{i}"),
                     Some((record(org, status, "pro"), "pro".into())),
                     now(),
+                    None,
                 )
                 .await
                 .unwrap();
@@ -182,5 +193,58 @@ both_backends!(
         );
         assert!(store.change_plan(past_due, "pro", "free").await.unwrap());
         assert_eq!(plan_of(&store, past_due).await, "free");
+    }
+);
+
+both_backends!(
+    paid_invoices_and_refunds_are_revenue_counted_once,
+    |url: String| async move {
+        use tollgate_billing::{CustomerStore, Payment, RevenueLedger};
+        use tollgate_kernel::Period;
+        let store = store(&url).await;
+        let org = create(&store, "alice@example.com").await.organization.id;
+        store.keep_customer(org, "cus_1").await.unwrap();
+        let at = now();
+        let paid = Payment::InvoicePaid {
+            invoice: "in_1".into(),
+            customer: "cus_1".into(),
+            cents: 2_000,
+            currency: "usd".into(),
+            at,
+        };
+        let refund = |cents| Payment::Refunded {
+            charge: "ch_1".into(),
+            customer: "cus_1".into(),
+            cents,
+            currency: "usd".into(),
+            at,
+        };
+        let events = [
+            ("evt_paid", paid.clone()),
+            // The same invoice reported by another event: counted once.
+            ("evt_paid_again", paid),
+            ("evt_refund_1", refund(300)),
+            ("evt_refund_2", refund(500)),
+            // A late, smaller total of the same charge does not lower it.
+            ("evt_refund_old", refund(300)),
+        ];
+        for (event, payment) in events {
+            store.save(event, None, now(), Some(payment)).await.unwrap();
+        }
+        let stranger = Payment::InvoicePaid {
+            invoice: "in_9".into(),
+            customer: "cus_unknown".into(),
+            cents: 9_999,
+            currency: "usd".into(),
+            at,
+        };
+        store
+            .save("evt_stranger", None, now(), Some(stranger))
+            .await
+            .unwrap();
+        let revenue = store.revenue(org, Period::utc_month(at)).await.unwrap();
+        assert_eq!(revenue.paid_cents, 2_000);
+        assert_eq!(revenue.refunded_cents, 500);
+        assert_eq!(revenue.net_cents(), 1_500);
     }
 );

@@ -7,6 +7,7 @@ use tollgate_kernel::FixedClock;
 
 use super::*;
 use crate::payments::MockPaymentProvider;
+use crate::revenue::Payment;
 use crate::subscription::{SubscriptionSnapshot, SubscriptionStatus};
 
 fn start() -> DateTime<Utc> {
@@ -30,6 +31,7 @@ struct Stored {
     handled: HashSet<String>,
     subscriptions: HashMap<OrganizationId, (Subscription, DateTime<Utc>)>,
     plans: HashMap<OrganizationId, String>,
+    payments: Vec<Payment>,
 }
 
 /// A store with the port's contract: handled marks and records written together, an older
@@ -58,11 +60,13 @@ impl SubscriptionStore for Store {
         event: &str,
         record: Option<(Subscription, String)>,
         fetched_at: DateTime<Utc>,
+        payment: Option<Payment>,
     ) -> Result<Saved, StoreError> {
         let mut stored = self.0.lock().unwrap();
         if !stored.handled.insert(event.to_owned()) {
             return Ok(Saved::Duplicate);
         }
+        stored.payments.extend(payment);
         if let Some((record, plan)) = record {
             let organization = record.snapshot.organization;
             let newer = stored
@@ -146,6 +150,7 @@ fn subscription_event(id: &str) -> PaymentEvent {
     PaymentEvent {
         id: id.into(),
         kind: PaymentEventKind::Subscription { id: "sub_1".into() },
+        payment: None,
     }
 }
 
@@ -196,6 +201,7 @@ async fn other_event_types_are_acknowledged_and_change_nothing() {
     let event = PaymentEvent {
         id: "evt_x".into(),
         kind: PaymentEventKind::Other,
+        payment: None,
     };
     assert_eq!(service.handle(event).await.unwrap(), EventOutcome::Ignored);
     assert!(store.0.lock().unwrap().subscriptions.is_empty());
@@ -322,6 +328,7 @@ async fn a_grace_period_that_ends_without_an_event_moves_the_organisation_to_fre
         let event = PaymentEvent {
             id: format!("evt_{i}"),
             kind: PaymentEventKind::Subscription { id: past_due.id },
+            payment: None,
         };
         service.handle(event).await.unwrap();
     }
@@ -345,4 +352,38 @@ async fn a_grace_period_that_ends_without_an_event_moves_the_organisation_to_fre
     let stored = store.0.lock().unwrap();
     assert_eq!(stored.plans[&lapsing], "free");
     assert_eq!(stored.plans[&hand_set], "enterprise");
+}
+
+/// A refund is about no subscription: it is recorded once as a payment.
+#[tokio::test]
+async fn a_refund_is_recorded_once_as_a_payment() {
+    let store = Store::default();
+    let service = Subscriptions::new(
+        Provider::default(),
+        store.clone(),
+        Arc::new(FixedClock::new(start())),
+        SubscriptionRules::default(),
+        prices(),
+    );
+    let refund = Payment::Refunded {
+        charge: "ch_1".into(),
+        customer: "cus_1".into(),
+        cents: 500,
+        currency: "usd".into(),
+        at: start(),
+    };
+    let event = PaymentEvent {
+        id: "evt_r".into(),
+        kind: PaymentEventKind::Other,
+        payment: Some(refund.clone()),
+    };
+    assert_eq!(
+        service.handle(event.clone()).await.unwrap(),
+        EventOutcome::PaymentRecorded
+    );
+    assert_eq!(
+        service.handle(event).await.unwrap(),
+        EventOutcome::AlreadyHandled
+    );
+    assert_eq!(store.0.lock().unwrap().payments, vec![refund]);
 }
