@@ -30,7 +30,6 @@ pub mod settings;
 mod settlements;
 pub mod startup;
 mod state;
-mod stripe_wiring;
 mod usage_source;
 
 pub use settings::Settings;

@@ -314,6 +314,19 @@ pub trait Readiness: Send + Sync {
     async fn ready(&self) -> bool;
 }
 
+/// Reads a webhook delivery: its signature checked on the raw bytes, then the event parsed.
+pub trait WebhookReader: Send + Sync {
+    /// The event in `payload`, signed as `signature` says.
+    ///
+    /// # Errors
+    /// Why the delivery is refused (bad or stale signature, not an event); nothing is applied.
+    fn read(
+        &self,
+        payload: &[u8],
+        signature: &str,
+    ) -> Result<tollgate_billing::PaymentEvent, String>;
+}
+
 /// Payment events as the HTTP layer sees them.
 #[async_trait]
 pub trait PaymentEventsApi: Send + Sync {

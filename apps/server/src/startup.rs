@@ -14,8 +14,8 @@ use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_billing::{
-    ActionPrompt, CallAdmission, Idempotency, LeasedSettler, MeteredCalls, PricingRules,
-    SettlementQueue, Settler, UsageReports,
+    ActionPrompt, CallAdmission, Checkouts, Idempotency, LeasedSettler, MeteredCalls, PricingRules,
+    ReturnUrls, SettlementQueue, Settler, SubscriptionRules, Subscriptions, UsageReports,
 };
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, ConfiguredAdmin,
@@ -32,6 +32,7 @@ use tollgate_quotas::{
 };
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 use tollgate_sql::{AppliedMigration, DatabaseUrl, SqlStore};
+use tollgate_stripe::{StripeClient, StripeConfig};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -51,7 +52,7 @@ use crate::revocations::{RevocationRefresher, revocation_window};
 use crate::services::{ChatApi, KeysApi, MeteringApi, Readiness, UsageApi, UsageSnapshot};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
 use crate::settlements::{SettlementPort, SettlementTiming, Settlements};
-use crate::state::{AppServices, AppState};
+use crate::state::{AppServices, AppState, StripeWebhooks};
 use crate::usage_source::UsageSource;
 use crate::{error, jwt_secret, last_used, reservation_sweeper, routes};
 use axum::serve::ListenerExt as _;
@@ -194,7 +195,7 @@ impl Application {
             None => metered_calls(&settings, metering_service, per_call)?,
         };
 
-        let stripe = crate::stripe_wiring::stripe_webhooks(&settings, store.clone())?;
+        let stripe = stripe_webhooks(&settings, store.clone())?;
         let lapses = stripe.as_ref().map(|stripe| stripe.events.clone());
         let state = AppState::new(AppServices {
             identity: Arc::new(identity),
@@ -240,7 +241,7 @@ impl Application {
             background.push(tokio::spawn(runtime.clone().run()));
         }
         if let Some(events) = lapses {
-            background.push(tokio::spawn(crate::stripe_wiring::apply_lapses(events)));
+            background.push(tokio::spawn(apply_lapses(events)));
         }
         Ok(Self {
             listener,
@@ -619,5 +620,109 @@ impl RateLimiter for ConfiguredLimiter {
             tracing::warn!(%error, "rate limiter unavailable; applying rate_limit.failure_mode");
         }
         result
+    }
+}
+
+// ---- Stripe billing, from `[stripe]` ----
+
+/// Stripe's API when `stripe.api_base` is not set.
+const STRIPE_API: &str = "https://api.stripe.com";
+
+/// The webhook side of Stripe billing, or `None` without a `[stripe]` section.
+fn stripe_webhooks(settings: &Settings, store: SqlStore) -> anyhow::Result<Option<StripeWebhooks>> {
+    let Some(stripe) = &settings.stripe else {
+        return Ok(None);
+    };
+    let (Some(secret_key), Some(signing_secret)) = (&stripe.secret_key, &stripe.webhook_secret)
+    else {
+        anyhow::bail!("[stripe] needs secret_key and webhook_secret");
+    };
+    let client = StripeClient::new(&StripeConfig {
+        secret_key: secret_key.clone(),
+        api_base: stripe
+            .api_base
+            .clone()
+            .unwrap_or_else(|| STRIPE_API.to_owned()),
+        timeout: Duration::from_secs(20),
+    })
+    .context("building the Stripe client")?;
+    let catalog = settings.plan_catalog().context("reading the plans")?;
+    let prices = catalog
+        .plans()
+        .into_iter()
+        .filter_map(|plan| {
+            plan.stripe_price_id
+                .clone()
+                .map(|price| (price, plan.id.as_str().to_owned()))
+        })
+        .collect();
+    let rules = SubscriptionRules {
+        fallback_plan: "free".to_owned(),
+        grace: stripe.grace_period(),
+    };
+    let plans = catalog
+        .plans()
+        .into_iter()
+        .map(|plan| (plan.id.as_str().to_owned(), plan.stripe_price_id.clone()))
+        .collect();
+    let urls = ReturnUrls {
+        success: stripe.checkout_success_url.clone(),
+        cancel: stripe.checkout_cancel_url.clone(),
+        portal: stripe.portal_return_url.clone(),
+    };
+    let pages = Checkouts::new(client.clone(), store.clone(), urls, plans);
+    let events = Subscriptions::new(client, store, Arc::new(SystemClock), rules, prices);
+    Ok(Some(StripeWebhooks {
+        reader: Arc::new(StripeSignedEvents {
+            secret: signing_secret.clone(),
+        }),
+        events: Arc::new(events),
+        pages: Arc::new(pages),
+    }))
+}
+
+/// How often lapsed grace periods and paid periods are looked for.
+const LAPSE_CHECK: Duration = Duration::from_secs(60);
+
+/// Moves organisations whose grace period or paid period ended with no event from Stripe
+/// (runs until aborted).
+async fn apply_lapses(events: Arc<dyn crate::services::PaymentEventsApi>) {
+    loop {
+        tokio::time::sleep(LAPSE_CHECK).await;
+        match events.apply_lapses().await {
+            Ok(moved) => {
+                for (organization, plan) in moved {
+                    tracing::info!(%organization, %plan, "subscription lapsed; plan changed");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not look for lapsed subscriptions; will retry")
+            }
+        }
+    }
+}
+
+/// Stripe's deliveries: `Stripe-Signature` checked with the endpoint's signing secret (300 s
+/// tolerance), then the event read.
+struct StripeSignedEvents {
+    secret: secrecy::SecretString,
+}
+
+impl crate::services::WebhookReader for StripeSignedEvents {
+    fn read(
+        &self,
+        payload: &[u8],
+        signature: &str,
+    ) -> Result<tollgate_billing::PaymentEvent, String> {
+        use secrecy::ExposeSecret as _;
+        tollgate_stripe::verify_signature(
+            payload,
+            signature,
+            self.secret.expose_secret(),
+            chrono::Utc::now().timestamp(),
+            tollgate_stripe::signature::DEFAULT_TOLERANCE_SECONDS,
+        )
+        .map_err(|error| error.to_string())?;
+        tollgate_stripe::parse_event(payload).map_err(|error| error.to_string())
     }
 }

@@ -48,10 +48,11 @@ pub struct AppServices {
     pub stripe: Option<StripeWebhooks>,
 }
 
-/// What a Stripe webhook delivery needs: the endpoint's signing secret and the service that
-/// applies payment events.
+/// What a Stripe webhook delivery needs: its reader (the endpoint's signing secret) and the
+/// service that applies payment events.
 pub struct StripeWebhooks {
-    pub signing_secret: secrecy::SecretString,
+    /// Checks a delivery's signature and reads its event.
+    pub reader: Arc<dyn crate::services::WebhookReader>,
     pub events: Arc<dyn crate::services::PaymentEventsApi>,
     /// Checkout and portal sessions.
     pub pages: Arc<dyn crate::services::CheckoutApi>,
