@@ -29,27 +29,15 @@ fn completion() -> Value {
 }
 
 fn start(database_url: &str, upstream: &str) -> ServerProcess {
-    let base_url = format!("{upstream}/v1");
-    ServerProcess::start_on(
+    ServerProcess::start_metered(
         database_url,
+        upstream,
         &[
-            ("TOLLGATE_AUTH__ADMIN_EMAIL", ADMIN_EMAIL),
-            ("TOLLGATE_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD),
-            (
-                "TOLLGATE_AUTH__JWT_SECRET",
-                "crash-test-secret-0123456789abcdef0123456789",
-            ),
-            ("TOLLGATE_AUTH__PASSWORD_HASH_MEMORY_KIB", "256"),
-            ("TOLLGATE_OPENAI__BASE_URL", &base_url),
-            ("TOLLGATE_OPENAI__API_KEY", "sk-test"),
-            ("TOLLGATE_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000"),
-            ("TOLLGATE_PLANS__FREE__BURST", "100000"),
             ("TOLLGATE_PLANS__FREE__MONTHLY_BUDGET_MICROS", "1000000000"),
             ("TOLLGATE_PLANS__FREE__DAILY_QUOTA__CHAT", "1000000"),
             ("TOLLGATE_QUOTAS__LEASE_TTL_SECONDS", "3"),
             ("TOLLGATE_QUOTAS__SWEEP_INTERVAL_SECONDS", "1"),
         ],
-        tempfile::tempdir().unwrap(),
     )
 }
 

@@ -30,28 +30,16 @@ fn completion() -> Value {
 }
 
 fn start(database_url: &str, upstream: &str, budget: u64) -> ServerProcess {
-    let base_url = format!("{upstream}/v1");
     let quota = QUOTA.to_string();
     let budget = budget.to_string();
-    ServerProcess::start_on(
+    ServerProcess::start_metered(
         database_url,
+        upstream,
         &[
-            ("TOLLGATE_AUTH__ADMIN_EMAIL", ADMIN_EMAIL),
-            ("TOLLGATE_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD),
-            (
-                "TOLLGATE_AUTH__JWT_SECRET",
-                "two-process-secret-0123456789abcdef012345678",
-            ),
-            ("TOLLGATE_AUTH__PASSWORD_HASH_MEMORY_KIB", "256"),
-            ("TOLLGATE_OPENAI__BASE_URL", &base_url),
-            ("TOLLGATE_OPENAI__API_KEY", "sk-test"),
             ("TOLLGATE_OPENAI__MAX_RETRIES", "0"),
-            ("TOLLGATE_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000"),
-            ("TOLLGATE_PLANS__FREE__BURST", "100000"),
             ("TOLLGATE_PLANS__FREE__MONTHLY_BUDGET_MICROS", &budget),
             ("TOLLGATE_PLANS__FREE__DAILY_QUOTA__CHAT", &quota),
         ],
-        tempfile::tempdir().unwrap(),
     )
 }
 

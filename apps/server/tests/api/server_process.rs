@@ -67,6 +67,30 @@ impl ServerProcess {
         }
     }
 
+    /// The binary on `database_url` in front of the upstream at `upstream` (a server root), as
+    /// the administrator of `helpers`, with rate limits out of the way; `extra` sets the rest.
+    pub fn start_metered(database_url: &str, upstream: &str, extra: &[(&str, &str)]) -> Self {
+        let base_url = format!("{upstream}/v1");
+        let mut env = vec![
+            ("TOLLGATE_AUTH__ADMIN_EMAIL", crate::helpers::ADMIN_EMAIL),
+            (
+                "TOLLGATE_AUTH__ADMIN_PASSWORD",
+                crate::helpers::ADMIN_PASSWORD,
+            ),
+            (
+                "TOLLGATE_AUTH__JWT_SECRET",
+                "process-test-secret-0123456789abcdef01234567",
+            ),
+            ("TOLLGATE_AUTH__PASSWORD_HASH_MEMORY_KIB", "256"),
+            ("TOLLGATE_OPENAI__BASE_URL", &base_url),
+            ("TOLLGATE_OPENAI__API_KEY", "sk-test"),
+            ("TOLLGATE_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000"),
+            ("TOLLGATE_PLANS__FREE__BURST", "100000"),
+        ];
+        env.extend_from_slice(extra);
+        Self::start_on(database_url, &env, tempfile::tempdir().unwrap())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

@@ -177,14 +177,18 @@ impl SubscriptionStore for SqlStore {
             .all(&self.db)
             .await
             .map_err(store_error)?;
+        let plans: std::collections::HashMap<_, _> = organization::Entity::find()
+            .filter(organization::Column::Id.is_in(rows.iter().map(|row| row.organization_id)))
+            .all(&self.db)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|org| (org.id, org.plan))
+            .collect();
         let mut lapsing = Vec::with_capacity(rows.len());
         for row in rows {
-            let organization = organization::Entity::find_by_id(row.organization_id)
-                .one(&self.db)
-                .await
-                .map_err(store_error)?;
-            if let Some(organization) = organization {
-                lapsing.push((record_of(row)?, organization.plan));
+            if let Some(plan) = plans.get(&row.organization_id).cloned() {
+                lapsing.push((record_of(row)?, plan));
             }
         }
         Ok(lapsing)
