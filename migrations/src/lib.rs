@@ -22,6 +22,7 @@ mod m20261129_000012_quota_leases;
 mod m20261129_000013_subscriptions;
 mod m20261129_000014_stripe_customers;
 mod m20261129_000015_revenue;
+mod m20261130_000016_meter_events;
 
 pub struct Migrator;
 
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000013_subscriptions::Migration),
             Box::new(m20261129_000014_stripe_customers::Migration),
             Box::new(m20261129_000015_revenue::Migration),
+            Box::new(m20261130_000016_meter_events::Migration),
         ]
     }
 }

@@ -105,6 +105,7 @@ pub fn report(
         let profile = PlanProfile {
             plan: plan.id.to_string(),
             price_cents: plan.price_cents,
+            metered: plan.stripe_metered_price_id.is_some(),
             monthly_budget: plan.monthly_budget.limit(),
             actions,
         };

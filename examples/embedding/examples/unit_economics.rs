@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         let plan = PlanProfile {
             plan: "pro".into(),
             price_cents: 20_00,
+            metered: false,
             monthly_budget: budget,
             actions: vec![ActionProfile {
                 action: "chat".into(),

@@ -18,6 +18,7 @@ impl PlanSettings {
             name: self.name.clone(),
             price_cents: self.price_cents,
             stripe_price_id: self.stripe_price_id.clone(),
+            stripe_metered_price_id: self.stripe_metered_price_id.clone(),
             requests_per_minute: self.requests_per_minute,
             burst: self.burst,
             daily_quota: self.daily_quota.clone(),

@@ -325,6 +325,9 @@ pub struct PlanSettings {
     pub name: Option<String>,
     pub price_cents: Option<i64>,
     pub stripe_price_id: Option<String>,
+    /// The Stripe metered price the plan's usage is billed under (`tollgate stripe setup`
+    /// prints it); without one the plan bills no usage.
+    pub stripe_metered_price_id: Option<String>,
     pub requests_per_minute: Option<u32>,
     pub burst: Option<u32>,
     pub monthly_budget_micros: Option<i64>,

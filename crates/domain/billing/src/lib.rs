@@ -50,12 +50,14 @@ mod gateway;
 mod idempotency;
 mod payments;
 mod ports;
+mod reconcile;
 mod relay;
 mod revenue;
 mod settlement;
 mod subscription;
 mod subscriptions;
 mod usage;
+mod usage_meter;
 
 pub use batch::{LeasedEvent, LeasedEventStore, LeasedSettler, SettlementQueue};
 pub use checkout::{CheckoutError, Checkouts, CustomerStore, ReturnUrls};
@@ -69,6 +71,7 @@ pub use idempotency::{
 };
 pub use payments::{PaymentError, PaymentPages, PaymentProvider};
 pub use ports::{CallAdmission, Settler};
+pub use reconcile::{HeldMeterEvent, MeterLedger, MeterLedgerReader, Reconciliation};
 pub use revenue::{Payment, Revenue, RevenueLedger};
 pub use settlement::{SETTLEMENT_RETRY_DELAYS, SettlementOutcome, settle_with_retries};
 pub use subscription::{Subscription, SubscriptionRules, SubscriptionSnapshot, SubscriptionStatus};
@@ -78,4 +81,9 @@ pub use subscriptions::{
 };
 pub use usage::{
     BudgetUsage, KeyUsage, QuotaUsage, UsageError, UsageReader, UsageReport, UsageReports,
+};
+pub use usage_meter::{
+    Aggregated, CLAIM_DURATION, HoldReason, IDENTIFIER_MEMORY, MAX_RETRY_DELAY, MeterDelivery,
+    MeterOutbox, MeterSink, OLDEST_ACCEPTED, PendingMeterEvent, SEND_BATCH, Sent, UsageChange,
+    UsageChangeOutcome, UsageMeter, meter_identifier, retry_delay,
 };

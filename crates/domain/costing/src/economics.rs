@@ -3,6 +3,7 @@
 
 use tollgate_kernel::Micros;
 
+use crate::billed::PlanBilling;
 use crate::call_price::CallPrices;
 use crate::catalog::{CostError, PriceCatalog};
 use crate::usage::TokenUsage;
@@ -39,6 +40,9 @@ pub struct PlanProfile {
     pub plan: String,
     /// Its monthly subscription price, in cents; 0 for a free plan.
     pub price_cents: i64,
+    /// Whether its usage is billed too (a metered price is configured): then revenue includes
+    /// the calls' usage price ([`PlanBilling`]).
+    pub metered: bool,
     /// `None`: unlimited.
     pub monthly_budget: Option<Micros>,
     /// Its metered actions.
@@ -106,9 +110,10 @@ pub struct MonthCase {
     pub ai_cost: Micros,
     /// Its share of the infrastructure (none for a free plan).
     pub infrastructure: Micros,
-    /// Payment fees on the subscription.
+    /// Payment fees on what is billed.
     pub payment_fees: Micros,
-    /// The subscription price.
+    /// What is billed ([`PlanBilling::billed`]): the subscription price, plus the calls' usage
+    /// price on a metered plan.
     pub revenue: Micros,
     /// `revenue − ai_cost − infrastructure − payment_fees`; negative is a loss.
     pub margin: Micros,
@@ -152,6 +157,8 @@ pub fn plan_economics(
     let mut actions = Vec::new();
     let mut average_ai = 0i128;
     let mut heavy_ai = 0i128;
+    let mut average_usage = 0i128;
+    let mut heavy_usage = 0i128;
     for profile in &plan.actions {
         let expected = catalog.cost(
             &profile.model,
@@ -166,17 +173,22 @@ pub fn plan_economics(
             profile.worst_input_tokens,
             profile.worst_output_tokens,
         )?;
+        let heavy_calls = i128::from(profile.daily_quota) * i128::from(DAYS_PER_MONTH);
+        let price_per_call = assumptions
+            .prices
+            .price(&plan.plan, &profile.action, expected);
+        let worst_price = assumptions.prices.price(&plan.plan, &profile.action, worst);
         average_ai += i128::from(expected.get()) * i128::from(profile.expected_calls_per_month);
-        heavy_ai +=
-            i128::from(worst.get()) * i128::from(profile.daily_quota) * i128::from(DAYS_PER_MONTH);
+        heavy_ai += i128::from(worst.get()) * heavy_calls;
+        average_usage +=
+            i128::from(price_per_call.get()) * i128::from(profile.expected_calls_per_month);
+        heavy_usage += i128::from(worst_price.get()) * heavy_calls;
         actions.push(ActionEconomics {
             action: profile.action.clone(),
             model: profile.model.clone(),
             cost_per_call_expected: expected,
             cost_per_call_worst: worst,
-            price_per_call: assumptions
-                .prices
-                .price(&plan.plan, &profile.action, expected),
+            price_per_call,
         });
     }
     // The monthly budget caps what an organisation's calls can cost us.
@@ -184,8 +196,13 @@ pub fn plan_economics(
         let ai = i64::try_from(ai).unwrap_or(i64::MAX);
         Micros::new(plan.monthly_budget.map_or(ai, |b| ai.min(b.get())))
     };
-    let revenue = Micros::from_cents(plan.price_cents).map_err(|_| CostError::Overflow)?;
-    let fees = payment_fees(revenue, assumptions);
+    let billing = PlanBilling {
+        subscription_price_cents: plan.price_cents,
+        metered: plan.metered,
+    };
+    let usage = |price: i128| Micros::new(i64::try_from(price).unwrap_or(i64::MAX));
+    let average_revenue = billing.billed(usage(average_usage))?;
+    let heavy_revenue = billing.billed(usage(heavy_usage))?;
     let infrastructure = if plan.price_cents > 0 {
         assumptions
             .infrastructure_month
@@ -199,15 +216,18 @@ pub fn plan_economics(
         // cost what their calls cost.
         Micros::ZERO
     };
-    let case = |ai: Micros| MonthCase {
-        ai_cost: ai,
-        infrastructure,
-        payment_fees: fees,
-        revenue,
-        margin: Micros::new(revenue.get() - ai.get() - infrastructure.get() - fees.get()),
+    let case = |ai: Micros, revenue: Micros| {
+        let fees = payment_fees(revenue, assumptions);
+        MonthCase {
+            ai_cost: ai,
+            infrastructure,
+            payment_fees: fees,
+            revenue,
+            margin: Micros::new(revenue.get() - ai.get() - infrastructure.get() - fees.get()),
+        }
     };
-    let average = case(cap(average_ai));
-    let heavy = case(cap(heavy_ai));
+    let average = case(cap(average_ai), average_revenue);
+    let heavy = case(cap(heavy_ai), heavy_revenue);
     // The amounts are in `average.margin` and `heavy.margin`; the reasons say which case loses,
     // and leave formatting money to whoever shows them.
     let mut reasons = Vec::new();
@@ -219,8 +239,10 @@ pub fn plan_economics(
             "an organisation that spends every quota every day costs more than it pays".to_owned(),
         );
     }
-    let break_even_price_cents = (plan.price_cents > 0)
-        .then(|| break_even_cents(heavy.ai_cost, infrastructure, assumptions));
+    let break_even_price_cents = (plan.price_cents > 0).then(|| {
+        let usage_billed = billing.usage_billed(usage(heavy_usage));
+        break_even_cents(heavy.ai_cost, infrastructure, usage_billed, assumptions)
+    });
     Ok(PlanEconomics {
         plan: plan.plan.clone(),
         price_cents: plan.price_cents,
@@ -245,14 +267,21 @@ fn payment_fees(revenue: Micros, assumptions: &CostAssumptions) -> Micros {
         .unwrap_or(revenue)
 }
 
-/// Smallest P in cents with P − fee(P) ≥ cost, where fee(P) = P × pct + fixed.
-fn break_even_cents(ai: Micros, infrastructure: Micros, assumptions: &CostAssumptions) -> i64 {
+/// Smallest subscription price S in cents with B − fee(B) ≥ cost, where B = S + the usage
+/// billed beside it and fee(B) = B × pct + fixed; never below 0.
+fn break_even_cents(
+    ai: Micros,
+    infrastructure: Micros,
+    usage_billed: Micros,
+    assumptions: &CostAssumptions,
+) -> i64 {
     let needed = i128::from(ai.get())
         + i128::from(infrastructure.get())
         + i128::from(assumptions.payment_fee_fixed.get());
     let keep = 10_000 - i128::from(assumptions.payment_fee_basis_points);
-    let micros = (needed * 10_000 + keep - 1) / keep.max(1);
-    let cents = (micros + 9_999) / 10_000;
+    let billed = (needed * 10_000 + keep - 1) / keep.max(1);
+    let subscription = (billed - i128::from(usage_billed.get())).max(0);
+    let cents = (subscription + 9_999) / 10_000;
     i64::try_from(cents).unwrap_or(i64::MAX)
 }
 
@@ -297,6 +326,7 @@ mod tests {
     fn a_profitable_plan_and_its_numbers() {
         let plan = PlanProfile {
             plan: "pro".into(),
+            metered: false,
             price_cents: 2_000,
             monthly_budget: Some(Micros::new(8_000_000)),
             actions: vec![profile(200, 300)],
@@ -320,9 +350,47 @@ mod tests {
     }
 
     #[test]
+    fn a_metered_plan_earns_its_calls_usage_price_and_needs_a_lower_subscription() {
+        let flat = PlanProfile {
+            plan: "pro".into(),
+            metered: false,
+            price_cents: 500,
+            monthly_budget: None,
+            actions: vec![profile(200, 300)],
+        };
+        let metered = PlanProfile {
+            metered: true,
+            ..flat.clone()
+        };
+        let catalog = PriceCatalog::builtin();
+        let flat = plan_economics(&catalog, &flat, &assumptions()).unwrap();
+        let metered = plan_economics(&catalog, &metered, &assumptions()).unwrap();
+        // 300 calls at 750 micros each, and 200 × 31 of the largest call at 3 000 micros each
+        // (1 800 at a 40 % margin).
+        assert_eq!(flat.average.revenue, Micros::new(5_000_000));
+        assert_eq!(metered.average.revenue, Micros::new(5_000_000 + 300 * 750));
+        assert_eq!(
+            metered.heavy.revenue,
+            Micros::new(5_000_000 + 200 * 31 * 3_000)
+        );
+        // Fees follow what is billed.
+        assert!(metered.heavy.payment_fees.get() > flat.heavy.payment_fees.get());
+        assert!(
+            flat.loses_money && !metered.loses_money,
+            "{:?}",
+            metered.reasons
+        );
+        assert!(
+            metered.break_even_price_cents.unwrap() < flat.break_even_price_cents.unwrap(),
+            "usage billed beside the subscription lowers the price that breaks even"
+        );
+    }
+
+    #[test]
     fn a_plan_that_loses_money_is_flagged_with_reason_and_break_even_price() {
         let plan = PlanProfile {
             plan: "cheap".into(),
+            metered: false,
             price_cents: 500,
             monthly_budget: None,
             actions: vec![profile(200, 300)],
@@ -339,6 +407,7 @@ mod tests {
         // At the break-even price the heavy case is not negative, a cent less it is.
         let at = |cents| {
             let plan = PlanProfile {
+                metered: false,
                 price_cents: cents,
                 ..plan.clone()
             };
@@ -357,6 +426,7 @@ mod tests {
     fn free_plans_lose_their_ai_cost() {
         let plan = PlanProfile {
             plan: "free".into(),
+            metered: false,
             price_cents: 0,
             monthly_budget: Some(Micros::new(1_000_000)),
             actions: vec![profile(5, 20)],
@@ -368,6 +438,7 @@ mod tests {
         // Not sold, so no price; the same quotas at a price have one.
         assert_eq!(report.break_even_price_cents, None);
         let priced = PlanProfile {
+            metered: false,
             price_cents: 100,
             ..plan
         };
@@ -381,6 +452,7 @@ mod tests {
         action.model = "nope".into();
         let plan = PlanProfile {
             plan: "x".into(),
+            metered: false,
             price_cents: 1,
             monthly_budget: None,
             actions: vec![action],

@@ -55,12 +55,14 @@
 
 #![warn(missing_docs)]
 
+mod billed;
 mod call_price;
 mod catalog;
 mod chat_request;
 mod margin;
 mod usage;
 
+pub use billed::PlanBilling;
 pub use call_price::{CallPrices, CallPricing, CallPricingError};
 pub use catalog::{CostError, ModelPrice, PRICES_AS_OF, PriceCatalog, PriceSpec};
 pub use chat_request::{

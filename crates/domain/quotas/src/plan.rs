@@ -59,6 +59,9 @@ pub struct Plan {
     pub price_cents: i64,
     /// The Stripe price id it is sold under, if any.
     pub stripe_price_id: Option<String>,
+    /// The Stripe metered price its usage is billed under, if any: only a plan with one bills
+    /// its calls' usage price (never the default plan).
+    pub stripe_metered_price_id: Option<String>,
     /// Its rate limit.
     pub rate: RateLimit,
     /// Calls per UTC day per action; an action absent here is not allowed on the plan.
@@ -84,6 +87,8 @@ pub struct PlanSpec {
     pub price_cents: Option<i64>,
     /// [`Plan::stripe_price_id`].
     pub stripe_price_id: Option<String>,
+    /// [`Plan::stripe_metered_price_id`].
+    pub stripe_metered_price_id: Option<String>,
     /// [`RateLimit::per_minute`]; setting it resets the burst to the default unless `burst` is
     /// given too.
     pub requests_per_minute: Option<u32>,
@@ -122,6 +127,7 @@ impl PlanCatalog {
                 name: "Free".into(),
                 price_cents: 0,
                 stripe_price_id: None,
+                stripe_metered_price_id: None,
                 rate: RateLimit::with_default_burst(30),
                 daily_quota: quota(5, 2, 50),
                 monthly_budget: Budget::Limited(Micros::new(1_000_000)),
@@ -131,6 +137,7 @@ impl PlanCatalog {
                 name: "Pro".into(),
                 price_cents: 2_000,
                 stripe_price_id: None,
+                stripe_metered_price_id: None,
                 rate: RateLimit::with_default_burst(300),
                 daily_quota: quota(200, 100, 2_000),
                 monthly_budget: Budget::Limited(Micros::new(8_000_000)),
@@ -140,6 +147,7 @@ impl PlanCatalog {
                 name: "Enterprise".into(),
                 price_cents: 50_000,
                 stripe_price_id: None,
+                stripe_metered_price_id: None,
                 rate: RateLimit::with_default_burst(3_000),
                 daily_quota: quota(10_000, 5_000, 100_000),
                 // Unlimited would let one organisation's AI spend outrun its $500: the pricing
@@ -202,6 +210,9 @@ fn apply(mut plan: Plan, spec: &PlanSpec) -> Result<Plan, CatalogError> {
     if spec.stripe_price_id.is_some() {
         plan.stripe_price_id = spec.stripe_price_id.clone();
     }
+    if spec.stripe_metered_price_id.is_some() {
+        plan.stripe_metered_price_id = spec.stripe_metered_price_id.clone();
+    }
     if let Some(per_minute) = spec.requests_per_minute {
         plan.rate = RateLimit::with_default_burst(per_minute);
     }
@@ -234,6 +245,7 @@ fn new_plan(id: &str, spec: &PlanSpec) -> Result<Plan, CatalogError> {
         name: spec.name.clone().ok_or_else(|| missing("name"))?,
         price_cents: spec.price_cents.ok_or_else(|| missing("price_cents"))?,
         stripe_price_id: spec.stripe_price_id.clone(),
+        stripe_metered_price_id: spec.stripe_metered_price_id.clone(),
         rate,
         daily_quota: parse_quota(
             id,
@@ -295,6 +307,11 @@ fn validate(plan: &Plan) -> Result<(), CatalogError> {
     if plan.price_cents < 0 {
         return invalid("price_cents must not be negative");
     }
+    if plan.stripe_metered_price_id.is_some() && plan.id.as_str() == PlanCatalog::DEFAULT_PLAN {
+        return invalid(
+            "the default plan is never billed for usage: remove stripe_metered_price_id",
+        );
+    }
     if plan.rate.per_minute == 0 || plan.rate.burst == 0 {
         return invalid("requests_per_minute and burst must be positive");
     }
@@ -344,6 +361,37 @@ mod tests {
         assert_eq!(
             catalog.get("enterprise").unwrap().monthly_budget,
             Budget::Limited(Micros::new(250_000_000))
+        );
+    }
+
+    #[test]
+    fn the_default_plan_cannot_be_billed_for_usage() {
+        let specs = BTreeMap::from([(
+            "free".to_owned(),
+            PlanSpec {
+                stripe_metered_price_id: Some("price_usage".into()),
+                ..PlanSpec::default()
+            },
+        )]);
+        assert!(matches!(
+            PlanCatalog::from_specs(&specs),
+            Err(CatalogError::Invalid { plan, .. }) if plan == "free"
+        ));
+        let pro = BTreeMap::from([(
+            "pro".to_owned(),
+            PlanSpec {
+                stripe_metered_price_id: Some("price_usage".into()),
+                ..PlanSpec::default()
+            },
+        )]);
+        let catalog = PlanCatalog::from_specs(&pro).unwrap();
+        assert_eq!(
+            catalog
+                .get("pro")
+                .unwrap()
+                .stripe_metered_price_id
+                .as_deref(),
+            Some("price_usage")
         );
     }
 

@@ -30,6 +30,7 @@ pub fn catalog() -> Arc<PlanCatalog> {
             name: Some("Starter".into()),
             price_cents: Some(500),
             stripe_price_id: None,
+            stripe_metered_price_id: None,
             requests_per_minute: Some(60),
             burst: None,
             daily_quota: Some(BTreeMap::from([("analysis".to_owned(), 10)])),

@@ -4,6 +4,7 @@ mod accounts;
 mod api_keys;
 mod contract;
 mod login_attempts;
+mod meter_events;
 mod sessions;
 mod subscriptions;
 mod usage_rollups;

@@ -19,6 +19,7 @@ fn plan(id: &str) -> Plan {
             name: Some("Unlimited".into()),
             price_cents: Some(0),
             stripe_price_id: None,
+            stripe_metered_price_id: None,
             requests_per_minute: Some(60),
             burst: None,
             daily_quota: Some(BTreeMap::from([("chat".to_owned(), 10)])),
