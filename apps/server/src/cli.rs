@@ -1,5 +1,5 @@
 //! The `tollgate` command line: `serve` (the default), `migrate`, `create-admin`, `pricing`,
-//! `openapi`.
+//! `openapi`, `set-plan`, `reconcile-usage`, `billing reconcile`, `stripe setup`.
 
 use std::path::PathBuf;
 
@@ -66,6 +66,49 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Usage billing.
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
+    /// The Stripe account.
+    Stripe {
+        #[command(subcommand)]
+        command: StripeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Per organisation: usage price in the ledger against meter events sent, pending and
+    /// held. Exits with an error when any organisation's books differ.
+    Reconcile {
+        /// The month, YYYY-MM (default: this month, UTC).
+        #[arg(long, value_parser = parse_month)]
+        month: Option<tollgate_kernel::Period>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StripeCommand {
+    /// Create, or find, the products, prices and billing meter of the configured plans in the
+    /// account of `stripe.secret_key`, and print the configuration that names them.
+    Setup {
+        /// Plans whose usage is billed (repeatable; default: every paid plan).
+        #[arg(long = "metered", value_name = "PLAN")]
+        metered: Vec<String>,
+    },
+}
+
+/// `YYYY-MM` as that UTC month.
+fn parse_month(text: &str) -> Result<tollgate_kernel::Period, String> {
+    let first = chrono::NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a month: write YYYY-MM, e.g. 2026-11"))?;
+    let at = first
+        .and_hms_opt(0, 0, 0)
+        .map(|midnight| midnight.and_utc())
+        .ok_or_else(|| format!("{text:?} is not a month"))?;
+    Ok(tollgate_kernel::Period::utc_month(at))
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -82,6 +125,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print!("{}", crate::pricing::table(&report));
             }
+            Ok(())
+        }
+        Command::Billing {
+            command: BillingCommand::Reconcile { month },
+        } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let month =
+                month.unwrap_or_else(|| tollgate_kernel::Period::utc_month(chrono::Utc::now()));
+            let books = crate::startup::billing_books(&settings, month).await?;
+            print!("{}", books.table());
+            anyhow::ensure!(
+                books.agree(),
+                "billed usage does not reconcile for {}",
+                month.start().format("%Y-%m")
+            );
+            Ok(())
+        }
+        Command::Stripe {
+            command: StripeCommand::Setup { metered },
+        } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let catalog = crate::startup::stripe_setup(&settings, &metered).await?;
+            print!("{}", catalog.config());
             Ok(())
         }
         Command::Migrate => {
@@ -209,4 +275,18 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_read_as_whole_utc_months() {
+        let november = parse_month("2026-11").unwrap();
+        assert_eq!(november.start().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(november.end().to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        assert!(parse_month("2026-13").is_err());
+        assert!(parse_month("November").is_err());
+    }
 }

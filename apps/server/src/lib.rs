@@ -3,6 +3,8 @@
 
 mod account_cache;
 pub mod auth;
+pub mod billing_report;
+mod billing_workers;
 mod chat;
 pub mod cli;
 mod client_address;

@@ -395,3 +395,35 @@ where
         tollgate_billing::Checkouts::portal(self, organization).await
     }
 }
+
+/// Usage billing (meter events through the outbox) as the background worker sees it.
+#[async_trait]
+pub trait UsageBillingApi: Send + Sync {
+    fn window(&self) -> chrono::Duration;
+    async fn aggregate(
+        &self,
+    ) -> Result<tollgate_billing::Aggregated, tollgate_identity::StoreError>;
+    async fn send_due(&self) -> Result<tollgate_billing::Sent, tollgate_identity::StoreError>;
+}
+
+#[async_trait]
+impl<O, S, C> UsageBillingApi for tollgate_billing::UsageMeter<O, S, C>
+where
+    O: tollgate_billing::MeterOutbox,
+    S: tollgate_billing::MeterSink,
+    C: Clock,
+{
+    fn window(&self) -> chrono::Duration {
+        tollgate_billing::UsageMeter::window(self)
+    }
+
+    async fn aggregate(
+        &self,
+    ) -> Result<tollgate_billing::Aggregated, tollgate_identity::StoreError> {
+        tollgate_billing::UsageMeter::aggregate(self).await
+    }
+
+    async fn send_due(&self) -> Result<tollgate_billing::Sent, tollgate_identity::StoreError> {
+        tollgate_billing::UsageMeter::send_due(self).await
+    }
+}

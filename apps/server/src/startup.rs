@@ -14,8 +14,9 @@ use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_billing::{
-    ActionPrompt, CallAdmission, Checkouts, Idempotency, LeasedSettler, MeteredCalls, PricingRules,
-    ReturnUrls, SettlementQueue, Settler, SubscriptionRules, Subscriptions, UsageReports,
+    ActionPrompt, CallAdmission, Checkouts, Idempotency, LeasedSettler, MeterLedger,
+    MeterLedgerReader as _, MeteredCalls, PlanOffer, PricingRules, ReturnUrls, SettlementQueue,
+    Settler, SubscriptionRules, Subscriptions, UsageMeter, UsageReports,
 };
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, ConfiguredAdmin,
@@ -28,11 +29,11 @@ use tollgate_openai::{OpenAiClient, TiktokenCounter, UpstreamConfig};
 use tollgate_quotas::ports::{LimiterUnavailable, RateKey, RateLimiter};
 use tollgate_quotas::{
     Escrow, EscrowPolicy, LeaseKeeper, LeasedMetering, LimiterFailure, MeteringPolicy,
-    MeteringService, RateDecision, RateLimit,
+    MeteringService, PlanCatalog, RateDecision, RateLimit,
 };
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 use tollgate_sql::{AppliedMigration, DatabaseUrl, SqlStore};
-use tollgate_stripe::{StripeClient, StripeConfig};
+use tollgate_stripe::{CatalogPlan, CatalogRequest, StripeClient, StripeConfig, StripeMeter};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -54,7 +55,7 @@ use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
 use crate::settlements::{SettlementPort, SettlementTiming, Settlements};
 use crate::state::{AppServices, AppState, StripeWebhooks};
 use crate::usage_source::UsageSource;
-use crate::{error, jwt_secret, last_used, reservation_sweeper, routes};
+use crate::{billing_workers, error, jwt_secret, last_used, reservation_sweeper, routes};
 use axum::serve::ListenerExt as _;
 
 pub const ISSUER: &str = "tollgate";
@@ -196,6 +197,7 @@ impl Application {
         };
 
         let stripe = stripe_webhooks(&settings, store.clone())?;
+        let meter = usage_billing(&settings, store.clone())?;
         let lapses = stripe.as_ref().map(|stripe| stripe.events.clone());
         let state = AppState::new(AppServices {
             identity: Arc::new(identity),
@@ -240,8 +242,11 @@ impl Application {
         if let Some(runtime) = &leases {
             background.push(tokio::spawn(runtime.clone().run()));
         }
+        if let Some(meter) = meter {
+            background.push(tokio::spawn(billing_workers::bill_usage(meter)));
+        }
         if let Some(events) = lapses {
-            background.push(tokio::spawn(apply_lapses(events)));
+            background.push(tokio::spawn(billing_workers::apply_lapses(events)));
         }
         Ok(Self {
             listener,
@@ -628,16 +633,12 @@ impl RateLimiter for ConfiguredLimiter {
 /// Stripe's API when `stripe.api_base` is not set.
 const STRIPE_API: &str = "https://api.stripe.com";
 
-/// The webhook side of Stripe billing, or `None` without a `[stripe]` section.
-fn stripe_webhooks(settings: &Settings, store: SqlStore) -> anyhow::Result<Option<StripeWebhooks>> {
-    let Some(stripe) = &settings.stripe else {
-        return Ok(None);
+/// The Stripe client of `[stripe]`.
+fn stripe_client(stripe: &crate::settings::StripeSettings) -> anyhow::Result<StripeClient> {
+    let Some(secret_key) = &stripe.secret_key else {
+        anyhow::bail!("[stripe] needs secret_key");
     };
-    let (Some(secret_key), Some(signing_secret)) = (&stripe.secret_key, &stripe.webhook_secret)
-    else {
-        anyhow::bail!("[stripe] needs secret_key and webhook_secret");
-    };
-    let client = StripeClient::new(&StripeConfig {
+    StripeClient::new(&StripeConfig {
         secret_key: secret_key.clone(),
         api_base: stripe
             .api_base
@@ -645,7 +646,18 @@ fn stripe_webhooks(settings: &Settings, store: SqlStore) -> anyhow::Result<Optio
             .unwrap_or_else(|| STRIPE_API.to_owned()),
         timeout: Duration::from_secs(20),
     })
-    .context("building the Stripe client")?;
+    .context("building the Stripe client")
+}
+
+/// The webhook side of Stripe billing, or `None` without a `[stripe]` section.
+fn stripe_webhooks(settings: &Settings, store: SqlStore) -> anyhow::Result<Option<StripeWebhooks>> {
+    let Some(stripe) = &settings.stripe else {
+        return Ok(None);
+    };
+    let Some(signing_secret) = &stripe.webhook_secret else {
+        anyhow::bail!("[stripe] needs secret_key and webhook_secret");
+    };
+    let client = stripe_client(stripe)?;
     let catalog = settings.plan_catalog().context("reading the plans")?;
     let prices = catalog
         .plans()
@@ -657,20 +669,24 @@ fn stripe_webhooks(settings: &Settings, store: SqlStore) -> anyhow::Result<Optio
         })
         .collect();
     let rules = SubscriptionRules {
-        fallback_plan: "free".to_owned(),
+        fallback_plan: PlanCatalog::DEFAULT_PLAN.to_owned(),
         grace: stripe.grace_period(),
     };
-    let plans = catalog
+    let offers = catalog
         .plans()
         .into_iter()
-        .map(|plan| (plan.id.as_str().to_owned(), plan.stripe_price_id.clone()))
+        .map(|plan| PlanOffer {
+            plan: plan.id.as_str().to_owned(),
+            price: plan.stripe_price_id.clone(),
+            metered_price: plan.stripe_metered_price_id.clone(),
+        })
         .collect();
     let urls = ReturnUrls {
         success: stripe.checkout_success_url.clone(),
         cancel: stripe.checkout_cancel_url.clone(),
         portal: stripe.portal_return_url.clone(),
     };
-    let pages = Checkouts::new(client.clone(), store.clone(), urls, plans);
+    let pages = Checkouts::new(client.clone(), store.clone(), urls, offers);
     let events = Subscriptions::new(client, store, Arc::new(SystemClock), rules, prices);
     Ok(Some(StripeWebhooks {
         reader: Arc::new(StripeSignedEvents {
@@ -681,25 +697,97 @@ fn stripe_webhooks(settings: &Settings, store: SqlStore) -> anyhow::Result<Optio
     }))
 }
 
-/// How often lapsed grace periods and paid periods are looked for.
-const LAPSE_CHECK: Duration = Duration::from_secs(60);
-
-/// Moves organisations whose grace period or paid period ended with no event from Stripe
-/// (runs until aborted).
-async fn apply_lapses(events: Arc<dyn crate::services::PaymentEventsApi>) {
-    loop {
-        tokio::time::sleep(LAPSE_CHECK).await;
-        match events.apply_lapses().await {
-            Ok(moved) => {
-                for (organization, plan) in moved {
-                    tracing::info!(%organization, %plan, "subscription lapsed; plan changed");
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "could not look for lapsed subscriptions; will retry")
-            }
-        }
+/// Usage billing through Stripe's meter, or `None` without `[stripe]` or a plan with a
+/// metered price.
+fn usage_billing(
+    settings: &Settings,
+    store: SqlStore,
+) -> anyhow::Result<Option<Arc<dyn crate::services::UsageBillingApi>>> {
+    let Some(stripe) = &settings.stripe else {
+        return Ok(None);
+    };
+    let metered: Vec<String> = settings
+        .plan_catalog()
+        .context("reading the plans")?
+        .plans()
+        .into_iter()
+        .filter(|plan| plan.stripe_metered_price_id.is_some())
+        .map(|plan| plan.id.as_str().to_owned())
+        .collect();
+    if metered.is_empty() {
+        return Ok(None);
     }
+    let sink = StripeMeter::new(stripe_client(stripe)?, stripe.meter_event_name());
+    Ok(Some(Arc::new(UsageMeter::new(
+        store,
+        sink,
+        Arc::new(SystemClock),
+        stripe.meter_flush(),
+        metered,
+    ))))
+}
+
+/// The books of billed usage for `month`: per organisation, and the events held.
+pub async fn billing_books(
+    settings: &Settings,
+    month: tollgate_kernel::Period,
+) -> anyhow::Result<crate::billing_report::BillingBooks> {
+    let (store, _) = open_and_migrate(settings).await?;
+    let ledgers = store
+        .meter_ledger(month)
+        .await
+        .context("reading the billing ledger")?;
+    let held = store
+        .held_meter_events(month)
+        .await
+        .context("reading held meter events")?;
+    Ok(crate::billing_report::BillingBooks {
+        month,
+        rows: ledgers.into_iter().map(MeterLedger::reconcile).collect(),
+        held,
+    })
+}
+
+/// Creates (or finds) the Stripe products, prices and meter of the configured plans: every
+/// paid plan, with a metered price for those in `metered` (all paid plans when empty).
+pub async fn stripe_setup(
+    settings: &Settings,
+    metered: &[String],
+) -> anyhow::Result<crate::billing_report::StripeCatalog> {
+    let Some(stripe) = &settings.stripe else {
+        anyhow::bail!("stripe setup needs a [stripe] section with secret_key");
+    };
+    let catalog = settings.plan_catalog().context("reading the plans")?;
+    let plans = catalog
+        .plans()
+        .into_iter()
+        .filter(|plan| plan.id.as_str() != PlanCatalog::DEFAULT_PLAN && plan.price_cents > 0)
+        .map(|plan| CatalogPlan {
+            plan: plan.id.as_str().to_owned(),
+            name: plan.name.clone(),
+            price_cents: plan.price_cents,
+            metered: metered.is_empty() || metered.iter().any(|m| m == plan.id.as_str()),
+        })
+        .collect();
+    let request = CatalogRequest {
+        meter_event_name: stripe.meter_event_name().to_owned(),
+        currency: "usd".to_owned(),
+        plans,
+    };
+    let made = stripe_client(stripe)?
+        .set_up_catalog(&request)
+        .await
+        .context("setting up the Stripe catalogue")?;
+    Ok(crate::billing_report::StripeCatalog {
+        meter_id: made.meter_id,
+        meter_event_name: made.meter_event_name,
+        plans: made
+            .plans
+            .into_iter()
+            .map(|plan| (plan.plan, plan.price_id, plan.metered_price_id))
+            .collect(),
+        created: made.created,
+    })
 }
 
 /// Stripe's deliveries: `Stripe-Signature` checked with the endpoint's signing secret (300 s

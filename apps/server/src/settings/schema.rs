@@ -310,9 +310,26 @@ pub struct StripeSettings {
     pub checkout_cancel_url: Option<String>,
     /// Where the customer portal's "return" link goes.
     pub portal_return_url: Option<String>,
+    /// The event name of the billing meter usage is reported to (default `tollgate_usage`,
+    /// what `tollgate stripe setup` creates).
+    pub meter_event_name: Option<String>,
+    /// How often usage is aggregated into one meter event per organisation (default 10 s).
+    pub meter_flush_seconds: Option<u64>,
 }
 
 impl StripeSettings {
+    /// The meter event name usage is reported under.
+    pub fn meter_event_name(&self) -> &str {
+        self.meter_event_name.as_deref().unwrap_or("tollgate_usage")
+    }
+
+    /// The flush window of usage billing.
+    pub fn meter_flush(&self) -> chrono::Duration {
+        chrono::Duration::seconds(
+            i64::try_from(self.meter_flush_seconds.unwrap_or(10)).unwrap_or(10),
+        )
+    }
+
     /// The grace period of past-due subscriptions.
     pub fn grace_period(&self) -> chrono::Duration {
         chrono::Duration::days(i64::from(self.grace_period_days.unwrap_or(3)))

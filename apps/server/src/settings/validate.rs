@@ -97,6 +97,19 @@ impl Settings {
                 "secret_key and webhook_secret are both required when [stripe] is set",
             );
         }
+        if let Some(stripe) = &self.stripe {
+            if stripe.meter_flush_seconds == Some(0) || stripe.meter_flush_seconds > Some(3_600) {
+                return invalid("stripe", "meter_flush_seconds must be between 1 and 3600");
+            }
+            if stripe.meter_event_name.as_deref().is_some_and(|name| {
+                name.is_empty() || name.len() > 100 || name.chars().any(char::is_whitespace)
+            }) {
+                return invalid(
+                    "stripe",
+                    "meter_event_name must be 1 to 100 characters without spaces",
+                );
+            }
+        }
         if let Err(error) = self.plan_catalog() {
             return Err(InvalidSetting::new("plans", error));
         }

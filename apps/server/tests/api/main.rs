@@ -15,6 +15,7 @@ mod lease_processes;
 mod legacy;
 mod lockout;
 mod login;
+mod meter_billing;
 mod metered_concurrency;
 mod openai_sdk;
 mod password;

@@ -49,6 +49,8 @@ async fn app(
         checkout_success_url: Some("https://app.example.com/billing/done".into()),
         checkout_cancel_url: Some("https://app.example.com/billing".into()),
         portal_return_url: Some("https://app.example.com/settings".into()),
+        meter_event_name: None,
+        meter_flush_seconds: None,
     });
     let pro = settings.plans.entry("pro".into()).or_insert_with(|| {
         tollgate_server::Settings::from_toml("[plans.pro]\nname = \"Pro\"\nprice_cents = 2000\n")

@@ -7,6 +7,7 @@
 //! guard: a customer is created under an idempotency key derived from its organisation, and a
 //! meter event under the caller's identifier, which Stripe deduplicates.
 
+pub mod catalog;
 mod errors;
 mod subscription;
 
@@ -113,8 +114,9 @@ impl StripeClient {
         Ok(customer.id.to_string())
     }
 
-    /// Opens a Checkout session in which `customer` subscribes to `price`, and returns the URL
-    /// to send the buyer to.
+    /// Opens a Checkout session in which `customer` subscribes to `prices` (a plan's
+    /// subscription price, and its metered price beside it when it has one), and returns the
+    /// URL to send the buyer to.
     ///
     /// The organisation is written both as the session's `client_reference_id` and into the
     /// subscription's metadata, so the subscription Stripe creates names its owner.
@@ -124,20 +126,28 @@ impl StripeClient {
     pub async fn checkout_session(
         &self,
         customer: &str,
-        price: &str,
+        prices: &[String],
         organization: OrganizationId,
         success_url: &str,
         cancel_url: &str,
     ) -> Result<String, PaymentError> {
-        let mut item = CreateCheckoutSessionLineItems::new();
-        item.price = Some(price.to_owned());
-        item.quantity = Some(1);
+        let items: Vec<CreateCheckoutSessionLineItems> = prices
+            .iter()
+            .enumerate()
+            .map(|(index, price)| {
+                let mut item = CreateCheckoutSessionLineItems::new();
+                item.price = Some(price.clone());
+                // A metered price takes no quantity: Stripe refuses one.
+                item.quantity = (index == 0).then_some(1);
+                item
+            })
+            .collect();
         let mut subscription_data = CreateCheckoutSessionSubscriptionData::new();
         subscription_data.metadata = Some(organization_metadata(organization));
         let session = CreateCheckoutSession::new()
             .customer(customer)
             .mode(CheckoutSessionMode::Subscription)
-            .line_items(vec![item])
+            .line_items(items)
             .subscription_data(subscription_data)
             .client_reference_id(organization.to_string())
             .success_url(success_url)
@@ -169,7 +179,7 @@ impl StripeClient {
         Ok(session.url)
     }
 
-    /// Reports `value` units of the meter `event_name` for `customer`.
+    /// Reports `value` units of the meter `event_name` for `customer`, at `timestamp`.
     ///
     /// `identifier` must be the same on every attempt for the same usage: Stripe refuses a
     /// second event with it, which is reported as [`MeterEventOutcome::AlreadySent`], so
@@ -183,6 +193,7 @@ impl StripeClient {
         customer: &str,
         value: u64,
         identifier: &str,
+        timestamp: i64,
     ) -> Result<MeterEventOutcome, PaymentError> {
         let payload = HashMap::from([
             ("stripe_customer_id".to_owned(), customer.to_owned()),
@@ -190,6 +201,7 @@ impl StripeClient {
         ]);
         let sent = CreateBillingMeterEvent::new(event_name, payload)
             .identifier(identifier)
+            .timestamp(timestamp)
             .send(&self.client)
             .await;
         match sent {
@@ -250,12 +262,12 @@ impl PaymentPages for StripeClient {
     async fn checkout_url(
         &self,
         customer: &str,
-        price: &str,
+        prices: &[String],
         organization: OrganizationId,
         success_url: &str,
         cancel_url: &str,
     ) -> Result<String, PaymentError> {
-        self.checkout_session(customer, price, organization, success_url, cancel_url)
+        self.checkout_session(customer, prices, organization, success_url, cancel_url)
             .await
     }
 

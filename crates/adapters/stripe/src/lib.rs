@@ -10,8 +10,11 @@ pub mod client;
 pub mod event;
 #[doc(hidden)]
 pub mod fixtures;
+mod meter;
 pub mod signature;
 
+pub use client::catalog::{Catalog, CatalogPlan, CatalogPlanIds, CatalogRequest};
 pub use client::{MeterEventOutcome, StripeClient, StripeConfig, StripeConfigError};
 pub use event::{EventError, parse_event};
+pub use meter::StripeMeter;
 pub use signature::{SignatureError, verify as verify_signature};

@@ -28,6 +28,15 @@ impl Match for FormField {
     }
 }
 
+/// A request whose form body has no field `key`.
+struct NoField(&'static str);
+
+impl Match for NoField {
+    fn matches(&self, request: &Request) -> bool {
+        form_urlencoded::parse(&request.body).all(|(k, _)| k != self.0)
+    }
+}
+
 fn form(key: &'static str, value: impl Into<String>) -> FormField {
     FormField(key, value.into())
 }
@@ -143,7 +152,7 @@ async fn checkout_session_subscribes_the_customer_for_the_organisation() {
     let url = client
         .checkout_session(
             "cus_NffrFeUfNV2Hib",
-            "price_1MoBy5LkdIwHu7ixZhnattbh",
+            &["price_1MoBy5LkdIwHu7ixZhnattbh".to_owned()],
             organization,
             "https://app.example.com/billing?success=1",
             "https://app.example.com/billing?canceled=1",
@@ -154,6 +163,34 @@ async fn checkout_session_subscribes_the_customer_for_the_organisation() {
         url,
         Ok("https://checkout.stripe.com/c/pay/cs_test_a11YYufWQzNY63zpQ6QSNRQhkUpVph4WRmzW0zWJO2znZKdVujZ0N0S22u".to_owned())
     );
+}
+
+#[tokio::test]
+async fn a_metered_price_is_a_second_line_item_without_quantity() {
+    let (server, client) = stripe().await;
+    let organization = OrganizationId::new();
+    Mock::given(method("POST"))
+        .and(path("/v1/checkout/sessions"))
+        .and(form("line_items[0][price]", "price_pro"))
+        .and(form("line_items[0][quantity]", "1"))
+        .and(form("line_items[1][price]", "price_pro_usage"))
+        .and(NoField("line_items[1][quantity]"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(checkout_session(organization)))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let url = client
+        .checkout_session(
+            "cus_NffrFeUfNV2Hib",
+            &["price_pro".to_owned(), "price_pro_usage".to_owned()],
+            organization,
+            "https://app.example.com/ok",
+            "https://app.example.com/cancel",
+        )
+        .await;
+
+    assert!(url.is_ok(), "{url:?}");
 }
 
 #[tokio::test]
@@ -172,7 +209,7 @@ async fn a_bad_request_is_rejected() {
     let outcome = client
         .checkout_session(
             "cus_NffrFeUfNV2Hib",
-            "price_missing",
+            &["price_missing".to_owned()],
             OrganizationId::new(),
             "https://app.example.com/ok",
             "https://app.example.com/cancel",
@@ -242,6 +279,7 @@ async fn send_meter_event_reports_usage_for_the_customer() {
         .and(form("payload[stripe_customer_id]", "cus_NffrFeUfNV2Hib"))
         .and(form("payload[value]", "1250"))
         .and(form("identifier", "usage-2026-11-29-0001"))
+        .and(form("timestamp", "1704824589"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "object": "billing.meter_event",
             "created": 1704824589,
@@ -261,6 +299,7 @@ async fn send_meter_event_reports_usage_for_the_customer() {
             "cus_NffrFeUfNV2Hib",
             1250,
             "usage-2026-11-29-0001",
+            1704824589,
         )
         .await;
 
@@ -287,6 +326,7 @@ async fn a_meter_event_sent_before_is_already_sent() {
             "cus_NffrFeUfNV2Hib",
             1250,
             "usage-2026-11-29-0001",
+            1704824589,
         )
         .await;
 
@@ -307,7 +347,7 @@ async fn rate_limiting_is_unavailable() {
         .await;
 
     let outcome = client
-        .send_meter_event("ai_tokens", "cus_NffrFeUfNV2Hib", 1, "usage-1")
+        .send_meter_event("ai_tokens", "cus_NffrFeUfNV2Hib", 1, "usage-1", 1704824589)
         .await;
 
     assert!(
@@ -450,6 +490,37 @@ async fn subscription_reads_the_snapshot_with_the_period_on_the_item() {
     assert_eq!(
         snapshot.current_period_end,
         Utc.timestamp_opt(1682288167, 0).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn the_plan_price_is_the_licensed_one_whatever_the_order_of_items() {
+    let (server, client) = stripe().await;
+    let organization = OrganizationId::new();
+    let mut body = subscription(
+        json!({ "organization_id": organization.to_string() }),
+        "active",
+    );
+    let licensed = body["items"]["data"][0].clone();
+    let mut metered = licensed.clone();
+    metered["id"] = json!("si_metered");
+    metered["price"]["id"] = json!("price_usage");
+    metered["price"]["recurring"]["usage_type"] = json!("metered");
+    metered["price"]["unit_amount"] = Value::Null;
+    metered["price"]["unit_amount_decimal"] = json!("0.0001");
+    metered.as_object_mut().unwrap().remove("quantity");
+    body["items"]["data"] = json!([metered, licensed]);
+    serve_subscription(&server, body).await;
+
+    let snapshot = client
+        .subscription("sub_1MowQVLkdIwHu7ixeRlqHVzs")
+        .await
+        .expect("fetched")
+        .expect("ours");
+
+    assert_eq!(
+        snapshot.price.as_deref(),
+        Some("price_1MowQULkdIwHu7ixraBm864M")
     );
 }
 

@@ -65,23 +65,28 @@ pub enum CheckoutError {
     Store(#[from] StoreError),
 }
 
+/// A plan as it is sold online.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOffer {
+    /// The plan's id.
+    pub plan: String,
+    /// The provider's subscription price; `None`: not sold online.
+    pub price: Option<String>,
+    /// The provider's metered price its usage is billed under, subscribed to beside `price`.
+    pub metered_price: Option<String>,
+}
+
 /// Opens Checkout and portal sessions.
 pub struct Checkouts<P, S> {
     pages: P,
     customers: S,
     urls: ReturnUrls,
-    /// `(plan id, provider price id)` of every plan; `None`: not sold online.
-    plans: Vec<(String, Option<String>)>,
+    plans: Vec<PlanOffer>,
 }
 
 impl<P: PaymentPages, S: CustomerStore> Checkouts<P, S> {
     /// A service over the provider's pages and the customer store.
-    pub fn new(
-        pages: P,
-        customers: S,
-        urls: ReturnUrls,
-        plans: Vec<(String, Option<String>)>,
-    ) -> Self {
+    pub fn new(pages: P, customers: S, urls: ReturnUrls, plans: Vec<PlanOffer>) -> Self {
         Self {
             pages,
             customers,
@@ -90,7 +95,8 @@ impl<P: PaymentPages, S: CustomerStore> Checkouts<P, S> {
         }
     }
 
-    /// The URL of a Checkout session subscribing `organization` to `plan`.
+    /// The URL of a Checkout session subscribing `organization` to `plan`: its subscription
+    /// price, and its metered price when it has one.
     ///
     /// # Errors
     /// [`CheckoutError`].
@@ -99,14 +105,18 @@ impl<P: PaymentPages, S: CustomerStore> Checkouts<P, S> {
         organization: OrganizationId,
         plan: &str,
     ) -> Result<String, CheckoutError> {
-        let price = self
+        let offer = self
             .plans
             .iter()
-            .find(|(id, _)| id == plan)
-            .ok_or_else(|| CheckoutError::UnknownPlan(plan.to_owned()))?
-            .1
+            .find(|offer| offer.plan == plan)
+            .ok_or_else(|| CheckoutError::UnknownPlan(plan.to_owned()))?;
+        let price = offer
+            .price
             .clone()
             .ok_or_else(|| CheckoutError::NotForSale(plan.to_owned()))?;
+        let prices: Vec<String> = std::iter::once(price)
+            .chain(offer.metered_price.clone())
+            .collect();
         let (Some(success), Some(cancel)) = (&self.urls.success, &self.urls.cancel) else {
             return Err(CheckoutError::NotConfigured(
                 "stripe.checkout_success_url and stripe.checkout_cancel_url",
@@ -121,7 +131,7 @@ impl<P: PaymentPages, S: CustomerStore> Checkouts<P, S> {
         };
         Ok(self
             .pages
-            .checkout_url(&customer, &price, organization, success, cancel)
+            .checkout_url(&customer, &prices, organization, success, cancel)
             .await?)
     }
 

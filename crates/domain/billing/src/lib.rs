@@ -60,7 +60,7 @@ mod usage;
 mod usage_meter;
 
 pub use batch::{LeasedEvent, LeasedEventStore, LeasedSettler, SettlementQueue};
-pub use checkout::{CheckoutError, Checkouts, CustomerStore, ReturnUrls};
+pub use checkout::{CheckoutError, Checkouts, CustomerStore, PlanOffer, ReturnUrls};
 pub use errors::CallError;
 pub use gateway::{
     ActionOutcome, ActionPrompt, Caller, ChatReply, CompletedCall, MeteredCalls, PricingRules,

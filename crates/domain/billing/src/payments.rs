@@ -53,14 +53,15 @@ pub trait PaymentPages: Send + Sync + 'static {
         organization: tollgate_kernel::OrganizationId,
     ) -> impl Future<Output = Result<String, PaymentError>> + Send;
 
-    /// A Checkout session subscribing `customer` to `price` for `organization`; its URL.
+    /// A Checkout session subscribing `customer` to `prices` (a subscription price, and a
+    /// metered price beside it) for `organization`; its URL.
     ///
     /// # Errors
     /// [`PaymentError`].
     fn checkout_url(
         &self,
         customer: &str,
-        price: &str,
+        prices: &[String],
         organization: tollgate_kernel::OrganizationId,
         success_url: &str,
         cancel_url: &str,

@@ -43,6 +43,22 @@ struct WireItem {
 #[derive(Debug, Deserialize)]
 struct WirePrice {
     id: String,
+    recurring: Option<WireRecurring>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireRecurring {
+    usage_type: Option<String>,
+}
+
+impl WirePrice {
+    /// A metered price bills usage beside the plan's price; it does not name the plan.
+    fn is_metered(&self) -> bool {
+        self.recurring
+            .as_ref()
+            .and_then(|r| r.usage_type.as_deref())
+            == Some("metered")
+    }
 }
 
 impl WireSubscription {
@@ -78,10 +94,16 @@ impl WireSubscription {
                     self.id
                 ))
             })?;
+        // The plan's price is the licensed one; a metered price sits beside it in any order.
+        let price = self
+            .items
+            .data
+            .iter()
+            .filter_map(|item| item.price.as_ref())
+            .find(|price| !price.is_metered())
+            .map(|price| price.id.clone());
         Ok(Some(SubscriptionSnapshot {
-            price: first
-                .and_then(|item| item.price.as_ref())
-                .map(|p| p.id.clone()),
+            price,
             id: self.id,
             customer: self.customer,
             organization,

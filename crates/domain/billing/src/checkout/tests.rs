@@ -11,10 +11,19 @@ fn urls() -> ReturnUrls {
     }
 }
 
-fn plans() -> Vec<(String, Option<String>)> {
+fn offer(plan: &str, price: Option<&str>, metered_price: Option<&str>) -> PlanOffer {
+    PlanOffer {
+        plan: plan.into(),
+        price: price.map(Into::into),
+        metered_price: metered_price.map(Into::into),
+    }
+}
+
+fn plans() -> Vec<PlanOffer> {
     vec![
-        ("free".into(), None),
-        ("pro".into(), Some("price_pro".into())),
+        offer("free", None, None),
+        offer("pro", Some("price_pro"), None),
+        offer("scale", Some("price_scale"), Some("price_scale_usage")),
     ]
 }
 
@@ -46,7 +55,7 @@ async fn the_first_checkout_creates_the_customer_then_opens_checkout_for_the_pla
         .expect_checkout_url()
         .withf(move |customer, price, org, success, cancel| {
             customer == "cus_1"
-                && price == "price_pro"
+                && price == ["price_pro".to_owned()]
                 && *org == organization
                 && success.ends_with("/done")
                 && cancel.ends_with("/billing")
@@ -57,6 +66,29 @@ async fn the_first_checkout_creates_the_customer_then_opens_checkout_for_the_pla
     assert_eq!(
         service.checkout(organization, "pro").await.unwrap(),
         "https://checkout/1"
+    );
+}
+
+#[tokio::test]
+async fn a_metered_plan_is_checked_out_with_its_metered_price_beside_its_subscription() {
+    let mut pages = MockPaymentPages::new();
+    pages
+        .expect_create_customer()
+        .returning(|_| Box::pin(async { Ok("cus_1".to_owned()) }));
+    pages
+        .expect_checkout_url()
+        .withf(|_, prices, _, _, _| {
+            prices == ["price_scale".to_owned(), "price_scale_usage".to_owned()]
+        })
+        .times(1)
+        .returning(|_, _, _, _, _| Box::pin(async { Ok("https://checkout/3".to_owned()) }));
+    let service = Checkouts::new(pages, no_customer_yet(), urls(), plans());
+    assert_eq!(
+        service
+            .checkout(OrganizationId::new(), "scale")
+            .await
+            .unwrap(),
+        "https://checkout/3"
     );
 }
 
