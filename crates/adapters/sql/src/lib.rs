@@ -26,6 +26,7 @@ mod raw_sql;
 mod revenue;
 mod sessions;
 mod stripe_customers;
+mod subscription_changes;
 mod subscriptions;
 mod time;
 mod usage_ledger;

@@ -1,5 +1,5 @@
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use tollgate_identity::StoreError;
 use tollgate_kernel::{OrganizationId, PlanId};
 use tollgate_quotas::ports::{OrganizationPlan, PlanDirectory};
@@ -7,6 +7,7 @@ use tollgate_quotas::ports::{OrganizationPlan, PlanDirectory};
 use crate::connect::SqlStore;
 use crate::entities::organization;
 use crate::errors::store_error;
+use crate::subscription_changes::{PlanState, plan_state, record_change};
 
 impl PlanDirectory for SqlStore {
     async fn plan_of(
@@ -28,12 +29,22 @@ impl PlanDirectory for SqlStore {
         organization: OrganizationId,
         plan: PlanId,
     ) -> Result<bool, StoreError> {
-        let result = organization::Entity::update_many()
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let Some(before) = plan_state(&txn, organization.as_uuid()).await? else {
+            return Ok(false);
+        };
+        organization::Entity::update_many()
             .col_expr(organization::Column::Plan, Expr::value(plan.as_str()))
             .filter(organization::Column::Id.eq(organization.as_uuid()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_error)?;
-        Ok(result.rows_affected == 1)
+        let after = PlanState {
+            plan: plan.as_str().to_owned(),
+            ..before.clone()
+        };
+        record_change(&txn, organization.as_uuid(), &before, &after).await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
     }
 }

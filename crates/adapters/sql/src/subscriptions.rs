@@ -18,6 +18,7 @@ use crate::connect::SqlStore;
 use crate::entities::{organization, stripe_customer, stripe_event, subscription};
 use crate::errors::store_error;
 use crate::revenue::record_payment;
+use crate::subscription_changes::{PlanState, plan_state, record_change};
 use crate::time::{from_millis, to_millis};
 
 fn record_of(row: subscription::Model) -> Result<Subscription, StoreError> {
@@ -115,6 +116,7 @@ impl SubscriptionStore for SqlStore {
                 .as_ref()
                 .is_none_or(|row| row.fetched_at <= to_millis(fetched_at));
             if newer {
+                let before = plan_state(&txn, organization).await?;
                 let upsert = subscription::Entity::insert(row_of(&record, fetched_at))
                     .on_conflict(
                         OnConflict::column(subscription::Column::OrganizationId)
@@ -151,11 +153,18 @@ impl SubscriptionStore for SqlStore {
                     .await
                     .map_err(store_error)?;
                 organization::Entity::update_many()
-                    .col_expr(organization::Column::Plan, Expr::value(plan))
+                    .col_expr(organization::Column::Plan, Expr::value(plan.as_str()))
                     .filter(organization::Column::Id.eq(organization))
                     .exec(&txn)
                     .await
                     .map_err(store_error)?;
+                if let Some(before) = before {
+                    let after = PlanState {
+                        plan,
+                        status: Some(record.snapshot.status.as_str().to_owned()),
+                    };
+                    record_change(&txn, organization, &before, &after).await?;
+                }
             }
         }
         // After the subscription's customer is recorded: a first invoice finds its organisation.
@@ -200,13 +209,24 @@ impl SubscriptionStore for SqlStore {
         from: &str,
         to: &str,
     ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
         let changed = organization::Entity::update_many()
             .col_expr(organization::Column::Plan, Expr::value(to))
             .filter(organization::Column::Id.eq(organization.as_uuid()))
             .filter(organization::Column::Plan.eq(from))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_error)?;
+        if changed.rows_affected == 1
+            && let Some(after) = plan_state(&txn, organization.as_uuid()).await?
+        {
+            let before = PlanState {
+                plan: from.to_owned(),
+                ..after.clone()
+            };
+            record_change(&txn, organization.as_uuid(), &before, &after).await?;
+        }
+        txn.commit().await.map_err(store_error)?;
         Ok(changed.rows_affected == 1)
     }
 }

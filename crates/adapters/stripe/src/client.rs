@@ -37,6 +37,12 @@ pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
 /// subscription fetched from Stripe is tied back to its owner here.
 pub const ORGANIZATION_METADATA_KEY: &str = "organization_id";
 
+/// The meter-event payload key that names the customer (the meter maps customers by it).
+pub(crate) const METER_CUSTOMER_KEY: &str = "stripe_customer_id";
+
+/// The meter-event payload key that carries the quantity (micro-dollars).
+pub(crate) const METER_VALUE_KEY: &str = "value";
+
 /// How to reach Stripe.
 #[derive(Debug, Clone)]
 pub struct StripeConfig {
@@ -196,8 +202,8 @@ impl StripeClient {
         timestamp: i64,
     ) -> Result<MeterEventOutcome, PaymentError> {
         let payload = HashMap::from([
-            ("stripe_customer_id".to_owned(), customer.to_owned()),
-            ("value".to_owned(), value.to_string()),
+            (METER_CUSTOMER_KEY.to_owned(), customer.to_owned()),
+            (METER_VALUE_KEY.to_owned(), value.to_string()),
         ]);
         let sent = CreateBillingMeterEvent::new(event_name, payload)
             .identifier(identifier)

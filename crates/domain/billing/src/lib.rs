@@ -55,6 +55,7 @@ mod relay;
 mod revenue;
 mod settlement;
 mod subscription;
+mod subscription_changes;
 mod subscriptions;
 mod usage;
 mod usage_meter;
@@ -75,6 +76,7 @@ pub use reconcile::{HeldMeterEvent, MeterLedger, MeterLedgerReader, Reconciliati
 pub use revenue::{Payment, Revenue, RevenueLedger};
 pub use settlement::{SETTLEMENT_RETRY_DELAYS, SettlementOutcome, settle_with_retries};
 pub use subscription::{Subscription, SubscriptionRules, SubscriptionSnapshot, SubscriptionStatus};
+pub use subscription_changes::{SubscriptionChange, SubscriptionChangeLog};
 pub use subscriptions::{
     EventOutcome, PaymentEvent, PaymentEventKind, Saved, SubscriptionError, SubscriptionStore,
     Subscriptions,

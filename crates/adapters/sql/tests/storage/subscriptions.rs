@@ -248,3 +248,69 @@ both_backends!(
         assert_eq!(revenue.net_cents(), 1_500);
     }
 );
+
+both_backends!(
+    plan_and_status_changes_are_logged_once_in_order,
+    |url: String| async move {
+        use tollgate_billing::SubscriptionChangeLog;
+        use tollgate_quotas::ports::PlanDirectory as _;
+        let store = store(&url).await;
+        let org = create(&store, "carol@example.com").await.organization.id;
+        let active = record(org, SubscriptionStatus::Active, "pro");
+        store
+            .save("evt_a", Some((active.clone(), "pro".into())), now(), None)
+            .await
+            .unwrap();
+        // A redelivery and a fetch that changes nothing log nothing.
+        store
+            .save("evt_a", Some((active.clone(), "pro".into())), now(), None)
+            .await
+            .unwrap();
+        store
+            .save("evt_b", Some((active, "pro".into())), now(), None)
+            .await
+            .unwrap();
+        // Past due keeps the plan: only the status changes.
+        let past_due = record(org, SubscriptionStatus::PastDue, "pro");
+        store
+            .save("evt_c", Some((past_due, "pro".into())), now(), None)
+            .await
+            .unwrap();
+        // The grace period lapses; then an operator moves the organisation by hand.
+        assert!(store.change_plan(org, "pro", "free").await.unwrap());
+        assert!(!store.change_plan(org, "pro", "free").await.unwrap());
+        assert!(store.set_plan(org, "enterprise".into()).await.unwrap());
+
+        let changes = store.changes_after(0, 100).await.unwrap();
+        let seen: Vec<(
+            &str,
+            &str,
+            Option<SubscriptionStatus>,
+            Option<SubscriptionStatus>,
+        )> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.plan_before.as_str(),
+                    c.plan_after.as_str(),
+                    c.status_before,
+                    c.status_after,
+                )
+            })
+            .collect();
+        use SubscriptionStatus::{Active, PastDue};
+        assert_eq!(
+            seen,
+            vec![
+                ("free", "pro", None, Some(Active)),
+                ("pro", "pro", Some(Active), Some(PastDue)),
+                ("pro", "free", Some(PastDue), Some(PastDue)),
+                ("free", "enterprise", Some(PastDue), Some(PastDue)),
+            ]
+        );
+        assert!(changes.iter().all(|c| c.organization == org));
+        assert!(changes.windows(2).all(|w| w[0].id < w[1].id));
+        let rest = store.changes_after(changes[1].id, 100).await.unwrap();
+        assert_eq!(rest, changes[2..].to_vec());
+    }
+);

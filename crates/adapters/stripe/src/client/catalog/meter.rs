@@ -19,10 +19,9 @@ use crate::client::errors::classify;
 /// The meter's name in the dashboard; one unit is one micro-dollar of usage.
 const DISPLAY_NAME: &str = "Tollgate usage (micro-dollars)";
 
-/// The payload keys of the meter events `StripeClient::send_meter_event` sends: a meter that
-/// reads other keys would count none of Tollgate's usage.
-const CUSTOMER_KEY: &str = "stripe_customer_id";
-const VALUE_KEY: &str = "value";
+// The payload keys of the meter events `StripeClient::send_meter_event` sends: a meter that
+// reads other keys would count none of Tollgate's usage.
+use crate::client::{METER_CUSTOMER_KEY as CUSTOMER_KEY, METER_VALUE_KEY as VALUE_KEY};
 
 /// Stripe's largest page.
 const PAGE_SIZE: i64 = 100;
