@@ -21,6 +21,8 @@ const CUSTOMER: &str = "cus_NffrFeUfNV2Hib";
 struct Ledger {
     /// identifier → (customer, event name, value): what Stripe holds.
     events: BTreeMap<String, (String, String, u64)>,
+    /// identifier → requests that carried it.
+    attempts: BTreeMap<String, usize>,
     posts: usize,
     down: bool,
     duplicates_refused: usize,
@@ -53,6 +55,7 @@ impl Respond for FakeMeter {
         );
         let mut ledger = self.0.lock().unwrap();
         ledger.posts += 1;
+        *ledger.attempts.entry(identifier.clone()).or_default() += 1;
         if ledger.down {
             return match ledger.posts % 3 {
                 0 => {
@@ -142,6 +145,66 @@ fn start(database_url: &str, upstream: &str, stripe: &str) -> ServerProcess {
     )
 }
 
+/// Logs in as the administrator, gives its organisation a Stripe customer through Checkout and
+/// puts it on the metered plan; returns its API key.
+async fn metered_organization(
+    server: &ServerProcess,
+    client: &reqwest::Client,
+    database_url: &str,
+) -> String {
+    let key = server.admin_key(client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let login = server
+        .post_json(
+            client,
+            "/auth/login",
+            None,
+            &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    let access = login["access_token"].as_str().unwrap();
+    // Checkout gives the organisation its Stripe customer; the plan is then set by hand (as
+    // the subscription's webhook would).
+    let checkout = server
+        .post_json(
+            client,
+            "/api/v1/billing/checkout",
+            Some(access),
+            &json!({"plan": "pro"}),
+        )
+        .await;
+    assert!(checkout["url"].is_string(), "{checkout}");
+    let set = tollgate(
+        database_url,
+        &["set-plan", "--email", ADMIN_EMAIL, "--plan", "pro"],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            server.get_json(client, "/api/v1/me", access).await["organization"]["plan"] == "pro"
+        })
+        .await
+    );
+    key
+}
+
+async fn upstream() -> MockServer {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}
+        })))
+        .mount(&upstream)
+        .await;
+    upstream
+}
+
 fn tollgate(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(args)
@@ -183,16 +246,7 @@ async fn calls(server: &ServerProcess, client: &reqwest::Client, key: &str, n: u
 async fn every_micro_dollar_is_billed_once_through_stripe_failures_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("billing.db").display());
-    let upstream = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}
-        })))
-        .mount(&upstream)
-        .await;
+    let upstream = upstream().await;
     let meter = FakeMeter::default();
     meter.0.lock().unwrap().down = true;
     let stripe = fake_stripe(&meter).await;
@@ -202,42 +256,7 @@ async fn every_micro_dollar_is_billed_once_through_stripe_failures_and_a_restart
         .unwrap();
 
     let first = start(&database_url, &upstream.uri(), &stripe.uri());
-    let key = first.admin_key(&client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let login = first
-        .post_json(
-            &client,
-            "/auth/login",
-            None,
-            &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
-        )
-        .await;
-    let access = login["access_token"].as_str().unwrap();
-    // Checkout gives the organisation its Stripe customer; the plan is then set by hand (as
-    // the subscription's webhook would).
-    let checkout = first
-        .post_json(
-            &client,
-            "/api/v1/billing/checkout",
-            Some(access),
-            &json!({"plan": "pro"}),
-        )
-        .await;
-    assert!(checkout["url"].is_string(), "{checkout}");
-    let set = tollgate(
-        &database_url,
-        &["set-plan", "--email", ADMIN_EMAIL, "--plan", "pro"],
-    );
-    assert!(
-        set.status.success(),
-        "{}",
-        String::from_utf8_lossy(&set.stderr)
-    );
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            first.get_json(&client, "/api/v1/me", access).await["organization"]["plan"] == "pro"
-        })
-        .await
-    );
+    let key = metered_organization(&first, &client, &database_url).await;
 
     // Stripe is down while calls are made: meter events wait in the outbox, retried.
     calls(&first, &client, &key, 12).await;
@@ -291,4 +310,51 @@ async fn every_micro_dollar_is_billed_once_through_stripe_failures_and_a_restart
     );
     assert!(report.contains("the books agree"), "{report}");
     assert!(report.contains(&format!(" {ledger} ")), "{report}");
+}
+
+/// Two instances on one Postgres send the outbox together: with Stripe up, each meter event is
+/// sent exactly once (counted per identifier at the fake), and Stripe holds the ledger's usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_never_send_one_meter_event_twice() {
+    let Some(db) =
+        tollgate_test_support::TestDatabase::new(tollgate_test_support::Backend::Postgres).await
+    else {
+        return;
+    };
+    let upstream = upstream().await;
+    let meter = FakeMeter::default();
+    let stripe = fake_stripe(&meter).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let first = start(db.url(), &upstream.uri(), &stripe.uri());
+    let second = start(db.url(), &upstream.uri(), &stripe.uri());
+    let key = metered_organization(&first, &client, db.url()).await;
+    // Calls on both instances over several flush windows.
+    for _ in 0..4 {
+        calls(&first, &client, &key, 5).await;
+        calls(&second, &client, &key, 5).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    first.get_json(&client, "/api/v1/usage", &key).await;
+    let usage = second.get_json(&client, "/api/v1/usage", &key).await;
+    let ledger = usage["price_micros"].as_u64().unwrap();
+    let drained = eventually(Duration::from_secs(60), || async {
+        books(db.url()).is_some_and(|(sent, pending)| sent == ledger && pending == 0)
+    })
+    .await;
+    assert!(drained, "{:?} of {ledger}", books(db.url()));
+    assert_eq!(meter.total(), ledger);
+    let state = meter.0.lock().unwrap();
+    assert!(
+        state.events.len() >= 2,
+        "several windows: {:?}",
+        state.events
+    );
+    assert!(
+        state.attempts.values().all(|n| *n == 1),
+        "an event sent twice: {:?}",
+        state.attempts
+    );
 }
