@@ -24,6 +24,7 @@ mod server_process;
 mod sessions;
 mod signup;
 mod stream_faults;
+mod stripe_setup;
 mod stripe_webhooks;
 mod timestamps;
 mod tokens;
