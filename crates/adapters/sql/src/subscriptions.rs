@@ -168,6 +168,7 @@ impl SubscriptionStore for SqlStore {
             }
         }
         // After the subscription's customer is recorded: a first invoice finds its organisation.
+        let mut saved = Saved::Recorded;
         if let Some(payment) = &payment
             && !record_payment(&txn, payment, subscriber).await?
         {
@@ -175,9 +176,10 @@ impl SubscriptionStore for SqlStore {
                 event,
                 "a Stripe payment names a customer of no organisation here; not recorded as revenue"
             );
+            saved = Saved::RecordedWithoutPayment;
         }
         txn.commit().await.map_err(store_error)?;
-        Ok(Saved::Recorded)
+        Ok(saved)
     }
 
     async fn lapsing(&self) -> Result<Vec<(Subscription, String)>, StoreError> {

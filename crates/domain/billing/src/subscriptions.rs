@@ -72,6 +72,9 @@ pub enum SubscriptionError {
 pub enum Saved {
     /// Recorded, with the event marked handled, in one transaction.
     Recorded,
+    /// Recorded, but the event's payment names a customer of no organisation here: it was not
+    /// counted as revenue.
+    RecordedWithoutPayment,
     /// The event was marked handled before: nothing was written.
     Duplicate,
 }
@@ -98,7 +101,8 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     /// the organisation's plan to `plan` — unless `record` was fetched before the one stored
     /// (`fetched_at` older), which is then kept; and records `payment` against the
     /// organisation of its customer (an invoice once by its id; a refund at its latest total).
-    /// Returns `Duplicate`, writing nothing, when `event` was handled already.
+    /// Returns `Duplicate`, writing nothing, when `event` was handled already, and
+    /// `RecordedWithoutPayment` when the payment's customer is no organisation's.
     ///
     /// # Errors
     /// `Unavailable` when storage fails: nothing was written.
@@ -190,6 +194,7 @@ impl<P: PaymentProvider, S: SubscriptionStore, C: Clock> Subscriptions<P, S, C> 
                     .await?
                 {
                     Saved::Recorded => recorded,
+                    Saved::RecordedWithoutPayment => EventOutcome::Ignored,
                     Saved::Duplicate => EventOutcome::AlreadyHandled,
                 },
             );
@@ -218,7 +223,7 @@ impl<P: PaymentProvider, S: SubscriptionStore, C: Clock> Subscriptions<P, S, C> 
             .await?
         {
             Saved::Duplicate => Ok(EventOutcome::AlreadyHandled),
-            Saved::Recorded => Ok(EventOutcome::Applied {
+            Saved::Recorded | Saved::RecordedWithoutPayment => Ok(EventOutcome::Applied {
                 organization,
                 plan_changed: before.as_deref().unwrap_or(&self.rules.fallback_plan) != effective,
                 plan: effective,

@@ -238,10 +238,13 @@ both_backends!(
             currency: "usd".into(),
             at,
         };
-        store
-            .save("evt_stranger", None, now(), Some(stranger))
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .save("evt_stranger", None, now(), Some(stranger))
+                .await
+                .unwrap(),
+            Saved::RecordedWithoutPayment
+        );
         let revenue = store.revenue(org, Period::utc_month(at)).await.unwrap();
         assert_eq!(revenue.paid_cents, 2_000);
         assert_eq!(revenue.refunded_cents, 500);

@@ -387,3 +387,35 @@ async fn a_refund_is_recorded_once_as_a_payment() {
     );
     assert_eq!(store.0.lock().unwrap().payments, vec![refund]);
 }
+
+/// A payment of a customer who is no organisation's is acknowledged, and said to be ignored.
+#[tokio::test]
+async fn a_payment_of_a_stranger_is_ignored() {
+    let mut store = MockSubscriptionStore::new();
+    store
+        .expect_handled()
+        .returning(|_| Box::pin(async { Ok(false) }));
+    store
+        .expect_save()
+        .times(1)
+        .returning(|_, _, _, _| Box::pin(async { Ok(Saved::RecordedWithoutPayment) }));
+    let service = Subscriptions::new(
+        Provider::default(),
+        store,
+        Arc::new(FixedClock::new(start())),
+        SubscriptionRules::default(),
+        prices(),
+    );
+    let event = PaymentEvent {
+        id: "evt_s".into(),
+        kind: PaymentEventKind::Other,
+        payment: Some(Payment::InvoicePaid {
+            invoice: "in_1".into(),
+            customer: "cus_stranger".into(),
+            cents: 2_000,
+            currency: "usd".into(),
+            at: start(),
+        }),
+    };
+    assert_eq!(service.handle(event).await.unwrap(), EventOutcome::Ignored);
+}
