@@ -34,6 +34,9 @@ pub struct CaseLine {
 pub struct PlanLine {
     pub plan: String,
     pub price_cents: i64,
+    /// Whether the plan's usage is billed too (it has a metered Stripe price): then `revenue`
+    /// includes the calls' usage price.
+    pub metered: bool,
     pub loses_money: bool,
     pub reasons: Vec<String>,
     /// Lowest monthly price at which an organisation spending every quota every day breaks even;
@@ -67,6 +70,7 @@ fn line(report: PlanEconomics) -> PlanLine {
     PlanLine {
         plan: report.plan,
         price_cents: report.price_cents,
+        metered: report.metered,
         loses_money: report.loses_money,
         reasons: report.reasons,
         break_even_price_cents: report.break_even_price_cents,
@@ -105,7 +109,7 @@ pub fn report(
         let profile = PlanProfile {
             plan: plan.id.to_string(),
             price_cents: plan.price_cents,
-            metered: plan.stripe_metered_price_id.is_some(),
+            metered: crate::settings::plan_billing(plan).metered,
             monthly_budget: plan.monthly_budget.limit(),
             actions,
         };
@@ -334,6 +338,29 @@ mod tests {
         // Per call: 800 input and 400 output tokens of gpt-4o-mini cost 360 micros.
         let chat = row(&table, "free", "chat");
         assert_eq!(chat[3..], ["$0.00036", "$0.003658", "$0.0006"]);
+    }
+
+    #[test]
+    fn a_metered_plan_counts_its_usage_price_as_revenue() {
+        let flat = report_for("");
+        let metered = report_for("[plans.pro]\nstripe_metered_price_id = \"price_usage\"");
+        let pro = |report: &PricingReport| {
+            report
+                .plans
+                .iter()
+                .find(|p| p.plan == "pro")
+                .map(|p| (p.metered, p.average.revenue_micros, p.heavy.revenue_micros))
+                .unwrap()
+        };
+        let (flat_metered, flat_average, flat_heavy) = pro(&flat);
+        let (is_metered, average, heavy) = pro(&metered);
+        assert!(!flat_metered && is_metered);
+        assert_eq!(flat_average, 20_000_000, "the subscription alone");
+        assert_eq!(flat_heavy, 20_000_000);
+        assert!(
+            average > flat_average && heavy > average,
+            "{average} {heavy}"
+        );
     }
 
     #[test]

@@ -711,7 +711,7 @@ fn usage_billing(
         .context("reading the plans")?
         .plans()
         .into_iter()
-        .filter(|plan| plan.stripe_metered_price_id.is_some())
+        .filter(|plan| crate::settings::plan_billing(plan).metered)
         .map(|plan| plan.id.as_str().to_owned())
         .collect();
     if metered.is_empty() {

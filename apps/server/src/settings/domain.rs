@@ -4,13 +4,22 @@
 //! `tollgate-costing` for prices, margin, payment fee and infrastructure).
 
 use tollgate_costing::{
-    CallPrices, CallPricing, CostAssumptions, CostError, Margin, MarginError, PriceCatalog,
-    PriceSpec,
+    CallPrices, CallPricing, CostAssumptions, CostError, Margin, MarginError, PlanBilling,
+    PriceCatalog, PriceSpec,
 };
 use tollgate_kernel::Micros;
 use tollgate_quotas::{Action, CatalogError, PlanCatalog, PlanSpec};
 
 use super::{CostSettings, InvalidSetting, PlanSettings, Settings};
+
+/// How `plan` bills ([`PlanBilling`], the one definition of what is billed): its subscription
+/// price, and its usage only when it has a metered Stripe price.
+pub fn plan_billing(plan: &tollgate_quotas::Plan) -> PlanBilling {
+    PlanBilling {
+        subscription_price_cents: plan.price_cents,
+        metered: plan.stripe_metered_price_id.is_some(),
+    }
+}
 
 impl PlanSettings {
     pub fn to_spec(&self) -> PlanSpec {

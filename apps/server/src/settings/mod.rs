@@ -19,6 +19,7 @@ use std::path::Path;
 use figment::providers::{Env, Format, Toml};
 use figment::{Figment, Provider as _};
 
+pub use domain::plan_billing;
 pub use errors::{InvalidSetting, SettingsError};
 pub use schema::{
     ActionSettings, ActionsSettings, ApiKeySettings, AuthSettings, CallPriceSettings,

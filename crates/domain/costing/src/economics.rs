@@ -126,6 +126,8 @@ pub struct PlanEconomics {
     pub plan: String,
     /// Its monthly subscription price, in cents.
     pub price_cents: i64,
+    /// Whether its usage is billed too.
+    pub metered: bool,
     /// Per-action figures, in the order of the profile.
     pub actions: Vec<ActionEconomics>,
     /// An organisation making the expected calls.
@@ -246,6 +248,7 @@ pub fn plan_economics(
     Ok(PlanEconomics {
         plan: plan.plan.clone(),
         price_cents: plan.price_cents,
+        metered: plan.metered,
         actions,
         average,
         heavy,
