@@ -87,6 +87,22 @@ pub enum BillingCommand {
         #[arg(long, value_parser = parse_month)]
         month: Option<tollgate_kernel::Period>,
     },
+    /// Resolve a held meter event (listed by `billing reconcile`) once Stripe was checked.
+    Resolve {
+        /// The held event's identifier.
+        #[arg(long)]
+        identifier: String,
+        /// Stripe does not have it: send it again.
+        #[arg(
+            long,
+            conflicts_with = "mark_sent",
+            required_unless_present = "mark_sent"
+        )]
+        resend: bool,
+        /// Stripe has it, or it was billed another way: count it as sent.
+        #[arg(long)]
+        mark_sent: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +155,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 books.agree(),
                 "billed usage does not reconcile for {}",
                 month.start().format("%Y-%m")
+            );
+            Ok(())
+        }
+        Command::Billing {
+            command:
+                BillingCommand::Resolve {
+                    identifier,
+                    resend,
+                    mark_sent: _,
+                },
+        } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let resolution = if resend {
+                tollgate_billing::HeldResolution::Resend
+            } else {
+                tollgate_billing::HeldResolution::MarkSent
+            };
+            let resolved =
+                crate::startup::resolve_held_meter_event(&settings, &identifier, resolution)
+                    .await?;
+            anyhow::ensure!(
+                resolved,
+                "no held meter event has the identifier {identifier}"
+            );
+            println!(
+                "{identifier}: {}",
+                if resend {
+                    "queued to be sent again"
+                } else {
+                    "counted as sent"
+                }
             );
             Ok(())
         }

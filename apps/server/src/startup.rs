@@ -748,6 +748,20 @@ pub async fn billing_books(
     })
 }
 
+/// Resolves the held meter event `identifier`; false when no held event has it.
+pub async fn resolve_held_meter_event(
+    settings: &Settings,
+    identifier: &str,
+    resolution: tollgate_billing::HeldResolution,
+) -> anyhow::Result<bool> {
+    use tollgate_billing::HeldMeterEvents as _;
+    let (store, _) = open_and_migrate(settings).await?;
+    store
+        .resolve_held(identifier, resolution, chrono::Utc::now())
+        .await
+        .context("resolving the held meter event")
+}
+
 /// Creates (or finds) the Stripe products, prices and meter of the configured plans: every
 /// paid plan, with a metered price for those in `metered` (all paid plans when empty).
 pub async fn stripe_setup(

@@ -25,6 +25,8 @@ struct Ledger {
     attempts: BTreeMap<String, usize>,
     posts: usize,
     down: bool,
+    /// Refuse every event for good (a 400 that asking again will not change).
+    refuse: bool,
     duplicates_refused: usize,
 }
 
@@ -56,6 +58,9 @@ impl Respond for FakeMeter {
         let mut ledger = self.0.lock().unwrap();
         ledger.posts += 1;
         *ledger.attempts.entry(identifier.clone()).or_default() += 1;
+        if ledger.refuse {
+            return error(400, "invalid_request_error", "No such customer: 'cus_gone'");
+        }
         if ledger.down {
             return match ledger.posts % 3 {
                 0 => {
@@ -356,5 +361,93 @@ async fn two_instances_on_postgres_never_send_one_meter_event_twice() {
         state.attempts.values().all(|n| *n == 1),
         "an event sent twice: {:?}",
         state.attempts
+    );
+}
+
+/// An event Stripe refuses for good is held: reconcile fails and names it, until the operator
+/// resolves it with `billing resolve --resend`; then it is sent and the books agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_event_is_held_until_the_operator_resolves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("held.db").display());
+    let upstream = upstream().await;
+    let meter = FakeMeter::default();
+    meter.0.lock().unwrap().refuse = true;
+    let stripe = fake_stripe(&meter).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let server = start(&database_url, &upstream.uri(), &stripe.uri());
+    let key = metered_organization(&server, &client, &database_url).await;
+    calls(&server, &client, &key, 3).await;
+    let ledger = server.get_json(&client, "/api/v1/usage", &key).await["price_micros"]
+        .as_u64()
+        .unwrap();
+
+    // Held in full: nothing sent, pending or left to aggregate.
+    let held = eventually(Duration::from_secs(30), || async {
+        let report = tollgate(&database_url, &["billing", "reconcile"]);
+        let text = String::from_utf8_lossy(&report.stdout).into_owned();
+        !report.status.success()
+            && text.contains("HELD")
+            && books(&database_url) == Some((0, 0))
+            && text.lines().any(|line| {
+                let columns: Vec<&str> = line.split_whitespace().collect();
+                columns.len() == 9 && columns[5] == ledger.to_string() && columns[6] == "0"
+            })
+    })
+    .await;
+    assert!(held, "the refused event was never held");
+    let report = tollgate(&database_url, &["billing", "reconcile"]);
+    let text = String::from_utf8_lossy(&report.stdout).into_owned();
+    // The calls may straddle flush windows: every held event is listed.
+    let identifiers: Vec<String> = text
+        .lines()
+        .filter(|line| line.contains("rejected: "))
+        .filter_map(|line| line.split_whitespace().nth(1).map(str::to_owned))
+        .collect();
+    assert!(!identifiers.is_empty(), "no held event listed:\n{text}");
+    let attempts = meter.posts();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        meter.posts(),
+        attempts,
+        "a held event is not sent again by itself"
+    );
+
+    meter.0.lock().unwrap().refuse = false;
+    let unknown = tollgate(
+        &database_url,
+        &[
+            "billing",
+            "resolve",
+            "--identifier",
+            "tollgate-none",
+            "--resend",
+        ],
+    );
+    assert!(!unknown.status.success());
+    for identifier in &identifiers {
+        let resolved = tollgate(
+            &database_url,
+            &["billing", "resolve", "--identifier", identifier, "--resend"],
+        );
+        assert!(
+            resolved.status.success(),
+            "{}",
+            String::from_utf8_lossy(&resolved.stderr)
+        );
+    }
+    let drained = eventually(Duration::from_secs(30), || async {
+        books(&database_url).is_some_and(|(sent, pending)| sent == ledger && pending == 0)
+    })
+    .await;
+    assert!(drained, "{:?} of {ledger}", books(&database_url));
+    assert_eq!(meter.total(), ledger);
+    assert!(
+        tollgate(&database_url, &["billing", "reconcile"])
+            .status
+            .success()
     );
 }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use sea_orm::{ConnectionTrait, QueryResult};
-use tollgate_billing::{HeldMeterEvent, MeterLedger, MeterLedgerReader};
+use tollgate_billing::{
+    HeldMeterEvent, HeldMeterEvents, HeldResolution, MeterLedger, MeterLedgerReader,
+};
 use tollgate_kernel::{OrganizationId, Period, StoreError};
 use uuid::Uuid;
 
@@ -13,6 +15,39 @@ use crate::errors::store_error;
 use crate::meter_events::{HELD, PENDING, SENT};
 use crate::raw_sql::statement;
 use crate::time::to_millis;
+
+impl HeldMeterEvents for SqlStore {
+    async fn resolve_held(
+        &self,
+        identifier: &str,
+        resolution: HeldResolution,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let sql = match resolution {
+            // A new first attempt: the day Stripe remembers identifiers starts again.
+            HeldResolution::Resend => format!(
+                "UPDATE meter_events
+                 SET status = '{PENDING}', attempts = 0, first_attempt_at = NULL,
+                     next_attempt_at = $2, claimed_until = NULL, hold_reason = NULL
+                 WHERE identifier = $1 AND status = '{HELD}'"
+            ),
+            HeldResolution::MarkSent => format!(
+                "UPDATE meter_events SET status = '{SENT}', sent_at = $2
+                 WHERE identifier = $1 AND status = '{HELD}'"
+            ),
+        };
+        let done = self
+            .db
+            .execute_raw(statement(
+                self.backend(),
+                &sql,
+                [identifier.into(), to_millis(at).into()],
+            ))
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
 
 impl SqlStore {
     async fn rows(&self, sql: &str, month: Period) -> Result<Vec<QueryResult>, StoreError> {

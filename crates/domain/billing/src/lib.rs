@@ -72,7 +72,9 @@ pub use idempotency::{
 };
 pub use payments::{PaymentError, PaymentPages, PaymentProvider};
 pub use ports::{CallAdmission, Settler};
-pub use reconcile::{HeldMeterEvent, MeterLedger, MeterLedgerReader, Reconciliation};
+pub use reconcile::{
+    HeldMeterEvent, HeldMeterEvents, HeldResolution, MeterLedger, MeterLedgerReader, Reconciliation,
+};
 pub use revenue::{Payment, Revenue, RevenueLedger};
 pub use settlement::{SETTLEMENT_RETRY_DELAYS, SettlementOutcome, settle_with_retries};
 pub use subscription::{Subscription, SubscriptionRules, SubscriptionSnapshot, SubscriptionStatus};

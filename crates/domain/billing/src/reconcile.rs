@@ -93,6 +93,30 @@ pub trait MeterLedgerReader: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<HeldMeterEvent>, StoreError>> + Send;
 }
 
+/// What the operator decided about a held meter event, after checking Stripe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldResolution {
+    /// Stripe does not have it: send it again, as a new first attempt.
+    Resend,
+    /// Stripe has it, or it was billed another way: count it as sent.
+    MarkSent,
+}
+
+/// Resolves held meter events.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait HeldMeterEvents: Send + Sync + 'static {
+    /// Applies `resolution` to the held event `identifier`; false when no held event has it.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn resolve_held(
+        &self,
+        identifier: &str,
+        resolution: HeldResolution,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

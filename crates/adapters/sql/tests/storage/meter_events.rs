@@ -207,3 +207,75 @@ both_backends!(
         assert!(held[0].reason.starts_with("too_old"), "{}", held[0].reason);
     }
 );
+
+both_backends!(
+    a_held_event_is_resent_or_counted_as_sent_by_the_operator,
+    |url: String| async move {
+        use tollgate_billing::{HeldMeterEvents, HeldResolution};
+        let store = store(&url).await;
+        let (alice, _) = alice_and_bob(&store).await;
+        for window in 0..2 {
+            call(&store, alice, 25).await;
+            store
+                .record_usage_change(change(alice, window))
+                .await
+                .unwrap();
+        }
+        let t = now();
+        let claimed = store
+            .claim_due(t, 10, t + Duration::seconds(60))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        for event in &claimed {
+            store
+                .hold(&event.identifier, HoldReason::IdentifierExpired)
+                .await
+                .unwrap();
+        }
+        let month = Period::utc_month(t);
+        let (resend, mark) = (&claimed[0].identifier, &claimed[1].identifier);
+        assert!(
+            !store
+                .resolve_held("tollgate-no-such-event", HeldResolution::Resend, t)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .resolve_held(resend, HeldResolution::Resend, t)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .resolve_held(mark, HeldResolution::MarkSent, t)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .resolve_held(mark, HeldResolution::Resend, t)
+                .await
+                .unwrap(),
+            "only a held event can be resolved"
+        );
+        let again = store
+            .claim_due(t, 10, t + Duration::seconds(60))
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(&again[0].identifier, resend);
+        assert_eq!(again[0].attempts, 1, "a new first attempt");
+        let books = store.meter_ledger(month).await.unwrap();
+        assert_eq!(
+            (
+                books[0].sent_micros,
+                books[0].pending_micros,
+                books[0].held_micros
+            ),
+            (25, 25, 0)
+        );
+        assert!(books[0].reconcile().agrees());
+    }
+);
