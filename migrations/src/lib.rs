@@ -23,6 +23,7 @@ mod m20261129_000013_subscriptions;
 mod m20261129_000014_stripe_customers;
 mod m20261129_000015_revenue;
 mod m20261130_000016_meter_events;
+mod m20261130_000017_audit_log;
 
 pub struct Migrator;
 
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000014_stripe_customers::Migration),
             Box::new(m20261129_000015_revenue::Migration),
             Box::new(m20261130_000016_meter_events::Migration),
+            Box::new(m20261130_000017_audit_log::Migration),
         ]
     }
 }

@@ -32,6 +32,20 @@ pub const SERVICE_KEY_HEADER: &str = "x-api-key";
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Principal);
 
+/// A suspended organisation's keys and tokens are refused on every route. The plan read is
+/// cached (a second), so this costs no round trip on the hot path; the operator's own access
+/// tokens pass, so an administrator can always lift a suspension.
+async fn refuse_suspended(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
+    if principal.is_admin() && principal.method != AuthMethod::ApiKey {
+        return Ok(());
+    }
+    match state.metering.plan_of(principal.organization_id).await {
+        Err(error @ tollgate_quotas::AdmitError::Suspended) => Err(error.into()),
+        // Any other failure is the route's to meet: it reads storage itself.
+        _ => Ok(()),
+    }
+}
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
@@ -72,6 +86,7 @@ impl FromRequestParts<AppState> for Authenticated {
                 }
             }
         };
+        refuse_suspended(state, &principal).await?;
         if let Some(slot) = parts.extensions.get::<RequestOrganization>() {
             slot.record(principal.organization_id);
         }

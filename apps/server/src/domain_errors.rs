@@ -88,6 +88,17 @@ impl From<InviteError> for ApiError {
     }
 }
 
+impl From<tollgate_identity::AdministrationError> for ApiError {
+    fn from(error: tollgate_identity::AdministrationError) -> Self {
+        use tollgate_identity::AdministrationError;
+        match error {
+            AdministrationError::Forbidden => ApiError::forbidden(error.to_string()),
+            AdministrationError::NotFound => ApiError::not_found(error.to_string()),
+            AdministrationError::Store(cause) => ApiError::unavailable(cause),
+        }
+    }
+}
+
 impl From<ProfileError> for ApiError {
     fn from(error: ProfileError) -> Self {
         match error {

@@ -30,6 +30,11 @@ impl<R> CachedKeyStore<R> {
             .build();
         Self { inner, by_hash }
     }
+
+    /// The cache itself, shared: suspension drops entries from it.
+    pub fn cache(&self) -> Cache<String, Option<ApiKeyRecord>> {
+        self.by_hash.clone()
+    }
 }
 
 impl<R: ApiKeyRepository> ApiKeyRepository for CachedKeyStore<R> {

@@ -32,6 +32,7 @@ pub mod settings;
 mod settlements;
 pub mod startup;
 mod state;
+mod suspension;
 mod usage_source;
 
 pub use settings::Settings;

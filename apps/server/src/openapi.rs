@@ -6,7 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{OpenAiError, Problem};
 use crate::routes::{
-    actions, admin, auth, billing, dto, health, keys, me, openai, plans, pricing, stripe, usage,
+    actions, admin, admin_stats, auth, billing, dto, health, keys, me, openai, plans, pricing,
+    stripe, usage,
 };
 
 #[derive(OpenApi)]
@@ -36,6 +37,10 @@ use crate::routes::{
         actions::create_analysis,
         actions::create_comparison,
         admin::create_invite,
+        admin::suspend,
+        admin::unsuspend,
+        admin::audit,
+        admin_stats::stats,
         pricing::pricing,
         stripe::stripe_webhook,
         billing::checkout,
@@ -77,6 +82,10 @@ use crate::routes::{
         crate::pricing::PricingReport,
         admin::InviteRequest,
         admin::InviteResponse,
+        admin::AuditEntryView,
+        admin::AuditLog,
+        admin_stats::AdminStatsView,
+        admin_stats::OrganizationFigures,
         stripe::WebhookReceipt,
         billing::CheckoutRequest,
         billing::SessionUrl,

@@ -27,6 +27,11 @@ impl<P> CachedPlans<P> {
             .build();
         Self { inner, plans }
     }
+
+    /// The cache itself, shared: suspension drops entries from it.
+    pub fn cache(&self) -> Cache<OrganizationId, OrganizationPlan> {
+        self.plans.clone()
+    }
 }
 
 impl<P: PlanDirectory> PlanDirectory for CachedPlans<P> {

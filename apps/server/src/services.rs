@@ -427,3 +427,77 @@ where
         tollgate_billing::UsageMeter::send_due(self).await
     }
 }
+
+/// The operator's administration of organisations as the HTTP layer sees it.
+#[async_trait]
+pub trait AdministrationApi: Send + Sync {
+    async fn suspend(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+    ) -> Result<bool, tollgate_identity::AdministrationError>;
+    async fn unsuspend(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+    ) -> Result<bool, tollgate_identity::AdministrationError>;
+    async fn audit(
+        &self,
+        principal: &Principal,
+        limit: u32,
+    ) -> Result<Vec<tollgate_identity::AuditEntry>, tollgate_identity::AdministrationError>;
+}
+
+#[async_trait]
+impl<O, C> AdministrationApi for tollgate_identity::Administration<O, C>
+where
+    O: tollgate_identity::OrganizationAdmin,
+    C: Clock,
+{
+    async fn suspend(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+    ) -> Result<bool, tollgate_identity::AdministrationError> {
+        tollgate_identity::Administration::suspend(self, principal, organization).await
+    }
+
+    async fn unsuspend(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+    ) -> Result<bool, tollgate_identity::AdministrationError> {
+        tollgate_identity::Administration::unsuspend(self, principal, organization).await
+    }
+
+    async fn audit(
+        &self,
+        principal: &Principal,
+        limit: u32,
+    ) -> Result<Vec<tollgate_identity::AuditEntry>, tollgate_identity::AdministrationError> {
+        tollgate_identity::Administration::audit(self, principal, limit).await
+    }
+}
+
+/// The operator's statistics as the HTTP layer sees them.
+#[async_trait]
+pub trait AdminStatsApi: Send + Sync {
+    async fn stats(
+        &self,
+        top: usize,
+    ) -> Result<tollgate_billing::AdminStats, tollgate_identity::StoreError>;
+}
+
+#[async_trait]
+impl<R, C> AdminStatsApi for tollgate_billing::AdminStatsService<R, C>
+where
+    R: tollgate_billing::StatsReader,
+    C: Clock,
+{
+    async fn stats(
+        &self,
+        top: usize,
+    ) -> Result<tollgate_billing::AdminStats, tollgate_identity::StoreError> {
+        tollgate_billing::AdminStatsService::stats(self, top).await
+    }
+}

@@ -14,13 +14,13 @@ use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_billing::{
-    ActionPrompt, CallAdmission, Checkouts, Idempotency, LeasedSettler, MeterLedger,
-    MeterLedgerReader as _, MeteredCalls, PlanOffer, PricingRules, ReturnUrls, SettlementQueue,
-    Settler, SubscriptionRules, Subscriptions, UsageMeter, UsageReports,
+    ActionPrompt, AdminStatsService, CallAdmission, Checkouts, Idempotency, LeasedSettler,
+    MeterLedger, MeterLedgerReader as _, MeteredCalls, PlanOffer, PricingRules, ReturnUrls,
+    SettlementQueue, Settler, SubscriptionRules, Subscriptions, UsageMeter, UsageReports,
 };
 use tollgate_identity::{
-    AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, ConfiguredAdmin,
-    EnsureAdminError, IdentityPolicy, IdentityService, RevocationList, SignupMode,
+    AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, Administration,
+    ConfiguredAdmin, EnsureAdminError, IdentityPolicy, IdentityService, RevocationList, SignupMode,
 };
 use tollgate_kernel::OrganizationId;
 use tollgate_kernel::SystemClock;
@@ -54,6 +54,7 @@ use crate::services::{ChatApi, KeysApi, MeteringApi, Readiness, UsageApi, UsageS
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
 use crate::settlements::{SettlementPort, SettlementTiming, Settlements};
 use crate::state::{AppServices, AppState, StripeWebhooks};
+use crate::suspension::CacheDroppingAdmin;
 use crate::usage_source::UsageSource;
 use crate::{billing_workers, error, jwt_secret, last_used, reservation_sweeper, routes};
 use axum::serve::ListenerExt as _;
@@ -133,11 +134,13 @@ impl Application {
             }
             None => secrets.derived_pepper.clone(),
         };
+        let key_store = CachedKeyStore::new(
+            store.clone(),
+            Duration::from_millis(settings.api_keys.cache_ttl_millis),
+        );
+        let key_cache = key_store.cache();
         let keys: Arc<dyn KeysApi> = Arc::new(ApiKeyService::new(
-            CachedKeyStore::new(
-                store.clone(),
-                Duration::from_millis(settings.api_keys.cache_ttl_millis),
-            ),
+            key_store,
             store.clone(),
             SystemClock,
             KeyHasher::new(&pepper),
@@ -148,10 +151,15 @@ impl Application {
             },
         ));
 
+        let plans = CachedPlans::new(store.clone());
+        let administration = Administration::new(
+            CacheDroppingAdmin::new(store.clone(), plans.cache(), key_cache),
+            SystemClock,
+        );
         let metering_service = Arc::new(MeteringService::new(
             configured_limiter(&settings)?,
             store.clone(),
-            CachedPlans::new(store.clone()),
+            plans,
             SystemClock,
             Arc::new(settings.plan_catalog()?),
             MeteringPolicy {
@@ -218,6 +226,8 @@ impl Application {
             pricing: Arc::new(pricing_report(&settings)?),
             service_keys: Arc::new(ServiceKeys::new(&settings.auth.service_keys)),
             stripe,
+            administration: Arc::new(administration),
+            admin_stats: Arc::new(AdminStatsService::new(store.clone(), Arc::new(SystemClock))),
             readiness: Arc::new(store),
             client_addresses: Arc::new(ClientAddresses::from_header(
                 settings

@@ -44,6 +44,10 @@ pub struct AppServices {
     pub readiness: Arc<dyn Readiness>,
     /// Where the client's address comes from (per-source login lockout).
     pub client_addresses: Arc<crate::client_address::ClientAddresses>,
+    /// The operator's statistics.
+    pub admin_stats: Arc<dyn crate::services::AdminStatsApi>,
+    /// Suspension and the audit log.
+    pub administration: Arc<dyn crate::services::AdministrationApi>,
     /// Stripe's webhook deliveries; `None` without a `[stripe]` section.
     pub stripe: Option<StripeWebhooks>,
 }

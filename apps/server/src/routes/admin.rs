@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -47,4 +47,117 @@ pub async fn create_invite(
             expires_at: invitation.expires_at.into(),
         }),
     ))
+}
+
+/// An organisation named in a path.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OrganizationPath {
+    /// The organisation's id.
+    pub id: String,
+}
+
+fn organization_in(path: &OrganizationPath) -> Result<tollgate_kernel::OrganizationId, ApiError> {
+    path.id
+        .parse()
+        .map_err(|_| ApiError::not_found("organization not found"))
+}
+
+/// Suspend an organisation (administrators only): all its keys and tokens get 403 `suspended`
+/// at once on this instance and within a second on every other; calls in flight are charged
+/// normally.
+#[utoipa::path(post, path = "/admin/organizations/{id}/suspend", tag = "admin",
+    params(OrganizationPath), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Suspended (or already suspended)"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn suspend(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(path): Path<OrganizationPath>,
+) -> Result<StatusCode, ApiError> {
+    let organization = organization_in(&path)?;
+    state
+        .administration
+        .suspend(&principal, organization)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lift an organisation's suspension (administrators only).
+#[utoipa::path(post, path = "/admin/organizations/{id}/unsuspend", tag = "admin",
+    params(OrganizationPath), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Not suspended (any more)"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn unsuspend(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(path): Path<OrganizationPath>,
+) -> Result<StatusCode, ApiError> {
+    let organization = organization_in(&path)?;
+    state
+        .administration
+        .unsuspend(&principal, organization)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// How many entries, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryView {
+    pub at: Timestamp,
+    /// A user id, or `stripe`, `system` (a subscription that lapsed) or `operator` (the
+    /// command line).
+    pub actor: String,
+    /// `invite`, `suspend`, `unsuspend`, `plan_change`.
+    pub action: String,
+    /// An organisation id or an e-mail address; a plan change adds `{from} -> {to}`.
+    pub target: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntryView>,
+}
+
+/// The audit log of administrative actions, newest first (administrators only).
+#[utoipa::path(get, path = "/admin/audit", tag = "admin", params(AuditQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = AuditLog),
+        (status = 400, description = "A `limit` that is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn audit(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<AuditLog>, ApiError> {
+    let entries = state
+        .administration
+        .audit(&principal, query.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(AuditLog {
+        entries: entries
+            .into_iter()
+            .map(|entry| AuditEntryView {
+                at: entry.at.into(),
+                actor: entry.actor,
+                action: entry.action,
+                target: entry.target,
+            })
+            .collect(),
+    }))
 }

@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod admin_stats;
 pub mod auth;
 pub mod billing;
 pub mod dto;
@@ -40,6 +41,13 @@ pub fn bounded() -> Router<AppState> {
         .route("/api/v1/usage", get(usage::usage))
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/pricing", get(pricing::pricing))
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/stats", get(admin_stats::stats))
+        .route("/admin/organizations/{id}/suspend", post(admin::suspend))
+        .route(
+            "/admin/organizations/{id}/unsuspend",
+            post(admin::unsuspend),
+        )
         .route("/webhooks/stripe", post(stripe::stripe_webhook))
         .route("/api/v1/billing/checkout", post(billing::checkout))
         .route("/api/v1/billing/portal", post(billing::portal))

@@ -1,5 +1,6 @@
 //! HTTP tests: the real server on port 0, spoken to over HTTP. One binary, so it links once.
 
+mod admin_stats;
 mod call_lifecycle;
 mod chat;
 mod errors;
@@ -26,5 +27,6 @@ mod signup;
 mod stream_faults;
 mod stripe_setup;
 mod stripe_webhooks;
+mod suspension;
 mod timestamps;
 mod tokens;

@@ -1,9 +1,10 @@
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
 use tollgate_identity::ports::InvitationRepository;
 use tollgate_identity::{EmailAddress, StoreError, TokenHash};
 use tollgate_kernel::UserId;
 
+use crate::audit::record_audit;
 use crate::connect::SqlStore;
 use crate::entities::invitation;
 use crate::errors::store_error;
@@ -18,6 +19,7 @@ impl InvitationRepository for SqlStore {
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
         invitation::ActiveModel {
             token_hash: Set(token_hash.as_str().to_owned()),
             email: Set(email.as_str().to_owned()),
@@ -26,9 +28,18 @@ impl InvitationRepository for SqlStore {
             expires_at: Set(to_millis(expires_at)),
             used_at: Set(None),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .map_err(store_error)?;
+        record_audit(
+            &txn,
+            &invited_by.to_string(),
+            "invite",
+            email.as_str(),
+            created_at,
+        )
+        .await?;
+        txn.commit().await.map_err(store_error)?;
         Ok(())
     }
 }

@@ -6,7 +6,9 @@
 //! crate; conversions to domain types live beside the implementations.
 
 mod accounts;
+mod admin_stats;
 mod api_keys;
+mod audit;
 mod connect;
 mod counter_rows;
 mod database_url;

@@ -43,7 +43,7 @@ impl PlanDirectory for SqlStore {
             plan: plan.as_str().to_owned(),
             ..before.clone()
         };
-        record_change(&txn, organization.as_uuid(), &before, &after).await?;
+        record_change(&txn, organization.as_uuid(), &before, &after, "operator").await?;
         txn.commit().await.map_err(store_error)?;
         Ok(true)
     }

@@ -7,6 +7,7 @@ use tollgate_billing::{SubscriptionChange, SubscriptionChangeLog, SubscriptionSt
 use tollgate_kernel::{OrganizationId, StoreError};
 use uuid::Uuid;
 
+use crate::audit::record_audit;
 use crate::connect::SqlStore;
 use crate::entities::{organization, subscription};
 use crate::errors::store_error;
@@ -45,15 +46,27 @@ pub(crate) async fn plan_state<C: ConnectionTrait>(
     }))
 }
 
-/// Records the change from `before` to `after` in `conn`, when there is one.
+/// Records the change from `before` to `after` in `conn`, when there is one; a plan change
+/// also goes to the audit log as `actor`'s.
 pub(crate) async fn record_change<C: ConnectionTrait>(
     conn: &C,
     organization: Uuid,
     before: &PlanState,
     after: &PlanState,
+    actor: &str,
 ) -> Result<(), StoreError> {
     if before == after {
         return Ok(());
+    }
+    if before.plan != after.plan {
+        record_audit(
+            conn,
+            actor,
+            "plan_change",
+            &format!("{organization} {} -> {}", before.plan, after.plan),
+            Utc::now(),
+        )
+        .await?;
     }
     conn.execute_raw(statement(
         conn.get_database_backend(),

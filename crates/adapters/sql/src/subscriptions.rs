@@ -163,7 +163,7 @@ impl SubscriptionStore for SqlStore {
                         plan,
                         status: Some(record.snapshot.status.as_str().to_owned()),
                     };
-                    record_change(&txn, organization, &before, &after).await?;
+                    record_change(&txn, organization, &before, &after, "stripe").await?;
                 }
             }
         }
@@ -226,7 +226,7 @@ impl SubscriptionStore for SqlStore {
                 plan: from.to_owned(),
                 ..after.clone()
             };
-            record_change(&txn, organization.as_uuid(), &before, &after).await?;
+            record_change(&txn, organization.as_uuid(), &before, &after, "system").await?;
         }
         txn.commit().await.map_err(store_error)?;
         Ok(changed.rows_affected == 1)

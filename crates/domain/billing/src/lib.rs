@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+mod admin_stats;
 mod batch;
 mod call;
 mod checkout;
@@ -60,6 +61,9 @@ mod subscriptions;
 mod usage;
 mod usage_meter;
 
+pub use admin_stats::{
+    AdminStats, AdminStatsService, OrganizationMonth, OrganizationStats, StatsFigures, StatsReader,
+};
 pub use batch::{LeasedEvent, LeasedEventStore, LeasedSettler, SettlementQueue};
 pub use checkout::{CheckoutError, Checkouts, CustomerStore, PlanOffer, ReturnUrls};
 pub use errors::CallError;

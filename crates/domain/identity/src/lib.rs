@@ -62,6 +62,7 @@
 
 mod access_token;
 mod admin;
+mod administration;
 mod email;
 mod errors;
 mod models;
@@ -75,6 +76,9 @@ mod verifier;
 
 pub use access_token::{AccessClaims, AccessTokenCodec, AccessTokenError, JwtSecret};
 pub use admin::{AdminAccounts, AdminReset, ConfiguredAdmin};
+pub use administration::{
+    Administration, AdministrationError, AuditEntry, MAX_AUDIT_ENTRIES, OrganizationAdmin,
+};
 pub use email::{EmailAddress, EmailError};
 pub use errors::{
     ChangePasswordError, EnsureAdminError, InviteError, LoginError, LogoutError, ProfileError,

@@ -1,7 +1,9 @@
 //! Storage tests: every body runs against a fresh SQLite file and a fresh Postgres database.
 
 mod accounts;
+mod admin_stats;
 mod api_keys;
+mod audit;
 mod contract;
 mod login_attempts;
 mod meter_events;

@@ -1,0 +1,94 @@
+//! `GET /admin/stats` against what the customers see: the month's cost agrees with each
+//! organisation's usage endpoint to the micro-dollar, an organisation that pays nothing is
+//! unprofitable, and only administrators may read it.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tollgate_test_support::Backend;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, assert_problem, spawn_with};
+
+crate::tests_on_both_backends!(stats_agree_with_the_usage_of_each_organisation);
+
+async fn organization_with_calls(app: &TestApp, email: &str, calls: usize) -> (String, Value) {
+    let (access, _) = app.new_user(email).await;
+    let key = app.create_key(&access, "ai", "production").await;
+    let bearer = key["key"].as_str().unwrap().to_owned();
+    for _ in 0..calls {
+        let response = app
+            .post(
+                "/v1/chat/completions",
+                json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}),
+                Some(&bearer),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let usage = app.usage(&bearer).await;
+    (key["organization_id"].as_str().unwrap().to_owned(), usage)
+}
+
+async fn stats_agree_with_the_usage_of_each_organisation(backend: Backend) {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200}
+        })))
+        .mount(&upstream)
+        .await;
+    let base = format!("{}/v1", upstream.uri());
+    let Some((app, _db)) = spawn_with(backend, move |s| {
+        s.openai.base_url = base;
+        s.openai.api_key = Some("sk-upstream".to_owned().into());
+        s.openai.max_retries = 0;
+    })
+    .await
+    else {
+        return;
+    };
+    let (bob, bob_usage) = organization_with_calls(&app, "bob@example.com", 3).await;
+    let (carol, carol_usage) = organization_with_calls(&app, "carol@example.com", 1).await;
+    let bob_cost = bob_usage["cost_micros"].as_i64().unwrap();
+    let carol_cost = carol_usage["cost_micros"].as_i64().unwrap();
+    assert!(bob_cost > carol_cost && carol_cost > 0);
+
+    let admin = app.admin_token().await;
+    let stats: Value = app
+        .get("/admin/stats", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["users"], 3, "{stats}");
+    assert_eq!(stats["organizations"], 3, "{stats}");
+    assert_eq!(stats["requests_today"], 4, "{stats}");
+    assert_eq!(stats["cost_today_micros"], bob_cost + carol_cost, "{stats}");
+    assert_eq!(stats["cost_month_micros"], bob_cost + carol_cost, "{stats}");
+    assert_eq!(stats["revenue_month_micros"], 0, "{stats}");
+    assert_eq!(
+        stats["margin_month_micros"],
+        -(bob_cost + carol_cost),
+        "{stats}"
+    );
+    let top = stats["top_spenders"].as_array().unwrap();
+    assert_eq!(top.len(), 2, "{stats}");
+    assert_eq!(top[0]["organization_id"], bob.as_str());
+    assert_eq!(top[0]["cost_month_micros"], bob_cost);
+    assert_eq!(top[1]["organization_id"], carol.as_str());
+    let unprofitable = stats["unprofitable"].as_array().unwrap();
+    assert_eq!(unprofitable.len(), 2, "neither pays: {stats}");
+    assert_eq!(unprofitable[0]["organization_id"], bob.as_str());
+
+    let (user, _) = app.new_user("dave@example.com").await;
+    assert_problem(
+        app.get("/admin/stats", Some(&user)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
