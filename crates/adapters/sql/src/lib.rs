@@ -22,6 +22,7 @@ mod login_attempts;
 mod memberships;
 mod meter_events;
 mod meter_ledger;
+mod organizations;
 mod plans;
 mod quota_ledger;
 mod raw_sql;

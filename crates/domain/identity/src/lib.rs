@@ -66,6 +66,7 @@ mod administration;
 mod email;
 mod errors;
 mod models;
+mod organizations;
 mod password;
 pub mod ports;
 mod principal;
@@ -88,6 +89,10 @@ pub use models::{
     Account, IssuedInvitation, LoginFailures, LoginSource, NewAccount, Organization,
     OrganizationRole, RefreshTokenRecord, Role, SessionId, SessionRecord, TokenPair, User,
     UserCredentials,
+};
+pub use organizations::{
+    ChangeOutcome, MAX_ORGANIZATION_NAME, Member, Membership, MembershipChange, OrganizationError,
+    OrganizationRepository, Organizations,
 };
 pub use password::{Argon2Passwords, Password, PasswordError, PasswordHash};
 pub use principal::{AuthMethod, Principal};

@@ -7,6 +7,7 @@ mod audit;
 mod contract;
 mod login_attempts;
 mod meter_events;
+mod organizations;
 mod sessions;
 mod subscriptions;
 mod usage_rollups;

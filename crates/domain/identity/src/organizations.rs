@@ -1,0 +1,368 @@
+//! [`Organizations`]: teams as tenants. A user creates organisations (becoming their owner),
+//! adds and removes members, changes their roles and hands ownership over; every user keeps a
+//! personal organisation of their own.
+//!
+//! Who may do what: owners and admins manage members; only an owner makes or unmakes owners;
+//! anyone may leave; the last owner can neither leave nor be removed nor demoted (storage
+//! enforces it in the transaction, so two concurrent demotions cannot both pass). A user who is
+//! not a member of an organisation is told it does not exist.
+
+mod ports;
+
+use tollgate_kernel::{Clock, OrganizationId, PlanId, UserId};
+
+pub use self::ports::{Member, MembershipChange, OrganizationRepository};
+use crate::email::EmailAddress;
+use crate::errors::StoreError;
+use crate::models::{Organization, OrganizationRole};
+use crate::ports::AccountRepository;
+use crate::principal::{AuthMethod, Principal};
+
+/// The longest organisation name accepted.
+pub const MAX_ORGANIZATION_NAME: usize = 100;
+
+/// Why an organisation request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OrganizationError {
+    /// No such organisation, or the caller is not one of its members.
+    #[error("organization not found")]
+    NotFound,
+    /// The caller's role does not allow it.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A field is invalid.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No user has that e-mail address (nothing sends e-mail: they must sign up first).
+    #[error("no user has the email {0}")]
+    UnknownUser(String),
+    /// The user is not a member.
+    #[error("not a member of this organization")]
+    NotAMember,
+    /// The user is a member already.
+    #[error("already a member of this organization")]
+    AlreadyMember,
+    /// The change would leave the organisation without an owner.
+    #[error("an organization keeps at least one owner: transfer ownership first")]
+    LastOwner,
+    /// A personal organisation has only its user.
+    #[error("a personal organization has no other members")]
+    Personal,
+    /// Storage failed; nothing changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An organisation with the caller's role in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The organisation.
+    pub organization: Organization,
+    /// The caller's role.
+    pub role: OrganizationRole,
+}
+
+/// Manages organisations and their members.
+pub struct Organizations<O, A, C> {
+    organizations: O,
+    accounts: A,
+    clock: C,
+}
+
+impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O, A, C> {
+    /// A service over `organizations` and `accounts` (to find users by e-mail).
+    pub fn new(organizations: O, accounts: A, clock: C) -> Self {
+        Self {
+            organizations,
+            accounts,
+            clock,
+        }
+    }
+
+    /// Creates an organisation owned by the caller, on the free plan whatever is asked: plans
+    /// change only through billing or an operator.
+    ///
+    /// # Errors
+    /// [`OrganizationError`].
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<Organization, OrganizationError> {
+        if principal.method == AuthMethod::ApiKey {
+            return Err(OrganizationError::Forbidden(
+                "an API key acts for its organization; create organizations with a login",
+            ));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_ORGANIZATION_NAME {
+            return Err(OrganizationError::Invalid {
+                field: "name",
+                reason: format!("1 to {MAX_ORGANIZATION_NAME} characters"),
+            });
+        }
+        let organization = Organization {
+            id: OrganizationId::new(),
+            name: name.to_owned(),
+            plan: PlanId::free(),
+            personal: false,
+            created_at: self.clock.now(),
+        };
+        self.organizations
+            .create_organization(organization.clone(), principal.user_id)
+            .await?;
+        Ok(organization)
+    }
+
+    /// The organisations the caller belongs to, with their role; an API key sees only its own.
+    ///
+    /// # Errors
+    /// [`OrganizationError::Store`].
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<Membership>, OrganizationError> {
+        let mut all = self
+            .organizations
+            .organizations_of(principal.user_id)
+            .await?;
+        if principal.method == AuthMethod::ApiKey {
+            all.retain(|m| m.organization.id == principal.organization_id);
+        }
+        Ok(all)
+    }
+
+    /// The members of `organization` (any member may look).
+    ///
+    /// # Errors
+    /// [`OrganizationError`].
+    pub async fn members(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+    ) -> Result<Vec<Member>, OrganizationError> {
+        self.role_of(principal, organization).await?;
+        Ok(self.organizations.members_of(organization).await?)
+    }
+
+    /// Adds the user with `email` as `role` (admin or member); owners and admins only.
+    ///
+    /// # Errors
+    /// [`OrganizationError`].
+    pub async fn add_member(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        email: &str,
+        role: OrganizationRole,
+    ) -> Result<Member, OrganizationError> {
+        let caller = self.role_of(principal, organization).await?;
+        require_manager(caller)?;
+        if role == OrganizationRole::Owner {
+            return Err(OrganizationError::Invalid {
+                field: "role",
+                reason: "admin or member; ownership is transferred".to_owned(),
+            });
+        }
+        let email = EmailAddress::parse(email).map_err(|error| OrganizationError::Invalid {
+            field: "email",
+            reason: error.to_string(),
+        })?;
+        let user = self
+            .accounts
+            .find_credentials(email.clone())
+            .await?
+            .ok_or_else(|| OrganizationError::UnknownUser(email.to_string()))?
+            .user;
+        let at = self.clock.now();
+        match self
+            .organizations
+            .change_membership(
+                organization,
+                MembershipChange::Add {
+                    user: user.id,
+                    role,
+                },
+                principal.user_id,
+                at,
+            )
+            .await?
+        {
+            ChangeOutcome::Done => Ok(Member {
+                user_id: user.id,
+                email: user.email,
+                role,
+                joined_at: at,
+            }),
+            refused => Err(refused.into_error()),
+        }
+    }
+
+    /// Removes `user` from `organization`: an owner or admin removes others (an admin removes
+    /// no owner); anyone removes themselves (leaves).
+    ///
+    /// # Errors
+    /// [`OrganizationError`].
+    pub async fn remove_member(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<(), OrganizationError> {
+        let caller = self.role_of(principal, organization).await?;
+        if user != principal.user_id {
+            require_manager(caller)?;
+        }
+        let outcome = self
+            .organizations
+            .change_membership(
+                organization,
+                MembershipChange::Remove {
+                    user,
+                    by_owner: caller == OrganizationRole::Owner || user == principal.user_id,
+                },
+                principal.user_id,
+                self.clock.now(),
+            )
+            .await?;
+        outcome.into_result()
+    }
+
+    /// Sets `user`'s role: owners and admins set admin or member; only an owner makes or
+    /// unmakes an owner.
+    ///
+    /// # Errors
+    /// [`OrganizationError`].
+    pub async fn set_role(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        user: UserId,
+        role: OrganizationRole,
+    ) -> Result<(), OrganizationError> {
+        let caller = self.role_of(principal, organization).await?;
+        require_manager(caller)?;
+        if role == OrganizationRole::Owner && caller != OrganizationRole::Owner {
+            return Err(OrganizationError::Forbidden("only an owner makes owners"));
+        }
+        self.organizations
+            .change_membership(
+                organization,
+                MembershipChange::SetRole {
+                    user,
+                    role,
+                    by_owner: caller == OrganizationRole::Owner,
+                },
+                principal.user_id,
+                self.clock.now(),
+            )
+            .await?
+            .into_result()
+    }
+
+    /// Hands ownership to `user` (a member): they become owner and the caller, an owner,
+    /// becomes admin.
+    ///
+    /// # Errors
+    /// [`OrganizationError`].
+    pub async fn transfer_ownership(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<(), OrganizationError> {
+        let caller = self.role_of(principal, organization).await?;
+        if caller != OrganizationRole::Owner {
+            return Err(OrganizationError::Forbidden(
+                "only an owner transfers ownership",
+            ));
+        }
+        if user == principal.user_id {
+            return Ok(());
+        }
+        self.organizations
+            .change_membership(
+                organization,
+                MembershipChange::Transfer {
+                    from: principal.user_id,
+                    to: user,
+                },
+                principal.user_id,
+                self.clock.now(),
+            )
+            .await?
+            .into_result()
+    }
+
+    /// The caller's role in `organization`; not a member (or an API key of another
+    /// organisation) is `NotFound`.
+    async fn role_of(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+    ) -> Result<OrganizationRole, OrganizationError> {
+        if principal.method == AuthMethod::ApiKey && principal.organization_id != organization {
+            return Err(OrganizationError::NotFound);
+        }
+        self.organizations
+            .role_in(organization, principal.user_id)
+            .await?
+            .ok_or(OrganizationError::NotFound)
+    }
+}
+
+fn require_manager(role: OrganizationRole) -> Result<(), OrganizationError> {
+    match role {
+        OrganizationRole::Owner | OrganizationRole::Admin => Ok(()),
+        OrganizationRole::Member => Err(OrganizationError::Forbidden(
+            "only the organization's owners and admins manage its members",
+        )),
+    }
+}
+
+/// What storage did with a [`MembershipChange`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Done.
+    Done,
+    /// The user is not a member.
+    NotAMember,
+    /// The user is a member already.
+    AlreadyMember,
+    /// It would leave no owner.
+    LastOwner,
+    /// An admin tried to remove or demote an owner.
+    OwnerProtected,
+    /// The organisation is a personal one.
+    Personal,
+    /// The organisation does not exist.
+    NoOrganization,
+}
+
+impl ChangeOutcome {
+    fn into_error(self) -> OrganizationError {
+        match self {
+            ChangeOutcome::Done => OrganizationError::NotFound,
+            ChangeOutcome::NotAMember => OrganizationError::NotAMember,
+            ChangeOutcome::AlreadyMember => OrganizationError::AlreadyMember,
+            ChangeOutcome::LastOwner => OrganizationError::LastOwner,
+            ChangeOutcome::OwnerProtected => {
+                OrganizationError::Forbidden("only an owner removes or demotes an owner")
+            }
+            ChangeOutcome::Personal => OrganizationError::Personal,
+            ChangeOutcome::NoOrganization => OrganizationError::NotFound,
+        }
+    }
+
+    fn into_result(self) -> Result<(), OrganizationError> {
+        match self {
+            ChangeOutcome::Done => Ok(()),
+            refused => Err(refused.into_error()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,115 @@
+//! The port of [`Organizations`](super::Organizations).
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use tollgate_kernel::{OrganizationId, UserId};
+
+use super::{ChangeOutcome, Membership};
+use crate::email::EmailAddress;
+use crate::errors::StoreError;
+use crate::models::{Organization, OrganizationRole};
+
+/// A member of an organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The user.
+    pub user_id: UserId,
+    /// Their e-mail address.
+    pub email: EmailAddress,
+    /// Their role.
+    pub role: OrganizationRole,
+    /// Since when.
+    pub joined_at: DateTime<Utc>,
+}
+
+/// A change of an organisation's members, applied by storage in one transaction with the
+/// organisation's row locked, so the rules about owners hold under concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// Add `user` as `role` (not to a personal organisation; not twice).
+    Add {
+        /// Who.
+        user: UserId,
+        /// As what.
+        role: OrganizationRole,
+    },
+    /// Remove `user`; an owner only `by_owner` (or themselves), never the last one.
+    Remove {
+        /// Who.
+        user: UserId,
+        /// Whether the change is made by an owner (or by the user leaving).
+        by_owner: bool,
+    },
+    /// Set `user`'s role; an owner's only `by_owner`, never leaving no owner.
+    SetRole {
+        /// Who.
+        user: UserId,
+        /// The new role.
+        role: OrganizationRole,
+        /// Whether the change is made by an owner.
+        by_owner: bool,
+    },
+    /// `to` (a member) becomes owner and `from` admin.
+    Transfer {
+        /// The owner handing over.
+        from: UserId,
+        /// The member taking over.
+        to: UserId,
+    },
+}
+
+/// Organisations and their members.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait OrganizationRepository: Send + Sync + 'static {
+    /// Stores `organization` with `owner` as its owner, in one transaction.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn create_organization(
+        &self,
+        organization: Organization,
+        owner: UserId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The organisations `user` belongs to, with their role, personal one first.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn organizations_of(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<Vec<Membership>, StoreError>> + Send;
+
+    /// `user`'s role in `organization`, if a member.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn role_in(
+        &self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> impl Future<Output = Result<Option<OrganizationRole>, StoreError>> + Send;
+
+    /// The members of `organization`, owners first.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn members_of(
+        &self,
+        organization: OrganizationId,
+    ) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
+
+    /// Applies `change`, made by `actor` at `at`, enforcing its rules in the transaction and
+    /// recording it in the audit log there.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails: nothing changed.
+    fn change_membership(
+        &self,
+        organization: OrganizationId,
+        change: MembershipChange,
+        actor: UserId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ChangeOutcome, StoreError>> + Send;
+}
