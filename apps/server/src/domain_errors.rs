@@ -99,6 +99,29 @@ impl From<tollgate_identity::AdministrationError> for ApiError {
     }
 }
 
+impl From<tollgate_identity::OrganizationError> for ApiError {
+    fn from(error: tollgate_identity::OrganizationError) -> Self {
+        use tollgate_identity::OrganizationError;
+        match error {
+            OrganizationError::NotFound | OrganizationError::NotAMember => {
+                ApiError::not_found(error.to_string())
+            }
+            OrganizationError::UnknownUser(_) => {
+                ApiError::not_found(error.to_string()).with_param(Some("email".to_owned()))
+            }
+            OrganizationError::Forbidden(_) => ApiError::forbidden(error.to_string()),
+            OrganizationError::Invalid { field, .. } => {
+                ApiError::validation(error.to_string()).with_param(Some(field.to_owned()))
+            }
+            OrganizationError::Personal => ApiError::validation(error.to_string()),
+            OrganizationError::AlreadyMember | OrganizationError::LastOwner => {
+                ApiError::conflict(error.to_string())
+            }
+            OrganizationError::Store(cause) => ApiError::unavailable(cause),
+        }
+    }
+}
+
 impl From<ProfileError> for ApiError {
     fn from(error: ProfileError) -> Self {
         match error {

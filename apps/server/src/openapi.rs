@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{OpenAiError, Problem};
 use crate::routes::{
-    actions, admin, admin_stats, auth, billing, dto, health, keys, me, openai, plans, pricing,
-    stripe, usage,
+    actions, admin, admin_stats, auth, billing, dto, health, keys, me, openai, organizations,
+    plans, pricing, stripe, usage,
 };
 
 #[derive(OpenApi)]
@@ -41,6 +41,13 @@ use crate::routes::{
         admin::unsuspend,
         admin::audit,
         admin_stats::stats,
+        organizations::create,
+        organizations::list,
+        organizations::members,
+        organizations::add_member,
+        organizations::set_role,
+        organizations::remove_member,
+        organizations::transfer,
         pricing::pricing,
         stripe::stripe_webhook,
         billing::checkout,
@@ -86,6 +93,15 @@ use crate::routes::{
         admin::AuditLog,
         admin_stats::AdminStatsView,
         admin_stats::OrganizationFigures,
+        organizations::CreateOrganization,
+        organizations::OrganizationView,
+        organizations::OrganizationWithRole,
+        organizations::OrganizationList,
+        organizations::AddMember,
+        organizations::ChangeRole,
+        organizations::TransferOwnership,
+        organizations::MemberView,
+        organizations::MemberList,
         stripe::WebhookReceipt,
         billing::CheckoutRequest,
         billing::SessionUrl,
@@ -99,6 +115,7 @@ use crate::routes::{
         (name = "ai", description = "Metered AI actions"),
         (name = "openai", description = "OpenAI-compatible, metered proxy"),
         (name = "admin", description = "Operator administration (role admin)"),
+        (name = "organizations", description = "Organisations (teams) and their members"),
         (name = "billing", description = "Stripe billing: subscriptions and webhooks"),
     )
 )]

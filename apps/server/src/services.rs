@@ -501,3 +501,151 @@ where
         tollgate_billing::AdminStatsService::stats(self, top).await
     }
 }
+
+/// Organisations and their members as the HTTP layer sees them.
+#[async_trait]
+pub trait OrganizationsApi: Send + Sync {
+    async fn create(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<tollgate_identity::Organization, tollgate_identity::OrganizationError>;
+    async fn list(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<tollgate_identity::Membership>, tollgate_identity::OrganizationError>;
+    async fn members(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+    ) -> Result<Vec<tollgate_identity::Member>, tollgate_identity::OrganizationError>;
+    async fn add_member(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        email: &str,
+        role: tollgate_identity::OrganizationRole,
+    ) -> Result<tollgate_identity::Member, tollgate_identity::OrganizationError>;
+    async fn remove_member(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        user: tollgate_kernel::UserId,
+    ) -> Result<(), tollgate_identity::OrganizationError>;
+    async fn set_role(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        user: tollgate_kernel::UserId,
+        role: tollgate_identity::OrganizationRole,
+    ) -> Result<(), tollgate_identity::OrganizationError>;
+    async fn transfer_ownership(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        user: tollgate_kernel::UserId,
+    ) -> Result<(), tollgate_identity::OrganizationError>;
+    async fn scope(
+        &self,
+        principal: &Principal,
+        requested: Option<OrganizationId>,
+    ) -> Result<
+        (OrganizationId, tollgate_identity::OrganizationRole),
+        tollgate_identity::OrganizationError,
+    >;
+    async fn managed_scope(
+        &self,
+        principal: &Principal,
+        requested: Option<OrganizationId>,
+    ) -> Result<OrganizationId, tollgate_identity::OrganizationError>;
+}
+
+#[async_trait]
+impl<O, A, C> OrganizationsApi for tollgate_identity::Organizations<O, A, C>
+where
+    O: tollgate_identity::OrganizationRepository,
+    A: AccountRepository,
+    C: Clock,
+{
+    async fn create(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<tollgate_identity::Organization, tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::create(self, principal, name).await
+    }
+
+    async fn list(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<tollgate_identity::Membership>, tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::list(self, principal).await
+    }
+
+    async fn members(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+    ) -> Result<Vec<tollgate_identity::Member>, tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::members(self, principal, organization).await
+    }
+
+    async fn add_member(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        email: &str,
+        role: tollgate_identity::OrganizationRole,
+    ) -> Result<tollgate_identity::Member, tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::add_member(self, principal, organization, email, role)
+            .await
+    }
+
+    async fn remove_member(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        user: tollgate_kernel::UserId,
+    ) -> Result<(), tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::remove_member(self, principal, organization, user).await
+    }
+
+    async fn set_role(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        user: tollgate_kernel::UserId,
+        role: tollgate_identity::OrganizationRole,
+    ) -> Result<(), tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::set_role(self, principal, organization, user, role).await
+    }
+
+    async fn transfer_ownership(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        user: tollgate_kernel::UserId,
+    ) -> Result<(), tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::transfer_ownership(self, principal, organization, user)
+            .await
+    }
+
+    async fn scope(
+        &self,
+        principal: &Principal,
+        requested: Option<OrganizationId>,
+    ) -> Result<
+        (OrganizationId, tollgate_identity::OrganizationRole),
+        tollgate_identity::OrganizationError,
+    > {
+        tollgate_identity::Organizations::scope(self, principal, requested).await
+    }
+
+    async fn managed_scope(
+        &self,
+        principal: &Principal,
+        requested: Option<OrganizationId>,
+    ) -> Result<OrganizationId, tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::managed_scope(self, principal, requested).await
+    }
+}

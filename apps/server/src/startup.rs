@@ -20,7 +20,8 @@ use tollgate_billing::{
 };
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, Administration,
-    ConfiguredAdmin, EnsureAdminError, IdentityPolicy, IdentityService, RevocationList, SignupMode,
+    ConfiguredAdmin, EnsureAdminError, IdentityPolicy, IdentityService, Organizations,
+    RevocationList, SignupMode,
 };
 use tollgate_kernel::OrganizationId;
 use tollgate_kernel::SystemClock;
@@ -228,6 +229,11 @@ impl Application {
             stripe,
             administration: Arc::new(administration),
             admin_stats: Arc::new(AdminStatsService::new(store.clone(), Arc::new(SystemClock))),
+            organizations: Arc::new(Organizations::new(
+                store.clone(),
+                store.clone(),
+                SystemClock,
+            )),
             readiness: Arc::new(store),
             client_addresses: Arc::new(ClientAddresses::from_header(
                 settings

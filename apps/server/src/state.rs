@@ -44,6 +44,8 @@ pub struct AppServices {
     pub readiness: Arc<dyn Readiness>,
     /// Where the client's address comes from (per-source login lockout).
     pub client_addresses: Arc<crate::client_address::ClientAddresses>,
+    /// Organisations, their members, and which one a request acts for.
+    pub organizations: Arc<dyn crate::services::OrganizationsApi>,
     /// The operator's statistics.
     pub admin_stats: Arc<dyn crate::services::AdminStatsApi>,
     /// Suspension and the audit log.

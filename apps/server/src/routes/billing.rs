@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_billing::CheckoutError;
 use utoipa::ToSchema;
 
-use crate::auth::Authenticated;
+use super::scope::{ManagedScope, OrganizationQuery};
 use crate::error::{ApiError, Problem};
 use crate::json::ApiJson;
 use crate::state::AppState;
@@ -27,19 +27,21 @@ pub struct SessionUrl {
     pub url: String,
 }
 
-/// A Stripe Checkout session subscribing the caller's organisation to a plan.
+/// A Stripe Checkout session subscribing the organisation to a plan (its owners and admins).
 #[utoipa::path(post, path = "/api/v1/billing/checkout", tag = "billing",
-    request_body = CheckoutRequest, security(("bearer" = [])),
+    request_body = CheckoutRequest, params(OrganizationQuery), security(("bearer" = [])),
     responses(
         (status = 201, description = "The Checkout page", body = SessionUrl),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A member, not an owner or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a member of that organisation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No such plan, or one not sold online (`validation`)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Stripe refused the request", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stripe billing is not configured, or Stripe is unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn checkout(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    ManagedScope(principal): ManagedScope,
     ApiJson(request): ApiJson<CheckoutRequest>,
 ) -> Result<(StatusCode, Json<SessionUrl>), ApiError> {
     let pages = &configured(&state)?.pages;
@@ -50,18 +52,21 @@ pub async fn checkout(
     Ok((StatusCode::CREATED, Json(SessionUrl { url })))
 }
 
-/// A Stripe customer-portal session of the caller's organisation.
-#[utoipa::path(post, path = "/api/v1/billing/portal", tag = "billing", security(("bearer" = [])),
+/// A Stripe customer-portal session of the organisation (its owners and admins).
+#[utoipa::path(post, path = "/api/v1/billing/portal", tag = "billing", params(OrganizationQuery),
+    security(("bearer" = [])),
     responses(
         (status = 201, description = "The portal page", body = SessionUrl),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A member, not an owner or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a member of that organisation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The organisation has never subscribed (`conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Stripe refused the request", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stripe billing is not configured, or Stripe is unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn portal(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    ManagedScope(principal): ManagedScope,
 ) -> Result<(StatusCode, Json<SessionUrl>), ApiError> {
     let pages = &configured(&state)?.pages;
     let url = pages

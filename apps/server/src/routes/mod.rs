@@ -10,6 +10,7 @@ pub mod health;
 pub mod keys;
 pub mod me;
 pub mod openai;
+pub mod organizations;
 pub mod plans;
 pub mod pricing;
 pub mod scope;
@@ -17,7 +18,7 @@ pub mod stripe;
 pub mod usage;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 
 use crate::state::AppState;
 
@@ -41,6 +42,22 @@ pub fn bounded() -> Router<AppState> {
         .route("/api/v1/usage", get(usage::usage))
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/pricing", get(pricing::pricing))
+        .route(
+            "/api/v1/organizations",
+            post(organizations::create).get(organizations::list),
+        )
+        .route(
+            "/api/v1/organizations/{id}/members",
+            post(organizations::add_member).get(organizations::members),
+        )
+        .route(
+            "/api/v1/organizations/{id}/members/{user_id}",
+            patch(organizations::set_role).delete(organizations::remove_member),
+        )
+        .route(
+            "/api/v1/organizations/{id}/owner",
+            post(organizations::transfer),
+        )
         .route("/admin/audit", get(admin::audit))
         .route("/admin/stats", get(admin_stats::stats))
         .route("/admin/organizations/{id}/suspend", post(admin::suspend))

@@ -36,3 +36,50 @@ impl<S: Send + Sync> FromRequestParts<S> for OrganizationScope {
         }
     }
 }
+
+/// The caller, acting for the organisation the request names (`?organization_id=`) or else its
+/// own, as a member of it: `principal.organization_id` is that organisation. Not a member is
+/// 404.
+pub struct Scoped {
+    pub principal: tollgate_identity::Principal,
+    pub role: tollgate_identity::OrganizationRole,
+}
+
+impl FromRequestParts<crate::state::AppState> for Scoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let crate::auth::Authenticated(mut principal) =
+            crate::auth::Authenticated::from_request_parts(parts, state).await?;
+        let OrganizationScope(requested) =
+            OrganizationScope::from_request_parts(parts, state).await?;
+        let (organization, role) = state.organizations.scope(&principal, requested).await?;
+        principal.organization_id = organization;
+        Ok(Self { principal, role })
+    }
+}
+
+/// Like [`Scoped`], for what only the organisation's owners and admins may do: a member is 403.
+pub struct ManagedScope(pub tollgate_identity::Principal);
+
+impl FromRequestParts<crate::state::AppState> for ManagedScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let crate::auth::Authenticated(mut principal) =
+            crate::auth::Authenticated::from_request_parts(parts, state).await?;
+        let OrganizationScope(requested) =
+            OrganizationScope::from_request_parts(parts, state).await?;
+        principal.organization_id = state
+            .organizations
+            .managed_scope(&principal, requested)
+            .await?;
+        Ok(Self(principal))
+    }
+}

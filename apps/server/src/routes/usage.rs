@@ -6,8 +6,7 @@ use tollgate_kernel::Micros;
 use utoipa::ToSchema;
 
 use super::dto::Timestamp;
-use super::scope::{OrganizationQuery, OrganizationScope};
-use crate::auth::Authenticated;
+use super::scope::{OrganizationQuery, Scoped};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -67,15 +66,9 @@ pub struct UsageView {
     ))]
 pub async fn usage(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    OrganizationScope(organization): OrganizationScope,
+    Scoped { principal, .. }: Scoped,
 ) -> Result<Json<UsageView>, ApiError> {
-    let organization = match organization {
-        Some(id) if id != principal.organization_id => {
-            return Err(ApiError::not_found("organization not found"));
-        }
-        _ => principal.organization_id,
-    };
+    let organization = principal.organization_id;
     let report = state
         .usage_reports
         .report(organization)

@@ -19,6 +19,7 @@ mod login;
 mod meter_billing;
 mod metered_concurrency;
 mod openai_sdk;
+mod organizations;
 mod password;
 mod plans;
 mod server_process;

@@ -296,6 +296,36 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
             .into_result()
     }
 
+    /// The organisation a request acts for — `requested`, or else the caller's own (an API
+    /// key's, or a login's personal one) — with the caller's role in it. Not a member, or an
+    /// API key naming another organisation, is `NotFound`.
+    ///
+    /// # Errors
+    /// [`OrganizationError`].
+    pub async fn scope(
+        &self,
+        principal: &Principal,
+        requested: Option<OrganizationId>,
+    ) -> Result<(OrganizationId, OrganizationRole), OrganizationError> {
+        let organization = requested.unwrap_or(principal.organization_id);
+        Ok((organization, self.role_of(principal, organization).await?))
+    }
+
+    /// Like [`scope`](Self::scope), for what only owners and admins may do (billing, webhook
+    /// endpoints): a member is `Forbidden`.
+    ///
+    /// # Errors
+    /// [`OrganizationError`].
+    pub async fn managed_scope(
+        &self,
+        principal: &Principal,
+        requested: Option<OrganizationId>,
+    ) -> Result<OrganizationId, OrganizationError> {
+        let (organization, role) = self.scope(principal, requested).await?;
+        require_manager(role)?;
+        Ok(organization)
+    }
+
     /// The caller's role in `organization`; not a member (or an API key of another
     /// organisation) is `NotFound`.
     async fn role_of(

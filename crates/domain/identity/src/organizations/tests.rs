@@ -289,3 +289,32 @@ async fn only_owners_make_owners_and_transfer_ownership() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_request_acts_for_the_named_organisation_only_as_its_member() {
+    let caller = user(AuthMethod::AccessToken);
+    let team = OrganizationId::new();
+    let mut organizations = MockOrganizationRepository::new();
+    organizations.expect_role_in().returning(move |org, _| {
+        let role = (org == team).then_some(OrganizationRole::Member);
+        Box::pin(async move { Ok(role) })
+    });
+    let service = service(organizations, MockAccountRepository::new());
+    assert_eq!(
+        service.scope(&caller, Some(team)).await.unwrap(),
+        (team, OrganizationRole::Member)
+    );
+    assert!(matches!(
+        service.managed_scope(&caller, Some(team)).await,
+        Err(OrganizationError::Forbidden(_))
+    ));
+    assert!(matches!(
+        service.scope(&caller, Some(OrganizationId::new())).await,
+        Err(OrganizationError::NotFound)
+    ));
+    // Without a name, the caller's own organisation (here not a membership the mock knows).
+    assert!(matches!(
+        service.scope(&caller, None).await,
+        Err(OrganizationError::NotFound)
+    ));
+}

@@ -1,0 +1,282 @@
+//! Organisations and their members: `/api/v1/organizations…`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tollgate_identity::{Member, OrganizationRole};
+use tollgate_kernel::{OrganizationId, UserId};
+use utoipa::ToSchema;
+
+use super::dto::Timestamp;
+use crate::auth::Authenticated;
+use crate::error::{ApiError, Problem};
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateOrganization {
+    /// 1 to 100 characters.
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationView {
+    pub id: String,
+    pub name: String,
+    /// Always `free` for a new organisation: plans change through billing or an operator.
+    pub plan: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationWithRole {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    /// The caller's role: `owner`, `admin` or `member`.
+    pub role: String,
+    /// Whether it is the caller's personal organisation.
+    pub personal: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationList {
+    pub organizations: Vec<OrganizationWithRole>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddMember {
+    /// The e-mail of a user who has an account.
+    pub email: String,
+    /// `admin` or `member`.
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangeRole {
+    /// `owner` (owners only), `admin` or `member`.
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TransferOwnership {
+    /// The member who becomes owner; the caller becomes admin.
+    pub user_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub joined_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    pub members: Vec<MemberView>,
+}
+
+impl From<Member> for MemberView {
+    fn from(member: Member) -> Self {
+        Self {
+            user_id: member.user_id.to_string(),
+            email: member.email.to_string(),
+            role: member.role.as_str().to_owned(),
+            joined_at: member.joined_at.into(),
+        }
+    }
+}
+
+fn organization(raw: &str) -> Result<OrganizationId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found("organization not found"))
+}
+
+fn user(raw: &str) -> Result<UserId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found("not a member of this organization"))
+}
+
+fn role(raw: &str) -> Result<OrganizationRole, ApiError> {
+    OrganizationRole::parse(raw).ok_or_else(|| {
+        ApiError::validation("role must be owner, admin or member")
+            .with_param(Some("role".to_owned()))
+    })
+}
+
+/// Create an organisation; the caller becomes its owner. It starts on Free.
+#[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations",
+    request_body = CreateOrganization, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = OrganizationView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An API key (organisations are created with a login)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid name", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<CreateOrganization>,
+) -> Result<(StatusCode, Json<OrganizationView>), ApiError> {
+    let created = state.organizations.create(&principal, &body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(OrganizationView {
+            id: created.id.to_string(),
+            name: created.name,
+            plan: created.plan.to_string(),
+        }),
+    ))
+}
+
+/// The organisations the caller belongs to (an API key: its own), personal first.
+#[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "With the caller's role in each", body = OrganizationList),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<OrganizationList>, ApiError> {
+    let memberships = state.organizations.list(&principal).await?;
+    Ok(Json(OrganizationList {
+        organizations: memberships
+            .into_iter()
+            .map(|m| OrganizationWithRole {
+                id: m.organization.id.to_string(),
+                name: m.organization.name,
+                plan: m.organization.plan.to_string(),
+                role: m.role.as_str().to_owned(),
+                personal: m.organization.personal,
+            })
+            .collect(),
+    }))
+}
+
+/// The organisation's members, owners first (any member may look).
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/members", tag = "organizations",
+    params(("id" = String, Path, description = "The organisation")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Its members", body = MemberList),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation, or not a member", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn members(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<MemberList>, ApiError> {
+    let members = state
+        .organizations
+        .members(&principal, organization(&id)?)
+        .await?;
+    Ok(Json(MemberList {
+        members: members.into_iter().map(MemberView::from).collect(),
+    }))
+}
+
+/// Add a user (who has an account) as `admin` or `member` (owners and admins only).
+#[utoipa::path(post, path = "/api/v1/organizations/{id}/members", tag = "organizations",
+    params(("id" = String, Path, description = "The organisation")), request_body = AddMember,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Added", body = MemberView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A member, not an owner or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation (or not a member), or no user has that e-mail", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already a member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid e-mail or role, or a personal organisation", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AddMember>,
+) -> Result<(StatusCode, Json<MemberView>), ApiError> {
+    let organization = organization(&id)?;
+    let role = role(&body.role)?;
+    let member = state
+        .organizations
+        .add_member(&principal, organization, &body.email, role)
+        .await?;
+    Ok((StatusCode::CREATED, Json(member.into())))
+}
+
+/// Change a member's role (owners and admins; only owners make or unmake owners).
+#[utoipa::path(patch, path = "/api/v1/organizations/{id}/members/{user_id}", tag = "organizations",
+    params(("id" = String, Path, description = "The organisation"),
+           ("user_id" = String, Path, description = "The member")),
+    request_body = ChangeRole, security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed for the caller's role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation or member", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It would leave no owner", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid role", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, member)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ChangeRole>,
+) -> Result<StatusCode, ApiError> {
+    let organization = organization(&id)?;
+    let role = role(&body.role)?;
+    state
+        .organizations
+        .set_role(&principal, organization, user(&member)?, role)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a member (owners and admins), or leave (yourself). The last owner stays.
+#[utoipa::path(delete, path = "/api/v1/organizations/{id}/members/{user_id}", tag = "organizations",
+    params(("id" = String, Path, description = "The organisation"),
+           ("user_id" = String, Path, description = "The member")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed for the caller's role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation or member", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The last owner", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, member)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .organizations
+        .remove_member(&principal, organization(&id)?, user(&member)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Hand ownership to a member (owners only); the caller becomes admin.
+#[utoipa::path(post, path = "/api/v1/organizations/{id}/owner", tag = "organizations",
+    params(("id" = String, Path, description = "The organisation")),
+    request_body = TransferOwnership, security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Transferred"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an owner", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation or member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A personal organisation", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn transfer(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TransferOwnership>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .organizations
+        .transfer_ownership(&principal, organization(&id)?, user(&body.user_id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
