@@ -24,6 +24,7 @@ mod m20261129_000014_stripe_customers;
 mod m20261129_000015_revenue;
 mod m20261130_000016_meter_events;
 mod m20261130_000017_audit_log;
+mod m20261130_000018_webhooks;
 
 pub struct Migrator;
 
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000015_revenue::Migration),
             Box::new(m20261130_000016_meter_events::Migration),
             Box::new(m20261130_000017_audit_log::Migration),
+            Box::new(m20261130_000018_webhooks::Migration),
         ]
     }
 }

@@ -33,6 +33,8 @@ mod subscription_changes;
 mod subscriptions;
 mod time;
 mod usage_ledger;
+mod usage_levels;
 mod usage_snapshot;
+mod webhooks;
 
 pub use connect::{AppliedMigration, ConnectError, DatabaseUrl, DatabaseUrlError, SqlStore};

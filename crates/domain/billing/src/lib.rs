@@ -60,6 +60,7 @@ mod subscription_changes;
 mod subscriptions;
 mod usage;
 mod usage_meter;
+mod webhooks;
 
 pub use admin_stats::{
     AdminStats, AdminStatsService, OrganizationMonth, OrganizationStats, StatsFigures, StatsReader,
@@ -94,4 +95,10 @@ pub use usage_meter::{
     Aggregated, CLAIM_DURATION, HoldReason, IDENTIFIER_MEMORY, MAX_RETRY_DELAY, MeterDelivery,
     MeterOutbox, MeterSink, OLDEST_ACCEPTED, PendingMeterEvent, SEND_BATCH, Sent, UsageChange,
     UsageChangeOutcome, UsageMeter, meter_identifier, retry_delay,
+};
+pub use webhooks::{
+    AlertEvent, Alerts, AttemptOutcome, DeliveryRecord, DeliveryResponse, DeliveryStatus,
+    DispatchReport, DueDelivery, EndpointError, EventType, MAX_ENDPOINTS, NewEndpoint,
+    OrganizationLevels, OutboundMessage, RETRY_SCHEDULE, UrlGuard, UsageLevels, WebhookDispatcher,
+    WebhookEndpoint, WebhookEndpoints, WebhookSender, WebhookStore,
 };
