@@ -71,3 +71,34 @@ pub async fn apply_lapses(events: Arc<dyn PaymentEventsApi>) {
         }
     }
 }
+
+/// How often due webhook deliveries are looked for: the first retry waits five seconds.
+const DELIVERY_POLL: Duration = Duration::from_secs(1);
+
+/// How often recorded usage is checked against quotas and budgets.
+const THRESHOLD_CHECK: Duration = Duration::from_secs(5);
+
+/// Sends due webhook deliveries, and enqueues alerts: thresholds every five seconds,
+/// subscription changes every second.
+pub async fn deliver_webhooks(workers: Arc<dyn crate::services::WebhookWorkersApi>) {
+    let mut next_threshold_check = Instant::now();
+    loop {
+        if let Err(error) = workers.follow_subscription_changes().await {
+            tracing::warn!(%error, "could not follow subscription changes; will retry");
+        }
+        if Instant::now() >= next_threshold_check {
+            next_threshold_check = Instant::now() + THRESHOLD_CHECK;
+            if let Err(error) = workers.check_thresholds().await {
+                tracing::warn!(%error, "could not check quota thresholds; will retry");
+            }
+        }
+        match workers.dispatch_due().await {
+            Ok(report) if report.failed > 0 => {
+                tracing::warn!(failed = report.failed, "webhook deliveries given up")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not send webhooks; will retry"),
+        }
+        tokio::time::sleep(DELIVERY_POLL).await;
+    }
+}

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{OpenAiError, Problem};
 use crate::routes::{
     actions, admin, admin_stats, auth, billing, dto, health, keys, me, openai, organizations,
-    plans, pricing, stripe, usage,
+    plans, pricing, stripe, usage, webhook_endpoints,
 };
 
 #[derive(OpenApi)]
@@ -48,6 +48,10 @@ use crate::routes::{
         organizations::set_role,
         organizations::remove_member,
         organizations::transfer,
+        webhook_endpoints::create,
+        webhook_endpoints::list,
+        webhook_endpoints::delete,
+        webhook_endpoints::deliveries,
         pricing::pricing,
         stripe::stripe_webhook,
         billing::checkout,
@@ -102,6 +106,12 @@ use crate::routes::{
         organizations::TransferOwnership,
         organizations::MemberView,
         organizations::MemberList,
+        webhook_endpoints::CreateEndpoint,
+        webhook_endpoints::CreatedEndpoint,
+        webhook_endpoints::EndpointView,
+        webhook_endpoints::EndpointList,
+        webhook_endpoints::DeliveryView,
+        webhook_endpoints::DeliveryList,
         stripe::WebhookReceipt,
         billing::CheckoutRequest,
         billing::SessionUrl,
@@ -116,6 +126,7 @@ use crate::routes::{
         (name = "openai", description = "OpenAI-compatible, metered proxy"),
         (name = "admin", description = "Operator administration (role admin)"),
         (name = "organizations", description = "Organisations (teams) and their members"),
+        (name = "webhooks", description = "Outbound webhooks: quota alerts, budget refusals, subscription changes"),
         (name = "billing", description = "Stripe billing: subscriptions and webhooks"),
     )
 )]

@@ -649,3 +649,112 @@ where
         tollgate_identity::Organizations::managed_scope(self, principal, requested).await
     }
 }
+
+/// An organisation's webhook endpoints as the HTTP layer sees them.
+#[async_trait]
+pub trait WebhookEndpointsApi: Send + Sync {
+    async fn create(
+        &self,
+        organization: OrganizationId,
+        request: tollgate_billing::NewEndpoint,
+    ) -> Result<tollgate_billing::WebhookEndpoint, tollgate_billing::EndpointError>;
+    async fn list(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Vec<tollgate_billing::WebhookEndpoint>, tollgate_billing::EndpointError>;
+    async fn delete(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+    ) -> Result<(), tollgate_billing::EndpointError>;
+    async fn deliveries(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+    ) -> Result<Vec<tollgate_billing::DeliveryRecord>, tollgate_billing::EndpointError>;
+}
+
+#[async_trait]
+impl<S, G, C> WebhookEndpointsApi for tollgate_billing::WebhookEndpoints<S, G, C>
+where
+    S: tollgate_billing::WebhookStore,
+    G: tollgate_billing::UrlGuard,
+    C: Clock,
+{
+    async fn create(
+        &self,
+        organization: OrganizationId,
+        request: tollgate_billing::NewEndpoint,
+    ) -> Result<tollgate_billing::WebhookEndpoint, tollgate_billing::EndpointError> {
+        tollgate_billing::WebhookEndpoints::create(self, organization, request).await
+    }
+
+    async fn list(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Vec<tollgate_billing::WebhookEndpoint>, tollgate_billing::EndpointError> {
+        tollgate_billing::WebhookEndpoints::list(self, organization).await
+    }
+
+    async fn delete(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+    ) -> Result<(), tollgate_billing::EndpointError> {
+        tollgate_billing::WebhookEndpoints::delete(self, organization, id).await
+    }
+
+    async fn deliveries(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+    ) -> Result<Vec<tollgate_billing::DeliveryRecord>, tollgate_billing::EndpointError> {
+        tollgate_billing::WebhookEndpoints::deliveries(self, organization, id).await
+    }
+}
+
+/// Webhook delivery and alert detection as the background workers see them.
+#[async_trait]
+pub trait WebhookWorkersApi: Send + Sync {
+    async fn dispatch_due(
+        &self,
+    ) -> Result<tollgate_billing::DispatchReport, tollgate_identity::StoreError>;
+    async fn check_thresholds(&self) -> Result<u32, tollgate_identity::StoreError>;
+    async fn follow_subscription_changes(&self) -> Result<u32, tollgate_identity::StoreError>;
+}
+
+/// The dispatcher and the alert finder, together.
+pub struct WebhookWorkers<D, A> {
+    pub dispatcher: D,
+    pub alerts: std::sync::Arc<A>,
+}
+
+#[async_trait]
+impl<S, W, C, S2, U, L, C2> WebhookWorkersApi
+    for WebhookWorkers<
+        tollgate_billing::WebhookDispatcher<S, W, C>,
+        tollgate_billing::Alerts<S2, U, L, C2>,
+    >
+where
+    S: tollgate_billing::WebhookStore,
+    W: tollgate_billing::WebhookSender,
+    C: Clock,
+    S2: tollgate_billing::WebhookStore,
+    U: tollgate_billing::UsageLevels,
+    L: tollgate_billing::SubscriptionChangeLog,
+    C2: Clock,
+{
+    async fn dispatch_due(
+        &self,
+    ) -> Result<tollgate_billing::DispatchReport, tollgate_identity::StoreError> {
+        self.dispatcher.dispatch_due().await
+    }
+
+    async fn check_thresholds(&self) -> Result<u32, tollgate_identity::StoreError> {
+        self.alerts.check_thresholds().await
+    }
+
+    async fn follow_subscription_changes(&self) -> Result<u32, tollgate_identity::StoreError> {
+        self.alerts.follow_subscription_changes().await
+    }
+}

@@ -14,9 +14,10 @@ use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_billing::{
-    ActionPrompt, AdminStatsService, CallAdmission, Checkouts, Idempotency, LeasedSettler,
-    MeterLedger, MeterLedgerReader as _, MeteredCalls, PlanOffer, PricingRules, ReturnUrls,
-    SettlementQueue, Settler, SubscriptionRules, Subscriptions, UsageMeter, UsageReports,
+    ActionPrompt, AdminStatsService, Alerts, CallAdmission, Checkouts, Idempotency, LeasedSettler,
+    MeterLedger, MeterLedgerReader as _, MeteredCalls, PlanOffer, PricingRules, RefusalAlerts,
+    ReturnUrls, SettlementQueue, Settler, SubscriptionRules, Subscriptions, UsageMeter,
+    UsageReports, WebhookDispatcher, WebhookEndpoints,
 };
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, Administration,
@@ -35,6 +36,7 @@ use tollgate_quotas::{
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 use tollgate_sql::{AppliedMigration, DatabaseUrl, SqlStore};
 use tollgate_stripe::{CatalogPlan, CatalogRequest, StripeClient, StripeConfig, StripeMeter};
+use tollgate_webhooks::{HttpWebhookSender, ResolvingGuard};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -81,12 +83,6 @@ impl Application {
         // Parsed once, first: a wrong URL is reported as such, and the JWT key (kept beside a
         // SQLite file) is placed from the parsed form.
         let database = DatabaseUrl::parse(&settings.database.url).context("database.url")?;
-        for section in settings.unused_sections() {
-            tracing::warn!(
-                section,
-                "configuration section is accepted but not used by this release"
-            );
-        }
         let key_home = match &database {
             DatabaseUrl::Sqlite(Some(file)) => jwt_secret::KeyHome::SqliteFile(file),
             DatabaseUrl::Sqlite(None) => jwt_secret::KeyHome::InMemory,
@@ -193,17 +189,32 @@ impl Application {
             })
         });
         let per_call = SettlementPort(settlements.clone());
+        let alerts = Arc::new(Alerts::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            Arc::new(settings.plan_catalog()?),
+            Arc::new(SystemClock),
+        ));
         let chat = match &leases {
             Some(runtime) => metered_calls(
                 &settings,
-                Arc::new(LeasedMetering::new(
-                    metering_service,
-                    runtime.escrow.clone(),
+                Arc::new(RefusalAlerts::new(
+                    Arc::new(LeasedMetering::new(
+                        metering_service,
+                        runtime.escrow.clone(),
+                    )),
+                    alerts.clone(),
                 )),
                 LeasedSettler::new(runtime.escrow.clone(), runtime.queue.clone(), per_call),
             )?,
-            None => metered_calls(&settings, metering_service, per_call)?,
+            None => metered_calls(
+                &settings,
+                Arc::new(RefusalAlerts::new(metering_service, alerts.clone())),
+                per_call,
+            )?,
         };
+        let (webhooks, webhook_workers) = outbound_webhooks(&settings, &store, alerts)?;
 
         let stripe = stripe_webhooks(&settings, store.clone())?;
         let meter = usage_billing(&settings, store.clone())?;
@@ -229,6 +240,7 @@ impl Application {
             stripe,
             administration: Arc::new(administration),
             admin_stats: Arc::new(AdminStatsService::new(store.clone(), Arc::new(SystemClock))),
+            webhooks,
             organizations: Arc::new(Organizations::new(
                 store.clone(),
                 store.clone(),
@@ -261,6 +273,9 @@ impl Application {
         if let Some(meter) = meter {
             background.push(tokio::spawn(billing_workers::bill_usage(meter)));
         }
+        background.push(tokio::spawn(billing_workers::deliver_webhooks(
+            webhook_workers,
+        )));
         if let Some(events) = lapses {
             background.push(tokio::spawn(billing_workers::apply_lapses(events)));
         }
@@ -648,6 +663,40 @@ impl RateLimiter for ConfiguredLimiter {
 
 /// Stripe's API when `stripe.api_base` is not set.
 const STRIPE_API: &str = "https://api.stripe.com";
+
+// ---- Outbound webhooks, from `[webhooks]` ----
+
+type SqlAlerts = Alerts<SqlStore, SqlStore, SqlStore, SystemClock>;
+
+/// The endpoints service and the delivery workers.
+fn outbound_webhooks(
+    settings: &Settings,
+    store: &SqlStore,
+    alerts: Arc<SqlAlerts>,
+) -> anyhow::Result<(
+    Arc<dyn crate::services::WebhookEndpointsApi>,
+    Arc<dyn crate::services::WebhookWorkersApi>,
+)> {
+    let allow_private = settings
+        .webhooks
+        .as_ref()
+        .and_then(|webhooks| webhooks.allow_private)
+        .unwrap_or(false);
+    let guard = ResolvingGuard::new(allow_private);
+    let sender = HttpWebhookSender::new(guard, tollgate_webhooks::DEFAULT_TIMEOUT)
+        .map_err(|error| anyhow::anyhow!("building the webhook sender: {error}"))?;
+    let endpoints = WebhookEndpoints::new(
+        store.clone(),
+        guard,
+        Arc::new(SystemClock),
+        tollgate_webhooks::new_secret,
+    );
+    let workers = crate::services::WebhookWorkers {
+        dispatcher: WebhookDispatcher::new(store.clone(), sender, Arc::new(SystemClock)),
+        alerts,
+    };
+    Ok((Arc::new(endpoints), Arc::new(workers)))
+}
 
 /// The Stripe client of `[stripe]`.
 fn stripe_client(stripe: &crate::settings::StripeSettings) -> anyhow::Result<StripeClient> {

@@ -46,6 +46,8 @@ pub struct AppServices {
     pub client_addresses: Arc<crate::client_address::ClientAddresses>,
     /// Organisations, their members, and which one a request acts for.
     pub organizations: Arc<dyn crate::services::OrganizationsApi>,
+    /// The organisations' outbound webhook endpoints.
+    pub webhooks: Arc<dyn crate::services::WebhookEndpointsApi>,
     /// The operator's statistics.
     pub admin_stats: Arc<dyn crate::services::AdminStatsApi>,
     /// Suspension and the audit log.

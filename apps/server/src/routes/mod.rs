@@ -16,6 +16,7 @@ pub mod pricing;
 pub mod scope;
 pub mod stripe;
 pub mod usage;
+pub mod webhook_endpoints;
 
 use axum::Router;
 use axum::routing::{delete, get, patch, post};
@@ -57,6 +58,18 @@ pub fn bounded() -> Router<AppState> {
         .route(
             "/api/v1/organizations/{id}/owner",
             post(organizations::transfer),
+        )
+        .route(
+            "/api/v1/webhook-endpoints",
+            post(webhook_endpoints::create).get(webhook_endpoints::list),
+        )
+        .route(
+            "/api/v1/webhook-endpoints/{id}",
+            delete(webhook_endpoints::delete),
+        )
+        .route(
+            "/api/v1/webhook-endpoints/{id}/deliveries",
+            get(webhook_endpoints::deliveries),
         )
         .route("/admin/audit", get(admin::audit))
         .route("/admin/stats", get(admin_stats::stats))

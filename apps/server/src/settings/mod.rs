@@ -150,8 +150,10 @@ mod tests {
             settings.plans["free"].daily_quota.as_ref().unwrap()["chat"],
             50
         );
-        assert!(!settings.unused_sections().contains(&"stripe"));
-        assert!(settings.unused_sections().contains(&"webhooks"));
+        assert_eq!(
+            settings.webhooks.as_ref().and_then(|w| w.allow_private),
+            Some(false)
+        );
         let stripe = settings.stripe.as_ref().unwrap();
         assert_eq!(stripe.grace_period(), chrono::Duration::days(3));
         assert_eq!(

@@ -442,14 +442,3 @@ impl Default for RateLimitSettings {
         }
     }
 }
-
-impl Settings {
-    /// Keys that are accepted but whose feature this release does not have yet.
-    pub fn unused_sections(&self) -> Vec<&'static str> {
-        let mut unused = Vec::new();
-        if self.webhooks.is_some() {
-            unused.push("webhooks");
-        }
-        unused
-    }
-}

@@ -31,3 +31,4 @@ mod stripe_webhooks;
 mod suspension;
 mod timestamps;
 mod tokens;
+mod webhooks;

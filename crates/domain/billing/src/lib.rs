@@ -97,8 +97,8 @@ pub use usage_meter::{
     UsageChangeOutcome, UsageMeter, meter_identifier, retry_delay,
 };
 pub use webhooks::{
-    AlertEvent, Alerts, AttemptOutcome, DeliveryRecord, DeliveryResponse, DeliveryStatus,
-    DispatchReport, DueDelivery, EndpointError, EventType, MAX_ENDPOINTS, NewEndpoint,
-    OrganizationLevels, OutboundMessage, RETRY_SCHEDULE, UrlGuard, UsageLevels, WebhookDispatcher,
-    WebhookEndpoint, WebhookEndpoints, WebhookSender, WebhookStore,
+    AlertEvent, Alerts, AttemptOutcome, BudgetRefusals, DeliveryRecord, DeliveryResponse,
+    DeliveryStatus, DispatchReport, DueDelivery, EndpointError, EventType, MAX_ENDPOINTS,
+    NewEndpoint, OrganizationLevels, OutboundMessage, RETRY_SCHEDULE, RefusalAlerts, UrlGuard,
+    UsageLevels, WebhookDispatcher, WebhookEndpoint, WebhookEndpoints, WebhookSender, WebhookStore,
 };

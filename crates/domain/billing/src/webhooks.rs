@@ -18,6 +18,7 @@ mod dispatch;
 mod endpoints;
 mod events;
 mod ports;
+mod refusals;
 mod schedule;
 mod store;
 
@@ -26,6 +27,7 @@ pub use dispatch::{DispatchReport, WebhookDispatcher};
 pub use endpoints::{EndpointError, MAX_ENDPOINTS, NewEndpoint, WebhookEndpoints};
 pub use events::{AlertEvent, EventType};
 pub use ports::{DeliveryResponse, OutboundMessage, UrlGuard, WebhookSender};
+pub use refusals::{BudgetRefusals, RefusalAlerts};
 pub use schedule::RETRY_SCHEDULE;
 pub use store::{
     AttemptOutcome, DeliveryRecord, DeliveryStatus, DueDelivery, WebhookEndpoint, WebhookStore,

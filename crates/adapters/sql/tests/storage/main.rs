@@ -11,6 +11,7 @@ mod organizations;
 mod sessions;
 mod subscriptions;
 mod usage_rollups;
+mod webhooks;
 
 use chrono::{DateTime, Duration, Utc};
 use tollgate_identity::ports::AccountRepository;

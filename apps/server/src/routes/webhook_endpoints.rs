@@ -1,0 +1,223 @@
+//! An organisation's outbound webhook endpoints: `/api/v1/webhook-endpoints…` (owners and
+//! admins, `?organization_id=` as elsewhere).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tollgate_billing::{EndpointError, NewEndpoint, WebhookEndpoint};
+use utoipa::ToSchema;
+
+use super::dto::Timestamp;
+use super::scope::{ManagedScope, OrganizationQuery};
+use crate::error::{ApiError, Problem};
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateEndpoint {
+    /// An http(s) URL that resolves to public addresses.
+    pub url: String,
+    /// Event types it receives (`quota.threshold_reached`, `budget.exceeded`,
+    /// `subscription.updated`); absent: all.
+    pub events: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedEndpoint {
+    pub id: String,
+    pub url: String,
+    /// `whsec_…`: verifies the `webhook-signature` of deliveries. Shown only here.
+    pub secret: String,
+    pub events: Option<Vec<String>>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointView {
+    pub id: String,
+    pub url: String,
+    pub events: Option<Vec<String>>,
+    pub created_at: Timestamp,
+    /// Why it no longer receives deliveries (a 410 answer, or failures through the whole
+    /// retry schedule); `null` while live.
+    pub disabled_reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    pub endpoints: Vec<EndpointView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// The `webhook-id` header: the same on every attempt.
+    pub webhook_id: String,
+    pub event: String,
+    pub attempts: u32,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    /// Newest first, at most 100.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+fn event_names(endpoint: &WebhookEndpoint) -> Option<Vec<String>> {
+    endpoint
+        .events
+        .as_ref()
+        .map(|types| types.iter().map(|t| t.as_str().to_owned()).collect())
+}
+
+fn endpoint_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found("webhook endpoint not found"))
+}
+
+fn problem(error: EndpointError) -> ApiError {
+    match error {
+        EndpointError::InvalidUrl(_) => {
+            ApiError::validation(error.to_string()).with_param(Some("url".to_owned()))
+        }
+        EndpointError::UnknownEvent(_) => {
+            ApiError::validation(error.to_string()).with_param(Some("events".to_owned()))
+        }
+        EndpointError::TooMany => ApiError::conflict(error.to_string()),
+        EndpointError::NotFound => ApiError::not_found(error.to_string()),
+        EndpointError::Store(cause) => ApiError::unavailable(cause),
+    }
+}
+
+/// Register an endpoint; its signing secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/webhook-endpoints", tag = "webhooks",
+    params(OrganizationQuery), request_body = CreateEndpoint, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered", body = CreatedEndpoint),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A member, not an owner or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a member of that organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already 20 endpoints", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an http(s) URL, a private address, or an unknown event type", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    ManagedScope(principal): ManagedScope,
+    ApiJson(body): ApiJson<CreateEndpoint>,
+) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
+    let endpoint = state
+        .webhooks
+        .create(
+            principal.organization_id,
+            NewEndpoint {
+                url: body.url,
+                events: body.events,
+            },
+        )
+        .await
+        .map_err(problem)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedEndpoint {
+            id: endpoint.id.to_string(),
+            events: event_names(&endpoint),
+            url: endpoint.url,
+            secret: endpoint.secret,
+            created_at: endpoint.created_at.into(),
+        }),
+    ))
+}
+
+/// The organisation's endpoints (no secrets).
+#[utoipa::path(get, path = "/api/v1/webhook-endpoints", tag = "webhooks",
+    params(OrganizationQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Oldest first", body = EndpointList),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A member, not an owner or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a member of that organisation", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    ManagedScope(principal): ManagedScope,
+) -> Result<Json<EndpointList>, ApiError> {
+    let endpoints = state
+        .webhooks
+        .list(principal.organization_id)
+        .await
+        .map_err(problem)?;
+    Ok(Json(EndpointList {
+        endpoints: endpoints
+            .into_iter()
+            .map(|endpoint| EndpointView {
+                id: endpoint.id.to_string(),
+                events: event_names(&endpoint),
+                url: endpoint.url,
+                created_at: endpoint.created_at.into(),
+                disabled_reason: endpoint.disabled_reason,
+            })
+            .collect(),
+    }))
+}
+
+/// Delete an endpoint and its pending deliveries.
+#[utoipa::path(delete, path = "/api/v1/webhook-endpoints/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint"), OrganizationQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A member, not an owner or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint in this organisation", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ManagedScope(principal): ManagedScope,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .webhooks
+        .delete(principal.organization_id, endpoint_id(&id)?)
+        .await
+        .map_err(problem)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An endpoint's delivery log.
+#[utoipa::path(get, path = "/api/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint"), OrganizationQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = DeliveryList),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A member, not an owner or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint in this organisation", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    ManagedScope(principal): ManagedScope,
+    Path(id): Path<String>,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let deliveries = state
+        .webhooks
+        .deliveries(principal.organization_id, endpoint_id(&id)?)
+        .await
+        .map_err(problem)?;
+    Ok(Json(DeliveryList {
+        deliveries: deliveries
+            .into_iter()
+            .map(|delivery| DeliveryView {
+                webhook_id: delivery.webhook_id,
+                event: delivery.event.as_str().to_owned(),
+                attempts: delivery.attempts,
+                status: delivery.status.as_str().to_owned(),
+                last_error: delivery.last_error,
+                created_at: delivery.created_at.into(),
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,178 @@
+//! Webhook endpoints and deliveries in storage: scoped to their organisation, each event once
+//! per endpoint and deduplication key however many enqueue it at once, claims never shared,
+//! and a disabled endpoint's pending deliveries failed with it.
+
+use chrono::{Duration, TimeZone, Utc};
+use tollgate_billing::{
+    AlertEvent, AttemptOutcome, DeliveryStatus, EventType, WebhookEndpoint, WebhookStore,
+};
+use tollgate_kernel::{Action, OrganizationId};
+use tollgate_sql::SqlStore;
+use tollgate_test_support::both_backends;
+use uuid::Uuid;
+
+use crate::{create, now, store};
+
+fn endpoint(organization: OrganizationId, events: Option<Vec<EventType>>) -> WebhookEndpoint {
+    WebhookEndpoint {
+        id: Uuid::now_v7(),
+        organization,
+        url: "https://hooks.example.com/t".into(),
+        events,
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        created_at: now(),
+        disabled_reason: None,
+    }
+}
+
+fn threshold(organization: OrganizationId, percent: u8) -> AlertEvent {
+    let end = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    AlertEvent::quota_threshold(organization, Action::Chat, percent, 40, 50, end, now())
+}
+
+async fn registered(store: &SqlStore, endpoint: WebhookEndpoint) -> WebhookEndpoint {
+    assert!(store.create_endpoint(endpoint.clone(), 20).await.unwrap());
+    endpoint
+}
+
+both_backends!(
+    an_event_is_enqueued_once_per_endpoint_and_key_even_when_raced,
+    |url: String| async move {
+        let store = store(&url).await;
+        let org = create(&store, "alice@example.com").await.organization.id;
+        let other = create(&store, "bob@example.com").await.organization.id;
+        let all = registered(&store, endpoint(org, None)).await;
+        let budget_only =
+            registered(&store, endpoint(org, Some(vec![EventType::BudgetExceeded]))).await;
+        registered(&store, endpoint(other, None)).await;
+
+        let races = (0..10).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.enqueue(threshold(org, 80)).await })
+        });
+        let mut written = 0;
+        for race in races {
+            // SQLite's single writer may turn one away as busy; it is never written twice.
+            if let Ok(n) = race.await.unwrap() {
+                written += n;
+            }
+        }
+        assert_eq!(written, 1, "one endpoint receives quota events, once");
+        assert_eq!(store.enqueue(threshold(org, 100)).await.unwrap(), 1);
+        let log = store.deliveries_of(org, all.id, 10).await.unwrap().unwrap();
+        assert_eq!(log.len(), 2);
+        assert!(
+            log.iter()
+                .all(|d| d.status == DeliveryStatus::Pending && d.attempts == 0)
+        );
+        assert!(
+            store
+                .deliveries_of(org, budget_only.id, 10)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_empty(),
+            "filtered out"
+        );
+        // Another organisation sees neither the endpoint nor its log, and cannot delete it.
+        assert_eq!(store.deliveries_of(other, all.id, 10).await.unwrap(), None);
+        assert!(!store.delete_endpoint(other, all.id).await.unwrap());
+        assert_eq!(store.endpoints_of(other).await.unwrap().len(), 1);
+        assert_eq!(store.endpoints_of(org).await.unwrap().len(), 2);
+    }
+);
+
+both_backends!(
+    claims_are_never_shared_and_a_disabled_endpoint_takes_its_deliveries_down,
+    |url: String| async move {
+        let store = store(&url).await;
+        let org = create(&store, "alice@example.com").await.organization.id;
+        let target = registered(&store, endpoint(org, None)).await;
+        for percent in [80, 100] {
+            store.enqueue(threshold(org, percent)).await.unwrap();
+        }
+        let t = now();
+        let claims = (0..4).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_due(t, 1, t + Duration::seconds(60)).await })
+        });
+        let mut claimed = Vec::new();
+        for claim in claims {
+            if let Ok(due) = claim.await.unwrap() {
+                claimed.extend(due);
+            }
+        }
+        let mut ids: Vec<Uuid> = claimed.iter().map(|d| d.id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), claimed.len(), "no delivery claimed twice");
+        assert!(claimed.len() <= 2);
+        let all = store
+            .claim_due(t, 10, t + Duration::seconds(60))
+            .await
+            .unwrap();
+        claimed.extend(all);
+        assert_eq!(claimed.len(), 2);
+        assert!(
+            claimed
+                .iter()
+                .all(|d| d.url == target.url && d.secret == target.secret)
+        );
+
+        store
+            .record_attempt(
+                claimed[0].id,
+                AttemptOutcome::Retry {
+                    at: t + Duration::seconds(5),
+                    error: "HTTP 500".into(),
+                },
+                t,
+            )
+            .await
+            .unwrap();
+        store
+            .record_attempt(
+                claimed[1].id,
+                AttemptOutcome::Failed {
+                    error: "HTTP 410".into(),
+                    disable: Some("the receiver answered 410 Gone".into()),
+                },
+                t,
+            )
+            .await
+            .unwrap();
+        let endpoints = store.endpoints_of(org).await.unwrap();
+        assert_eq!(
+            endpoints[0].disabled_reason.as_deref(),
+            Some("the receiver answered 410 Gone")
+        );
+        let log = store
+            .deliveries_of(org, target.id, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            log.iter().all(|d| d.status == DeliveryStatus::Failed),
+            "{log:?}"
+        );
+        let later = t + Duration::seconds(10);
+        assert!(
+            store
+                .claim_due(later, 10, later + Duration::seconds(60))
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing is sent to a disabled endpoint"
+        );
+        assert_eq!(
+            store
+                .enqueue(threshold(OrganizationId::new(), 80))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(store.cursor("subscription_changes").await.unwrap(), 0);
+        store.set_cursor("subscription_changes", 42).await.unwrap();
+        store.set_cursor("subscription_changes", 43).await.unwrap();
+        assert_eq!(store.cursor("subscription_changes").await.unwrap(), 43);
+    }
+);
