@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{OpenAiError, Problem};
 use crate::routes::{
     actions, admin, admin_stats, auth, billing, dto, health, keys, me, openai, organizations,
-    plans, pricing, stripe, usage, webhook_endpoints,
+    plans, pricing, stripe, usage, usage_events, webhook_endpoints,
 };
 
 #[derive(OpenApi)]
@@ -48,6 +48,7 @@ use crate::routes::{
         organizations::set_role,
         organizations::remove_member,
         organizations::transfer,
+        usage_events::events,
         webhook_endpoints::create,
         webhook_endpoints::list,
         webhook_endpoints::delete,
@@ -106,6 +107,8 @@ use crate::routes::{
         organizations::TransferOwnership,
         organizations::MemberView,
         organizations::MemberList,
+        usage_events::UsageEventView,
+        usage_events::UsageEventList,
         webhook_endpoints::CreateEndpoint,
         webhook_endpoints::CreatedEndpoint,
         webhook_endpoints::EndpointView,

@@ -758,3 +758,28 @@ where
         self.alerts.follow_subscription_changes().await
     }
 }
+
+/// An organisation's usage events as the HTTP layer sees them.
+#[async_trait]
+pub trait UsageEventsApi: Send + Sync {
+    async fn page(
+        &self,
+        organization: OrganizationId,
+        filter: tollgate_billing::UsageEventFilter,
+        before: Option<tollgate_billing::EventCursor>,
+        limit: u32,
+    ) -> Result<tollgate_billing::UsageEventPage, tollgate_identity::StoreError>;
+}
+
+#[async_trait]
+impl<R: tollgate_billing::UsageEventReader> UsageEventsApi for tollgate_billing::UsageEvents<R> {
+    async fn page(
+        &self,
+        organization: OrganizationId,
+        filter: tollgate_billing::UsageEventFilter,
+        before: Option<tollgate_billing::EventCursor>,
+        limit: u32,
+    ) -> Result<tollgate_billing::UsageEventPage, tollgate_identity::StoreError> {
+        tollgate_billing::UsageEvents::page(self, organization, filter, before, limit).await
+    }
+}

@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 use tollgate_billing::{
     ActionPrompt, AdminStatsService, Alerts, CallAdmission, Checkouts, Idempotency, LeasedSettler,
     MeterLedger, MeterLedgerReader as _, MeteredCalls, PlanOffer, PricingRules, RefusalAlerts,
-    ReturnUrls, SettlementQueue, Settler, SubscriptionRules, Subscriptions, UsageMeter,
-    UsageReports, WebhookDispatcher, WebhookEndpoints,
+    ReturnUrls, SettlementQueue, Settler, SubscriptionRules, Subscriptions, UsageEvents,
+    UsageMeter, UsageReports, WebhookDispatcher, WebhookEndpoints,
 };
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, Administration,
@@ -241,6 +241,7 @@ impl Application {
             administration: Arc::new(administration),
             admin_stats: Arc::new(AdminStatsService::new(store.clone(), Arc::new(SystemClock))),
             webhooks,
+            usage_events: Arc::new(UsageEvents::new(store.clone())),
             organizations: Arc::new(Organizations::new(
                 store.clone(),
                 store.clone(),

@@ -46,6 +46,8 @@ pub struct AppServices {
     pub client_addresses: Arc<crate::client_address::ClientAddresses>,
     /// Organisations, their members, and which one a request acts for.
     pub organizations: Arc<dyn crate::services::OrganizationsApi>,
+    /// Usage events, call by call.
+    pub usage_events: Arc<dyn crate::services::UsageEventsApi>,
     /// The organisations' outbound webhook endpoints.
     pub webhooks: Arc<dyn crate::services::WebhookEndpointsApi>,
     /// The operator's statistics.

@@ -16,6 +16,7 @@ pub mod pricing;
 pub mod scope;
 pub mod stripe;
 pub mod usage;
+pub mod usage_events;
 pub mod webhook_endpoints;
 
 use axum::Router;
@@ -71,6 +72,7 @@ pub fn bounded() -> Router<AppState> {
             "/api/v1/webhook-endpoints/{id}/deliveries",
             get(webhook_endpoints::deliveries),
         )
+        .route("/api/v1/usage/events", get(usage_events::events))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/stats", get(admin_stats::stats))
         .route("/admin/organizations/{id}/suspend", post(admin::suspend))

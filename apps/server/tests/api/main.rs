@@ -31,4 +31,5 @@ mod stripe_webhooks;
 mod suspension;
 mod timestamps;
 mod tokens;
+mod usage_events;
 mod webhooks;

@@ -32,6 +32,7 @@ mod stripe_customers;
 mod subscription_changes;
 mod subscriptions;
 mod time;
+mod usage_events;
 mod usage_ledger;
 mod usage_levels;
 mod usage_snapshot;

@@ -59,6 +59,7 @@ mod subscription;
 mod subscription_changes;
 mod subscriptions;
 mod usage;
+mod usage_events;
 mod usage_meter;
 mod webhooks;
 
@@ -90,6 +91,9 @@ pub use subscriptions::{
 };
 pub use usage::{
     BudgetUsage, KeyUsage, QuotaUsage, UsageError, UsageReader, UsageReport, UsageReports,
+};
+pub use usage_events::{
+    EventCursor, MAX_PAGE, UsageEventFilter, UsageEventPage, UsageEventReader, UsageEvents,
 };
 pub use usage_meter::{
     Aggregated, CLAIM_DURATION, HoldReason, IDENTIFIER_MEMORY, MAX_RETRY_DELAY, MeterDelivery,

@@ -10,6 +10,7 @@ mod meter_events;
 mod organizations;
 mod sessions;
 mod subscriptions;
+mod usage_events;
 mod usage_rollups;
 mod webhooks;
 
