@@ -25,6 +25,7 @@ mod m20261129_000015_revenue;
 mod m20261130_000016_meter_events;
 mod m20261130_000017_audit_log;
 mod m20261130_000018_webhooks;
+mod m20261130_000019_spending_caps;
 
 pub struct Migrator;
 
@@ -69,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000016_meter_events::Migration),
             Box::new(m20261130_000017_audit_log::Migration),
             Box::new(m20261130_000018_webhooks::Migration),
+            Box::new(m20261130_000019_spending_caps::Migration),
         ]
     }
 }

@@ -79,6 +79,7 @@ mod tests {
             Ok(Some(OrganizationPlan {
                 plan: self.plan.lock().unwrap().clone().into(),
                 suspended: false,
+                spending_cap: None,
             }))
         }
 

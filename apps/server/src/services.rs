@@ -545,6 +545,12 @@ pub trait OrganizationsApi: Send + Sync {
         organization: OrganizationId,
         user: tollgate_kernel::UserId,
     ) -> Result<(), tollgate_identity::OrganizationError>;
+    async fn set_spending_cap(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        cap_micros: Option<i64>,
+    ) -> Result<(), tollgate_identity::OrganizationError>;
     async fn scope(
         &self,
         principal: &Principal,
@@ -628,6 +634,21 @@ where
     ) -> Result<(), tollgate_identity::OrganizationError> {
         tollgate_identity::Organizations::transfer_ownership(self, principal, organization, user)
             .await
+    }
+
+    async fn set_spending_cap(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        cap_micros: Option<i64>,
+    ) -> Result<(), tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::set_spending_cap(
+            self,
+            principal,
+            organization,
+            cap_micros,
+        )
+        .await
     }
 
     async fn scope(

@@ -16,6 +16,7 @@ where
     let on = |plan: &str| OrganizationPlan {
         plan: plan.into(),
         suspended: false,
+        spending_cap: None,
     };
     assert_eq!(store.plan_of(org).await.unwrap(), Some(on("free")));
     assert!(store.set_plan(org, "pro".into()).await.unwrap());

@@ -20,7 +20,7 @@ pub mod usage_events;
 pub mod webhook_endpoints;
 
 use axum::Router;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::state::AppState;
 
@@ -59,6 +59,10 @@ pub fn bounded() -> Router<AppState> {
         .route(
             "/api/v1/organizations/{id}/owner",
             post(organizations::transfer),
+        )
+        .route(
+            "/api/v1/organizations/{id}/spending-cap",
+            put(organizations::set_spending_cap),
         )
         .route(
             "/api/v1/webhook-endpoints",

@@ -280,3 +280,35 @@ pub async fn transfer(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct SpendingCap {
+    /// The organisation's own monthly AI-cost cap in micro-dollars; its budget is the lower of
+    /// this and its plan's. `null` lifts it.
+    pub monthly_cap_micros: Option<i64>,
+}
+
+/// Set the organisation's monthly spending cap (owners only); it applies to new calls within a
+/// second on every instance.
+#[utoipa::path(put, path = "/api/v1/organizations/{id}/spending-cap", tag = "organizations",
+    params(("id" = String, Path, description = "The organisation")),
+    request_body = SpendingCap, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Set", body = SpendingCap),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an owner", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation, or not a member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a positive number", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_spending_cap(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SpendingCap>,
+) -> Result<Json<SpendingCap>, ApiError> {
+    state
+        .organizations
+        .set_spending_cap(&principal, organization(&id)?, body.monthly_cap_micros)
+        .await?;
+    Ok(Json(body))
+}

@@ -357,3 +357,105 @@ async fn ownership_moves_and_the_last_owner_stays(backend: Backend) {
         ["member_remove", "ownership_transfer", "role_change"]
     );
 }
+
+/// An owner's spending cap lowers the budget the calls are admitted against, on the next call.
+#[tokio::test]
+async fn an_owners_spending_cap_refuses_calls_beyond_it() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
+        })))
+        .mount(&upstream)
+        .await;
+    let base = format!("{}/v1", upstream.uri());
+    let (app, _db) = crate::helpers::spawn_with(Backend::Sqlite, move |s| {
+        s.openai.base_url = base;
+        s.openai.api_key = Some("sk-upstream".to_owned().into());
+        s.openai.max_retries = 0;
+    })
+    .await
+    .unwrap();
+    let (alice, _) = app.new_user("alice@example.com").await;
+    let key = app.create_key(&alice, "ai", "production").await;
+    let bearer = key["key"].as_str().unwrap().to_owned();
+    let org = key["organization_id"].as_str().unwrap().to_owned();
+    let cap = format!("/api/v1/organizations/{org}/spending-cap");
+    let call = || {
+        app.post(
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o-mini", "max_tokens": 5,
+                   "messages": [{"role": "user", "content": "Hi"}]}),
+            Some(&bearer),
+        )
+    };
+    assert_eq!(call().await.status(), StatusCode::OK);
+
+    let set = app
+        .client
+        .put(app.url(&cap))
+        .bearer_auth(&alice)
+        .json(&json!({"monthly_cap_micros": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    let refused = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        call().await.status() == StatusCode::PAYMENT_REQUIRED
+    })
+    .await;
+    assert!(refused, "calls beyond the cap are refused");
+    let usage = app.usage(&bearer).await;
+    assert_eq!(usage["budget"]["limit_micros"], 1, "{usage}");
+
+    for (body, status) in [
+        (
+            json!({"monthly_cap_micros": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"monthly_cap_micros": -5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let response = app
+            .client
+            .put(app.url(&cap))
+            .bearer_auth(&alice)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+    }
+    let (mallory, _) = app.new_user("mallory@example.com").await;
+    let outsider = app
+        .client
+        .put(app.url(&cap))
+        .bearer_auth(&mallory)
+        .json(&json!({"monthly_cap_micros": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outsider.status(), StatusCode::NOT_FOUND);
+
+    let lifted = app
+        .client
+        .put(app.url(&cap))
+        .bearer_auth(&alice)
+        .json(&json!({"monthly_cap_micros": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lifted.status(), StatusCode::OK);
+    let admitted = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        call().await.status() == StatusCode::OK
+    })
+    .await;
+    assert!(admitted);
+}

@@ -26,6 +26,7 @@ impl MemoryStore {
             OrganizationPlan {
                 plan: plan.into(),
                 suspended: false,
+                spending_cap: None,
             },
         );
         true

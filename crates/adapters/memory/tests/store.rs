@@ -23,7 +23,8 @@ async fn organisations_are_added_once_and_can_be_suspended() {
         store.plan_of(org).await.unwrap(),
         Some(OrganizationPlan {
             plan: "pro".into(),
-            suspended: true
+            suspended: true,
+            spending_cap: None,
         })
     );
     assert!(store.set_suspended(org, false));

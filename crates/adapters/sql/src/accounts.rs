@@ -71,6 +71,7 @@ impl SqlStore {
             personal: Set(true),
             created_at: Set(created_at),
             suspended_at: Set(None),
+            spending_cap_micros: Set(None),
         }
         .insert(txn)
         .await

@@ -37,6 +37,7 @@ impl OrganizationRepository for SqlStore {
             personal: Set(false),
             created_at: Set(to_millis(organization.created_at)),
             suspended_at: Set(None),
+            spending_cap_micros: Set(None),
         }
         .insert(&txn)
         .await
@@ -118,6 +119,39 @@ impl OrganizationRepository for SqlStore {
         }
         members.sort_by_key(|m| (rank(m.role), m.joined_at));
         Ok(members)
+    }
+
+    async fn set_spending_cap(
+        &self,
+        organization: OrganizationId,
+        cap_micros: Option<i64>,
+        actor: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let updated = organization::Entity::update_many()
+            .col_expr(
+                organization::Column::SpendingCapMicros,
+                Expr::value(cap_micros),
+            )
+            .filter(organization::Column::Id.eq(organization.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        if updated.rows_affected != 1 {
+            return Ok(false);
+        }
+        let cap = cap_micros.map_or_else(|| "none".to_owned(), |c| c.to_string());
+        record_audit(
+            &txn,
+            &actor.to_string(),
+            "spending_cap",
+            &format!("{organization} {cap}"),
+            at,
+        )
+        .await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
     }
 
     async fn change_membership(

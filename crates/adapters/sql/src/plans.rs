@@ -21,6 +21,7 @@ impl PlanDirectory for SqlStore {
             .map(|org| OrganizationPlan {
                 plan: org.plan.into(),
                 suspended: org.suspended_at.is_some(),
+                spending_cap: org.spending_cap_micros.map(tollgate_kernel::Micros::new),
             }))
     }
 

@@ -296,6 +296,44 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
             .into_result()
     }
 
+    /// Sets the organisation's own monthly spending cap (owners only): its budget becomes the
+    /// lower of the cap and the plan's. `None` lifts it.
+    ///
+    /// # Errors
+    /// [`OrganizationError`].
+    pub async fn set_spending_cap(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        cap_micros: Option<i64>,
+    ) -> Result<(), OrganizationError> {
+        if self.role_of(principal, organization).await? != OrganizationRole::Owner {
+            return Err(OrganizationError::Forbidden(
+                "only the organization's owners set its spending cap",
+            ));
+        }
+        if cap_micros.is_some_and(|cap| cap <= 0) {
+            return Err(OrganizationError::Invalid {
+                field: "monthly_cap_micros",
+                reason: "a positive number of micro-dollars, or null for none".to_owned(),
+            });
+        }
+        if self
+            .organizations
+            .set_spending_cap(
+                organization,
+                cap_micros,
+                principal.user_id,
+                self.clock.now(),
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(OrganizationError::NotFound)
+        }
+    }
+
     /// The organisation a request acts for — `requested`, or else the caller's own (an API
     /// key's, or a login's personal one) — with the caller's role in it. Not a member, or an
     /// API key naming another organisation, is `NotFound`.

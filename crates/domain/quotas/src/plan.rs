@@ -71,6 +71,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan as an organisation with its own monthly spending `cap` has it: the budget is
+    /// the lower of the two (an unlimited plan's, the cap).
+    pub fn capped(mut self, cap: Option<Micros>) -> Self {
+        if let Some(cap) = cap {
+            self.monthly_budget = Budget::Limited(match self.monthly_budget {
+                Budget::Limited(budget) => budget.min(cap),
+                Budget::Unlimited => cap,
+            });
+        }
+        self
+    }
+
     /// Calls of `action` allowed per UTC day; `None` when the plan does not include it.
     pub fn daily_limit(&self, action: Action) -> Option<u32> {
         self.daily_quota.get(&action).copied()
@@ -392,6 +404,31 @@ mod tests {
                 .stripe_metered_price_id
                 .as_deref(),
             Some("price_usage")
+        );
+    }
+
+    #[test]
+    fn a_spending_cap_lowers_the_budget_and_never_raises_it() {
+        let free = PlanCatalog::builtin().get("free").unwrap().clone();
+        assert_eq!(
+            free.clone()
+                .capped(Some(Micros::new(250_000)))
+                .monthly_budget,
+            Budget::Limited(Micros::new(250_000))
+        );
+        assert_eq!(
+            free.clone()
+                .capped(Some(Micros::new(5_000_000)))
+                .monthly_budget,
+            Budget::Limited(Micros::new(1_000_000)),
+            "the plan's budget stays the ceiling"
+        );
+        assert_eq!(free.clone().capped(None), free);
+        let mut unlimited = free;
+        unlimited.monthly_budget = Budget::Unlimited;
+        assert_eq!(
+            unlimited.capped(Some(Micros::new(7))).monthly_budget,
+            Budget::Limited(Micros::new(7))
         );
     }
 

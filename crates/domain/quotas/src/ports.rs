@@ -136,6 +136,8 @@ pub struct OrganizationPlan {
     pub plan: PlanId,
     /// Whether the organisation is suspended (its calls are refused).
     pub suspended: bool,
+    /// Its owners' own monthly spending cap: the budget is the lower of this and the plan's.
+    pub spending_cap: Option<Micros>,
 }
 
 /// Which plan each organisation is on.

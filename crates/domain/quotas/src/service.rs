@@ -132,6 +132,7 @@ where
         self.catalog
             .get(state.plan.as_str())
             .cloned()
+            .map(|plan| plan.capped(state.spending_cap))
             .ok_or_else(|| {
                 AdmitError::Unexpected(
                     format!("organization is on unknown plan {:?}", state.plan).into(),

@@ -10,6 +10,7 @@ pub struct Model {
     pub personal: bool,
     pub created_at: i64,
     pub suspended_at: Option<i64>,
+    pub spending_cap_micros: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

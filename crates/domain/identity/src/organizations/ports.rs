@@ -100,6 +100,20 @@ pub trait OrganizationRepository: Send + Sync + 'static {
         organization: OrganizationId,
     ) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
 
+    /// Sets (or, with `None`, lifts) the organisation's monthly spending cap in micro-dollars,
+    /// recording `actor`'s change in the audit log in the same transaction; false when the
+    /// organisation does not exist.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails: nothing changed.
+    fn set_spending_cap(
+        &self,
+        organization: OrganizationId,
+        cap_micros: Option<i64>,
+        actor: UserId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Applies `change`, made by `actor` at `at`, enforcing its rules in the transaction and
     /// recording it in the audit log there.
     ///

@@ -318,3 +318,34 @@ async fn a_request_acts_for_the_named_organisation_only_as_its_member() {
         Err(OrganizationError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn only_owners_set_a_positive_spending_cap() {
+    let org = OrganizationId::new();
+    let caller = user(AuthMethod::AccessToken);
+    let admin = service(
+        with_role(Some(OrganizationRole::Admin)),
+        MockAccountRepository::new(),
+    );
+    assert!(matches!(
+        admin.set_spending_cap(&caller, org, Some(10)).await,
+        Err(OrganizationError::Forbidden(_))
+    ));
+    let mut organizations = with_role(Some(OrganizationRole::Owner));
+    organizations
+        .expect_set_spending_cap()
+        .with(eq(org), eq(Some(500_000)), eq(caller.user_id), eq(now()))
+        .times(1)
+        .returning(|_, _, _, _| Box::pin(async { Ok(true) }));
+    let owner = service(organizations, MockAccountRepository::new());
+    owner
+        .set_spending_cap(&caller, org, Some(500_000))
+        .await
+        .unwrap();
+    for bad in [0, -1] {
+        assert!(matches!(
+            owner.set_spending_cap(&caller, org, Some(bad)).await,
+            Err(OrganizationError::Invalid { .. })
+        ));
+    }
+}

@@ -25,6 +25,7 @@ fn leased(ledger: MockQuotaLedger, escrow: Arc<Escrow>) -> Leased {
             Ok(Some(OrganizationPlan {
                 plan: "free".into(),
                 suspended: false,
+                spending_cap: None,
             }))
         })
     });

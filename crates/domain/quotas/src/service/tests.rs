@@ -21,6 +21,7 @@ fn plans_on(plan: &'static str, suspended: bool) -> MockPlanDirectory {
             Ok(Some(OrganizationPlan {
                 plan: plan.into(),
                 suspended,
+                spending_cap: None,
             }))
         })
     });
