@@ -26,6 +26,7 @@ mod m20261130_000016_meter_events;
 mod m20261130_000017_audit_log;
 mod m20261130_000018_webhooks;
 mod m20261130_000019_spending_caps;
+mod m20261130_000020_team_invitations;
 
 pub struct Migrator;
 
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000017_audit_log::Migration),
             Box::new(m20261130_000018_webhooks::Migration),
             Box::new(m20261130_000019_spending_caps::Migration),
+            Box::new(m20261130_000020_team_invitations::Migration),
         ]
     }
 }

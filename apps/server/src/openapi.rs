@@ -109,6 +109,7 @@ use crate::routes::{
         organizations::MemberView,
         organizations::MemberList,
         organizations::SpendingCap,
+        organizations::InvitationView,
         usage_events::UsageEventView,
         usage_events::UsageEventList,
         webhook_endpoints::CreateEndpoint,

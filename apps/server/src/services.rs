@@ -525,7 +525,7 @@ pub trait OrganizationsApi: Send + Sync {
         organization: OrganizationId,
         email: &str,
         role: tollgate_identity::OrganizationRole,
-    ) -> Result<tollgate_identity::Member, tollgate_identity::OrganizationError>;
+    ) -> Result<tollgate_identity::Added, tollgate_identity::OrganizationError>;
     async fn remove_member(
         &self,
         principal: &Principal,
@@ -602,7 +602,7 @@ where
         organization: OrganizationId,
         email: &str,
         role: tollgate_identity::OrganizationRole,
-    ) -> Result<tollgate_identity::Member, tollgate_identity::OrganizationError> {
+    ) -> Result<tollgate_identity::Added, tollgate_identity::OrganizationError> {
         tollgate_identity::Organizations::add_member(self, principal, organization, email, role)
             .await
     }

@@ -22,7 +22,7 @@ use tollgate_billing::{
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, Administration,
     ConfiguredAdmin, EnsureAdminError, IdentityPolicy, IdentityService, Organizations,
-    RevocationList, SignupMode,
+    RevocationList, SignupMode, TeamInvitations,
 };
 use tollgate_kernel::OrganizationId;
 use tollgate_kernel::SystemClock;
@@ -246,6 +246,11 @@ impl Application {
                 store.clone(),
                 store.clone(),
                 SystemClock,
+                TeamInvitations {
+                    allowed: settings.auth.team_invitations
+                        || settings.auth.signup == SignupSetting::Open,
+                    ttl: chrono::Duration::seconds(settings.auth.invitation_ttl_seconds),
+                },
             )),
             readiness: Arc::new(store),
             client_addresses: Arc::new(ClientAddresses::from_header(

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tollgate_identity::{Member, OrganizationRole};
+use tollgate_identity::{Added, Member, OrganizationRole};
 use tollgate_kernel::{OrganizationId, UserId};
 use utoipa::ToSchema;
 
@@ -178,15 +178,26 @@ pub async fn members(
     }))
 }
 
-/// Add a user (who has an account) as `admin` or `member` (owners and admins only).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationView {
+    pub email: String,
+    pub role: String,
+    /// Shown only here: give it to the invitee for `POST /auth/signup`; they join as `role`.
+    pub invite_token: String,
+    pub expires_at: Timestamp,
+}
+
+/// Add a user as `admin` or `member` (owners and admins only). An e-mail without an account is
+/// invited instead (202, with the token to pass on) when team invitations are on.
 #[utoipa::path(post, path = "/api/v1/organizations/{id}/members", tag = "organizations",
     params(("id" = String, Path, description = "The organisation")), request_body = AddMember,
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Added", body = MemberView),
+        (status = 202, description = "Invited: no account has the e-mail", body = InvitationView),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A member, not an owner or admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such organisation (or not a member), or no user has that e-mail", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation (or not a member), or no user has that e-mail and team invitations are off", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already a member", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An invalid e-mail or role, or a personal organisation", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -195,14 +206,31 @@ pub async fn add_member(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AddMember>,
-) -> Result<(StatusCode, Json<MemberView>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
     let organization = organization(&id)?;
     let role = role(&body.role)?;
-    let member = state
-        .organizations
-        .add_member(&principal, organization, &body.email, role)
-        .await?;
-    Ok((StatusCode::CREATED, Json(member.into())))
+    Ok(
+        match state
+            .organizations
+            .add_member(&principal, organization, &body.email, role)
+            .await?
+        {
+            Added::Member(member) => {
+                (StatusCode::CREATED, Json(MemberView::from(member))).into_response()
+            }
+            Added::Invited { invitation, role } => (
+                StatusCode::ACCEPTED,
+                Json(InvitationView {
+                    email: invitation.email.to_string(),
+                    role: role.as_str().to_owned(),
+                    invite_token: invitation.token.expose().to_owned(),
+                    expires_at: invitation.expires_at.into(),
+                }),
+            )
+                .into_response(),
+        },
+    )
 }
 
 /// Change a member's role (owners and admins; only owners make or unmake owners).

@@ -240,6 +240,10 @@ pub struct AuthSettings {
     pub password_hash_memory_kib: u32,
     /// How often each instance reloads revoked sessions from the database.
     pub revocation_poll_millis: u64,
+    /// With invite-only sign-up: whether an organisation's owners and admins may invite an
+    /// e-mail without an account to join it (the invitation lets its holder sign up). With
+    /// open sign-up they always may.
+    pub team_invitations: bool,
 }
 
 impl Default for AuthSettings {
@@ -255,6 +259,7 @@ impl Default for AuthSettings {
             admin_password: None,
             password_hash_memory_kib: 19 * 1024,
             revocation_poll_millis: 1000,
+            team_invitations: false,
         }
     }
 }

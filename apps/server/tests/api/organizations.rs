@@ -459,3 +459,70 @@ async fn an_owners_spending_cap_refuses_calls_beyond_it() {
     .await;
     assert!(admitted);
 }
+
+/// With team invitations on, adding an e-mail without an account invites it: the invitee signs
+/// up with the token and is a member as the invitation said.
+#[tokio::test]
+async fn a_team_invitation_lets_its_holder_sign_up_into_the_organisation() {
+    let (app, _db) = crate::helpers::spawn_with(Backend::Sqlite, |s| {
+        s.auth.team_invitations = true;
+    })
+    .await
+    .unwrap();
+    let (alice, _) = app.new_user("alice@example.com").await;
+    let org = json_of(
+        app.post(
+            "/api/v1/organizations",
+            json!({"name": "Acme"}),
+            Some(&alice),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invited = app
+        .post(
+            &format!("/api/v1/organizations/{org}/members"),
+            json!({"email": "dana@example.com", "role": "admin"}),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(invited.status(), StatusCode::ACCEPTED);
+    let invited = json_of(invited).await;
+    assert_eq!(invited["role"], "admin");
+    let token = invited["invite_token"].as_str().unwrap().to_owned();
+
+    // Someone else cannot use Dana's invitation.
+    let stolen = app
+        .post(
+            "/auth/signup",
+            json!({"email": "eve@example.com", "password": crate::helpers::PASSWORD,
+                   "invite_token": token}),
+            None,
+        )
+        .await;
+    assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
+    let signed_up = app
+        .post(
+            "/auth/signup",
+            json!({"email": "dana@example.com", "password": crate::helpers::PASSWORD,
+                   "invite_token": token}),
+            None,
+        )
+        .await;
+    assert_eq!(signed_up.status(), StatusCode::CREATED);
+    let (dana, _) = app
+        .tokens("dana@example.com", crate::helpers::PASSWORD)
+        .await;
+    let listed = json_of(app.get("/api/v1/organizations", Some(&dana)).await).await;
+    let acme = listed["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == org.as_str())
+        .cloned()
+        .expect("Dana is a member of Acme");
+    assert_eq!(acme["role"], "admin");
+}

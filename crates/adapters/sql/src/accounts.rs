@@ -59,6 +59,42 @@ impl SqlStore {
         Ok(result.rows_affected == 1)
     }
 
+    /// An invitation to an organisation makes its invitee a member there, in the sign-up's
+    /// transaction; an organisation deleted since is skipped.
+    async fn join_invited_organization(
+        txn: &DatabaseTransaction,
+        redemption: &InvitationRedemption,
+        new: &NewAccount,
+    ) -> Result<(), StoreError> {
+        let Some(row) = invitation::Entity::find_by_id(redemption.token_hash.as_str().to_owned())
+            .one(txn)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(());
+        };
+        let (Some(organization), Some(role)) = (row.organization_id, row.role) else {
+            return Ok(());
+        };
+        let exists = organization::Entity::find_by_id(organization)
+            .one(txn)
+            .await
+            .map_err(store_error)?
+            .is_some();
+        if exists {
+            membership::ActiveModel {
+                organization_id: Set(organization),
+                user_id: Set(new.user_id.as_uuid()),
+                role: Set(role),
+                created_at: Set(to_millis(redemption.at)),
+            }
+            .insert(txn)
+            .await
+            .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
     async fn insert_account(
         txn: &DatabaseTransaction,
         new: &NewAccount,
@@ -128,6 +164,9 @@ impl AccountRepository for SqlStore {
         if let Err(error) = Self::insert_account(&txn, &new).await {
             txn.rollback().await.map_err(store_error)?;
             return Err(error);
+        }
+        if let Some(redemption) = &invitation {
+            Self::join_invited_organization(&txn, redemption, &new).await?;
         }
         txn.commit().await.map_err(store_error)?;
         // Answer with what storage keeps (millisecond timestamps), as a later read would.

@@ -27,6 +27,8 @@ impl InvitationRepository for SqlStore {
             created_at: Set(to_millis(created_at)),
             expires_at: Set(to_millis(expires_at)),
             used_at: Set(None),
+            organization_id: Set(None),
+            role: Set(None),
         }
         .insert(&txn)
         .await

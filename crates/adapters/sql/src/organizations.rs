@@ -10,14 +10,14 @@ use sea_orm::{
 };
 use tollgate_identity::{
     ChangeOutcome, EmailAddress, Member, Membership, MembershipChange, Organization,
-    OrganizationRepository, OrganizationRole, StoreError,
+    OrganizationRepository, OrganizationRole, StoreError, TokenHash,
 };
 use tollgate_kernel::{OrganizationId, UserId};
 use uuid::Uuid;
 
 use crate::audit::record_audit;
 use crate::connect::SqlStore;
-use crate::entities::{membership, organization, user};
+use crate::entities::{invitation, membership, organization, user};
 use crate::errors::store_error;
 use crate::time::{from_millis, to_millis};
 
@@ -119,6 +119,52 @@ impl OrganizationRepository for SqlStore {
         }
         members.sort_by_key(|m| (rank(m.role), m.joined_at));
         Ok(members)
+    }
+
+    async fn invite_to_organization(
+        &self,
+        organization: OrganizationId,
+        email: EmailAddress,
+        role: OrganizationRole,
+        token_hash: TokenHash,
+        invited_by: UserId,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<ChangeOutcome, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let Some(org) = organization::Entity::find_by_id(organization.as_uuid())
+            .one(&txn)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(ChangeOutcome::NoOrganization);
+        };
+        if org.personal {
+            return Ok(ChangeOutcome::Personal);
+        }
+        invitation::ActiveModel {
+            token_hash: Set(token_hash.as_str().to_owned()),
+            email: Set(email.as_str().to_owned()),
+            invited_by: Set(Some(invited_by.as_uuid())),
+            created_at: Set(to_millis(created_at)),
+            expires_at: Set(to_millis(expires_at)),
+            used_at: Set(None),
+            organization_id: Set(Some(organization.as_uuid())),
+            role: Set(Some(role.as_str().to_owned())),
+        }
+        .insert(&txn)
+        .await
+        .map_err(store_error)?;
+        record_audit(
+            &txn,
+            &invited_by.to_string(),
+            "invite",
+            &format!("{} -> {organization} {}", email.as_str(), role.as_str()),
+            created_at,
+        )
+        .await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(ChangeOutcome::Done)
     }
 
     async fn set_spending_cap(

@@ -91,8 +91,8 @@ pub use models::{
     UserCredentials,
 };
 pub use organizations::{
-    ChangeOutcome, MAX_ORGANIZATION_NAME, Member, Membership, MembershipChange, OrganizationError,
-    OrganizationRepository, Organizations,
+    Added, ChangeOutcome, MAX_ORGANIZATION_NAME, Member, Membership, MembershipChange,
+    OrganizationError, OrganizationRepository, Organizations, TeamInvitations,
 };
 pub use password::{Argon2Passwords, Password, PasswordError, PasswordHash};
 pub use principal::{AuthMethod, Principal};

@@ -14,9 +14,10 @@ use tollgate_kernel::{Clock, OrganizationId, PlanId, UserId};
 pub use self::ports::{Member, MembershipChange, OrganizationRepository};
 use crate::email::EmailAddress;
 use crate::errors::StoreError;
-use crate::models::{Organization, OrganizationRole};
+use crate::models::{IssuedInvitation, Organization, OrganizationRole};
 use crate::ports::AccountRepository;
 use crate::principal::{AuthMethod, Principal};
+use crate::secret::OpaqueToken;
 
 /// The longest organisation name accepted.
 pub const MAX_ORGANIZATION_NAME: usize = 100;
@@ -38,8 +39,9 @@ pub enum OrganizationError {
         /// Why.
         reason: String,
     },
-    /// No user has that e-mail address (nothing sends e-mail: they must sign up first).
-    #[error("no user has the email {0}")]
+    /// No user has that e-mail address, and team invitations are off (nothing sends e-mail:
+    /// they must sign up first).
+    #[error("no user has the email {0} (team invitations are off on this deployment)")]
     UnknownUser(String),
     /// The user is not a member.
     #[error("not a member of this organization")]
@@ -67,20 +69,48 @@ pub struct Membership {
     pub role: OrganizationRole,
 }
 
+/// Whether adding an e-mail without an account invites it (nothing sends e-mail: the token
+/// goes back to the owner or admin), and for how long the invitation holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TeamInvitations {
+    /// Allowed: always with open sign-up; with invite-only sign-up, only when the operator
+    /// turns it on (an invitation lets its holder sign up).
+    pub allowed: bool,
+    /// How long an invitation holds.
+    pub ttl: chrono::Duration,
+}
+
+/// What adding a member did.
+#[derive(Debug, Clone)]
+pub enum Added {
+    /// The user had an account and is a member now.
+    Member(Member),
+    /// No account had the e-mail: an invitation to pass on, which makes its holder a member
+    /// when they sign up with it.
+    Invited {
+        /// The invitation (its token is shown only here).
+        invitation: IssuedInvitation,
+        /// The role it gives.
+        role: OrganizationRole,
+    },
+}
+
 /// Manages organisations and their members.
 pub struct Organizations<O, A, C> {
     organizations: O,
     accounts: A,
     clock: C,
+    invitations: TeamInvitations,
 }
 
 impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O, A, C> {
     /// A service over `organizations` and `accounts` (to find users by e-mail).
-    pub fn new(organizations: O, accounts: A, clock: C) -> Self {
+    pub fn new(organizations: O, accounts: A, clock: C, invitations: TeamInvitations) -> Self {
         Self {
             organizations,
             accounts,
             clock,
+            invitations,
         }
     }
 
@@ -147,7 +177,8 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
         Ok(self.organizations.members_of(organization).await?)
     }
 
-    /// Adds the user with `email` as `role` (admin or member); owners and admins only.
+    /// Adds the user with `email` as `role` (admin or member); owners and admins only. An
+    /// e-mail without an account is invited when [`TeamInvitations`] allow it.
     ///
     /// # Errors
     /// [`OrganizationError`].
@@ -157,7 +188,7 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
         organization: OrganizationId,
         email: &str,
         role: OrganizationRole,
-    ) -> Result<Member, OrganizationError> {
+    ) -> Result<Added, OrganizationError> {
         let caller = self.role_of(principal, organization).await?;
         require_manager(caller)?;
         if role == OrganizationRole::Owner {
@@ -170,12 +201,10 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
             field: "email",
             reason: error.to_string(),
         })?;
-        let user = self
-            .accounts
-            .find_credentials(email.clone())
-            .await?
-            .ok_or_else(|| OrganizationError::UnknownUser(email.to_string()))?
-            .user;
+        let Some(credentials) = self.accounts.find_credentials(email.clone()).await? else {
+            return self.invite(principal, organization, email, role).await;
+        };
+        let user = credentials.user;
         let at = self.clock.now();
         match self
             .organizations
@@ -190,11 +219,49 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
             )
             .await?
         {
-            ChangeOutcome::Done => Ok(Member {
+            ChangeOutcome::Done => Ok(Added::Member(Member {
                 user_id: user.id,
                 email: user.email,
                 role,
                 joined_at: at,
+            })),
+            refused => Err(refused.into_error()),
+        }
+    }
+
+    async fn invite(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        email: EmailAddress,
+        role: OrganizationRole,
+    ) -> Result<Added, OrganizationError> {
+        if !self.invitations.allowed {
+            return Err(OrganizationError::UnknownUser(email.to_string()));
+        }
+        let token = OpaqueToken::generate();
+        let now = self.clock.now();
+        let expires_at = now + self.invitations.ttl;
+        match self
+            .organizations
+            .invite_to_organization(
+                organization,
+                email.clone(),
+                role,
+                token.hash(),
+                principal.user_id,
+                now,
+                expires_at,
+            )
+            .await?
+        {
+            ChangeOutcome::Done => Ok(Added::Invited {
+                invitation: IssuedInvitation {
+                    email,
+                    token,
+                    expires_at,
+                },
+                role,
             }),
             refused => Err(refused.into_error()),
         }

@@ -10,6 +10,8 @@ pub struct Model {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    pub organization_id: Option<Uuid>,
+    pub role: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

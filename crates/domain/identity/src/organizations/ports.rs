@@ -9,6 +9,7 @@ use super::{ChangeOutcome, Membership};
 use crate::email::EmailAddress;
 use crate::errors::StoreError;
 use crate::models::{Organization, OrganizationRole};
+use crate::secret::TokenHash;
 
 /// A member of an organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,24 @@ pub trait OrganizationRepository: Send + Sync + 'static {
         &self,
         organization: OrganizationId,
     ) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
+
+    /// Stores an invitation for `email` to join `organization` as `role` when they sign up
+    /// with the token hashed as `token_hash`, audited as `invited_by`'s; `Personal` or
+    /// `NoOrganization` when it cannot be joined.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails: nothing was stored.
+    #[allow(clippy::too_many_arguments)]
+    fn invite_to_organization(
+        &self,
+        organization: OrganizationId,
+        email: EmailAddress,
+        role: OrganizationRole,
+        token_hash: TokenHash,
+        invited_by: UserId,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ChangeOutcome, StoreError>> + Send;
 
     /// Sets (or, with `None`, lifts) the organisation's monthly spending cap in micro-dollars,
     /// recording `actor`'s change in the audit log in the same transaction; false when the

@@ -28,7 +28,15 @@ fn user(method: AuthMethod) -> Principal {
 type Service = Organizations<MockOrganizationRepository, MockAccountRepository, FixedClock>;
 
 fn service(organizations: MockOrganizationRepository, accounts: MockAccountRepository) -> Service {
-    Organizations::new(organizations, accounts, FixedClock::new(now()))
+    Organizations::new(
+        organizations,
+        accounts,
+        FixedClock::new(now()),
+        TeamInvitations {
+            allowed: false,
+            ttl: chrono::Duration::days(7),
+        },
+    )
 }
 
 fn with_role(role: Option<OrganizationRole>) -> MockOrganizationRepository {
@@ -175,10 +183,13 @@ async fn an_admin_adds_a_known_user_and_storage_decides_duplicates() {
             }
         });
     let service = service(organizations, accounts);
-    let added = service
+    let Added::Member(added) = service
         .add_member(&caller, org, "carol@example.com", OrganizationRole::Member)
         .await
-        .unwrap();
+        .unwrap()
+    else {
+        panic!("an existing user is added, not invited");
+    };
     assert_eq!(
         (added.user_id, added.role),
         (carol, OrganizationRole::Member)
@@ -348,4 +359,58 @@ async fn only_owners_set_a_positive_spending_cap() {
             Err(OrganizationError::Invalid { .. })
         ));
     }
+}
+
+#[tokio::test]
+async fn an_email_without_an_account_is_invited_only_when_team_invitations_are_on() {
+    let org = OrganizationId::new();
+    let caller = user(AuthMethod::AccessToken);
+    let mut organizations = with_role(Some(OrganizationRole::Owner));
+    organizations
+        .expect_invite_to_organization()
+        .withf(move |o, email, role, _, by, at, expires| {
+            *o == org
+                && email.as_str() == "dana@example.com"
+                && *role == OrganizationRole::Admin
+                && *by == caller.user_id
+                && *at == now()
+                && *expires == now() + chrono::Duration::days(7)
+        })
+        .times(1)
+        .returning(|_, _, _, _, _, _, _| Box::pin(async { Ok(ChangeOutcome::Done) }));
+    let mut accounts = MockAccountRepository::new();
+    accounts
+        .expect_find_credentials()
+        .returning(|_| Box::pin(async { Ok(None) }));
+    let inviting = Organizations::new(
+        organizations,
+        accounts,
+        FixedClock::new(now()),
+        TeamInvitations {
+            allowed: true,
+            ttl: chrono::Duration::days(7),
+        },
+    );
+    let Added::Invited { invitation, role } = inviting
+        .add_member(&caller, org, "dana@example.com", OrganizationRole::Admin)
+        .await
+        .unwrap()
+    else {
+        panic!("invited");
+    };
+    assert_eq!(role, OrganizationRole::Admin);
+    assert!(!invitation.token.expose().is_empty());
+
+    let mut accounts = MockAccountRepository::new();
+    accounts
+        .expect_find_credentials()
+        .returning(|_| Box::pin(async { Ok(None) }));
+    let mut organizations = with_role(Some(OrganizationRole::Owner));
+    organizations.expect_invite_to_organization().never();
+    assert!(matches!(
+        service(organizations, accounts)
+            .add_member(&caller, org, "dana@example.com", OrganizationRole::Admin)
+            .await,
+        Err(OrganizationError::UnknownUser(_))
+    ));
 }
