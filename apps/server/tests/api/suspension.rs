@@ -161,3 +161,62 @@ async fn a_suspension_reaches_another_instance_within_five_seconds() {
     .await;
     assert!(restored);
 }
+
+/// A call in flight when its organisation is suspended finishes and is charged as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_flight_when_suspended_is_answered_and_charged() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+                    "model": "gpt-4o-mini",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+                }))
+                .set_delay(Duration::from_millis(1_500)),
+        )
+        .mount(&upstream)
+        .await;
+    let base = format!("{}/v1", upstream.uri());
+    let (app, _db) = crate::helpers::spawn_with(Backend::Sqlite, move |s| {
+        s.openai.base_url = base;
+        s.openai.api_key = Some("sk-upstream".to_owned().into());
+        s.openai.max_retries = 0;
+    })
+    .await
+    .unwrap();
+    let admin = app.admin_token().await;
+    let (_access, key, org) = bob(&app).await;
+    let in_flight = {
+        let client = app.client.clone();
+        let url = app.url("/v1/chat/completions");
+        let key = key.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"model": "gpt-4o-mini",
+                              "messages": [{"role": "user", "content": "Hi"}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(suspension(&app, &admin, &org, "suspend").await, 204);
+    assert_eq!(
+        in_flight.await.unwrap(),
+        StatusCode::OK,
+        "admitted before, answered after"
+    );
+    assert_eq!(suspension(&app, &admin, &org, "unsuspend").await, 204);
+    let usage = app.usage(&key).await;
+    assert_eq!(usage["requests"], 1, "{usage}");
+    assert!(usage["cost_micros"].as_i64().unwrap() > 0, "{usage}");
+}

@@ -350,3 +350,52 @@ async fn private_addresses_and_bad_requests_are_refused_and_endpoints_stay_in_th
         StatusCode::NO_CONTENT
     );
 }
+
+/// Two instances on one Postgres follow the same changes and share the outbox: each event
+/// reaches the receiver once (counted by `webhook-id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_deliver_each_event_once() {
+    let Some(db) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let settings = || {
+        let mut settings = crate::helpers::test_settings(db.url());
+        settings.webhooks =
+            tollgate_server::Settings::from_toml("[webhooks]\nallow_private = true")
+                .unwrap()
+                .webhooks;
+        settings
+    };
+    let first = TestApp::start(settings()).await;
+    let second = TestApp::start(settings()).await;
+    let (access, _) = first.new_user("alice@example.com").await;
+    register(&first, &access, &receiver.uri(), None).await;
+    for plan in ["pro", "enterprise", "free", "pro"] {
+        tollgate(
+            db.url(),
+            &["set-plan", "--email", "alice@example.com", "--plan", plan],
+        );
+    }
+    let all = eventually(Duration::from_secs(20), || async {
+        receiver.received_requests().await.unwrap().len() >= 4
+    })
+    .await;
+    assert!(all, "four plan changes, four events");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let requests = receiver.received_requests().await.unwrap();
+    let mut ids: Vec<String> = requests.iter().map(|r| header(r, "webhook-id")).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(
+        requests.len(),
+        4,
+        "no event delivered twice by the two instances"
+    );
+    drop(second);
+}
