@@ -5,10 +5,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tollgate_test_support::Backend;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestApp, assert_problem, spawn_with};
+use crate::helpers::{TestApp, assert_problem, fake_upstream, spawn_with, use_upstream};
 
 crate::tests_on_both_backends!(stats_agree_with_the_usage_of_each_organisation);
 
@@ -31,24 +29,8 @@ async fn organization_with_calls(app: &TestApp, email: &str, calls: usize) -> (S
 }
 
 async fn stats_agree_with_the_usage_of_each_organisation(backend: Backend) {
-    let upstream = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200}
-        })))
-        .mount(&upstream)
-        .await;
-    let base = format!("{}/v1", upstream.uri());
-    let Some((app, _db)) = spawn_with(backend, move |s| {
-        s.openai.base_url = base;
-        s.openai.api_key = Some("sk-upstream".to_owned().into());
-        s.openai.max_retries = 0;
-    })
-    .await
-    else {
+    let upstream = fake_upstream(1000, 200).await;
+    let Some((app, _db)) = spawn_with(backend, |s| use_upstream(s, &upstream)).await else {
         return;
     };
     let (bob, bob_usage) = organization_with_calls(&app, "bob@example.com", 3).await;

@@ -328,3 +328,27 @@ pub fn mistyped(key: &str) -> String {
     changed.push(if last == 'A' { 'B' } else { 'A' });
     changed
 }
+
+/// A fake OpenAI-compatible upstream on loopback: every POST is answered with one gpt-4o-mini
+/// completion that used `prompt` input and `completion` output tokens.
+pub async fn fake_upstream(prompt: u64, completion: u64) -> wiremock::MockServer {
+    let upstream = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion}
+        })))
+        .mount(&upstream)
+        .await;
+    upstream
+}
+
+/// Points `settings` at `upstream` (a server root), without retries.
+pub fn use_upstream(settings: &mut Settings, upstream: &wiremock::MockServer) {
+    settings.openai.base_url = format!("{}/v1", upstream.uri());
+    settings.openai.api_key = Some("sk-upstream".to_owned().into());
+    settings.openai.max_retries = 0;
+}

@@ -361,23 +361,9 @@ async fn ownership_moves_and_the_last_owner_stays(backend: Backend) {
 /// An owner's spending cap lowers the budget the calls are admitted against, on the next call.
 #[tokio::test]
 async fn an_owners_spending_cap_refuses_calls_beyond_it() {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let upstream = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
-        })))
-        .mount(&upstream)
-        .await;
-    let base = format!("{}/v1", upstream.uri());
-    let (app, _db) = crate::helpers::spawn_with(Backend::Sqlite, move |s| {
-        s.openai.base_url = base;
-        s.openai.api_key = Some("sk-upstream".to_owned().into());
-        s.openai.max_retries = 0;
+    let upstream = crate::helpers::fake_upstream(10, 2).await;
+    let (app, _db) = crate::helpers::spawn_with(Backend::Sqlite, |s| {
+        crate::helpers::use_upstream(s, &upstream)
     })
     .await
     .unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tollgate_test_support::{Backend, TestDatabase};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::helpers::{TestApp, assert_problem, eventually, spawn_with};
@@ -17,7 +17,6 @@ async fn app(
     upstream: Option<&MockServer>,
     configure: impl FnOnce(&mut tollgate_server::Settings),
 ) -> (TestApp, TestDatabase) {
-    let base = upstream.map(|u| format!("{}/v1", u.uri()));
     spawn_with(Backend::Sqlite, move |s| {
         s.webhooks = Some(
             tollgate_server::Settings::from_toml("[webhooks]\nallow_private = true")
@@ -25,10 +24,8 @@ async fn app(
                 .webhooks
                 .unwrap(),
         );
-        if let Some(base) = base {
-            s.openai.base_url = base;
-            s.openai.api_key = Some("sk-upstream".to_owned().into());
-            s.openai.max_retries = 0;
+        if let Some(upstream) = upstream {
+            crate::helpers::use_upstream(s, upstream);
         }
         configure(s);
     })
@@ -150,17 +147,7 @@ async fn a_failed_delivery_is_retried_with_the_same_id_and_signed_as_the_spec_sa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_racing_calls_raise_one_alert_per_threshold() {
-    let upstream = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
-        })))
-        .mount(&upstream)
-        .await;
+    let upstream = crate::helpers::fake_upstream(10, 2).await;
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))
