@@ -1,5 +1,6 @@
 //! Usage levels for quota alerts: today's calls per organisation and action, and the month's
-//! cost, from the rollups.
+//! cost, from the rollups — only of organisations with a live webhook endpoint, the only ones
+//! an alert can reach (so the pass costs nothing where no one listens).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +37,8 @@ impl UsageLevels for SqlStore {
                         CAST(SUM(r.cost_micros) AS BIGINT) AS cost
                  FROM usage_rollups r JOIN organizations o ON o.id = r.organization_id
                  WHERE r.day_start >= $1 AND r.day_start < $2
+                   AND r.organization_id IN (SELECT organization_id FROM webhook_endpoints
+                                             WHERE disabled_reason IS NULL)
                  GROUP BY r.organization_id, o.plan",
                 month,
             ))

@@ -176,3 +176,53 @@ both_backends!(
         assert_eq!(store.cursor("subscription_changes").await.unwrap(), 43);
     }
 );
+
+both_backends!(
+    usage_levels_cover_organisations_that_can_be_alerted,
+    |url: String| async move {
+        use tollgate_billing::UsageLevels;
+        use tollgate_costing::{TokenUsage, UsageEvent, UsageLedger};
+        use tollgate_kernel::{Micros, Period};
+        let store = store(&url).await;
+        let listening = create(&store, "alice@example.com").await.organization.id;
+        let silent = create(&store, "bob@example.com").await.organization.id;
+        registered(&store, endpoint(listening, None)).await;
+        let at = now();
+        for (org, action, cost) in [
+            (listening, Action::Chat, 5),
+            (listening, Action::Chat, 7),
+            (listening, Action::Analysis, 11),
+            (silent, Action::Chat, 100),
+        ] {
+            let event = UsageEvent {
+                id: Uuid::now_v7(),
+                organization: org,
+                user: tollgate_kernel::UserId::new(),
+                key: None,
+                action,
+                model: "gpt-4o-mini".into(),
+                usage: TokenUsage::default(),
+                cost: Micros::new(cost),
+                price: Micros::new(cost * 2),
+                request_id: "r".into(),
+                at,
+            };
+            assert!(store.settle_and_record(event).await.unwrap());
+        }
+        let levels = store
+            .levels(Period::utc_day(at), Period::utc_month(at))
+            .await
+            .unwrap();
+        assert_eq!(
+            levels.len(),
+            1,
+            "only organisations an alert can reach: {levels:?}"
+        );
+        let mut today = levels[0].requests_today.clone();
+        today.sort_by_key(|(action, _)| action.as_str());
+        assert_eq!(levels[0].organization, listening);
+        assert_eq!(levels[0].plan, "free");
+        assert_eq!(today, vec![(Action::Analysis, 1), (Action::Chat, 2)]);
+        assert_eq!(levels[0].cost_month, Micros::new(23));
+    }
+);

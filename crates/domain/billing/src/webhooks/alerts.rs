@@ -37,7 +37,8 @@ pub struct OrganizationLevels {
 /// Reads usage levels.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait UsageLevels: Send + Sync + 'static {
-    /// Every organisation with usage this month, with today's calls and the month's cost.
+    /// Every organisation with usage this month that may receive alerts (has a live webhook
+    /// endpoint), with today's calls and the month's cost.
     ///
     /// # Errors
     /// `Unavailable` when storage fails.
