@@ -413,6 +413,16 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
         requested: Option<OrganizationId>,
     ) -> Result<(OrganizationId, OrganizationRole), OrganizationError> {
         let organization = requested.unwrap_or(principal.organization_id);
+        if principal.method == AuthMethod::ApiKey && organization == principal.organization_id {
+            // A key acts for its organisation even after its creator left it: as a member,
+            // or with its creator's role while they stay.
+            let role = self
+                .organizations
+                .role_in(organization, principal.user_id)
+                .await?
+                .unwrap_or(OrganizationRole::Member);
+            return Ok((organization, role));
+        }
         Ok((organization, self.role_of(principal, organization).await?))
     }
 

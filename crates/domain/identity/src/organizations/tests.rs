@@ -414,3 +414,29 @@ async fn an_email_without_an_account_is_invited_only_when_team_invitations_are_o
         Err(OrganizationError::UnknownUser(_))
     ));
 }
+
+#[tokio::test]
+async fn a_key_acts_for_its_organisation_even_after_its_creator_left() {
+    let key = user(AuthMethod::ApiKey);
+    let service = service(with_role(None), MockAccountRepository::new());
+    assert_eq!(
+        service.scope(&key, None).await.unwrap(),
+        (key.organization_id, OrganizationRole::Member)
+    );
+    assert_eq!(
+        service
+            .scope(&key, Some(key.organization_id))
+            .await
+            .unwrap()
+            .0,
+        key.organization_id
+    );
+    assert!(matches!(
+        service.scope(&key, Some(OrganizationId::new())).await,
+        Err(OrganizationError::NotFound)
+    ));
+    assert!(matches!(
+        service.managed_scope(&key, None).await,
+        Err(OrganizationError::Forbidden(_))
+    ));
+}
