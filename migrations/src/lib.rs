@@ -27,6 +27,7 @@ mod m20261130_000017_audit_log;
 mod m20261130_000018_webhooks;
 mod m20261130_000019_spending_caps;
 mod m20261130_000020_team_invitations;
+mod m20261130_000021_key_caps;
 
 pub struct Migrator;
 
@@ -73,6 +74,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000018_webhooks::Migration),
             Box::new(m20261130_000019_spending_caps::Migration),
             Box::new(m20261130_000020_team_invitations::Migration),
+            Box::new(m20261130_000021_key_caps::Migration),
         ]
     }
 }

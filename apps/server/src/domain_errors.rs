@@ -222,6 +222,11 @@ impl From<AdmitError> for ApiError {
                 "budget_exceeded",
                 error.to_string(),
             ),
+            AdmitError::KeyCapExceeded { .. } => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "key_budget_exceeded",
+                error.to_string(),
+            ),
             AdmitError::LimiterUnavailable(cause) | AdmitError::Unexpected(cause) => {
                 ApiError::unavailable(cause)
             }

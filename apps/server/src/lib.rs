@@ -15,6 +15,7 @@ mod idempotency;
 mod json;
 pub mod jwt_secret;
 mod key_cache;
+mod key_cap_cache;
 mod last_used;
 mod lease_keeper;
 mod middleware;

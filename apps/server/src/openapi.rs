@@ -49,6 +49,7 @@ use crate::routes::{
         organizations::remove_member,
         organizations::transfer,
         organizations::set_spending_cap,
+        organizations::set_key_cap,
         usage_events::events,
         webhook_endpoints::create,
         webhook_endpoints::list,

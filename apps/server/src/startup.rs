@@ -14,10 +14,11 @@ use axum::http::{HeaderName, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_billing::{
-    ActionPrompt, AdminStatsService, Alerts, CallAdmission, Checkouts, Idempotency, LeasedSettler,
-    MeterLedger, MeterLedgerReader as _, MeteredCalls, PlanOffer, PricingRules, RefusalAlerts,
-    ReturnUrls, SettlementQueue, Settler, SubscriptionRules, Subscriptions, UsageEvents,
-    UsageMeter, UsageReports, WebhookDispatcher, WebhookEndpoints,
+    ActionPrompt, AdminStatsService, Alerts, CallAdmission, Checkouts, Idempotency, KeyCapBook,
+    KeyCapSettler, KeyCaps, LeasedSettler, MeterLedger, MeterLedgerReader as _, MeteredCalls,
+    PlanOffer, PricingRules, RefusalAlerts, ReturnUrls, SettlementQueue, Settler,
+    SubscriptionRules, Subscriptions, UsageEvents, UsageMeter, UsageReports, WebhookDispatcher,
+    WebhookEndpoints,
 };
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, Administration,
@@ -47,6 +48,7 @@ use crate::auth::ServiceKeys;
 use crate::chat::served_models;
 use crate::client_address::ClientAddresses;
 use crate::key_cache::CachedKeyStore;
+use crate::key_cap_cache::CachedKeyCaps;
 use crate::lease_keeper::LeaseRuntime;
 use crate::middleware::{REQUEST_ID, panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
@@ -196,22 +198,39 @@ impl Application {
             Arc::new(settings.plan_catalog()?),
             Arc::new(SystemClock),
         ));
+        let key_budgets = Arc::new(CachedKeyCaps::new(store.clone()));
+        let key_book = Arc::new(KeyCapBook::default());
         let chat = match &leases {
             Some(runtime) => metered_calls(
                 &settings,
                 Arc::new(RefusalAlerts::new(
-                    Arc::new(LeasedMetering::new(
-                        metering_service,
-                        runtime.escrow.clone(),
+                    Arc::new(KeyCaps::new(
+                        Arc::new(LeasedMetering::new(
+                            metering_service,
+                            runtime.escrow.clone(),
+                        )),
+                        key_budgets.clone(),
+                        key_book.clone(),
                     )),
                     alerts.clone(),
                 )),
-                LeasedSettler::new(runtime.escrow.clone(), runtime.queue.clone(), per_call),
+                KeyCapSettler::new(
+                    LeasedSettler::new(runtime.escrow.clone(), runtime.queue.clone(), per_call),
+                    key_budgets,
+                    key_book,
+                ),
             )?,
             None => metered_calls(
                 &settings,
-                Arc::new(RefusalAlerts::new(metering_service, alerts.clone())),
-                per_call,
+                Arc::new(RefusalAlerts::new(
+                    Arc::new(KeyCaps::new(
+                        metering_service,
+                        key_budgets.clone(),
+                        key_book.clone(),
+                    )),
+                    alerts.clone(),
+                )),
+                KeyCapSettler::new(per_call, key_budgets, key_book),
             )?,
         };
         let (webhooks, webhook_workers) = outbound_webhooks(&settings, &store, alerts)?;

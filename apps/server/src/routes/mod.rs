@@ -65,6 +65,10 @@ pub fn bounded() -> Router<AppState> {
             put(organizations::set_spending_cap),
         )
         .route(
+            "/api/v1/keys/{id}/spending-cap",
+            put(organizations::set_key_cap),
+        )
+        .route(
             "/api/v1/webhook-endpoints",
             post(webhook_endpoints::create).get(webhook_endpoints::list),
         )

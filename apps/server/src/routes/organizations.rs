@@ -340,3 +340,34 @@ pub async fn set_spending_cap(
         .await?;
     Ok(Json(body))
 }
+
+/// Set the monthly spending cap of one of the organisation's API keys (owners only): calls made
+/// with it are refused (402 `key_budget_exceeded`) once its month's cost and calls in flight
+/// would pass the cap. Applies within a second on every instance.
+#[utoipa::path(put, path = "/api/v1/keys/{id}/spending-cap", tag = "keys",
+    params(("id" = String, Path, description = "The key"), super::scope::OrganizationQuery),
+    request_body = SpendingCap, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Set", body = SpendingCap),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an owner of the organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key in the organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a positive number", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_key_cap(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    super::scope::OrganizationScope(requested): super::scope::OrganizationScope,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SpendingCap>,
+) -> Result<Json<SpendingCap>, ApiError> {
+    let key = id
+        .parse()
+        .map_err(|_| ApiError::not_found("no such API key in this organization"))?;
+    let organization = requested.unwrap_or(principal.organization_id);
+    state
+        .organizations
+        .set_key_cap(&principal, organization, key, body.monthly_cap_micros)
+        .await?;
+    Ok(Json(body))
+}

@@ -105,6 +105,13 @@ pub trait OrganizationsApi: Send + Sync {
         organization: OrganizationId,
         cap_micros: Option<i64>,
     ) -> Result<(), tollgate_identity::OrganizationError>;
+    async fn set_key_cap(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        key: tollgate_kernel::ApiKeyId,
+        cap_micros: Option<i64>,
+    ) -> Result<(), tollgate_identity::OrganizationError>;
     async fn scope(
         &self,
         principal: &Principal,
@@ -200,6 +207,23 @@ where
             self,
             principal,
             organization,
+            cap_micros,
+        )
+        .await
+    }
+
+    async fn set_key_cap(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        key: tollgate_kernel::ApiKeyId,
+        cap_micros: Option<i64>,
+    ) -> Result<(), tollgate_identity::OrganizationError> {
+        tollgate_identity::Organizations::set_key_cap(
+            self,
+            principal,
+            organization,
+            key,
             cap_micros,
         )
         .await

@@ -512,3 +512,78 @@ async fn a_team_invitation_lets_its_holder_sign_up_into_the_organisation() {
         .expect("Dana is a member of Acme");
     assert_eq!(acme["role"], "admin");
 }
+
+/// A key's own cap refuses its calls once spent, while the organisation's other keys go on.
+#[tokio::test]
+async fn a_keys_spending_cap_refuses_only_that_keys_calls() {
+    let upstream = crate::helpers::fake_upstream(10, 2).await;
+    let (app, _db) = crate::helpers::spawn_with(Backend::Sqlite, |s| {
+        crate::helpers::use_upstream(s, &upstream)
+    })
+    .await
+    .unwrap();
+    let (alice, _) = app.new_user("alice@example.com").await;
+    let capped = app.create_key(&alice, "capped", "production").await;
+    let free = app.create_key(&alice, "free", "production").await;
+    let body = json!({"model": "gpt-4o-mini", "max_tokens": 5,
+                      "messages": [{"role": "user", "content": "Hi"}]});
+    let capped_key = capped["key"].as_str().unwrap().to_owned();
+    let free_key = free["key"].as_str().unwrap().to_owned();
+    let call = |key: &'static str| {
+        let bearer = if key == "capped" {
+            capped_key.clone()
+        } else {
+            free_key.clone()
+        };
+        let body = body.clone();
+        let app = &app;
+        async move { app.post("/v1/chat/completions", body, Some(&bearer)).await }
+    };
+    let cap_path = format!(
+        "/api/v1/keys/{}/spending-cap",
+        capped["id"].as_str().unwrap()
+    );
+    let put = |bearer: &str, cap: Value| {
+        app.client
+            .put(app.url(&cap_path))
+            .bearer_auth(bearer)
+            .json(&json!({ "monthly_cap_micros": cap }))
+            .send()
+    };
+    assert_eq!(
+        put(&alice, json!(1)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let refused = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        call("capped").await.status() == StatusCode::PAYMENT_REQUIRED
+    })
+    .await;
+    assert!(refused);
+    assert_problem(
+        call("capped").await,
+        StatusCode::PAYMENT_REQUIRED,
+        "key_budget_exceeded",
+    )
+    .await;
+    assert_eq!(call("free").await.status(), StatusCode::OK);
+
+    let (mallory, _) = app.new_user("mallory@example.com").await;
+    assert_eq!(
+        put(&mallory, json!(null)).await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "another organisation's key"
+    );
+    assert_eq!(
+        put(&alice, json!(0)).await.unwrap().status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        put(&alice, json!(null)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let admitted = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        call("capped").await.status() == StatusCode::OK
+    })
+    .await;
+    assert!(admitted, "a lifted cap admits again");
+}

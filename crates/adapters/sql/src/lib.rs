@@ -16,6 +16,7 @@ mod entities;
 mod errors;
 mod idempotency;
 mod invitations;
+mod key_budgets;
 mod lease_ledger;
 mod leased_events;
 mod login_attempts;

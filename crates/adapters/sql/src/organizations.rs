@@ -167,6 +167,44 @@ impl OrganizationRepository for SqlStore {
         Ok(ChangeOutcome::Done)
     }
 
+    async fn set_key_cap(
+        &self,
+        organization: OrganizationId,
+        key: tollgate_kernel::ApiKeyId,
+        cap_micros: Option<i64>,
+        actor: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let updated = txn
+            .execute_raw(crate::raw_sql::statement(
+                self.backend(),
+                "UPDATE api_keys SET monthly_cap_micros = $3
+                 WHERE id = $1 AND organization_id = $2",
+                [
+                    key.as_uuid().into(),
+                    organization.as_uuid().into(),
+                    cap_micros.into(),
+                ],
+            ))
+            .await
+            .map_err(store_error)?;
+        if updated.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let cap = cap_micros.map_or_else(|| "none".to_owned(), |c| c.to_string());
+        record_audit(
+            &txn,
+            &actor.to_string(),
+            "key_spending_cap",
+            &format!("{organization} {key} {cap}"),
+            at,
+        )
+        .await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
     async fn set_spending_cap(
         &self,
         organization: OrganizationId,

@@ -345,7 +345,7 @@ where
         };
         let admission = self
             .admission
-            .admit(caller.organization, action, &worst)
+            .admit(caller.organization, caller.key, action, &worst)
             .await?;
         Ok(MeteredCall {
             admission_port: self.admission.clone(),

@@ -49,6 +49,7 @@ mod checkout;
 mod errors;
 mod gateway;
 mod idempotency;
+mod key_caps;
 mod payments;
 mod ports;
 mod reconcile;
@@ -75,6 +76,9 @@ pub use gateway::{
 };
 pub use idempotency::{
     Claim, HeldKey, IDEMPOTENCY_RETENTION, Idempotency, IdempotencyError, MAX_IDEMPOTENCY_KEY_LEN,
+};
+pub use key_caps::{
+    KEY_RESERVATION_KEEP_ALIVE, KeyBudgets, KeyCapBook, KeyCapSettler, KeyCaps, KeyReservation,
 };
 pub use payments::{PaymentError, PaymentPages, PaymentProvider};
 pub use ports::{CallAdmission, Settler};

@@ -3,14 +3,15 @@
 use std::future::Future;
 
 use tollgate_costing::UsageEvent;
-use tollgate_kernel::{Clock, OrganizationId, StoreError};
+use tollgate_kernel::{ApiKeyId, Clock, OrganizationId, StoreError};
 use tollgate_quotas::{Action, Admission, AdmitError, Reservation, WorstCase};
 
 /// Admission of a call against its organisation's plan, and release of its reservation.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait CallAdmission: Send + Sync + 'static {
     /// Rate limit, daily quota of `action`, and a reservation of the call's worst case against
-    /// the monthly budget, all or nothing: its cheap bound, and its exact figure only where the
+    /// the monthly budget (and, for a call made with `key`, against the key's own cap), all or
+    /// nothing: its cheap bound, and its exact figure only where the
     /// budget cannot hold the bound.
     ///
     /// # Errors
@@ -18,6 +19,7 @@ pub trait CallAdmission: Send + Sync + 'static {
     fn admit(
         &self,
         organization: OrganizationId,
+        key: Option<ApiKeyId>,
         action: Action,
         worst: &dyn WorstCase,
     ) -> impl Future<Output = Result<Admission, AdmitError>> + Send;
@@ -53,6 +55,7 @@ where
     async fn admit(
         &self,
         organization: OrganizationId,
+        _key: Option<ApiKeyId>,
         action: Action,
         worst: &dyn WorstCase,
     ) -> Result<Admission, AdmitError> {
@@ -78,6 +81,7 @@ where
     async fn admit(
         &self,
         organization: OrganizationId,
+        _key: Option<ApiKeyId>,
         action: Action,
         worst: &dyn WorstCase,
     ) -> Result<Admission, AdmitError> {

@@ -9,7 +9,7 @@
 
 mod ports;
 
-use tollgate_kernel::{Clock, OrganizationId, PlanId, UserId};
+use tollgate_kernel::{ApiKeyId, Clock, OrganizationId, PlanId, UserId};
 
 pub use self::ports::{Member, MembershipChange, OrganizationRepository};
 use crate::email::EmailAddress;
@@ -389,6 +389,47 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
             .organizations
             .set_spending_cap(
                 organization,
+                cap_micros,
+                principal.user_id,
+                self.clock.now(),
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(OrganizationError::NotFound)
+        }
+    }
+
+    /// Sets the monthly spending cap of one of the organisation's API keys (owners only):
+    /// calls made with it are admitted only while its month's cost and calls in flight fit.
+    /// `None` lifts it.
+    ///
+    /// # Errors
+    /// [`OrganizationError`]; a key of another organisation is `NotFound`.
+    pub async fn set_key_cap(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        key: ApiKeyId,
+        cap_micros: Option<i64>,
+    ) -> Result<(), OrganizationError> {
+        if self.role_of(principal, organization).await? != OrganizationRole::Owner {
+            return Err(OrganizationError::Forbidden(
+                "only the organization's owners set spending caps",
+            ));
+        }
+        if cap_micros.is_some_and(|cap| cap <= 0) {
+            return Err(OrganizationError::Invalid {
+                field: "monthly_cap_micros",
+                reason: "a positive number of micro-dollars, or null for none".to_owned(),
+            });
+        }
+        if self
+            .organizations
+            .set_key_cap(
+                organization,
+                key,
                 cap_micros,
                 principal.user_id,
                 self.clock.now(),

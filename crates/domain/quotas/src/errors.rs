@@ -87,6 +87,18 @@ pub enum AdmitError {
         /// The end of the UTC month.
         resets_at: DateTime<Utc>,
     },
+    /// The API key's own monthly spending cap cannot hold the call's estimate.
+    #[error("this API key's monthly spending cap of {limit} is used up")]
+    KeyCapExceeded {
+        /// The key's cap.
+        limit: Micros,
+        /// What its calls cost this month.
+        spent: Micros,
+        /// Estimates of its calls in flight.
+        reserved: Micros,
+        /// The end of the UTC month.
+        resets_at: DateTime<Utc>,
+    },
     /// The rate limiter did not answer and the policy is
     /// [`LimiterFailure::Closed`](crate::LimiterFailure::Closed).
     #[error("the rate limiter is unavailable")]

@@ -137,7 +137,7 @@ fn caller() -> Caller {
 /// Admission that admits at the bound and records (bound, exact) of the worst case it was given.
 fn admitting(estimates: Arc<Mutex<Vec<(Micros, Micros)>>>) -> MockCallAdmission {
     let mut port = MockCallAdmission::new();
-    port.expect_admit().returning(move |_, _, worst| {
+    port.expect_admit().returning(move |_, _, _, worst| {
         let (bound, exact) = (worst.bound(), worst.exact());
         estimates.lock().unwrap().push((bound, exact));
         Box::pin(async move { Ok(admission(bound)) })
@@ -249,7 +249,7 @@ async fn a_refused_call_reaches_no_provider_and_charges_nothing() {
     let mut admission = MockCallAdmission::new();
     admission
         .expect_admit()
-        .returning(|_, _, _| Box::pin(async { Err(AdmitError::OrganizationNotFound) }));
+        .returning(|_, _, _, _| Box::pin(async { Err(AdmitError::OrganizationNotFound) }));
     let provider = Arc::new(Scripted::default());
     let settler = MockSettler::new(); // any settle would panic
     let result = service(admission, provider.clone(), settler)

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tollgate_kernel::{Action, Micros, OrganizationId, StoreError};
+use tollgate_kernel::{Action, ApiKeyId, Micros, OrganizationId, StoreError};
 use tollgate_quotas::{Admission, AdmitError, Reservation, WorstCase};
 
 use crate::ports::CallAdmission;
@@ -43,10 +43,11 @@ impl<A: CallAdmission, R: BudgetRefusals> CallAdmission for RefusalAlerts<A, R> 
     async fn admit(
         &self,
         organization: OrganizationId,
+        key: Option<ApiKeyId>,
         action: Action,
         worst: &dyn WorstCase,
     ) -> Result<Admission, AdmitError> {
-        let admitted = self.inner.admit(organization, action, worst).await;
+        let admitted = self.inner.admit(organization, key, action, worst).await;
         if let Err(AdmitError::BudgetExceeded {
             limit,
             spent,
@@ -104,7 +105,7 @@ mod tests {
         let org = OrganizationId::new();
         let end = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
         let mut inner = MockCallAdmission::new();
-        inner.expect_admit().returning(move |_, _, _| {
+        inner.expect_admit().returning(move |_, _, _, _| {
             Box::pin(async move {
                 Err(AdmitError::BudgetExceeded {
                     limit: Micros::new(1_000),
@@ -126,14 +127,16 @@ mod tests {
             .times(1)
             .returning(|_, _, _, _| Box::pin(async { Err(StoreError::unavailable("down")) }));
         let admission = RefusalAlerts::new(Arc::new(inner), Arc::new(refusals));
-        let refused = admission.admit(org, Action::Chat, &Micros::new(1)).await;
+        let refused = admission
+            .admit(org, None, Action::Chat, &Micros::new(1))
+            .await;
         assert!(matches!(refused, Err(AdmitError::BudgetExceeded { .. })));
     }
 
     #[tokio::test]
     async fn other_refusals_are_not_budget_alerts() {
         let mut inner = MockCallAdmission::new();
-        inner.expect_admit().returning(|_, action, _| {
+        inner.expect_admit().returning(|_, _, action, _| {
             Box::pin(async move {
                 Err(AdmitError::QuotaExceeded {
                     action,
@@ -148,7 +151,7 @@ mod tests {
         let admission = RefusalAlerts::new(Arc::new(inner), Arc::new(refusals));
         assert!(
             admission
-                .admit(OrganizationId::new(), Action::Chat, &Micros::new(1))
+                .admit(OrganizationId::new(), None, Action::Chat, &Micros::new(1))
                 .await
                 .is_err()
         );

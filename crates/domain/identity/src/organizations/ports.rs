@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use tollgate_kernel::{OrganizationId, UserId};
+use tollgate_kernel::{ApiKeyId, OrganizationId, UserId};
 
 use super::{ChangeOutcome, Membership};
 use crate::email::EmailAddress;
@@ -128,6 +128,20 @@ pub trait OrganizationRepository: Send + Sync + 'static {
     fn set_spending_cap(
         &self,
         organization: OrganizationId,
+        cap_micros: Option<i64>,
+        actor: UserId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Sets (or lifts) the monthly spending cap of the organisation's API key `key`, audited as
+    /// `actor`'s; false when the organisation has no such key.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails: nothing changed.
+    fn set_key_cap(
+        &self,
+        organization: OrganizationId,
+        key: ApiKeyId,
         cap_micros: Option<i64>,
         actor: UserId,
         at: DateTime<Utc>,
