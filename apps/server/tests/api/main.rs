@@ -22,6 +22,7 @@ mod openai_sdk;
 mod organizations;
 mod password;
 mod plans;
+mod secrets_in_logs;
 mod server_process;
 mod sessions;
 mod signup;

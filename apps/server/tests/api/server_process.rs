@@ -113,6 +113,16 @@ impl ServerProcess {
 }
 
 impl ServerProcess {
+    /// Every log line written so far (waiting `settle` for the last ones), the start-up included.
+    pub fn all_lines(&self, settle: std::time::Duration) -> Vec<String> {
+        std::thread::sleep(settle);
+        let mut lines: Vec<String> = self.startup_log.lines().map(str::to_owned).collect();
+        lines.extend(self.lines.try_iter());
+        lines
+    }
+}
+
+impl ServerProcess {
     /// Kills the process with SIGKILL, as a crash would: nothing is flushed or given back.
     pub fn kill(mut self) {
         let _ = self.child.kill();
