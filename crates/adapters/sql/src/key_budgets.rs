@@ -3,41 +3,15 @@
 //! SQLite has one writer) and counts while pending and unexpired, so a crash heals by itself.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, TransactionTrait};
 use tollgate_billing::{KeyBudgets, KeyReservation};
 use tollgate_kernel::{ApiKeyId, Micros, Period, StoreError};
 use tollgate_quotas::ReservationId;
 
 use crate::connect::SqlStore;
 use crate::errors::store_error;
-use crate::raw_sql::statement;
+use crate::raw_sql::{execute, query_value, statement};
 use crate::time::to_millis;
-
-async fn one_i64<C: ConnectionTrait, const N: usize>(
-    conn: &C,
-    sql: &str,
-    values: [Value; N],
-) -> Result<Option<i64>, StoreError> {
-    conn.query_one_raw(statement(conn.get_database_backend(), sql, values))
-        .await
-        .map_err(store_error)?
-        .map(|row| row.try_get::<Option<i64>>("", "value"))
-        .transpose()
-        .map_err(store_error)
-        .map(Option::flatten)
-}
-
-async fn run<C: ConnectionTrait, const N: usize>(
-    conn: &C,
-    sql: &str,
-    values: [Value; N],
-) -> Result<u64, StoreError> {
-    Ok(conn
-        .execute_raw(statement(conn.get_database_backend(), sql, values))
-        .await
-        .map_err(store_error)?
-        .rows_affected())
-}
 
 async fn reserve_in(
     txn: &DatabaseTransaction,
@@ -49,7 +23,7 @@ async fn reserve_in(
     expires_at: DateTime<Utc>,
 ) -> Result<KeyReservation, StoreError> {
     let (key, month) = (key.as_uuid(), to_millis(month.start()));
-    run(
+    execute(
         txn,
         "INSERT INTO key_spend (key_id, month_start, spent_micros) VALUES ($1, $2, 0)
          ON CONFLICT (key_id, month_start) DO NOTHING",
@@ -61,7 +35,7 @@ async fn reserve_in(
     } else {
         ""
     };
-    let spent = one_i64(
+    let spent = query_value::<_, Option<i64>>(
         txn,
         &format!(
             "SELECT spent_micros AS value FROM key_spend
@@ -70,8 +44,9 @@ async fn reserve_in(
         [key.into(), month.into()],
     )
     .await?
+    .flatten()
     .unwrap_or(0);
-    let reserved = one_i64(
+    let reserved = query_value::<_, Option<i64>>(
         txn,
         "SELECT CAST(COALESCE(SUM(estimate_micros), 0) AS BIGINT) AS value
          FROM key_reservations
@@ -79,6 +54,7 @@ async fn reserve_in(
         [key.into(), month.into(), to_millis(Utc::now()).into()],
     )
     .await?
+    .flatten()
     .unwrap_or(0);
     if i128::from(spent) + i128::from(reserved) + i128::from(estimate.get()) > i128::from(cap.get())
     {
@@ -87,7 +63,7 @@ async fn reserve_in(
             reserved: Micros::new(reserved),
         });
     }
-    run(
+    execute(
         txn,
         "INSERT INTO key_reservations
              (id, key_id, month_start, estimate_micros, status, expires_at)
@@ -106,12 +82,13 @@ async fn reserve_in(
 
 impl KeyBudgets for SqlStore {
     async fn cap_of(&self, key: ApiKeyId) -> Result<Option<Micros>, StoreError> {
-        Ok(one_i64(
+        Ok(query_value::<_, Option<i64>>(
             &self.db,
             "SELECT monthly_cap_micros AS value FROM api_keys WHERE id = $1",
             [key.as_uuid().into()],
         )
         .await?
+        .flatten()
         .map(Micros::new))
     }
 
@@ -145,7 +122,7 @@ impl KeyBudgets for SqlStore {
         if let Some(row) = row {
             let key: uuid::Uuid = row.try_get("", "key_id").map_err(store_error)?;
             let month: i64 = row.try_get("", "month_start").map_err(store_error)?;
-            run(
+            execute(
                 &txn,
                 "UPDATE key_spend SET spent_micros = spent_micros + $3
                  WHERE key_id = $1 AND month_start = $2",
@@ -157,7 +134,7 @@ impl KeyBudgets for SqlStore {
     }
 
     async fn release(&self, reservation: ReservationId) -> Result<(), StoreError> {
-        run(
+        execute(
             &self.db,
             "UPDATE key_reservations SET status = 'released' WHERE id = $1 AND status = 'pending'",
             [reservation.as_uuid().into()],
@@ -171,7 +148,7 @@ impl KeyBudgets for SqlStore {
         reservation: ReservationId,
         lifetime: chrono::Duration,
     ) -> Result<(), StoreError> {
-        run(
+        execute(
             &self.db,
             "UPDATE key_reservations SET expires_at = $2
              WHERE id = $1 AND status = 'pending' AND expires_at < $2",

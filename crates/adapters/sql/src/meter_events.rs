@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::connect::SqlStore;
 use crate::entities::stripe_customer;
 use crate::errors::store_error;
-use crate::raw_sql::statement;
+use crate::raw_sql::{execute, statement};
 use crate::time::{from_millis, to_millis};
 
 pub(crate) const PENDING: &str = "pending";
@@ -124,7 +124,8 @@ impl MeterOutbox for SqlStore {
     }
 
     async fn mark_sent(&self, identifier: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update_event(
+        execute(
+            &self.db,
             &format!(
                 "UPDATE meter_events SET status = '{SENT}', sent_at = $2, claimed_until = NULL
                  WHERE identifier = $1"
@@ -132,6 +133,7 @@ impl MeterOutbox for SqlStore {
             [identifier.into(), to_millis(at).into()],
         )
         .await
+        .map(drop)
     }
 
     async fn retry_at(
@@ -140,7 +142,8 @@ impl MeterOutbox for SqlStore {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.update_event(
+        execute(
+            &self.db,
             &format!(
                 "UPDATE meter_events
                  SET next_attempt_at = $2, claimed_until = NULL, last_error = $3
@@ -149,10 +152,12 @@ impl MeterOutbox for SqlStore {
             [identifier.into(), to_millis(at).into(), error.into()],
         )
         .await
+        .map(drop)
     }
 
     async fn hold(&self, identifier: &str, reason: HoldReason) -> Result<(), StoreError> {
-        self.update_event(
+        execute(
+            &self.db,
             &format!(
                 "UPDATE meter_events
                  SET status = '{HELD}', hold_reason = $2, claimed_until = NULL
@@ -161,20 +166,7 @@ impl MeterOutbox for SqlStore {
             [identifier.into(), reason.describe().into()],
         )
         .await
-    }
-}
-
-impl SqlStore {
-    async fn update_event<const N: usize>(
-        &self,
-        sql: &str,
-        values: [Value; N],
-    ) -> Result<(), StoreError> {
-        self.db
-            .execute_raw(statement(self.backend(), sql, values))
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        .map(drop)
     }
 }
 

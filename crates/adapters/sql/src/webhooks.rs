@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::connect::SqlStore;
 use crate::errors::store_error;
-use crate::raw_sql::statement;
+use crate::raw_sql::{execute, query_all, statement};
 use crate::time::{from_millis, to_millis};
 
 const ENDPOINT_COLUMNS: &str =
@@ -46,31 +46,6 @@ fn endpoint_of(row: &QueryResult) -> Result<WebhookEndpoint, StoreError> {
         created_at: from_millis(row.try_get("", "created_at").map_err(store_error)?),
         disabled_reason: row.try_get("", "disabled_reason").map_err(store_error)?,
     })
-}
-
-impl SqlStore {
-    async fn webhook_rows<const N: usize>(
-        &self,
-        sql: &str,
-        values: [Value; N],
-    ) -> Result<Vec<QueryResult>, StoreError> {
-        self.db
-            .query_all_raw(statement(self.backend(), sql, values))
-            .await
-            .map_err(store_error)
-    }
-
-    async fn run<C: ConnectionTrait, const N: usize>(
-        conn: &C,
-        sql: &str,
-        values: [Value; N],
-    ) -> Result<u64, StoreError> {
-        Ok(conn
-            .execute_raw(statement(conn.get_database_backend(), sql, values))
-            .await
-            .map_err(store_error)?
-            .rows_affected())
-    }
 }
 
 impl WebhookStore for SqlStore {
@@ -110,7 +85,7 @@ impl WebhookStore for SqlStore {
         if live >= i64::from(max) {
             return Ok(false);
         }
-        Self::run(
+        execute(
             &txn,
             "INSERT INTO webhook_endpoints
                  (id, organization_id, url, secret, events, created_at)
@@ -133,7 +108,8 @@ impl WebhookStore for SqlStore {
         &self,
         organization: OrganizationId,
     ) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        self.webhook_rows(
+        query_all(
+            &self.db,
             &format!(
                 "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints
                  WHERE organization_id = $1 ORDER BY created_at, id"
@@ -152,14 +128,14 @@ impl WebhookStore for SqlStore {
         id: Uuid,
     ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(store_error)?;
-        let deleted = Self::run(
+        let deleted = execute(
             &txn,
             "DELETE FROM webhook_endpoints WHERE id = $1 AND organization_id = $2",
             [id.into(), organization.as_uuid().into()],
         )
         .await?;
         if deleted == 1 {
-            Self::run(
+            execute(
                 &txn,
                 "DELETE FROM webhook_deliveries WHERE endpoint_id = $1",
                 [id.into()],
@@ -176,28 +152,28 @@ impl WebhookStore for SqlStore {
         id: Uuid,
         limit: u32,
     ) -> Result<Option<Vec<DeliveryRecord>>, StoreError> {
-        let owned = self
-            .webhook_rows(
-                "SELECT id FROM webhook_endpoints WHERE id = $1 AND organization_id = $2",
-                [id.into(), organization.as_uuid().into()],
-            )
-            .await?;
+        let owned = query_all(
+            &self.db,
+            "SELECT id FROM webhook_endpoints WHERE id = $1 AND organization_id = $2",
+            [id.into(), organization.as_uuid().into()],
+        )
+        .await?;
         if owned.is_empty() {
             return Ok(None);
         }
-        let rows = self
-            .webhook_rows(
-                "SELECT webhook_id, event_type, attempts, status, last_error, created_at
+        let rows = query_all(
+            &self.db,
+            "SELECT webhook_id, event_type, attempts, status, last_error, created_at
                  FROM webhook_deliveries
                  WHERE endpoint_id = $1 AND organization_id = $2
                  ORDER BY created_at DESC, id DESC LIMIT $3",
-                [
-                    id.into(),
-                    organization.as_uuid().into(),
-                    i64::from(limit).into(),
-                ],
-            )
-            .await?;
+            [
+                id.into(),
+                organization.as_uuid().into(),
+                i64::from(limit).into(),
+            ],
+        )
+        .await?;
         rows.iter()
             .map(|row| {
                 let kind: String = row.try_get("", "event_type").map_err(store_error)?;
@@ -221,15 +197,15 @@ impl WebhookStore for SqlStore {
     }
 
     async fn enqueue(&self, event: AlertEvent) -> Result<u32, StoreError> {
-        let endpoints = self
-            .webhook_rows(
-                &format!(
-                    "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints
+        let endpoints = query_all(
+            &self.db,
+            &format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints
                      WHERE organization_id = $1 AND disabled_reason IS NULL"
-                ),
-                [event.organization.as_uuid().into()],
-            )
-            .await?;
+            ),
+            [event.organization.as_uuid().into()],
+        )
+        .await?;
         let body = event.body();
         let at = to_millis(event.at);
         let mut written = 0;
@@ -243,7 +219,7 @@ impl WebhookStore for SqlStore {
                 continue;
             }
             let webhook_id = format!("msg_{}", Uuid::now_v7().simple());
-            let inserted = Self::run(
+            let inserted = execute(
                 &self.db,
                 "INSERT INTO webhook_deliveries
                      (id, endpoint_id, organization_id, webhook_id, event_type, dedupe_key, body,
@@ -278,10 +254,10 @@ impl WebhookStore for SqlStore {
         } else {
             ""
         };
-        let claimed = self
-            .webhook_rows(
-                &format!(
-                    "UPDATE webhook_deliveries SET claimed_until = $3
+        let claimed = query_all(
+            &self.db,
+            &format!(
+                "UPDATE webhook_deliveries SET claimed_until = $3
                      WHERE id IN (
                          SELECT d.id FROM webhook_deliveries d
                          JOIN webhook_endpoints e ON e.id = d.endpoint_id
@@ -290,25 +266,42 @@ impl WebhookStore for SqlStore {
                            AND e.disabled_reason IS NULL
                          ORDER BY d.next_attempt_at LIMIT $2 {skip_locked})
                      RETURNING id, endpoint_id, webhook_id, body, attempts"
+            ),
+            [
+                to_millis(now).into(),
+                i64::from(limit).into(),
+                to_millis(claimed_until).into(),
+            ],
+        )
+        .await?;
+        // The claimed deliveries' endpoints, in one read.
+        let mut endpoints: Vec<Uuid> = claimed
+            .iter()
+            .map(|row| row.try_get("", "endpoint_id").map_err(store_error))
+            .collect::<Result<_, _>>()?;
+        endpoints.sort_unstable();
+        endpoints.dedup();
+        let targets = if endpoints.is_empty() {
+            Vec::new()
+        } else {
+            let placeholders: Vec<String> =
+                (1..=endpoints.len()).map(|n| format!("${n}")).collect();
+            query_all(
+                &self.db,
+                &format!(
+                    "SELECT id, url, secret FROM webhook_endpoints WHERE id IN ({})",
+                    placeholders.join(", ")
                 ),
-                [
-                    to_millis(now).into(),
-                    i64::from(limit).into(),
-                    to_millis(claimed_until).into(),
-                ],
+                endpoints.iter().map(|id| Value::from(*id)),
             )
-            .await?;
+            .await?
+        };
         let mut due = Vec::with_capacity(claimed.len());
         for row in &claimed {
             let endpoint: Uuid = row.try_get("", "endpoint_id").map_err(store_error)?;
-            let Some(target) = self
-                .webhook_rows(
-                    "SELECT url, secret FROM webhook_endpoints WHERE id = $1",
-                    [endpoint.into()],
-                )
-                .await?
-                .into_iter()
-                .next()
+            let Some(target) = targets
+                .iter()
+                .find(|t| t.try_get::<Uuid>("", "id").is_ok_and(|id| id == endpoint))
             else {
                 continue;
             };
@@ -336,7 +329,7 @@ impl WebhookStore for SqlStore {
         let at_millis = to_millis(at);
         match outcome {
             AttemptOutcome::Delivered => {
-                Self::run(
+                execute(
                     &txn,
                     "UPDATE webhook_deliveries
                      SET status = 'delivered', attempts = attempts + 1, delivered_at = $2,
@@ -347,7 +340,7 @@ impl WebhookStore for SqlStore {
                 .await?;
             }
             AttemptOutcome::Retry { at: next, error } => {
-                Self::run(
+                execute(
                     &txn,
                     "UPDATE webhook_deliveries
                      SET attempts = attempts + 1, next_attempt_at = $2, claimed_until = NULL,
@@ -358,7 +351,7 @@ impl WebhookStore for SqlStore {
                 .await?;
             }
             AttemptOutcome::Failed { error, disable } => {
-                Self::run(
+                execute(
                     &txn,
                     "UPDATE webhook_deliveries
                      SET status = 'failed', attempts = attempts + 1, claimed_until = NULL,
@@ -368,7 +361,7 @@ impl WebhookStore for SqlStore {
                 )
                 .await?;
                 if let Some(reason) = disable {
-                    Self::run(
+                    execute(
                         &txn,
                         "UPDATE webhook_endpoints SET disabled_reason = $2, disabled_at = $3
                          WHERE id = (SELECT endpoint_id FROM webhook_deliveries WHERE id = $1)
@@ -376,7 +369,7 @@ impl WebhookStore for SqlStore {
                         [id.into(), reason.as_str().into(), at_millis.into()],
                     )
                     .await?;
-                    Self::run(
+                    execute(
                         &txn,
                         "UPDATE webhook_deliveries SET status = 'failed', claimed_until = NULL,
                              last_error = $2
@@ -393,21 +386,21 @@ impl WebhookStore for SqlStore {
     }
 
     async fn cursor(&self, name: &str) -> Result<i64, StoreError> {
-        Ok(self
-            .webhook_rows(
-                "SELECT position FROM webhook_cursors WHERE name = $1",
-                [name.into()],
-            )
-            .await?
-            .first()
-            .map(|row| row.try_get::<i64>("", "position"))
-            .transpose()
-            .map_err(store_error)?
-            .unwrap_or(0))
+        Ok(query_all(
+            &self.db,
+            "SELECT position FROM webhook_cursors WHERE name = $1",
+            [name.into()],
+        )
+        .await?
+        .first()
+        .map(|row| row.try_get::<i64>("", "position"))
+        .transpose()
+        .map_err(store_error)?
+        .unwrap_or(0))
     }
 
     async fn set_cursor(&self, name: &str, position: i64) -> Result<(), StoreError> {
-        Self::run(
+        execute(
             &self.db,
             "INSERT INTO webhook_cursors (name, position) VALUES ($1, $2)
              ON CONFLICT (name) DO UPDATE SET position = excluded.position",

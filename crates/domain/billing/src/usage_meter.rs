@@ -24,7 +24,7 @@ pub use self::ports::{
     UsageChangeOutcome,
 };
 
-/// How long the provider remembers a meter event's identifier (Stripe: "at least 24 hours").
+/// How long the provider remembers a meter event's identifier (Stripe: about a day).
 pub const IDENTIFIER_MEMORY: Duration = Duration::hours(24);
 
 /// The oldest meter event the provider accepts (Stripe: 35 days).

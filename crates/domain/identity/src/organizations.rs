@@ -374,17 +374,8 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
         organization: OrganizationId,
         cap_micros: Option<i64>,
     ) -> Result<(), OrganizationError> {
-        if self.role_of(principal, organization).await? != OrganizationRole::Owner {
-            return Err(OrganizationError::Forbidden(
-                "only the organization's owners set its spending cap",
-            ));
-        }
-        if cap_micros.is_some_and(|cap| cap <= 0) {
-            return Err(OrganizationError::Invalid {
-                field: "monthly_cap_micros",
-                reason: "a positive number of micro-dollars, or null for none".to_owned(),
-            });
-        }
+        self.may_set_cap(principal, organization, cap_micros)
+            .await?;
         if self
             .organizations
             .set_spending_cap(
@@ -414,17 +405,8 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
         key: ApiKeyId,
         cap_micros: Option<i64>,
     ) -> Result<(), OrganizationError> {
-        if self.role_of(principal, organization).await? != OrganizationRole::Owner {
-            return Err(OrganizationError::Forbidden(
-                "only the organization's owners set spending caps",
-            ));
-        }
-        if cap_micros.is_some_and(|cap| cap <= 0) {
-            return Err(OrganizationError::Invalid {
-                field: "monthly_cap_micros",
-                reason: "a positive number of micro-dollars, or null for none".to_owned(),
-            });
-        }
+        self.may_set_cap(principal, organization, cap_micros)
+            .await?;
         if self
             .organizations
             .set_key_cap(
@@ -480,6 +462,27 @@ impl<O: OrganizationRepository, A: AccountRepository, C: Clock> Organizations<O,
         let (organization, role) = self.scope(principal, requested).await?;
         require_manager(role)?;
         Ok(organization)
+    }
+
+    /// Owners only, and a positive cap (or none).
+    async fn may_set_cap(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        cap_micros: Option<i64>,
+    ) -> Result<(), OrganizationError> {
+        if self.role_of(principal, organization).await? != OrganizationRole::Owner {
+            return Err(OrganizationError::Forbidden(
+                "only the organization's owners set spending caps",
+            ));
+        }
+        if cap_micros.is_some_and(|cap| cap <= 0) {
+            return Err(OrganizationError::Invalid {
+                field: "monthly_cap_micros",
+                reason: "a positive number of micro-dollars, or null for none".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// The caller's role in `organization`; not a member (or an API key of another
