@@ -10,7 +10,7 @@ use tollgate_identity::{
 };
 
 use tollgate_keys::{CreateKeyError, ListKeysError, ManageKeyError};
-use tollgate_quotas::AdmitError;
+use tollgate_quotas::{AdmitError, SourceLimitError};
 
 use crate::rate_headers::{PolicyState, ceil_seconds, headers};
 
@@ -44,6 +44,17 @@ impl From<LoginError> for ApiError {
                 retry_after_seconds,
             } => ApiError::rate_limited(error.to_string(), retry_after_seconds),
             LoginError::Unexpected(cause) => ApiError::unavailable(cause),
+        }
+    }
+}
+
+impl From<SourceLimitError> for ApiError {
+    fn from(error: SourceLimitError) -> Self {
+        match error {
+            SourceLimitError::Throttled { retry_after, .. } => {
+                ApiError::rate_limited(error.to_string(), ceil_seconds(retry_after))
+            }
+            SourceLimitError::Unavailable => ApiError::unavailable(error),
         }
     }
 }

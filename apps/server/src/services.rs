@@ -308,6 +308,29 @@ pub trait UsageApi: Send + Sync {
     ) -> Result<UsageSnapshot, tollgate_identity::StoreError>;
 }
 
+/// Per-source limits on sign-up, invitation redemption, login and refresh.
+#[async_trait]
+pub trait SourceLimitsApi: Send + Sync {
+    async fn admit(
+        &self,
+        attempt: tollgate_quotas::Attempt,
+        source: &LoginSource,
+    ) -> Result<(), tollgate_quotas::SourceLimitError>;
+}
+
+#[async_trait]
+impl<L: tollgate_quotas::ports::RateLimiter> SourceLimitsApi
+    for tollgate_quotas::SourceThrottle<L>
+{
+    async fn admit(
+        &self,
+        attempt: tollgate_quotas::Attempt,
+        source: &LoginSource,
+    ) -> Result<(), tollgate_quotas::SourceLimitError> {
+        tollgate_quotas::SourceThrottle::admit(self, attempt, &source.to_string()).await
+    }
+}
+
 /// Whether the storage behind the server answers; for `/readyz`.
 #[async_trait]
 pub trait Readiness: Send + Sync {

@@ -32,7 +32,7 @@ use tollgate_openai::{OpenAiClient, TiktokenCounter, UpstreamConfig};
 use tollgate_quotas::ports::{LimiterUnavailable, RateKey, RateLimiter};
 use tollgate_quotas::{
     Escrow, EscrowPolicy, LeaseKeeper, LeasedMetering, LimiterFailure, MeteringPolicy,
-    MeteringService, PlanCatalog, RateDecision, RateLimit,
+    MeteringService, PlanCatalog, RateDecision, RateLimit, SourceThrottle,
 };
 use tollgate_ratelimit::{InProcessRateLimiter, RedisRateLimiter};
 use tollgate_sql::{AppliedMigration, DatabaseUrl, SqlStore};
@@ -163,10 +163,7 @@ impl Application {
             Arc::new(settings.plan_catalog()?),
             MeteringPolicy {
                 reservation_ttl: chrono::Duration::seconds(settings.quotas.reservation_ttl_seconds),
-                limiter_failure: match settings.rate_limit.failure_mode {
-                    FailureMode::Open => LimiterFailure::Open,
-                    FailureMode::Closed => LimiterFailure::Closed,
-                },
+                limiter_failure: limiter_failure(&settings),
             },
         ));
         let metering: Arc<dyn MeteringApi> = metering_service.clone();
@@ -272,6 +269,11 @@ impl Application {
                 },
             )),
             readiness: Arc::new(store),
+            source_limits: Arc::new(SourceThrottle::new(
+                configured_limiter(&settings)?,
+                settings.source_limits(),
+                limiter_failure(&settings),
+            )),
             client_addresses: Arc::new(ClientAddresses::from_header(
                 settings
                     .server
@@ -573,6 +575,13 @@ fn upstream_config(settings: &Settings) -> UpstreamConfig {
     config.request_timeout = Duration::from_secs(settings.openai.request_timeout_seconds);
     config.max_retries = settings.openai.max_retries;
     config
+}
+
+fn limiter_failure(settings: &Settings) -> LimiterFailure {
+    match settings.rate_limit.failure_mode {
+        FailureMode::Open => LimiterFailure::Open,
+        FailureMode::Closed => LimiterFailure::Closed,
+    }
 }
 
 fn configured_limiter(settings: &Settings) -> anyhow::Result<ConfiguredLimiter> {

@@ -44,6 +44,8 @@ pub struct AppServices {
     pub readiness: Arc<dyn Readiness>,
     /// Where the client's address comes from (per-source login lockout).
     pub client_addresses: Arc<crate::client_address::ClientAddresses>,
+    /// Attempts per client address at sign-up, redemption, login and refresh.
+    pub source_limits: Arc<dyn crate::services::SourceLimitsApi>,
     /// Organisations, their members, and which one a request acts for.
     pub organizations: Arc<dyn crate::services::OrganizationsApi>,
     /// Usage events, call by call.

@@ -5,6 +5,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::dto::{AccountView, TokenResponse};
+use tollgate_quotas::Attempt;
+
 use crate::auth::Authenticated;
 use crate::client_address::ClientSource;
 use crate::error::{ApiError, Problem};
@@ -45,11 +47,19 @@ pub struct ChangePasswordRequest {
         (status = 403, description = "Invite-only and no valid invitation for this email", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A missing or invalid field (e.g. an invalid email or a weak password)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many sign-ups (or invitation redemptions) from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage (or, with `rate_limit.failure_mode = \"closed\"`, the limiter) is unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn signup(
     State(state): State<AppState>,
+    ClientSource(source): ClientSource,
     ApiJson(body): ApiJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+    let attempt = match body.invite_token {
+        Some(_) => Attempt::Redemption,
+        None => Attempt::SignUp,
+    };
+    state.source_limits.admit(attempt, &source).await?;
     let account = state
         .identity
         .signup(&body.email, &body.password, body.invite_token.as_deref())
@@ -64,13 +74,15 @@ pub async fn signup(
         (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A missing or invalid field", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed logins for this email from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for this email from this address, or too many logins from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage (or, with `rate_limit.failure_mode = \"closed\"`, the limiter) is unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
     ClientSource(source): ClientSource,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    state.source_limits.admit(Attempt::Login, &source).await?;
     let pair = state
         .identity
         .login(&body.email, &body.password, source)
@@ -85,11 +97,15 @@ pub async fn login(
         (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid, expired or reused refresh token (reuse revokes the whole session)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A missing or invalid field", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many refreshes from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage (or, with `rate_limit.failure_mode = \"closed\"`, the limiter) is unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
+    ClientSource(source): ClientSource,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    state.source_limits.admit(Attempt::Refresh, &source).await?;
     let pair = state.identity.refresh(&body.refresh_token).await?;
     Ok(Json(pair.into()))
 }

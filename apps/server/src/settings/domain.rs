@@ -8,9 +8,9 @@ use tollgate_costing::{
     PriceCatalog, PriceSpec,
 };
 use tollgate_kernel::Micros;
-use tollgate_quotas::{Action, CatalogError, PlanCatalog, PlanSpec};
+use tollgate_quotas::{Action, CatalogError, PlanCatalog, PlanSpec, RateLimit, SourceLimits};
 
-use super::{CostSettings, InvalidSetting, PlanSettings, Settings};
+use super::{CostSettings, DoorLimitSettings, InvalidSetting, PlanSettings, Settings};
 
 /// How `plan` bills ([`PlanBilling`], the one definition of what is billed): its subscription
 /// price, and its usage only when it has a metered Stripe price.
@@ -46,6 +46,23 @@ impl Settings {
             .map(|(id, plan)| (id.clone(), plan.to_spec()))
             .collect();
         PlanCatalog::from_specs(&specs)
+    }
+
+    /// The allowance per client address of each unauthenticated door.
+    pub fn source_limits(&self) -> SourceLimits {
+        let limit = |door: DoorLimitSettings| {
+            (door.per_minute > 0).then_some(RateLimit {
+                per_minute: door.per_minute,
+                burst: door.burst,
+            })
+        };
+        let doors = &self.rate_limit.per_source;
+        SourceLimits {
+            signup: limit(doors.signup),
+            redemption: limit(doors.redemption),
+            login: limit(doors.login),
+            refresh: limit(doors.refresh),
+        }
     }
 
     /// The model price catalogue: built-in prices with `[models.*]` applied.

@@ -23,9 +23,10 @@ pub use domain::plan_billing;
 pub use errors::{InvalidSetting, SettingsError};
 pub use schema::{
     ActionSettings, ActionsSettings, ApiKeySettings, AuthSettings, CallPriceSettings,
-    ChatProfileSettings, CostSettings, DatabaseSettings, FailureMode, ModelPriceSettings,
-    OpenAiSettings, PlanSettings, QuotaSettings, RateLimitBackend, RateLimitSettings,
-    ServerSettings, Settings, SignupSetting, StripeSettings, WebhookSettings,
+    ChatProfileSettings, CostSettings, DatabaseSettings, DoorLimitSettings, FailureMode,
+    ModelPriceSettings, OpenAiSettings, PerSourceSettings, PlanSettings, QuotaSettings,
+    RateLimitBackend, RateLimitSettings, ServerSettings, Settings, SignupSetting, StripeSettings,
+    WebhookSettings,
 };
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";

@@ -434,6 +434,48 @@ pub struct RateLimitSettings {
     pub redis_timeout_millis: u64,
     /// Prefix of the limiter's keys in Redis, so that deployments can share a server.
     pub redis_key_prefix: String,
+    /// Attempts per client address at the unauthenticated doors.
+    pub per_source: PerSourceSettings,
+}
+
+/// `[rate_limit.per_source]`: each door's allowance per client address (an IPv4 address or an
+/// IPv6 /64), counted on the same backend as the plans' limits. `per_minute = 0` lifts a limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PerSourceSettings {
+    /// Sign-ups without an invitation.
+    pub signup: DoorLimitSettings,
+    /// Sign-ups that redeem an invitation (a team behind one address joins at once).
+    pub redemption: DoorLimitSettings,
+    /// Logins, successful or not (the per-e-mail lockout also applies).
+    pub login: DoorLimitSettings,
+    /// Refresh-token exchanges (every tab of every user behind the address).
+    pub refresh: DoorLimitSettings,
+}
+
+impl Default for PerSourceSettings {
+    fn default() -> Self {
+        Self {
+            signup: DoorLimitSettings::new(1, 5),
+            redemption: DoorLimitSettings::new(2, 10),
+            login: DoorLimitSettings::new(10, 20),
+            refresh: DoorLimitSettings::new(30, 60),
+        }
+    }
+}
+
+/// A sustained rate and the burst a quiet address may send at once.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoorLimitSettings {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl DoorLimitSettings {
+    pub const fn new(per_minute: u32, burst: u32) -> Self {
+        Self { per_minute, burst }
+    }
 }
 
 impl Default for RateLimitSettings {
@@ -444,6 +486,7 @@ impl Default for RateLimitSettings {
             failure_mode: FailureMode::Open,
             redis_timeout_millis: 250,
             redis_key_prefix: "tollgate:rl:".to_owned(),
+            per_source: PerSourceSettings::default(),
         }
     }
 }

@@ -73,6 +73,20 @@ impl Settings {
                 "is required with backend = \"redis\"",
             );
         }
+        let doors = &self.rate_limit.per_source;
+        for (name, door) in [
+            ("signup", doors.signup),
+            ("redemption", doors.redemption),
+            ("login", doors.login),
+            ("refresh", doors.refresh),
+        ] {
+            if door.per_minute > 0 && door.burst == 0 {
+                return invalid(
+                    &format!("rate_limit.per_source.{name}.burst"),
+                    "must be at least 1 while per_minute is above 0",
+                );
+            }
+        }
         if self.quotas.reservation_ttl_seconds <= 0 || self.quotas.sweep_interval_seconds == 0 {
             return invalid(
                 "quotas",

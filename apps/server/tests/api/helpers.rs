@@ -4,7 +4,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tollgate_server::settings::ModelPriceSettings;
+use tollgate_server::settings::{DoorLimitSettings, ModelPriceSettings, PerSourceSettings};
 use tollgate_server::{Application, Settings};
 use tollgate_test_support::{Backend, TestDatabase};
 
@@ -38,6 +38,14 @@ pub fn test_settings(database_url: &str) -> Settings {
     ))
     .expect("test settings");
     settings.auth.revocation_poll_millis = 1000;
+    // Every test client is 127.0.0.1: the per-source limits have tests of their own.
+    let unlimited = DoorLimitSettings::new(0, 0);
+    settings.rate_limit.per_source = PerSourceSettings {
+        signup: unlimited,
+        redemption: unlimited,
+        login: unlimited,
+        refresh: unlimited,
+    };
     settings
 }
 

@@ -26,6 +26,7 @@ mod secrets_in_logs;
 mod server_process;
 mod sessions;
 mod signup;
+mod source_limits;
 mod stream_faults;
 mod stripe_setup;
 mod stripe_webhooks;

@@ -76,6 +76,7 @@ mod plan;
 pub mod ports;
 mod reservation;
 mod service;
+mod source_limits;
 mod worst_case;
 
 pub use errors::{AdmitError, CatalogError};
@@ -94,4 +95,5 @@ pub use service::{
 };
 /// Re-exported from the kernel, where the other domain crates reach it too.
 pub use tollgate_kernel::Action;
+pub use source_limits::{Attempt, SourceLimitError, SourceLimits, SourceThrottle};
 pub use worst_case::WorstCase;
