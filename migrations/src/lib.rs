@@ -28,6 +28,7 @@ mod m20261130_000018_webhooks;
 mod m20261130_000019_spending_caps;
 mod m20261130_000020_team_invitations;
 mod m20261130_000021_key_caps;
+mod m20261130_000022_operator_ceiling;
 
 pub struct Migrator;
 
@@ -75,6 +76,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000019_spending_caps::Migration),
             Box::new(m20261130_000020_team_invitations::Migration),
             Box::new(m20261130_000021_key_caps::Migration),
+            Box::new(m20261130_000022_operator_ceiling::Migration),
         ]
     }
 }

@@ -238,6 +238,21 @@ impl From<AdmitError> for ApiError {
                 "key_budget_exceeded",
                 error.to_string(),
             ),
+            AdmitError::OperatorCeilingReached { resets_at } => {
+                tracing::warn!(
+                    "the operator's monthly AI ceiling (quotas.operator_monthly_ceiling_micros) \
+                     is reached: calls are refused until {resets_at}"
+                );
+                let retry_after = u64::try_from((resets_at - chrono::Utc::now()).num_seconds())
+                    .unwrap_or(0)
+                    .max(1);
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "capacity_exhausted",
+                    error.to_string(),
+                )
+                .retry_after(retry_after)
+            }
             AdmitError::LimiterUnavailable(cause) | AdmitError::Unexpected(cause) => {
                 ApiError::unavailable(cause)
             }

@@ -164,6 +164,7 @@ impl Application {
             MeteringPolicy {
                 reservation_ttl: chrono::Duration::seconds(settings.quotas.reservation_ttl_seconds),
                 limiter_failure: limiter_failure(&settings),
+                operator_ceiling: settings.operator_ceiling(),
             },
         ));
         let metering: Arc<dyn MeteringApi> = metering_service.clone();
@@ -384,6 +385,7 @@ fn escrow_policy(settings: &Settings) -> EscrowPolicy {
     EscrowPolicy {
         holder: format!("pid{}-{}", std::process::id(), &suffix[..8]),
         lease_ttl: chrono::Duration::seconds(settings.quotas.lease_ttl_seconds),
+        operator_ceiling: settings.operator_ceiling(),
         ..EscrowPolicy::default()
     }
 }

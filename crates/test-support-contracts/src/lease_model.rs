@@ -163,6 +163,7 @@ where
                         daily_limit: DAILY,
                         month: terms.month,
                         budget: terms.budget,
+                        ceiling: None,
                         estimate: Micros::new(estimate),
                         created_at: now,
                         expires_at: now + Duration::minutes(5),

@@ -33,6 +33,7 @@ pub fn grant(
         daily_limit,
         month: Period::utc_month(T0),
         budget: Some(Micros::new(budget)),
+        ceiling: None,
         units,
         micros: Micros::new(micros),
         min_micros: Micros::new(10),
@@ -288,4 +289,103 @@ pub async fn an_expired_lease_is_written_off_and_late_events_are_not_charged_twi
     assert_eq!((totals.requests, totals.cost), (3, Micros::new(1_100)));
     // A written-off lease is not given back.
     assert_eq!(store.give_back(vec![lease], T0).await.unwrap(), 0);
+}
+
+/// The operator's ceiling counts every organisation: once others hold it, a reservation of an
+/// organisation with budget to spare is refused and takes nothing, and a grant gets nothing.
+pub async fn the_operator_ceiling_refuses_what_other_organisations_used_up<S: Subject>(subject: S)
+where
+    S::Store: QuotaLedger + LeaseLedger,
+{
+    const CEILING: i64 = 10_000;
+    let store = subject.store();
+    let (first, second) = (subject.tenant().await, subject.tenant().await);
+    let under_ceiling = |organization, estimate| {
+        let mut request = request(organization, 100, None, estimate);
+        request.ceiling = Some(Micros::new(CEILING));
+        request
+    };
+    let taken = store
+        .reserve(under_ceiling(first.organization, 9_000))
+        .await
+        .unwrap();
+    assert!(
+        matches!(taken, ReserveOutcome::Reserved { .. }),
+        "{taken:?}"
+    );
+    let refused = store
+        .reserve(under_ceiling(second.organization, 1_001))
+        .await
+        .unwrap();
+    assert_eq!(refused, ReserveOutcome::CeilingReached);
+    assert_eq!(counters(&store, second.organization).await.used, 0);
+    assert_eq!(counters(&store, second.organization).await.reserved, 0);
+    let fits = store
+        .reserve(under_ceiling(second.organization, 1_000))
+        .await
+        .unwrap();
+    assert!(matches!(fits, ReserveOutcome::Reserved { .. }), "{fits:?}");
+    let mut lease = grant(
+        LeaseId::new(),
+        1,
+        second.organization,
+        100,
+        1_000_000,
+        10,
+        500,
+    );
+    lease.budget = None;
+    lease.ceiling = Some(Micros::new(CEILING));
+    assert_eq!(grant_one(&store, lease).await, GrantOutcome::Exhausted);
+}
+
+/// Concurrent grants and reservations of many organisations, none of them limited by its own
+/// budget, never hold more than the operator's ceiling between them.
+pub async fn concurrent_admissions_of_many_organisations_never_pass_the_operator_ceiling<
+    S: Subject,
+>(
+    subject: S,
+) where
+    S::Store: QuotaLedger + LeaseLedger,
+{
+    const CEILING: i64 = 100_000;
+    let mut organizations = Vec::new();
+    for _ in 0..4 {
+        organizations.push(subject.tenant().await.organization);
+    }
+    let tasks = (0..40).map(|i| {
+        let store = subject.store();
+        let org = organizations[i % organizations.len()];
+        tokio::spawn(async move {
+            if i % 2 == 0 {
+                let mut lease = grant(LeaseId::new(), 1, org, 10_000, 0, 200, 50_000);
+                lease.budget = None;
+                lease.ceiling = Some(Micros::new(CEILING));
+                match grant_one(&store, lease).await {
+                    GrantOutcome::Granted { micros, .. } => micros.get(),
+                    _ => 0,
+                }
+            } else {
+                let mut reservation = request(org, 10_000, None, 3_000);
+                reservation.ceiling = Some(Micros::new(CEILING));
+                match store.reserve(reservation).await.unwrap() {
+                    ReserveOutcome::Reserved { .. } => 3_000,
+                    _ => 0,
+                }
+            }
+        })
+    });
+    let held: i64 = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
+    assert!(
+        held <= CEILING,
+        "{held} micros held under a ceiling of {CEILING}"
+    );
+    assert!(
+        held > CEILING / 2,
+        "the ceiling was shared out, not refused: {held}"
+    );
 }

@@ -101,6 +101,8 @@ macro_rules! for_each_contract {
             leases::grants_shrink_as_holders_share_the_remainder,
             leases::concurrent_grants_and_reservations_never_pass_the_limits,
             leases::an_expired_lease_is_written_off_and_late_events_are_not_charged_twice,
+            leases::the_operator_ceiling_refuses_what_other_organisations_used_up,
+            leases::concurrent_admissions_of_many_organisations_never_pass_the_operator_ceiling,
         }
     };
 }
@@ -129,6 +131,7 @@ pub fn request(
         daily_limit,
         month: Period::utc_month(T0),
         budget: budget.map(Micros::new),
+        ceiling: None,
         estimate: Micros::new(estimate),
         created_at: T0,
         expires_at: T0 + Duration::minutes(5),

@@ -48,6 +48,11 @@ impl Settings {
         PlanCatalog::from_specs(&specs)
     }
 
+    /// The operator's monthly ceiling on AI cost across all organisations.
+    pub fn operator_ceiling(&self) -> Option<Micros> {
+        self.quotas.operator_monthly_ceiling_micros.map(Micros::new)
+    }
+
     /// The allowance per client address of each unauthenticated door.
     pub fn source_limits(&self) -> SourceLimits {
         let limit = |door: DoorLimitSettings| {

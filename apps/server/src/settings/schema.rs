@@ -143,6 +143,11 @@ pub struct QuotaSettings {
     pub settlement_flush_millis: u64,
     /// Events per batch.
     pub settlement_batch_size: usize,
+    /// The operator's monthly ceiling on AI cost across all organisations, in micro-dollars:
+    /// past it no call of any organisation is admitted until the month ends (503
+    /// `capacity_exhausted`), so scripted free accounts cannot run up the provider's bill.
+    /// Unset: none.
+    pub operator_monthly_ceiling_micros: Option<i64>,
 }
 
 impl Default for QuotaSettings {
@@ -154,6 +159,7 @@ impl Default for QuotaSettings {
             lease_ttl_seconds: 30,
             settlement_flush_millis: 5,
             settlement_batch_size: 512,
+            operator_monthly_ceiling_micros: None,
         }
     }
 }

@@ -73,6 +73,16 @@ impl Settings {
                 "is required with backend = \"redis\"",
             );
         }
+        if self
+            .quotas
+            .operator_monthly_ceiling_micros
+            .is_some_and(|ceiling| ceiling <= 0)
+        {
+            return invalid(
+                "quotas.operator_monthly_ceiling_micros",
+                "must be positive (leave it unset for no ceiling)",
+            );
+        }
         let doors = &self.rate_limit.per_source;
         for (name, door) in [
             ("signup", doors.signup),

@@ -12,7 +12,7 @@ use tollgate_kernel::{Micros, OrganizationId, Period, StoreError};
 use tollgate_quotas::ports::LeaseLedger;
 use tollgate_quotas::{
     Action, GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size,
-    settlement_effect,
+    grant_under_ceiling, settlement_effect,
 };
 
 use crate::MemoryStore;
@@ -122,6 +122,16 @@ impl Ledger {
                     budget_holders + 1,
                 )
             }
+        };
+        let micros = match request.ceiling {
+            None => micros,
+            Some(ceiling) => grant_under_ceiling(
+                micros,
+                u64::try_from(request.micros.get()).unwrap_or(0),
+                u64::try_from(request.min_micros.get()).unwrap_or(0),
+                u64::try_from(ceiling.get() - self.month_total(month)).unwrap_or(0),
+                self.holders(request.lease, |other| other.month == month) + 1,
+            ),
         };
         let (Some(units), Some(micros)) = (units, micros) else {
             if first {

@@ -47,6 +47,7 @@
 //!     daily_limit: 50,
 //!     month: Period::utc_month(now),
 //!     budget: Some(Micros::new(1_000_000)),
+//!     ceiling: None,
 //!     estimate: Micros::new(781),
 //!     created_at: now,
 //!     expires_at: now + chrono::Duration::minutes(5),

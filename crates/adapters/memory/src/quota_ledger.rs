@@ -53,6 +53,15 @@ impl Ledger {
         self.open.contains_key(&id) || self.finished.contains(&id)
     }
 
+    /// Spent and reserved in `month` by every organisation (the operator ceiling's measure).
+    pub(crate) fn month_total(&self, month: DateTime<Utc>) -> i64 {
+        self.budgets
+            .iter()
+            .filter(|((_, start), _)| *start == month)
+            .map(|(_, budget)| budget.spent.get() + budget.reserved.get())
+            .sum()
+    }
+
     fn reserve(&mut self, request: &ReservationRequest) -> Result<ReserveOutcome, StoreError> {
         if self.knows(request.id) {
             // The SQL adapter's primary key refuses a second row with this id.
@@ -83,6 +92,12 @@ impl Ledger {
                     spent: budget.spent,
                     reserved: budget.reserved,
                 });
+            }
+        }
+        if let Some(ceiling) = request.ceiling {
+            let total = self.month_total(request.month.start()) + request.estimate.get();
+            if total > ceiling.get() {
+                return Ok(ReserveOutcome::CeilingReached);
             }
         }
         let daily_used = used + 1;

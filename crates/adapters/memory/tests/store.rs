@@ -47,6 +47,7 @@ async fn clones_share_one_state_and_the_snapshot_agrees_with_itself() {
             daily_limit: 5,
             month: Period::utc_month(at()),
             budget: Some(Micros::new(10_000)),
+            ceiling: None,
             estimate: Micros::new(1_000),
             created_at: at(),
             expires_at: at() + Duration::minutes(5),

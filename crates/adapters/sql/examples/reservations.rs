@@ -114,6 +114,7 @@ async fn run(
                         daily_limit: u32::MAX,
                         month: Period::utc_month(now),
                         budget: Some(Micros::new(i64::MAX / 4)),
+                        ceiling: None,
                         estimate: Micros::new(1_000),
                         created_at: now,
                         expires_at: now + chrono::Duration::minutes(5),

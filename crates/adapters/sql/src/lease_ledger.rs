@@ -17,7 +17,9 @@ use sea_orm::{
 };
 use tollgate_kernel::{Micros, StoreError};
 use tollgate_quotas::ports::LeaseLedger;
-use tollgate_quotas::{GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size};
+use tollgate_quotas::{
+    GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size, grant_under_ceiling,
+};
 use uuid::Uuid;
 
 use crate::connect::SqlStore;
@@ -26,6 +28,7 @@ use crate::counter_rows::{
 };
 use crate::entities::{budget_period, quota_counter, quota_lease};
 use crate::errors::store_error;
+use crate::operator_ceiling;
 use crate::time::to_millis;
 
 const ACTIVE: &str = "active";
@@ -189,6 +192,19 @@ async fn grant_one(
             )
         }
     };
+    let micros = match request.ceiling {
+        None => micros,
+        Some(ceiling) => {
+            let left = ceiling.get() - operator_ceiling::month_total(txn, month).await?;
+            grant_under_ceiling(
+                micros,
+                u64::try_from(request.micros.get()).unwrap_or(0),
+                u64::try_from(request.min_micros.get()).unwrap_or(0),
+                u64::try_from(left).unwrap_or(0),
+                operator_ceiling::month_holders(txn, month, id).await? + 1,
+            )
+        }
+    };
     let (Some(units), Some(micros)) = (units, micros) else {
         if lease.grants == 0 {
             lease_row(id)
@@ -323,6 +339,9 @@ impl LeaseLedger for SqlStore {
             (request.organization, request.action.as_str(), request.lease)
         });
         let txn = self.db.begin().await.map_err(store_error)?;
+        if requests.iter().any(|request| request.ceiling.is_some()) {
+            operator_ceiling::lock(&txn).await?;
+        }
         let mut outcomes = vec![GrantOutcome::Closed; requests.len()];
         for i in order {
             outcomes[i] = grant_one(&txn, &requests[i], now).await?;

@@ -23,6 +23,7 @@ mod login_attempts;
 mod memberships;
 mod meter_events;
 mod meter_ledger;
+mod operator_ceiling;
 mod organizations;
 mod plans;
 mod quota_ledger;

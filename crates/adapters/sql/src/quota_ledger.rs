@@ -23,6 +23,7 @@ use crate::counter_rows::{
 };
 use crate::entities::{budget_period, quota_counter, quota_lease, reservation};
 use crate::errors::store_error;
+use crate::operator_ceiling;
 use crate::time::to_millis;
 
 const PENDING: &str = "pending";
@@ -326,7 +327,9 @@ impl SqlStore {
 
 impl QuotaLedger for SqlStore {
     async fn reserve(&self, request: ReservationRequest) -> Result<ReserveOutcome, StoreError> {
-        if self.backend() == DatabaseBackend::Postgres {
+        // Under an operator ceiling the reservation also takes the ceiling's lock and reads the
+        // month's total, which the server-side function does not do.
+        if self.backend() == DatabaseBackend::Postgres && request.ceiling.is_none() {
             return self.reserve_on_postgres(&request).await;
         }
         let org = request.organization.as_uuid();
@@ -336,6 +339,9 @@ impl QuotaLedger for SqlStore {
         let estimate = request.estimate.get();
         let backend = self.db.get_database_backend();
         let txn = self.db.begin().await.map_err(store_error)?;
+        if request.ceiling.is_some() {
+            operator_ceiling::lock(&txn).await?;
+        }
 
         // One statement takes the unit: insert the day's row at 1, or add 1 to it only while it
         // is under the limit. No row back (or a fresh row over a zero limit) means it is spent.
@@ -405,6 +411,12 @@ impl QuotaLedger for SqlStore {
             };
             txn.rollback().await.map_err(store_error)?;
             return Ok(ReserveOutcome::BudgetExceeded { spent, reserved });
+        }
+        if let Some(ceiling) = request.ceiling
+            && operator_ceiling::month_total(&txn, month).await? > ceiling.get()
+        {
+            txn.rollback().await.map_err(store_error)?;
+            return Ok(ReserveOutcome::CeilingReached);
         }
 
         reservation::ActiveModel {

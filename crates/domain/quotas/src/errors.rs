@@ -99,6 +99,13 @@ pub enum AdmitError {
         /// The end of the UTC month.
         resets_at: DateTime<Utc>,
     },
+    /// The operator's monthly ceiling on AI cost across all organisations is reached: no
+    /// organisation's call is admitted until the month ends or the ceiling is raised.
+    #[error("the service's monthly AI capacity is used up; calls resume {resets_at}")]
+    OperatorCeilingReached {
+        /// The end of the UTC month.
+        resets_at: DateTime<Utc>,
+    },
     /// The rate limiter did not answer and the policy is
     /// [`LimiterFailure::Closed`](crate::LimiterFailure::Closed).
     #[error("the rate limiter is unavailable")]

@@ -32,6 +32,8 @@ pub struct EscrowPolicy {
     /// After storage said too little is left to lease, how long calls of the organisation are
     /// reserved one by one before a lease is asked for again.
     pub exhausted_for: Duration,
+    /// The operator's monthly ceiling on AI cost across all organisations; `None`: none.
+    pub operator_ceiling: Option<Micros>,
 }
 
 impl Default for EscrowPolicy {
@@ -44,6 +46,7 @@ impl Default for EscrowPolicy {
             idle_after: Duration::seconds(10),
             lease_ttl: Duration::seconds(30),
             exhausted_for: Duration::seconds(1),
+            operator_ceiling: None,
         }
     }
 }
@@ -381,6 +384,7 @@ impl Escrow {
                 daily_limit: lease.terms.daily_limit,
                 month: lease.terms.month,
                 budget: lease.terms.budget,
+                ceiling: self.policy.operator_ceiling,
                 units: u32::try_from(lease.wanted_units(&self.policy)).unwrap_or(u32::MAX),
                 micros: Micros::new(lease.wanted_micros(&self.policy)),
                 min_micros: Micros::new(lease.estimate),

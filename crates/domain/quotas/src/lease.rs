@@ -33,6 +33,8 @@ pub struct GrantRequest {
     pub month: Period,
     /// The plan's monthly budget; `None`: unlimited.
     pub budget: Option<Micros>,
+    /// The operator's monthly ceiling across all organisations; `None`: none.
+    pub ceiling: Option<Micros>,
     /// Units wanted.
     pub units: u32,
     /// Budget wanted.
@@ -72,6 +74,20 @@ pub fn grant_size(wanted: u64, min: u64, remaining: u64, holders: u64) -> Option
     let share = remaining / (2 * holders.max(1));
     let size = wanted.min(share) / min * min;
     (size >= min).then_some(size)
+}
+
+/// A grant's budget under the operator's monthly ceiling: the organisation's own share
+/// (`org_share`, from [`grant_size`]) and no more than [`grant_size`] gives of what is left
+/// under the ceiling, shared among every lease of the month (`holders`, this one included).
+pub fn grant_under_ceiling(
+    org_share: Option<u64>,
+    wanted: u64,
+    min: u64,
+    ceiling_left: u64,
+    holders: u64,
+) -> Option<u64> {
+    let ceiling_share = grant_size(wanted, min, ceiling_left, holders)?;
+    org_share.map(|share| share.min(ceiling_share))
 }
 
 /// The amounts of one lease as storage records them.

@@ -101,7 +101,9 @@ where
             .await;
         let refusal = match reserved {
             Err(
-                refusal @ (AdmitError::QuotaExceeded { .. } | AdmitError::BudgetExceeded { .. }),
+                refusal @ (AdmitError::QuotaExceeded { .. }
+                | AdmitError::BudgetExceeded { .. }
+                | AdmitError::OperatorCeilingReached { .. }),
             ) => refusal,
             reserved_or_failed => return reserved_or_failed,
         };

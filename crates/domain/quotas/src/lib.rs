@@ -83,7 +83,8 @@ pub use errors::{AdmitError, CatalogError};
 pub use escrow::{Escrow, EscrowPolicy, GiveBack, LeaseTerms, LeasedAdmission};
 pub use gcra::{Gcra, GcraOutcome};
 pub use lease::{
-    GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size, settlement_effect,
+    GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size, grant_under_ceiling,
+    settlement_effect,
 };
 pub use leased::{LeaseKeeper, LeasedMetering};
 pub use plan::{Budget, Plan, PlanCatalog, PlanSpec, RateLimit};
@@ -93,7 +94,7 @@ pub use reservation::{
 pub use service::{
     Admission, Checked, LimiterFailure, MeteringPolicy, MeteringService, RateDecision,
 };
+pub use source_limits::{Attempt, SourceLimitError, SourceLimits, SourceThrottle};
 /// Re-exported from the kernel, where the other domain crates reach it too.
 pub use tollgate_kernel::Action;
-pub use source_limits::{Attempt, SourceLimitError, SourceLimits, SourceThrottle};
 pub use worst_case::WorstCase;

@@ -25,6 +25,9 @@ pub struct ReservationRequest {
     pub month: Period,
     /// `None`: unlimited.
     pub budget: Option<Micros>,
+    /// The operator's monthly ceiling on AI cost across all organisations (spent and reserved
+    /// in `month`, leases included); `None`: none.
+    pub ceiling: Option<Micros>,
     /// The call's worst-case cost.
     pub estimate: Micros,
     /// When it was asked for.
@@ -76,6 +79,8 @@ pub enum ReserveOutcome {
         /// Estimates of calls in flight this month.
         reserved: Micros,
     },
+    /// The estimate does not fit under the operator's ceiling; nothing was taken.
+    CeilingReached,
 }
 
 /// An organisation's counters for a day and a month.

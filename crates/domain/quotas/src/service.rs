@@ -44,6 +44,9 @@ pub struct MeteringPolicy {
     pub reservation_ttl: chrono::Duration,
     /// What to do when the rate limiter's backend does not answer.
     pub limiter_failure: LimiterFailure,
+    /// The operator's monthly ceiling on AI cost across all organisations, so that scripted
+    /// free accounts cannot run up the provider's bill; `None`: none.
+    pub operator_ceiling: Option<Micros>,
 }
 
 impl Default for MeteringPolicy {
@@ -51,6 +54,7 @@ impl Default for MeteringPolicy {
         Self {
             reservation_ttl: chrono::Duration::minutes(5),
             limiter_failure: LimiterFailure::Open,
+            operator_ceiling: None,
         }
     }
 }
@@ -215,6 +219,7 @@ where
             daily_limit,
             month: Period::utc_month(now),
             budget: plan.monthly_budget.limit(),
+            ceiling: self.policy.operator_ceiling,
             estimate,
             created_at: now,
             expires_at: now + self.policy.reservation_ttl,
@@ -245,6 +250,9 @@ where
                 limit: request.budget.unwrap_or(Micros::ZERO),
                 spent,
                 reserved,
+                resets_at: request.month.end(),
+            }),
+            ReserveOutcome::CeilingReached => Err(AdmitError::OperatorCeilingReached {
                 resets_at: request.month.end(),
             }),
         }
