@@ -4,6 +4,7 @@
 #   bash bench/run.sh [sqlite|postgres] [seconds]
 # LEASES=false measures admission by per-call reservations (the protocol before leases); ORGS
 # sets how many organisations the many-organisations row spreads its calls over (default 32).
+# CEILING=<micros> sets quotas.operator_monthly_ceiling_micros (docs/adr/0014-abuse-limits.md).
 # Postgres: uses $BENCH_DATABASE_URL (default: a fresh database tollgate_bench on the local
 # server). Needs wrk (Debian package), curl and jq.
 set -euo pipefail
@@ -42,6 +43,10 @@ base_url = "http://127.0.0.1:9100/v1"
 api_key = "sk-bench"
 [quotas]
 leases = ${LEASES:-true}
+${CEILING:+operator_monthly_ceiling_micros = $CEILING}
+[rate_limit.per_source]
+signup = { per_minute = 0, burst = 0 }
+login = { per_minute = 0, burst = 0 }
 [plans.free]
 requests_per_minute = 1000000000
 monthly_budget_micros = 1000000000000000
