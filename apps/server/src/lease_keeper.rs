@@ -5,7 +5,10 @@
 //! every event and gives every lease back.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use tollgate_billing::{LeasedEventStore, SettlementQueue};
 use tollgate_kernel::Clock;
@@ -20,13 +23,40 @@ pub struct LeaseRuntime<K, S, C> {
     pub flush_every: Duration,
     /// How often leases of dead instances are looked for.
     pub sweep_every: Duration,
+    /// Ends [`run`](Self::run) between two operations, for shutdown.
+    pub stop: StopSignal,
+}
+
+/// A one-way signal: once stopped, every wait returns at once.
+#[derive(Default)]
+pub struct StopSignal {
+    stopped: AtomicBool,
+    notify: Notify,
+}
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub async fn stopped(&self) {
+        let notified = self.notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        // Registered before the flag is read: a stop between the two is not missed.
+        notified.as_mut().enable();
+        if !self.stopped.load(Ordering::SeqCst) {
+            notified.await;
+        }
+    }
 }
 
 /// Leases written off per sweep.
 const EXPIRE_BATCH: u32 = 500;
 
 impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
-    /// Runs until the task is aborted: the batches on one loop, the leases on another, so that
+    /// Runs until [`stop`](Self::stop) is signalled: the batches on one loop, the leases on
+    /// another, each finishing the write it is in, so that
     /// a top-up never waits behind a backlog of events (under sustained load the queue is
     /// never empty, and a lease left dry sends its calls to storage one by one).
     pub async fn run(self: Arc<Self>) {
@@ -38,6 +68,7 @@ impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
             tokio::select! {
                 () = tokio::time::sleep(self.flush_every) => {}
                 () = self.queue.flush_wanted() => {}
+                () = self.stop.stopped() => return,
             }
             self.flush_all().await;
         }
@@ -51,7 +82,10 @@ impl<K: LeaseLedger, S: LeasedEventStore, C: Clock> LeaseRuntime<K, S, C> {
         let mut last_renewal = tokio::time::Instant::now();
         let mut last_sweep = last_renewal;
         loop {
-            tokio::time::sleep(self.flush_every).await;
+            tokio::select! {
+                () = tokio::time::sleep(self.flush_every) => {}
+                () = self.stop.stopped() => return,
+            }
             if let Err(error) = self.keeper.top_up().await {
                 tracing::warn!(%error, "lease top-up failed; calls are reserved one by one meanwhile");
             }

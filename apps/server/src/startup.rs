@@ -49,7 +49,7 @@ use crate::chat::served_models;
 use crate::client_address::ClientAddresses;
 use crate::key_cache::CachedKeyStore;
 use crate::key_cap_cache::CachedKeyCaps;
-use crate::lease_keeper::LeaseRuntime;
+use crate::lease_keeper::{LeaseRuntime, StopSignal};
 use crate::middleware::{REQUEST_ID, panic_to_problem, problem_for_bare_errors};
 use crate::password_hasher::BlockingArgon2;
 use crate::plan_cache::CachedPlans;
@@ -77,6 +77,9 @@ pub struct Application {
     keys: Arc<dyn KeysApi>,
     settlements: Arc<Settlements>,
     leases: Option<Arc<LeaseRuntime<SqlStore, SqlStore, SystemClock>>>,
+    /// The leases' background task: stopped between two operations at shutdown, never aborted
+    /// (an abort mid-write would leave events or a top-up unaccounted).
+    lease_task: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -186,6 +189,7 @@ impl Application {
                 events: store.clone(),
                 flush_every: Duration::from_millis(settings.quotas.settlement_flush_millis),
                 sweep_every: Duration::from_secs(settings.quotas.sweep_interval_seconds),
+                stop: StopSignal::default(),
             })
         });
         let per_call = SettlementPort(settlements.clone());
@@ -295,9 +299,9 @@ impl Application {
                 Duration::from_secs(settings.quotas.sweep_interval_seconds),
             )),
         ];
-        if let Some(runtime) = &leases {
-            background.push(tokio::spawn(runtime.clone().run()));
-        }
+        let lease_task = leases
+            .as_ref()
+            .map(|runtime| tokio::spawn(runtime.clone().run()));
         if let Some(meter) = meter {
             background.push(tokio::spawn(billing_workers::bill_usage(meter)));
         }
@@ -314,6 +318,7 @@ impl Application {
             keys,
             settlements,
             leases,
+            lease_task,
         })
     }
 
@@ -343,6 +348,12 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         self.settlements.drain(SETTLEMENT_DRAIN).await;
+        if let (Some(leases), Some(task)) = (&self.leases, self.lease_task) {
+            leases.stop.stop();
+            if tokio::time::timeout(SETTLEMENT_DRAIN, task).await.is_err() {
+                tracing::error!("the lease keeper did not stop within the drain time");
+            }
+        }
         for task in self.background {
             task.abort();
         }

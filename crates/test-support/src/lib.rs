@@ -7,6 +7,8 @@
 
 use sea_orm::{ConnectionTrait, Database};
 
+pub mod fault_proxy;
+
 /// The storage ports' contract suite (`tollgate-contract-tests`), re-exported so that the test
 /// suites that already use these fixtures (the SQL adapter's) run it on both backends without
 /// another dependency.

@@ -179,3 +179,77 @@ impl ServerProcess {
         created["key"].as_str().unwrap().to_owned()
     }
 }
+
+impl ServerProcess {
+    /// Stops the process with SIGTERM, as an orchestrator does: it stops accepting, finishes the
+    /// requests in flight, records what it owes and gives its leases back. Waits up to `within`
+    /// for it to exit; `None` when it had not by then (it is killed).
+    pub async fn terminate(
+        &mut self,
+        within: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Invites `email` as the administrator (`admin_access`), signs it up, logs it in and
+    /// creates a production key of its own organisation; (its access token, the created key's
+    /// body: `key`, `id`, `organization_id`…).
+    pub async fn user_key(
+        &self,
+        client: &reqwest::Client,
+        admin_access: &str,
+        email: &str,
+    ) -> (String, serde_json::Value) {
+        let password = crate::helpers::PASSWORD;
+        let invite = self
+            .post_json(
+                client,
+                "/admin/invites",
+                Some(admin_access),
+                &serde_json::json!({"email": email}),
+            )
+            .await;
+        let token = invite["invite_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{invite}"));
+        let signup =
+            serde_json::json!({"email": email, "password": password, "invite_token": token});
+        let signed_up = client
+            .post(self.url("/auth/signup"))
+            .json(&signup)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            signed_up.status(),
+            reqwest::StatusCode::CREATED,
+            "sign-up of {email}"
+        );
+        let credentials = serde_json::json!({"email": email, "password": password});
+        let login = self
+            .post_json(client, "/auth/login", None, &credentials)
+            .await;
+        let access = login["access_token"].as_str().unwrap().to_owned();
+        let key = serde_json::json!({"name": "faults", "environment": "production"});
+        let created = self
+            .post_json(client, "/api/v1/keys", Some(&access), &key)
+            .await;
+        assert!(created["key"].is_string(), "{created}");
+        (access, created)
+    }
+}

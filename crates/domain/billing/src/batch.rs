@@ -109,8 +109,10 @@ impl SettlementQueue {
     }
 
     /// Writes the oldest waiting events (one batch) to `store`, then tells `escrow` their leases
-    /// are recorded. A batch that fails goes back to the head of the queue, in order: nothing is
-    /// lost while the process lives. Returns how many were recorded.
+    /// are recorded. The batch leaves the queue only once it is written: a batch that fails, or
+    /// whose flush is cancelled (the task aborted at shutdown), stays at the head of the queue,
+    /// in order — nothing is lost while the process lives, and a batch written twice (cancelled
+    /// after its commit) is recorded once by the store. Returns how many were recorded.
     ///
     /// # Errors
     /// `Unavailable` when storage fails.
@@ -120,38 +122,42 @@ impl SettlementQueue {
         escrow: &Escrow,
     ) -> Result<usize, StoreError> {
         let _one_flusher = self.flushing.lock().await;
-        let batch: Vec<(u64, LeasedEvent)> = {
-            let mut pending = self.lock();
+        // Only the flusher removes from the head, and it holds `flushing`: the head stays this
+        // batch until it is removed below.
+        let (events, last) = {
+            let pending = self.lock();
             let take = pending.len().min(self.batch_size);
-            pending.drain(..take).collect()
+            let events: Vec<LeasedEvent> = pending
+                .iter()
+                .take(take)
+                .map(|(_, event)| event.clone())
+                .collect();
+            (events, pending.get(take.wrapping_sub(1)).map(|(n, _)| *n))
         };
-        let Some(last) = batch.last().map(|(number, _)| *number) else {
+        let Some(last) = last else {
             return Ok(0);
         };
-        let events: Vec<LeasedEvent> = batch.iter().map(|(_, event)| event.clone()).collect();
+        let mut per_lease: HashMap<LeaseId, u32> = HashMap::new();
+        for event in &events {
+            *per_lease.entry(event.lease).or_default() += 1;
+        }
+        let count = events.len();
         match store.record_leased(events).await {
             Ok(()) => {
-                let mut per_lease: HashMap<LeaseId, u32> = HashMap::new();
-                for (_, event) in &batch {
-                    *per_lease.entry(event.lease).or_default() += 1;
-                }
-                let recorded: Vec<(LeaseId, u32)> = per_lease.into_iter().collect();
-                escrow.recorded(&recorded);
-                let below = self
-                    .lock()
+                let mut pending = self.lock();
+                pending.drain(..count);
+                let below = pending
                     .front()
                     .map_or(self.watermark(), |(number, _)| *number)
                     .max(last + 1);
+                drop(pending);
+                let recorded: Vec<(LeaseId, u32)> = per_lease.into_iter().collect();
+                escrow.recorded(&recorded);
                 self.recorded_below.fetch_max(below, Ordering::SeqCst);
                 self.changed.notify_waiters();
-                Ok(batch.len())
+                Ok(count)
             }
             Err(error) => {
-                let mut pending = self.lock();
-                for entry in batch.into_iter().rev() {
-                    pending.push_front(entry);
-                }
-                drop(pending);
                 self.failed_flushes.fetch_add(1, Ordering::SeqCst);
                 self.changed.notify_waiters();
                 Err(error)

@@ -118,6 +118,37 @@ async fn a_failed_batch_goes_back_to_the_head_of_the_queue_in_order() {
     assert_eq!(queue.flush(&store, &escrow).await.unwrap(), 3);
 }
 
+/// Shutdown used to abort the flusher mid-write: the batch, already off the queue, was lost.
+#[tokio::test]
+async fn a_flush_cancelled_mid_write_leaves_its_batch_at_the_head_of_the_queue() {
+    let queue = SettlementQueue::new(10);
+    let events: Vec<LeasedEvent> = (0..3).map(|i| leased(i + 1)).collect();
+    for event in &events {
+        queue.push(event.clone());
+    }
+    let mut hanging = MockLeasedEventStore::new();
+    hanging
+        .expect_record_leased()
+        .returning(|_| Box::pin(std::future::pending()));
+    let escrow = Escrow::default();
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(20),
+        queue.flush(&hanging, &escrow),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the write never finished");
+    assert_eq!(queue.len(), 3, "nothing is lost");
+    let mut store = MockLeasedEventStore::new();
+    let expected = events.clone();
+    store
+        .expect_record_leased()
+        .withf(move |batch| *batch == expected)
+        .times(1)
+        .returning(|_| Box::pin(async { Ok(()) }));
+    assert_eq!(queue.flush(&store, &escrow).await.unwrap(), 3);
+    assert!(queue.is_empty());
+}
+
 #[tokio::test]
 async fn a_reader_waiting_for_a_batch_is_released_when_storage_fails() {
     let queue = Arc::new(SettlementQueue::new(10));
