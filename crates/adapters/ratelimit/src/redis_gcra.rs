@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 use tokio::sync::OnceCell;
 use tollgate_quotas::ports::{LimiterUnavailable, RateKey, RateLimiter};
@@ -44,6 +44,9 @@ pub struct RedisRateLimiter {
     timeout: Duration,
 }
 
+/// The longest wait between two reconnection attempts once Redis stops answering.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(250);
+
 impl RedisRateLimiter {
     /// Does not connect yet: the first check does, so that a server can start while Redis is
     /// down (and then fails open or closed as configured).
@@ -60,7 +63,16 @@ impl RedisRateLimiter {
 
     async fn connection(&self) -> Result<ConnectionManager, LimiterUnavailable> {
         let connect = self.connection.get_or_try_init(|| async {
-            tokio::time::timeout(self.timeout, self.client.get_connection_manager())
+            // Reconnect attempts back off exponentially without bound by default: after an
+            // outage the limiter came back up to 3.4 s after Redis did (docs/reliability.md).
+            let config = ConnectionManagerConfig::new()
+                .set_max_delay(RECONNECT_MAX_DELAY)
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout));
+            tokio::time::timeout(
+                self.timeout,
+                self.client.get_connection_manager_with_config(config),
+            )
                 .await
                 .map_err(|_| LimiterUnavailable("connecting to Redis timed out".into()))?
                 .map_err(|e| LimiterUnavailable(e.to_string()))

@@ -1,7 +1,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use tollgate_identity::ports::{AccountRepository, CreateAccountError, InvitationRedemption};
 use tollgate_identity::{
@@ -154,7 +154,7 @@ impl AccountRepository for SqlStore {
         new: NewAccount,
         invitation: Option<InvitationRedemption>,
     ) -> Result<Account, CreateAccountError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         if let Some(redemption) = &invitation
             && !Self::redeem_invitation(&txn, redemption).await?
         {

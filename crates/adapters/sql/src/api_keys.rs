@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Asterisk, Condition, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use tollgate_identity::{Role, StoreError};
 use tollgate_kernel::{OrganizationId, UserId};
@@ -74,7 +74,7 @@ impl ApiKeyRepository for SqlStore {
         cap: u32,
         now: DateTime<Utc>,
     ) -> Result<(), InsertKeyError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         // A no-op write to the organisation row first: it takes the row lock on Postgres and the
         // write lock on SQLite, so concurrent creations for one organisation count one by one.
         organization::Entity::update_many()
@@ -195,7 +195,7 @@ impl ApiKeyRepository for SqlStore {
         replacement_hash: KeyHash,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let (column, at) = match old_end {
             KeyEnd::RevokeAt(at) => (api_key::Column::RevokedAt, at),
             KeyEnd::ExpireAt(at) => (api_key::Column::ExpiresAt, at),
@@ -226,7 +226,7 @@ impl ApiKeyRepository for SqlStore {
         &self,
         uses: Vec<(ApiKeyId, DateTime<Utc>)>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         for (id, at) in uses {
             let at = to_millis(at);
             api_key::Entity::update_many()

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
 };
 use tollgate_identity::{AuditEntry, OrganizationAdmin, StoreError};
 use tollgate_kernel::OrganizationId;
@@ -47,7 +46,7 @@ impl OrganizationAdmin for SqlStore {
         actor: String,
         at: DateTime<Utc>,
     ) -> Result<Option<bool>, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let mut find = organization::Entity::find_by_id(organization.as_uuid());
         if self.backend() == DatabaseBackend::Postgres {
             find = find.lock_exclusive();

@@ -2,8 +2,12 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
+use tollgate_kernel::StoreError;
+
+use crate::errors::store_error;
 use tollgate_migrations::{Migrator, MigratorTrait};
 
 pub use crate::database_url::{DatabaseUrl, DatabaseUrlError};
@@ -114,6 +118,20 @@ impl SqlStore {
 
     pub fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), waiting up to the busy timeout: a deferred transaction that reads first
+    /// cannot take it once another connection has written meanwhile, and fails at once with
+    /// "database is locked" instead of waiting (found by the API fuzzer's concurrent requests).
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(store_error)
     }
 
     pub async fn close(self) {

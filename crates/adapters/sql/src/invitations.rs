@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, Set};
 use tollgate_identity::ports::InvitationRepository;
 use tollgate_identity::{EmailAddress, StoreError, TokenHash};
 use tollgate_kernel::UserId;
@@ -19,7 +19,7 @@ impl InvitationRepository for SqlStore {
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         invitation::ActiveModel {
             token_hash: Set(token_hash.as_str().to_owned()),
             email: Set(email.as_str().to_owned()),

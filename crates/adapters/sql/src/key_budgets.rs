@@ -3,7 +3,7 @@
 //! SQLite has one writer) and counts while pending and unexpired, so a crash heals by itself.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction};
 use tollgate_billing::{KeyBudgets, KeyReservation};
 use tollgate_kernel::{ApiKeyId, Micros, Period, StoreError};
 use tollgate_quotas::ReservationId;
@@ -101,14 +101,14 @@ impl KeyBudgets for SqlStore {
         cap: Micros,
         expires_at: DateTime<Utc>,
     ) -> Result<KeyReservation, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let outcome = reserve_in(&txn, key, month, reservation, estimate, cap, expires_at).await?;
         txn.commit().await.map_err(store_error)?;
         Ok(outcome)
     }
 
     async fn settle(&self, reservation: ReservationId, actual: Micros) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let row = txn
             .query_one_raw(statement(
                 self.backend(),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use tollgate_kernel::{Micros, StoreError};
 use tollgate_quotas::ports::LeaseLedger;
@@ -338,7 +338,7 @@ impl LeaseLedger for SqlStore {
             let request = &requests[i];
             (request.organization, request.action.as_str(), request.lease)
         });
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         if requests.iter().any(|request| request.ceiling.is_some()) {
             operator_ceiling::lock(&txn).await?;
         }
@@ -377,7 +377,7 @@ impl LeaseLedger for SqlStore {
 
     async fn give_back(&self, leases: Vec<LeaseId>, at: DateTime<Utc>) -> Result<u32, StoreError> {
         let ids: Vec<Uuid> = leases.iter().map(LeaseId::as_uuid).collect();
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         // A write first: SQLite's write lock before the read below.
         lease_row(Uuid::nil())
             .col_expr(quota_lease::Column::Status, Expr::value(ACTIVE))
@@ -415,7 +415,7 @@ impl LeaseLedger for SqlStore {
         if overdue.is_empty() {
             return Ok(0);
         }
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let mut expired = 0;
         for (_, id) in overdue {
             if close_lease(&txn, id, LeaseStatus::Expired, now, Some(now))

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use tollgate_billing::{LeasedEvent, LeasedEventStore};
 use tollgate_kernel::{Period, StoreError};
@@ -105,7 +105,7 @@ impl LeasedEventStore for SqlStore {
             return Ok(());
         }
         let backend = self.backend();
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         if backend == DatabaseBackend::Postgres {
             lock_in_lease_order(&txn, &events).await?;
         }

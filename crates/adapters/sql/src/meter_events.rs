@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryResult, TransactionTrait, Value,
+    QueryResult, Value,
 };
 use tollgate_billing::{
     HoldReason, MeterOutbox, PendingMeterEvent, UsageChange, UsageChangeOutcome,
@@ -57,7 +57,7 @@ impl MeterOutbox for SqlStore {
         &self,
         change: UsageChange,
     ) -> Result<UsageChangeOutcome, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let outcome = record_in(&txn, &change).await?;
         match outcome {
             UsageChangeOutcome::Billed(_) | UsageChangeOutcome::NotBilled(_) => {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use tollgate_identity::{
     ChangeOutcome, EmailAddress, Member, Membership, MembershipChange, Organization,
@@ -29,7 +29,7 @@ impl OrganizationRepository for SqlStore {
         organization: Organization,
         owner: UserId,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         organization::ActiveModel {
             id: Set(organization.id.as_uuid()),
             name: Set(organization.name.clone()),
@@ -131,7 +131,7 @@ impl OrganizationRepository for SqlStore {
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<ChangeOutcome, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let Some(org) = organization::Entity::find_by_id(organization.as_uuid())
             .one(&txn)
             .await
@@ -175,7 +175,7 @@ impl OrganizationRepository for SqlStore {
         actor: UserId,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let updated = txn
             .execute_raw(crate::raw_sql::statement(
                 self.backend(),
@@ -212,7 +212,7 @@ impl OrganizationRepository for SqlStore {
         actor: UserId,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let updated = organization::Entity::update_many()
             .col_expr(
                 organization::Column::SpendingCapMicros,
@@ -245,7 +245,7 @@ impl OrganizationRepository for SqlStore {
         actor: UserId,
         at: DateTime<Utc>,
     ) -> Result<ChangeOutcome, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let outcome = change_in(&txn, organization.as_uuid(), change, at).await?;
         if outcome != ChangeOutcome::Done {
             txn.rollback().await.map_err(store_error)?;

@@ -1,5 +1,5 @@
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tollgate_identity::StoreError;
 use tollgate_kernel::{OrganizationId, PlanId};
 use tollgate_quotas::ports::{OrganizationPlan, PlanDirectory};
@@ -30,7 +30,7 @@ impl PlanDirectory for SqlStore {
         organization: OrganizationId,
         plan: PlanId,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let Some(before) = plan_state(&txn, organization.as_uuid()).await? else {
             return Ok(false);
         };

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use tollgate_identity::StoreError;
 use tollgate_kernel::{Micros, OrganizationId, Period};
@@ -192,7 +192,7 @@ impl SqlStore {
         return_quota_unit: bool,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let Some(row) = Self::transition(&txn, id, PENDING, status, None, at).await? else {
             txn.rollback().await.map_err(store_error)?;
             return Ok(false);
@@ -209,7 +209,7 @@ impl SqlStore {
         id: ReservationId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let expired = reservation::Entity::update_many()
             .col_expr(reservation::Column::Status, Expr::value(EXPIRED))
             .col_expr(reservation::Column::FinishedAt, Expr::value(to_millis(now)))
@@ -338,7 +338,7 @@ impl QuotaLedger for SqlStore {
         let month = to_millis(request.month.start());
         let estimate = request.estimate.get();
         let backend = self.db.get_database_backend();
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         if request.ceiling.is_some() {
             operator_ceiling::lock(&txn).await?;
         }
@@ -450,7 +450,7 @@ impl QuotaLedger for SqlStore {
         if self.backend() == DatabaseBackend::Postgres {
             return self.settle_on_postgres(id, actual, at).await;
         }
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         if Self::settle_in(&txn, id, actual, at).await?.is_none() {
             txn.rollback().await.map_err(store_error)?;
             return Ok(false);

@@ -1,8 +1,6 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use tollgate_identity::ports::{ConsumeOutcome, SessionRepository};
 use tollgate_identity::{RefreshTokenRecord, SessionId, SessionRecord, StoreError, TokenHash};
 use tollgate_kernel::{OrganizationId, UserId};
@@ -53,7 +51,7 @@ impl SessionRepository for SqlStore {
         session: SessionRecord,
         first_token: RefreshTokenRecord,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         session::ActiveModel {
             id: Set(session.id.as_uuid()),
             user_id: Set(session.user_id.as_uuid()),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, Set, TransactionTrait,
+    QueryTrait, Set,
 };
 use tollgate_billing::{
     Payment, Saved, Subscription, SubscriptionSnapshot, SubscriptionStatus, SubscriptionStore,
@@ -83,7 +83,7 @@ impl SubscriptionStore for SqlStore {
         payment: Option<Payment>,
     ) -> Result<Saved, StoreError> {
         let backend = self.backend();
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let mark = stripe_event::Entity::insert(stripe_event::ActiveModel {
             id: Set(event.to_owned()),
             handled_at: Set(to_millis(Utc::now())),
@@ -211,7 +211,7 @@ impl SubscriptionStore for SqlStore {
         from: &str,
         to: &str,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let changed = organization::Entity::update_many()
             .col_expr(organization::Column::Plan, Expr::value(to))
             .filter(organization::Column::Id.eq(organization.as_uuid()))

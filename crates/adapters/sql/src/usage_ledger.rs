@@ -1,7 +1,7 @@
 use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QuerySelect, Set, Statement, TransactionTrait,
+    QuerySelect, Set, Statement,
 };
 use tollgate_costing::{UsageEvent, UsageLedger, UsageTotals};
 use tollgate_kernel::{ApiKeyId, Micros, OrganizationId, Period, StoreError};
@@ -88,7 +88,7 @@ impl UsageLedger for SqlStore {
         if self.backend() == DatabaseBackend::Postgres {
             return self.settle_and_record_on_postgres(event).await;
         }
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let id = ReservationId::from_uuid(event.id);
         let row = match Self::settle_in(&txn, id, event.cost, event.at).await? {
             Some(row) => row,
@@ -202,7 +202,7 @@ impl SqlStore {
     /// # Errors
     /// `Unavailable` when storage fails (then nothing changed).
     pub async fn rebuild_usage_rollups(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         usage_rollup::Entity::delete_many()
             .exec(&txn)
             .await

@@ -3,7 +3,7 @@
 //! send one attempt.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, QueryResult, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseBackend, QueryResult, Value};
 use tollgate_billing::{
     AlertEvent, AttemptOutcome, DeliveryRecord, DeliveryStatus, DueDelivery, EventType,
     WebhookEndpoint, WebhookStore,
@@ -54,7 +54,7 @@ impl WebhookStore for SqlStore {
         endpoint: WebhookEndpoint,
         max: u32,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         // Counting under a lock of the organisation's row keeps two concurrent registrations
         // from both passing the limit.
         let lock = if self.backend() == DatabaseBackend::Postgres {
@@ -127,7 +127,7 @@ impl WebhookStore for SqlStore {
         organization: OrganizationId,
         id: Uuid,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let deleted = execute(
             &txn,
             "DELETE FROM webhook_endpoints WHERE id = $1 AND organization_id = $2",
@@ -325,7 +325,7 @@ impl WebhookStore for SqlStore {
         outcome: AttemptOutcome,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = self.begin_write().await?;
         let at_millis = to_millis(at);
         match outcome {
             AttemptOutcome::Delivered => {
