@@ -46,7 +46,6 @@ pub struct BodyShape {
     stream: bool,
     has_model: bool,
     has_messages: bool,
-    output_cap_field: &'static str,
 }
 
 impl BodyShape {
@@ -56,7 +55,6 @@ impl BodyShape {
             stream: false,
             has_model: true,
             has_messages: true,
-            output_cap_field: "max_completion_tokens",
         }
     }
 
@@ -66,11 +64,6 @@ impl BodyShape {
             stream: body.get("stream").and_then(Value::as_bool) == Some(true),
             has_model: present("model"),
             has_messages: present("messages"),
-            output_cap_field: if present("max_completion_tokens") {
-                "max_completion_tokens"
-            } else {
-                "max_tokens"
-            },
         }
     }
 
@@ -106,12 +99,9 @@ impl BodyShape {
             ChatRequestError::MessagesRequired => {
                 field_error("messages", "missing field \"messages\"".to_owned())
             }
-            ChatRequestError::InvalidOutputCap => field_error(
-                self.output_cap_field,
-                format!(
-                    "field \"{}\": expected a positive integer",
-                    self.output_cap_field
-                ),
+            ChatRequestError::InvalidOutputCap(field) => field_error(
+                field,
+                format!("field \"{field}\": expected a positive integer"),
             ),
         }
     }

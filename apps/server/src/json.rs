@@ -55,7 +55,8 @@ pub fn parse_json_body<T: DeserializeOwned>(
 /// The body is read as a JSON value first and then into `T`, so that every failure of the first
 /// step is a syntax error (400) and every failure of the second a field error (422).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value = parse_json_object(bytes)?;
+    let mut value = parse_json_object(bytes)?;
+    whole_numbers_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|error| {
         let (detail, param) = describe(error.path(), &serde_message(error.inner()));
         ApiError::validation(detail).with_param(param)
@@ -86,6 +87,29 @@ pub fn parse_json_object(bytes: &[u8]) -> Result<Value, ApiError> {
         )));
     }
     Ok(value)
+}
+
+/// Rewrites every number with no fractional part (`5.0`, `1e3`) as an integer, so that an integer
+/// field takes it: JSON does not tell `5.0` from `5`, nor does JSON Schema (`5.0` is an `integer`).
+/// Only numbers an `f64` holds exactly (up to 2^53) are touched.
+fn whole_numbers_as_integers(value: &mut Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        Value::Number(number) if !number.is_i64() && !number.is_u64() => {
+            if let Some(float) = number.as_f64()
+                && float.fract() == 0.0
+                && float.abs() <= EXACT
+            {
+                // Exact: a whole number of magnitude at most 2^53 converts without loss.
+                #[allow(clippy::cast_possible_truncation)]
+                let whole = float as i64;
+                *number = whole.into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -281,6 +305,27 @@ mod tests {
         assert_eq!(
             problem("  ").1,
             "the request body is empty; expected a JSON object"
+        );
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        for count in ["5.0", "5e0", "0.5e1"] {
+            let body: Body =
+                parse_json(format!("{{\"email\": \"a\", \"count\": {count}}}").as_bytes()).unwrap();
+            assert_eq!(body.count, Some(5), "{count}");
+        }
+        assert_eq!(
+            problem("{\"email\": \"a\", \"count\": 5.5}"),
+            (
+                422,
+                "field \"count\": expected a non-negative integer, got a number".to_owned(),
+                Some("count".to_owned())
+            )
+        );
+        assert_eq!(
+            problem("{\"email\": \"a\", \"count\": -2.0}").1,
+            "field \"count\": expected a non-negative integer"
         );
     }
 

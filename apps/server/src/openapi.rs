@@ -1,7 +1,9 @@
 //! The OpenAPI document, served at `/openapi.json`, printed by `tollgate openapi` and committed
 //! as `docs/openapi.json` (CI fails when the committed copy drifts).
 
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{OpenAiError, Problem};
@@ -64,6 +66,7 @@ use crate::routes::{
         Problem,
         OpenAiError,
         health::Health,
+        openai::ChatCompletionRequest,
         auth::SignupRequest,
         auth::LoginRequest,
         auth::RefreshRequest,
@@ -123,7 +126,7 @@ use crate::routes::{
         billing::CheckoutRequest,
         billing::SessionUrl,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "health", description = "Liveness, readiness and this document"),
         (name = "identity", description = "Sign-up, login, tokens"),
@@ -154,6 +157,80 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// The answers every route of a kind can give, whatever it does, added to each operation that
+/// does not describe them itself:
+/// - with credentials (`security`): 401 when they are missing or wrong, 403 `suspended` when the
+///   organisation is suspended (the authentication extractor answers both, on every such route);
+/// - with a request body: 400 when it is not JSON or not sent as `application/json`, 413 when it
+///   is larger than `server.max_body_bytes`.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_common_responses(operation);
+            }
+        }
+    }
+}
+
+fn add_common_responses(operation: &mut utoipa::openapi::path::Operation) {
+    let secured = operation
+        .security
+        .as_ref()
+        .is_some_and(|requirements| !requirements.is_empty());
+    let has_body = operation.request_body.is_some();
+    let mut common = Vec::new();
+    if secured {
+        common.push((
+            "401",
+            "Not authenticated: no credential, or an invalid, expired or revoked one (`unauthorized`)",
+        ));
+        common.push((
+            "403",
+            "The caller's organisation is suspended (`suspended`), or the caller may not do this (`forbidden`)",
+        ));
+    }
+    if has_body {
+        common.push((
+            "400",
+            "The body is not JSON (or not sent as `application/json`)",
+        ));
+        common.push((
+            "413",
+            "The body is larger than `server.max_body_bytes` (`payload_too_large`)",
+        ));
+    }
+    for (status, description) in common {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| problem_response(description));
+    }
+}
+
+/// A response whose body is a [`Problem`], as `application/problem+json`.
+pub fn problem_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                crate::error::PROBLEM_JSON,
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+            .build(),
+    )
 }
 
 pub fn api_doc() -> utoipa::openapi::OpenApi {

@@ -23,17 +23,37 @@ const MAX_INPUTS: usize = 10;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AnalysisRequest {
-    /// The text to analyse.
+    /// The text to analyse; not only whitespace.
+    #[schema(pattern = r"\S")]
     pub input: String,
-    /// Default: the deployment's configured model for analyses.
+    /// A model this deployment serves (`GET /v1/models`). Default: the deployment's configured
+    /// model for analyses.
     pub model: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ComparisonRequest {
-    /// Two to ten texts to compare.
+    /// Two to ten texts to compare, none only whitespace.
+    #[schema(schema_with = comparison_inputs)]
     pub inputs: Vec<String>,
+    /// A model this deployment serves (`GET /v1/models`). Default: the deployment's configured
+    /// model for comparisons.
     pub model: Option<String>,
+}
+
+/// `inputs`: 2 to 10 strings, each with something besides whitespace.
+fn comparison_inputs() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"\S")),
+        )
+        .min_items(Some(2))
+        .max_items(Some(MAX_INPUTS))
+        .description(Some("Two to ten texts to compare, none only whitespace."))
+        .build()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,6 +129,7 @@ async fn run_action(
 
 /// Analyse a text (metered: rate limit, daily `analysis` quota, monthly budget).
 #[utoipa::path(post, path = "/api/v1/analyses", tag = "ai", request_body = AnalysisRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key with the same body within 24 h answers the first response again, and is charged once (1 to 255 visible ASCII characters)", min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$")),
     responses(
         (status = 201, description = "The analysis with its usage, cost and price", body = ActionResult),
         (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
@@ -116,6 +137,8 @@ async fn run_action(
         (status = 422, description = "A missing or invalid field (empty input, a model not served)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited or daily quota spent", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The AI provider failed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The `Idempotency-Key` was used with another body, or its first request is still running (`conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The AI provider is rate limiting us, storage is unavailable, or the operator's monthly AI ceiling is reached (`capacity_exhausted`); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_analysis(
     State(state): State<AppState>,
@@ -142,6 +165,7 @@ pub async fn create_analysis(
 
 /// Compare two or more texts (metered like analyses, against the `comparison` quota).
 #[utoipa::path(post, path = "/api/v1/comparisons", tag = "ai", request_body = ComparisonRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key with the same body within 24 h answers the first response again, and is charged once (1 to 255 visible ASCII characters)", min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$")),
     responses(
         (status = 201, description = "The comparison with its usage, cost and price", body = ActionResult),
         (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
@@ -149,6 +173,8 @@ pub async fn create_analysis(
         (status = 422, description = "A missing or invalid field (fewer than two or more than ten inputs, an empty one, a model not served)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited or daily quota spent", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The AI provider failed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The `Idempotency-Key` was used with another body, or its first request is still running (`conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The AI provider is rate limiting us, storage is unavailable, or the operator's monthly AI ceiling is reached (`capacity_exhausted`); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_comparison(
     State(state): State<AppState>,

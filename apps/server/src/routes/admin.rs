@@ -1,10 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::dto::Timestamp;
+use super::query::ApiQuery;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::json::ApiJson;
@@ -12,6 +13,9 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InviteRequest {
+    /// An e-mail address (`name@example.com`), at most 254 characters; case and surrounding
+    /// whitespace are ignored.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -109,9 +113,11 @@ pub async fn unsuspend(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// How many entries, newest first (default 100, at most 1000).
-    pub limit: Option<u32>,
+    /// How many entries, newest first: 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -136,19 +142,22 @@ pub struct AuditLog {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Newest first", body = AuditLog),
-        (status = 400, description = "A `limit` that is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query string that cannot be read (a parameter given twice)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A `limit` that is not a whole number from 1 to 1000", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn audit(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditLog>, ApiError> {
-    let entries = state
-        .administration
-        .audit(&principal, query.limit.unwrap_or(100))
-        .await?;
+    let limit = super::query::page_limit(
+        query.limit.as_deref(),
+        100,
+        tollgate_identity::MAX_AUDIT_ENTRIES,
+    )?;
+    let entries = state.administration.audit(&principal, limit).await?;
     Ok(Json(AuditLog {
         entries: entries
             .into_iter()

@@ -16,7 +16,9 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
-    /// A plan id, as `GET /api/v1/plans` lists them.
+    /// A plan id, as `GET /api/v1/plans` lists them, of a plan sold online (one with a Stripe
+    /// price).
+    #[schema(min_length = 1)]
     pub plan: String,
 }
 

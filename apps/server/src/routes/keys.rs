@@ -15,10 +15,16 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateKeyRequest {
-    /// 1 to 100 characters.
+    /// 1 to 100 characters once surrounding whitespace is trimmed, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     #[schema(example = "production")]
     pub environment: EnvironmentName,
+    /// When the key stops working; in the future. Absent: never.
     pub expires_at: Option<Timestamp>,
 }
 
@@ -79,7 +85,9 @@ impl From<Environment> for EnvironmentName {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct RotateKeyRequest {
-    /// How long the old key keeps working (default 0: revoked at once; at most 30 days).
+    /// How long the old key keeps working, in seconds (default 0: revoked at once; at most
+    /// 30 days).
+    #[schema(minimum = 0, maximum = 2_592_000)]
     pub grace_period_seconds: Option<i64>,
 }
 
@@ -198,7 +206,7 @@ pub async fn list_keys(
 
 /// Replace a key with a new secret; the old one works for the grace period, then fails.
 #[utoipa::path(post, path = "/api/v1/keys/{id}/rotate", tag = "keys", params(("id" = String, Path, description = "Key id"), OrganizationQuery),
-    request_body(content = RotateKeyRequest, description = "Optional"),
+    request_body(content = Option<RotateKeyRequest>, description = "Optional: an empty body rotates without a grace period"),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The replacement key; `key` is shown only now", body = CreatedKeyView),
@@ -218,11 +226,13 @@ pub async fn rotate_key(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedKeyView>), ApiError> {
     let id = key_id(&id)?;
-    let request: RotateKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateKeyRequest::default()
-    } else {
-        parse_json_body(&headers, &body)?
-    };
+    // The body is optional: none, or a JSON `null`, rotates with the defaults.
+    let request: RotateKeyRequest =
+        if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
+            RotateKeyRequest::default()
+        } else {
+            parse_json_body(&headers, &body)?
+        };
     let grace = chrono::Duration::try_seconds(request.grace_period_seconds.unwrap_or(0))
         .ok_or_else(|| {
             ApiError::validation("field \"grace_period_seconds\": out of range")

@@ -13,6 +13,7 @@ pub mod openai;
 pub mod organizations;
 pub mod plans;
 pub mod pricing;
+pub mod query;
 pub mod scope;
 pub mod stripe;
 pub mod usage;

@@ -23,18 +23,42 @@ use crate::json::parse_json_object;
 use crate::middleware::request_id;
 use crate::rate_headers::{PolicyState, headers};
 use crate::state::AppState;
+use utoipa::ToSchema;
+
+/// The fields of an OpenAI chat completion request that Tollgate reads before passing the
+/// request on; every other field (`stream`, `temperature`, `tools`, …) goes to the AI provider as
+/// it is, and the provider judges it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A description of the body for the document; the body is read as JSON.
+pub struct ChatCompletionRequest {
+    /// A model this deployment serves (`GET /v1/models`).
+    model: String,
+    /// The conversation so far: at least one message, as the AI provider takes them.
+    #[schema(min_items = 1)]
+    messages: Vec<serde_json::Value>,
+    /// The most tokens to generate, a positive 64-bit integer (the deployment's default when
+    /// absent).
+    #[schema(minimum = 1)]
+    max_completion_tokens: Option<u64>,
+    /// The older name of `max_completion_tokens`, read when that is absent.
+    #[schema(minimum = 1)]
+    max_tokens: Option<u64>,
+}
 
 /// An OpenAI chat completion, metered (rate limit, daily `chat` quota, monthly budget).
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
-    request_body(content = Object, description = "An OpenAI chat completion request; `stream: true` answers with server-sent events"),
+    request_body(content = ChatCompletionRequest, description = "An OpenAI chat completion request; `stream: true` answers with server-sent events"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of a request that does not stream safe: the same key with the same body within 24 h answers the first response again, and is charged once (1 to 255 visible ASCII characters)", min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "An OpenAI chat completion (or an SSE stream of chunks)", body = Object),
         (status = 400, description = "Invalid request (`invalid_request_error`: malformed JSON, a missing or invalid field, a model not served; `error.param` names the field) or request rejected upstream", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "Monthly budget spent (`budget_exceeded`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The `Idempotency-Key` was used with another body, or its first request is still running (`conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited or daily quota spent; see Retry-After and RateLimit", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The AI provider failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The AI provider is rate limiting us, storage is unavailable, or the operator's monthly AI ceiling is reached (`capacity_exhausted`); see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The AI provider timed out", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn chat_completions(

@@ -16,7 +16,8 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrganization {
-    /// 1 to 100 characters.
+    /// 1 to 100 characters once surrounding whitespace is trimmed.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
@@ -46,21 +47,25 @@ pub struct OrganizationList {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddMember {
-    /// The e-mail of a user who has an account.
+    /// The e-mail of a user who has an account (or, with team invitations, of one to invite).
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// `admin` or `member`.
+    /// `admin` or `member` (ownership is transferred, not given).
+    #[schema(schema_with = addable_role)]
     pub role: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChangeRole {
     /// `owner` (owners only), `admin` or `member`.
+    #[schema(schema_with = any_role)]
     pub role: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TransferOwnership {
-    /// The member who becomes owner; the caller becomes admin.
+    /// The member who becomes owner (a user id); the caller becomes admin.
+    #[schema(format = Uuid)]
     pub user_id: String,
 }
 
@@ -86,6 +91,29 @@ impl From<Member> for MemberView {
             joined_at: member.joined_at.into(),
         }
     }
+}
+
+/// A role as a string schema naming `roles`.
+fn role_schema(roles: &[&str], description: &str) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(roles.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+fn addable_role() -> utoipa::openapi::schema::Object {
+    role_schema(
+        &["admin", "member"],
+        "`admin` or `member` (ownership is transferred, not given).",
+    )
+}
+
+fn any_role() -> utoipa::openapi::schema::Object {
+    role_schema(
+        &["owner", "admin", "member"],
+        "`owner` (owners only), `admin` or `member`.",
+    )
 }
 
 fn organization(raw: &str) -> Result<OrganizationId, ApiError> {
@@ -293,8 +321,8 @@ pub async fn remove_member(
         (status = 204, description = "Transferred"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an owner", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such organisation or member", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A personal organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation, or the caller is not a member of it", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` names no member of the organisation, or it is a personal organisation", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn transfer(
     State(state): State<AppState>,
@@ -302,10 +330,27 @@ pub async fn transfer(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TransferOwnership>,
 ) -> Result<StatusCode, ApiError> {
+    // The organisation is the target resource (404 when it is not the caller's); the member to
+    // hand it to is a field of the body, so naming no member is an invalid field (422).
+    let organization = organization(&id)?;
+    let not_a_member = || {
+        ApiError::validation("field \"user_id\": not a member of this organization")
+            .with_param(Some("user_id".to_owned()))
+    };
+    // An id that cannot be a user's is read as the nil id, which no member has: the caller's
+    // own standing (404, 403) is decided first, as for any other user id.
+    let user = body
+        .user_id
+        .parse()
+        .unwrap_or_else(|_| UserId::from_uuid(uuid::Uuid::nil()));
     state
         .organizations
-        .transfer_ownership(&principal, organization(&id)?, user(&body.user_id)?)
-        .await?;
+        .transfer_ownership(&principal, organization, user)
+        .await
+        .map_err(|error| match error {
+            tollgate_identity::OrganizationError::NotAMember => not_a_member(),
+            other => other.into(),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -313,6 +358,7 @@ pub async fn transfer(
 pub struct SpendingCap {
     /// The organisation's own monthly AI-cost cap in micro-dollars; its budget is the lower of
     /// this and its plan's. `null` lifts it.
+    #[schema(minimum = 1)]
     pub monthly_cap_micros: Option<i64>,
 }
 

@@ -24,6 +24,7 @@ pub struct WebhookReceipt {
 /// A Stripe event delivery.
 #[utoipa::path(post, path = "/webhooks/stripe", tag = "billing",
     request_body(content = Object, description = "A Stripe event, signed in the `Stripe-Signature` header"),
+    params(("Stripe-Signature" = String, Header, description = "Stripe's signature of the body (`t=…,v1=…`) with the endpoint's signing secret")),
     responses(
         (status = 200, description = "Handled now or before", body = WebhookReceipt),
         (status = 400, description = "Missing, bad or stale signature, or not a Stripe event: nothing changed", body = Problem, content_type = "application/problem+json"),

@@ -2,16 +2,17 @@
 //! CSV.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tollgate_billing::{EventCursor, UsageEventFilter, UsageEventPage};
+use tollgate_billing::{EventCursor, MAX_PAGE, UsageEventFilter, UsageEventPage};
 use tollgate_costing::UsageEvent;
 use tollgate_kernel::{Action, Period};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::Timestamp;
+use super::query::{ApiQuery, page_limit};
 use super::scope::{OrganizationQuery, Scoped};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -23,17 +24,45 @@ const NEXT_CURSOR: &str = "x-next-cursor";
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only this UTC day's events, `YYYY-MM-DD`.
+    #[param(format = Date)]
     pub day: Option<String>,
-    /// Only events made with this API key.
+    /// Only events made with this API key (its id).
+    #[param(format = Uuid)]
     pub key_id: Option<String>,
     /// Only this action's: `chat`, `analysis` or `comparison`.
+    #[param(schema_with = action_names)]
     pub action: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^-?[0-9]{1,18}_[0-9a-fA-F]{32}$")]
     pub cursor: Option<String>,
     /// Events per page, 1 to 1000 (default 100).
-    pub limit: Option<u32>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
     /// `json` (default) or `csv`; `Accept: text/csv` asks for CSV too.
+    #[param(schema_with = format_names)]
     pub format: Option<String>,
+}
+
+fn names(names: &[&str], description: &str) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(names.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+fn action_names() -> utoipa::openapi::schema::Object {
+    names(
+        &["chat", "analysis", "comparison"],
+        "Only this action's: `chat`, `analysis` or `comparison`.",
+    )
+}
+
+fn format_names() -> utoipa::openapi::schema::Object {
+    names(
+        &["json", "csv"],
+        "`json` (default) or `csv`; `Accept: text/csv` asks for CSV too.",
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -83,8 +112,9 @@ fn invalid(param: &str, detail: &str) -> ApiError {
 }
 
 fn filter_of(query: &EventsQuery) -> Result<UsageEventFilter, ApiError> {
+    // A parameter given is read, even when empty: `?day=` names no day.
     let day = match query.day.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(text) => {
             let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map_err(|_| invalid("day", "day must be a date, YYYY-MM-DD"))?;
@@ -94,14 +124,18 @@ fn filter_of(query: &EventsQuery) -> Result<UsageEventFilter, ApiError> {
         }
     };
     let key = match query.key_id.as_deref() {
-        None | Some("") => None,
+        None => None,
+        // Ids are given out hyphenated (RFC 9562's form, `format: uuid`); only that form is read.
         Some(text) => Some(
-            text.parse()
-                .map_err(|_| invalid("key_id", "key_id must be an API key id"))?,
+            uuid::Uuid::try_parse(text)
+                .ok()
+                .filter(|_| text.len() == 36)
+                .map(tollgate_keys::ApiKeyId::from_uuid)
+                .ok_or_else(|| invalid("key_id", "key_id must be an API key id"))?,
         ),
     };
     let action = match query.action.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(text) => Some(
             Action::parse(text)
                 .ok_or_else(|| invalid("action", "action must be chat, analysis or comparison"))?,
@@ -150,27 +184,32 @@ fn csv(page: &UsageEventPage) -> String {
 #[utoipa::path(get, path = "/api/v1/usage/events", tag = "plans",
     params(OrganizationQuery, EventsQuery), security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of events (as `text/csv` with `format=csv`; the next cursor then in `x-next-cursor`)", body = UsageEventList),
+        (status = 200, description = "A page of events (as `text/csv` with `format=csv`; the next cursor then in `x-next-cursor`)", content(
+            (UsageEventList = "application/json"),
+            (String = "text/csv", example = "id,at,action,model,key_id,input_tokens,cached_input_tokens,output_tokens,cost_micros,price_micros,request_id\r\n"),
+        )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a member of that organisation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An invalid day, key id, action, cursor or format", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query string that cannot be read (a parameter given twice)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid day, key id, action, cursor, limit or format", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn events(
     State(state): State<AppState>,
     Scoped { principal, .. }: Scoped,
     headers: HeaderMap,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let filter = filter_of(&query)?;
+    let limit = page_limit(query.limit.as_deref(), 100, MAX_PAGE)?;
     let before = match query.cursor.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(text) => Some(
             EventCursor::decode(text)
                 .ok_or_else(|| invalid("cursor", "cursor is not one this API gave"))?,
         ),
     };
     let wants_csv = match query.format.as_deref() {
-        None | Some("") => headers
+        None => headers
             .get(header::ACCEPT)
             .and_then(|accept| accept.to_str().ok())
             .is_some_and(|accept| accept.contains("text/csv")),
@@ -180,12 +219,7 @@ pub async fn events(
     };
     let page = state
         .usage_events
-        .page(
-            principal.organization_id,
-            filter,
-            before,
-            query.limit.unwrap_or(100),
-        )
+        .page(principal.organization_id, filter, before, limit)
         .await
         .map_err(ApiError::unavailable)?;
     let next = page.next.map(|cursor| cursor.encode());

@@ -17,10 +17,32 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateEndpoint {
     /// An http(s) URL that resolves to public addresses.
+    #[schema(format = "uri")]
     pub url: String,
     /// Event types it receives (`quota.threshold_reached`, `budget.exceeded`,
     /// `subscription.updated`); absent: all.
+    #[schema(schema_with = event_types)]
     pub events: Option<Vec<String>>,
+}
+
+/// `events`: an array of event type names, or null.
+fn event_types() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Array,
+            Type::Null,
+        ]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(tollgate_billing::EventType::ALL.map(|t| t.as_str()))),
+        )
+        .description(Some(
+            "Event types it receives (`quota.threshold_reached`, `budget.exceeded`, \
+             `subscription.updated`); absent or null: all.",
+        ))
+        .build()
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -778,3 +778,29 @@ async fn a_failed_call_does_not_burn_its_idempotency_key(backend: Backend) {
     assert_eq!(retried.status(), StatusCode::CREATED);
     assert!(retried.headers().get("idempotent-replayed").is_none());
 }
+
+/// `max_tokens: 7.0` is the whole number 7 in JSON (and a JSON Schema `integer`): it is the
+/// call's cap, and upstream gets it spelt `7`.
+#[tokio::test]
+async fn a_whole_number_cap_written_with_a_fraction_is_the_cap_sent_as_an_integer() {
+    let upstream = MockServer::start().await;
+    let Some((app, _db)) = spawn(Backend::Sqlite, &upstream, "").await else {
+        return;
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({"max_tokens": 7})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(12, 3)))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let key = key_for(&app, "alice@example.com").await;
+    let mut request = chat_request();
+    request["max_tokens"] = json!(7.0);
+    let response = post_chat(&app, &key, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let sent: Value = upstream.received_requests().await.unwrap()[0]
+        .body_json()
+        .unwrap();
+    assert!(sent["max_tokens"].is_u64(), "{sent}");
+}

@@ -322,6 +322,36 @@ async fn admin_routes_answer_400_for_unreadable_json_and_422_naming_the_invalid_
     .await;
 }
 
+/// `?limit=` of the audit log is 1 to 1000, as documented: anything else is a 422 naming it
+/// (it was clamped, or a generic 400 "the request is invalid"); a query string that cannot be
+/// read is a 400 saying why.
+#[tokio::test]
+async fn the_audit_limit_is_1_to_1000_and_anything_else_is_422_naming_it() {
+    let (app, _db) = spawn_sqlite().await;
+    let admin = app.admin_token().await;
+    let token = Some(admin.as_str());
+    for limit in ["1", "1000"] {
+        let response = app.get(&format!("/admin/audit?limit={limit}"), token).await;
+        assert_eq!(response.status(), StatusCode::OK, "{limit}");
+    }
+    for limit in ["0", "1001", "-1", "2.5", "many", "", "4294967296"] {
+        assert_invalid(
+            app.get(&format!("/admin/audit?limit={limit}"), token).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit must be a whole number from 1 to 1000",
+            Some("limit"),
+        )
+        .await;
+    }
+    assert_invalid(
+        app.get("/admin/audit?limit=5&limit=6", token).await,
+        StatusCode::BAD_REQUEST,
+        "query parameter \"limit\" is given more than once",
+        None,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn openai_routes_answer_every_invalid_request_with_400_invalid_request_error() {
     let (app, _db) = spawn_sqlite().await;
@@ -377,6 +407,23 @@ async fn openai_routes_answer_every_invalid_request_with_400_invalid_request_err
             json!({"model": "gpt-4o-mini", "messages": message, "max_tokens": -1}),
             "field \"max_tokens\": expected a positive integer",
             Some("max_tokens"),
+        ),
+        // Both names are checked when both are given, not only the one that sets the cap.
+        (
+            json!({"model": "gpt-4o-mini", "messages": message,
+                   "max_completion_tokens": 5, "max_tokens": 0}),
+            "field \"max_tokens\": expected a positive integer",
+            Some("max_tokens"),
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": message, "max_tokens": u64::MAX}),
+            "field \"max_tokens\": expected a positive integer",
+            Some("max_tokens"),
+        ),
+        (
+            json!({"model": "gpt-4o-mini", "messages": message, "max_completion_tokens": 2.5}),
+            "field \"max_completion_tokens\": expected a positive integer",
+            Some("max_completion_tokens"),
         ),
         (
             json!(["model"]),

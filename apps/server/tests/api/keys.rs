@@ -537,3 +537,44 @@ async fn key_revocation_reaches_another_instance_on_postgres() {
         revocation_reaches_the_other_instance(db).await;
     }
 }
+
+/// The rotation body is optional (the document says so): none, or JSON `null`, rotates at once;
+/// and a whole number written with a fraction (`5.0`, the same number in JSON) is a whole
+/// number of seconds.
+#[tokio::test]
+async fn rotation_takes_no_body_a_null_body_or_a_whole_number_written_with_a_fraction() {
+    let (app, _db) = spawn_sqlite().await;
+    let (alice, _) = app.new_user("alice@example.com").await;
+    let mut id = app.create_key(&alice, "ci", "staging").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (content_type, body) in [
+        (None, ""),
+        (Some("application/json"), "null"),
+        (Some("application/json"), "{\"grace_period_seconds\": 5.0}"),
+        (Some("application/json"), "{\"grace_period_seconds\": 1e1}"),
+    ] {
+        let mut request = app
+            .client
+            .post(app.url(&format!("/api/v1/keys/{id}/rotate")))
+            .bearer_auth(&alice)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "{body}");
+        let created: Value = response.json().await.unwrap();
+        id = created["id"].as_str().unwrap().to_owned();
+    }
+    let fraction = app
+        .post(
+            &format!("/api/v1/keys/{id}/rotate"),
+            json!({"grace_period_seconds": 2.5}),
+            Some(&alice),
+        )
+        .await;
+    let body = assert_problem(fraction, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(body["error"]["param"], "grace_period_seconds", "{body}");
+}

@@ -587,3 +587,50 @@ async fn a_keys_spending_cap_refuses_only_that_keys_calls() {
     .await;
     assert!(admitted, "a lifted cap admits again");
 }
+
+/// Ownership is handed to a member named in the body: a `user_id` that names no member (someone
+/// outside, or no user at all) is an invalid field, 422 naming `user_id`, not a missing
+/// organisation; the organisation itself is still 404 to an outsider. Nothing changes.
+#[tokio::test]
+async fn handing_ownership_to_a_non_member_is_422_naming_user_id() {
+    let (app, _db) = crate::helpers::spawn_sqlite().await;
+    let (alice, _, _, org, _, _) = acme(&app).await;
+    let (mallory, _) = app.new_user("mallory@example.com").await;
+    let mallory_id = json_of(app.get("/api/v1/me", Some(&mallory)).await).await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let owner = format!("/api/v1/organizations/{org}/owner");
+    for user_id in [
+        json!(mallory_id),
+        json!("01a22a80-0000-7000-8000-000000000000"),
+        json!("not a user id"),
+    ] {
+        let body = assert_problem(
+            app.post(&owner, json!({"user_id": user_id}), Some(&alice))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        )
+        .await;
+        assert_eq!(body["error"]["param"], "user_id", "{body}");
+    }
+    // The caller's own standing comes first: an outsider still finds no organisation.
+    assert_problem(
+        app.post(&owner, json!({"user_id": "not a user id"}), Some(&mallory))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let members = json_of(
+        app.get(
+            &format!("/api/v1/organizations/{org}/members"),
+            Some(&alice),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(members["members"][0]["email"], "alice@example.com");
+    assert_eq!(members["members"][0]["role"], "owner");
+}

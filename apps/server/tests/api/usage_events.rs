@@ -79,21 +79,63 @@ async fn usage_events_add_up_to_the_usage_and_page_as_json_and_csv(backend: Back
         .await
         .unwrap();
     assert_eq!(none["events"], json!([]));
+    // The key's own id, hyphenated, filters; its other spellings (the 32 hex digits alone) are
+    // not the documented `format: uuid` and are refused like any other non-id.
+    let key_id = key["id"].as_str().unwrap();
+    let by_key: Value = app
+        .get(
+            &format!("/api/v1/usage/events?key_id={key_id}"),
+            Some(&access),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_key["events"].as_array().unwrap().len(), 5);
+    let simple = format!("key_id={}", key_id.replace('-', ""));
     for bad in [
         "day=30-11-2026",
         "action=paint",
         "cursor=nope",
         "format=xml",
         "key_id=x",
+        simple.as_str(),
+        // A parameter given is read: empty is not a value.
+        "day=",
+        "key_id=",
+        "action=",
+        "cursor=",
+        "format=",
+        "limit=",
+        // `limit` is 1 to 1000, as documented, not clamped into range.
+        "limit=0",
+        "limit=1001",
+        "limit=-1",
+        "limit=4294967296",
+        "limit=ten",
     ] {
-        assert_problem(
+        let body = assert_problem(
             app.get(&format!("/api/v1/usage/events?{bad}"), Some(&access))
                 .await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation",
         )
         .await;
+        let param = bad.split('=').next().unwrap();
+        assert_eq!(body["error"]["param"], param, "{bad}: {body}");
     }
+    // A query string that cannot be read says why, in a 400 problem.
+    let twice = assert_problem(
+        app.get("/api/v1/usage/events?limit=1&limit=2", Some(&access))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation",
+    )
+    .await;
+    assert!(
+        twice["detail"].as_str().unwrap().contains("limit"),
+        "{twice}"
+    );
     let org = key["organization_id"].as_str().unwrap();
     let (mallory, _) = app.new_user("mallory@example.com").await;
     assert_problem(

@@ -79,9 +79,10 @@ pub enum ChatRequestError {
     /// `messages` is missing, not an array, or empty.
     #[error("messages must be a non-empty array")]
     MessagesRequired,
-    /// `max_completion_tokens` or `max_tokens` is set but not a positive integer.
-    #[error("max_tokens / max_completion_tokens must be a positive integer")]
-    InvalidOutputCap,
+    /// `max_completion_tokens` or `max_tokens` (the field named) is set but not a positive
+    /// integer.
+    #[error("{0} must be a positive integer")]
+    InvalidOutputCap(&'static str),
 }
 
 /// Reads `body`. `served` says whether this deployment serves a model; `default_cap` is the
@@ -113,14 +114,21 @@ pub fn read_chat_request(
     if let Some(tools) = object.get("tools") {
         prompt.push_str(&tools.to_string());
     }
-    let requested = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|field| object.get(*field).filter(|v| !v.is_null()));
+    // Both names are checked when both are set, and the first one set is the cap.
+    let mut requested = None;
+    for field in ["max_completion_tokens", "max_tokens"] {
+        let Some(value) = object.get(field).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let cap = positive_integer(value).ok_or(ChatRequestError::InvalidOutputCap(field))?;
+        requested.get_or_insert((field, cap));
+    }
     let cap = match requested {
-        Some(value) => value
-            .as_u64()
-            .filter(|n| *n > 0)
-            .ok_or(ChatRequestError::InvalidOutputCap)?,
+        Some((field, cap)) => {
+            // `5.0` is the number 5 in JSON; upstream gets it spelt as an integer.
+            body[field] = json!(cap);
+            cap
+        }
         None => {
             body["max_completion_tokens"] = json!(default_cap);
             default_cap
@@ -140,6 +148,19 @@ pub fn read_chat_request(
         stream,
         client_wants_usage,
     })
+}
+
+/// A JSON number that is a whole number above zero (`5` or `5.0`) and a signed 64-bit integer,
+/// as the OpenAPI document has it (`format: int64`) and as OpenAI reads it.
+fn positive_integer(value: &Value) -> Option<u64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every whole f64 up to it is exact
+    let whole = value.as_u64().or_else(|| {
+        let float = value.as_f64()?;
+        // A whole number no larger than 2^53 converts without loss.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        (float.fract() == 0.0 && (0.0..=EXACT).contains(&float)).then_some(float as u64)
+    })?;
+    (whole > 0 && i64::try_from(whole).is_ok()).then_some(whole)
 }
 
 fn with_overheads(tokens: u64, message_count: u64) -> u64 {
@@ -245,13 +266,38 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(read_chat_request(body, served, 512).unwrap_err(), expected);
         }
-        for cap in [json!(0), json!(-1), json!("10"), json!(1.5)] {
+        let past_i64 = json!(u64::try_from(i64::MAX).unwrap() + 1);
+        for cap in [
+            json!(0),
+            json!(-1),
+            json!("10"),
+            json!(1.5),
+            json!(-2.0),
+            past_i64,
+        ] {
             let body =
                 json!({"model": "gpt-4o-mini", "messages": [{"role": "user"}], "max_tokens": cap});
             assert_eq!(
                 read_chat_request(body, served, 512).unwrap_err(),
-                ChatRequestError::InvalidOutputCap
+                ChatRequestError::InvalidOutputCap("max_tokens")
             );
         }
+        // Each name is checked, not only the one that gives the cap.
+        let both = json!({"model": "gpt-4o-mini", "messages": [{"role": "user"}],
+            "max_completion_tokens": 5, "max_tokens": 0});
+        assert_eq!(
+            read_chat_request(both, served, 512).unwrap_err(),
+            ChatRequestError::InvalidOutputCap("max_tokens")
+        );
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_a_cap() {
+        let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user"}],
+            "max_tokens": 7.0});
+        let call = read_chat_request(body, served, 512).unwrap();
+        assert_eq!(call.max_output_tokens, 7);
+        assert_eq!(call.body["max_tokens"], json!(7));
+        assert!(call.body["max_tokens"].is_u64());
     }
 }
