@@ -586,6 +586,7 @@ fn upstream_config(settings: &Settings) -> UpstreamConfig {
     );
     config.connect_timeout = Duration::from_secs(settings.openai.connect_timeout_seconds);
     config.request_timeout = Duration::from_secs(settings.openai.request_timeout_seconds);
+    config.stream_idle_timeout = Duration::from_secs(settings.openai.stream_idle_timeout_seconds);
     config.max_retries = settings.openai.max_retries;
     config
 }

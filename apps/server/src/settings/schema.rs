@@ -278,6 +278,9 @@ pub struct OpenAiSettings {
     pub api_key: Option<SecretString>,
     pub connect_timeout_seconds: u64,
     pub request_timeout_seconds: u64,
+    /// The longest silence between two chunks of a stream before it is broken off (in-band
+    /// error, no `[DONE]`).
+    pub stream_idle_timeout_seconds: u64,
     /// Retries only when the request cannot have reached the provider (connection refused, DNS,
     /// TLS) or the provider answered 429 or 5xx; never after a time-out, which may have been
     /// billed.
@@ -295,6 +298,7 @@ impl Default for OpenAiSettings {
             api_key: None,
             connect_timeout_seconds: 5,
             request_timeout_seconds: 120,
+            stream_idle_timeout_seconds: 60,
             max_retries: 1,
             allowed_models: None,
             default_max_output_tokens: 4096,

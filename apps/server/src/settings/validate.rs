@@ -4,9 +4,6 @@
 
 use super::{InvalidSetting, RateLimitBackend, Settings};
 
-/// The OpenAI adapter's longest silence between two chunks of a stream.
-const STREAM_IDLE_SECONDS: i64 = 60;
-
 /// Time a plain call may take beyond its upstream attempts (connecting, back-off, settling),
 /// kept free under the reservation's lifetime.
 const UPSTREAM_MARGIN_SECONDS: u64 = 30;
@@ -163,12 +160,17 @@ impl Settings {
             });
         }
         // A stream renews its reservation at its first chunk after a third of the lifetime; the
-        // provider may be silent for up to its idle timeout (60 s) before that chunk comes.
-        if self.quotas.reservation_ttl_seconds <= STREAM_IDLE_SECONDS * 3 / 2 {
+        // provider may be silent for up to its idle timeout before that chunk comes.
+        let idle = i64::try_from(self.openai.stream_idle_timeout_seconds).unwrap_or(i64::MAX);
+        if self.openai.stream_idle_timeout_seconds == 0 {
+            return invalid("openai.stream_idle_timeout_seconds", "must be positive");
+        }
+        if self.quotas.reservation_ttl_seconds <= idle.saturating_mul(3) / 2 {
             return invalid(
                 "quotas.reservation_ttl_seconds",
-                "must be more than 90 s: a stream renews its reservation after a third of it, \
-                 and the provider may be silent for 60 s between two chunks",
+                "must be more than 1.5 × openai.stream_idle_timeout_seconds (90 s by default): a \
+                 stream renews its reservation after a third of it, and the provider may be \
+                 silent that long between two chunks",
             );
         }
         if self.openai.default_max_output_tokens == 0 || self.openai.request_timeout_seconds == 0 {
@@ -246,7 +248,7 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.contains("more than 90 s"), "{error}");
+        assert!(error.contains("more than 1.5 ×"), "{error}");
         let error = Settings::from_toml("[openai]\nrequest_timeout_seconds = 200")
             .unwrap_err()
             .to_string();
