@@ -33,3 +33,8 @@ bench:
     cargo run --release -p tollgate-server --example load
     cargo run --release -p tollgate-sql --example reservations
     cargo run --release -p tollgate-ratelimit --example gcra -- redis://127.0.0.1:6379/
+
+# Fuzz every parser that sees attacker input, SECONDS per target (fuzz/run.sh; nightly with
+# AddressSanitizer when installed, else stable). Crashes are left in fuzz/artifacts/.
+fuzz seconds="60":
+    bash fuzz/run.sh {{seconds}}

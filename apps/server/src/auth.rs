@@ -114,7 +114,7 @@ async fn api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
 }
 
 /// The credential of `Authorization: Bearer <credential>`, if the header is present.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = header_text(headers, AUTHORIZATION.as_str())? else {
         return Ok(None);
     };

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eventsource_stream::Eventsource;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -139,26 +139,10 @@ impl OpenAiClient {
         if is_json(&response) {
             return self.completion_as_stream(response, &body).await;
         }
-        let idle = self.config.stream_idle_timeout;
-        let events = response.bytes_stream().eventsource();
-        let stream = futures::stream::unfold(Box::pin(events), move |mut events| async move {
-            let next = match tokio::time::timeout(idle, events.next()).await {
-                Err(_) => Some(Err(UpstreamError::Timeout)),
-                Ok(None) => None,
-                Ok(Some(Err(error))) => Some(Err(UpstreamError::Unavailable(error.to_string()))),
-                Ok(Some(Ok(event))) if event.data.trim() == "[DONE]" => Some(Ok(StreamEvent::Done)),
-                Ok(Some(Ok(event))) => Some(
-                    serde_json::from_str::<Value>(&event.data)
-                        .map(|json| {
-                            let usage = usage_of(&json);
-                            StreamEvent::Chunk { json, usage }
-                        })
-                        .map_err(|e| UpstreamError::Protocol(e.to_string())),
-                ),
-            };
-            next.map(|item| (item, events))
-        });
-        Ok(Box::pin(stream))
+        Ok(sse_events(
+            response.bytes_stream(),
+            self.config.stream_idle_timeout,
+        ))
     }
 
     /// Reads a plain completion sent in answer to a streamed request and tells it as a stream.
@@ -278,6 +262,111 @@ impl OpenAiClient {
     }
 }
 
+/// The events of a streamed completion read from its SSE body `bytes`: each `data:` event a
+/// chunk (with its usage, when it reports one), `data: [DONE]` the end. A silence longer than
+/// `idle` between two events is [`UpstreamError::Timeout`]. A body that ends without `[DONE]`
+/// ends with `Done` when every choice it started has its `finish_reason` (a provider that does
+/// not send `[DONE]`), and otherwise with [`UpstreamError::Protocol`]: it was cut short, and
+/// must not reach the client as a stream that looks complete. Public so that the upstream parser
+/// can be fed bytes without a server (the fuzz targets).
+pub fn sse_events<S, E>(bytes: S, idle: Duration) -> ChunkStream
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let events = without_byte_order_mark(bytes).eventsource();
+    let start = (Box::pin(events), Choices::default());
+    let stream = futures::stream::unfold(start, move |(mut events, mut choices)| async move {
+        if choices.ended {
+            return None;
+        }
+        let next = match tokio::time::timeout(idle, events.next()).await {
+            Err(_) => Some(Err(UpstreamError::Timeout)),
+            Ok(None) => {
+                choices.ended = true;
+                Some(if choices.all_finished() {
+                    Ok(StreamEvent::Done)
+                } else {
+                    Err(UpstreamError::Protocol(
+                        "the stream ended before [DONE]".to_owned(),
+                    ))
+                })
+            }
+            Ok(Some(Err(error))) => Some(Err(UpstreamError::Unavailable(error.to_string()))),
+            Ok(Some(Ok(event))) if event.data.trim() == "[DONE]" => {
+                choices.ended = true;
+                Some(Ok(StreamEvent::Done))
+            }
+            Ok(Some(Ok(event))) => Some(
+                serde_json::from_str::<Value>(&event.data)
+                    .map(|json| {
+                        choices.note(&json);
+                        let usage = usage_of(&json);
+                        StreamEvent::Chunk { json, usage }
+                    })
+                    .map_err(|e| UpstreamError::Protocol(e.to_string())),
+            ),
+        };
+        next.map(|item| (item, (events, choices)))
+    });
+    Box::pin(stream)
+}
+
+/// Which choices of a stream have started and which have finished, to tell a body that ends
+/// without `[DONE]` after its last `finish_reason` from one cut short.
+#[derive(Default)]
+struct Choices {
+    started: std::collections::BTreeSet<u64>,
+    finished: std::collections::BTreeSet<u64>,
+    /// `[DONE]` or the end of the body was told: nothing follows.
+    ended: bool,
+}
+
+impl Choices {
+    fn note(&mut self, chunk: &Value) {
+        let choices = chunk.get("choices").and_then(Value::as_array);
+        for choice in choices.into_iter().flatten() {
+            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            self.started.insert(index);
+            if choice.get("finish_reason").is_some_and(|r| !r.is_null()) {
+                self.finished.insert(index);
+            }
+        }
+    }
+
+    fn all_finished(&self) -> bool {
+        !self.started.is_empty() && self.started.is_subset(&self.finished)
+    }
+}
+
+/// `bytes` as eventsource-stream may read them. The SSE format allows one UTF-8 byte order mark
+/// before the first event, and eventsource-stream 0.2.3 panics on one (it cuts the three-byte
+/// mark at byte 1): the mark is dropped here, even split across chunks, and a comment line goes
+/// first, so that the library's own check of the first bytes never sees the body.
+fn without_byte_order_mark<S, E>(bytes: S) -> impl Stream<Item = Result<Bytes, E>>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+{
+    const MARK: &[u8] = b"\xEF\xBB\xBF";
+    // The body's first bytes, while they may still be (a part of) the mark.
+    let mut start = Some(Vec::new());
+    let body = bytes.map(move |chunk| {
+        let chunk = chunk?;
+        let Some(mut head) = start.take() else {
+            return Ok(chunk);
+        };
+        head.extend_from_slice(&chunk);
+        if head.len() < MARK.len() && MARK.starts_with(&head) {
+            start = Some(head);
+            return Ok(Bytes::new());
+        }
+        Ok(Bytes::copy_from_slice(
+            head.strip_prefix(MARK).unwrap_or(&head),
+        ))
+    });
+    futures::stream::once(async { Ok(Bytes::from_static(b":\n")) }).chain(body)
+}
+
 /// Whether the answer is a JSON document (`application/json`, `…+json`) rather than SSE.
 fn is_json(response: &Response) -> bool {
     response
@@ -332,4 +421,115 @@ fn plain_body(body: &Value) -> Result<Bytes, UpstreamError> {
     serde_json::to_vec(&Plain(object))
         .map(Bytes::from)
         .map_err(|e| UpstreamError::Protocol(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn events_of(chunks: Vec<&[u8]>) -> Vec<Result<StreamEvent, UpstreamError>> {
+        let chunks: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| Ok::<_, std::io::Error>(Bytes::copy_from_slice(chunk)))
+            .collect();
+        sse_events(futures::stream::iter(chunks), Duration::from_secs(5))
+            .collect()
+            .await
+    }
+
+    /// The SSE format allows one UTF-8 byte order mark before the first event, and
+    /// eventsource-stream 0.2.3 panics on it (found by the `sse_stream` fuzz target).
+    #[tokio::test]
+    async fn a_leading_byte_order_mark_is_skipped_even_split_across_chunks() {
+        let body: &[u8] = b"\xEF\xBB\xBFdata: {\"id\":\"c\"}\n\ndata: [DONE]\n\n";
+        for cut in 0..=body.len() {
+            let events = events_of(vec![&body[..cut], &body[cut..]]).await;
+            assert!(
+                matches!(
+                    events.as_slice(),
+                    [Ok(StreamEvent::Chunk { json, .. }), Ok(StreamEvent::Done)] if json["id"] == "c"
+                ),
+                "cut at {cut}: {events:?}"
+            );
+        }
+        // A second mark is not the format's: it starts the first line's field name, which is
+        // then unknown and ignored.
+        let twice: &[u8] = b"\xEF\xBB\xBF\xEF\xBB\xBFdata: {}\n\ndata: [DONE]\n\n";
+        let events = events_of(vec![twice]).await;
+        assert!(
+            matches!(events.as_slice(), [Ok(StreamEvent::Done)]),
+            "{events:?}"
+        );
+    }
+}
+
+/// How a streamed body that ends without `[DONE]` ends ([`sse_events`]).
+#[cfg(test)]
+mod end_of_stream {
+    use super::*;
+
+    async fn events(body: &str) -> Vec<Result<StreamEvent, UpstreamError>> {
+        let chunks = vec![Ok::<_, std::io::Error>(Bytes::copy_from_slice(
+            body.as_bytes(),
+        ))];
+        sse_events(futures::stream::iter(chunks), Duration::from_secs(5))
+            .collect()
+            .await
+    }
+
+    fn delta(index: u64, content: &str, finish: Option<&str>) -> String {
+        let chunk = json!({"object": "chat.completion.chunk",
+            "choices": [{"index": index, "delta": {"content": content}, "finish_reason": finish}]});
+        format!("data: {chunk}\n\n")
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_before_done_and_before_its_finish_ends_with_a_protocol_error() {
+        for body in [
+            String::new(),
+            delta(0, "Hel", None),
+            // Choice 0 finished, choice 1 did not.
+            delta(0, "a", Some("stop")) + &delta(1, "b", None),
+        ] {
+            let events = events(&body).await;
+            assert!(
+                matches!(events.last(), Some(Err(UpstreamError::Protocol(_)))),
+                "{body}: {events:?}"
+            );
+            assert!(
+                !events.iter().any(|e| matches!(e, Ok(StreamEvent::Done))),
+                "{events:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_without_done_after_every_finish_ends_with_done() {
+        let body = delta(0, "Hel", None) + &delta(0, "lo", Some("stop"));
+        let events = events(&body).await;
+        assert!(
+            matches!(
+                events.as_slice(),
+                [
+                    Ok(StreamEvent::Chunk { .. }),
+                    Ok(StreamEvent::Chunk { .. }),
+                    Ok(StreamEvent::Done)
+                ]
+            ),
+            "{events:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_follows_done() {
+        let body = delta(0, "Hel", None) + "data: [DONE]\n\n" + &delta(0, "more", None);
+        let events = events(&body).await;
+        assert!(
+            matches!(
+                events.as_slice(),
+                [Ok(StreamEvent::Chunk { .. }), Ok(StreamEvent::Done)]
+            ),
+            "{events:?}"
+        );
+    }
 }

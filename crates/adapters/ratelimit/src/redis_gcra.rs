@@ -73,9 +73,9 @@ impl RedisRateLimiter {
                 self.timeout,
                 self.client.get_connection_manager_with_config(config),
             )
-                .await
-                .map_err(|_| LimiterUnavailable("connecting to Redis timed out".into()))?
-                .map_err(|e| LimiterUnavailable(e.to_string()))
+            .await
+            .map_err(|_| LimiterUnavailable("connecting to Redis timed out".into()))?
+            .map_err(|e| LimiterUnavailable(e.to_string()))
         });
         connect.await.cloned()
     }

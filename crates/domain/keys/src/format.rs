@@ -1,13 +1,14 @@
 use std::fmt;
 
-use crc::{CRC_32_ISO_HDLC, Crc};
+use subtle::ConstantTimeEq;
 
 const PREFIX: &str = "tg_";
 const SECRET_CHARS: usize = 32;
 const CHECKSUM_CHARS: usize = 6;
 const DISPLAY_SECRET_CHARS: usize = 6;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+/// CRC-32 (ISO-HDLC, as zlib and PNG): reflected polynomial, initial value and final XOR.
+const CRC32_POLY: u32 = 0xEDB8_8320;
 
 /// The environment a key is for; it is written into the key so that a production key is
 /// recognisable at a glance and in logs of secret scanners.
@@ -80,8 +81,8 @@ impl ApiKeySecret {
     pub fn generate(environment: Environment) -> Self {
         let mut body = format!("{PREFIX}{}_", environment.tag());
         body.push_str(&random_base62(SECRET_CHARS));
-        let checksum = checksum(&body);
-        body.push_str(&checksum);
+        let checksum = checksum(body.as_bytes());
+        body.push_str(std::str::from_utf8(&checksum).expect("base62 is ASCII"));
         Self(body)
     }
 
@@ -108,6 +109,12 @@ impl fmt::Debug for ApiKeySecret {
 /// Checks the shape and checksum of a presented key without any look-up, and says which
 /// environment it is for.
 ///
+/// The part after the environment tag is secret: its characters are checked and its checksum
+/// computed and compared in time that does not depend on its content (no branch, no table
+/// indexed by it, no early exit), so that how long the check takes says nothing about how close
+/// the key is to any other key this process has checked — valid keys included. The prefix and
+/// tag are not secret.
+///
 /// # Errors
 ///
 /// [`KeyFormatError`] says which check failed.
@@ -117,26 +124,74 @@ pub fn parse_key(presented: &str) -> Result<Environment, KeyFormatError> {
         .ok_or(KeyFormatError::NotAKey)?;
     let (tag, tail) = rest.split_once('_').ok_or(KeyFormatError::Malformed)?;
     let environment = Environment::from_tag(tag).ok_or(KeyFormatError::UnknownEnvironment)?;
-    if tail.len() != SECRET_CHARS + CHECKSUM_CHARS
-        || !tail.bytes().all(|b| b.is_ascii_alphanumeric())
-    {
+    if tail.len() != SECRET_CHARS + CHECKSUM_CHARS {
         return Err(KeyFormatError::Malformed);
     }
-    let (body, presented_checksum) = presented.split_at(presented.len() - CHECKSUM_CHARS);
-    if checksum(body) != presented_checksum {
+    let base62 = all_base62(tail.as_bytes());
+    let (body, presented_checksum) = presented
+        .as_bytes()
+        .split_at(presented.len() - CHECKSUM_CHARS);
+    let checksum_matches = checksum(body)[..].ct_eq(presented_checksum);
+    if !bool::from(base62) {
+        return Err(KeyFormatError::Malformed);
+    }
+    if !bool::from(checksum_matches) {
         return Err(KeyFormatError::BadChecksum);
     }
     Ok(environment)
 }
 
-fn checksum(body: &str) -> String {
-    let mut value = CRC32.checksum(body.as_bytes());
+/// Whether every byte is a base62 character (`0-9A-Za-z`), looked at in full whatever it holds.
+fn all_base62(bytes: &[u8]) -> subtle::Choice {
+    let mut ok = subtle::Choice::from(1);
+    for &byte in bytes {
+        ok &= in_range(byte, b'0', b'9') | in_range(byte, b'A', b'Z') | in_range(byte, b'a', b'z');
+    }
+    ok
+}
+
+/// `low <= byte <= high`, without a branch: the borrow of the two subtractions.
+fn in_range(byte: u8, low: u8, high: u8) -> subtle::Choice {
+    let byte = u16::from(byte);
+    let above_low = (byte.wrapping_sub(u16::from(low)) >> 15) ^ 1;
+    let below_high = (u16::from(high).wrapping_sub(byte) >> 15) ^ 1;
+    // Both are 0 or 1; `black_box` keeps the optimiser from turning them back into branches.
+    subtle::Choice::from(std::hint::black_box((above_low & below_high) as u8))
+}
+
+/// CRC-32 of `bytes`, bit by bit with masks rather than a table or a branch per bit: the same
+/// value as the usual table-driven CRC-32, in time that depends only on the length.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = u32::MAX;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let mask = 0u32.wrapping_sub(std::hint::black_box(crc & 1));
+            crc = (crc >> 1) ^ (CRC32_POLY & mask);
+        }
+    }
+    !crc
+}
+
+/// The checksum of a key's `body`: its CRC-32 as six base62 characters, each digit computed by
+/// division by a constant (a multiplication) and turned into its character by arithmetic.
+fn checksum(body: &[u8]) -> [u8; CHECKSUM_CHARS] {
+    let mut value = crc32(body);
     let mut out = [b'0'; CHECKSUM_CHARS];
     for slot in out.iter_mut().rev() {
-        *slot = BASE62[(value % 62) as usize];
+        *slot = base62_character((value % 62) as u8);
         value /= 62;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
+}
+
+/// `BASE62[digit]` for a digit below 62, without indexing a table with it: `'0' + digit`, plus
+/// 7 from 10 on (to reach `'A'`) and 6 more from 36 on (to reach `'a'`).
+fn base62_character(digit: u8) -> u8 {
+    let digit = u16::from(digit);
+    let from_10 = std::hint::black_box((9u16.wrapping_sub(digit) >> 15) & 1);
+    let from_36 = std::hint::black_box((35u16.wrapping_sub(digit) >> 15) & 1);
+    (u16::from(b'0') + digit + 7 * from_10 + 6 * from_36) as u8
 }
 
 fn random_base62(len: usize) -> String {
@@ -216,7 +271,52 @@ mod tests {
             value /= 62;
         }
         expected.reverse();
-        assert_eq!(checksum("123456789").as_bytes(), expected.as_slice());
+        assert_eq!(checksum(b"123456789").as_slice(), expected.as_slice());
+    }
+
+    /// The constant-time CRC is the usual CRC-32, and the constant-time character check is
+    /// `is_ascii_alphanumeric`, on every input.
+    #[test]
+    fn the_constant_time_checks_agree_with_the_usual_ones() {
+        let reference = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        for digit in 0..62u8 {
+            assert_eq!(base62_character(digit), BASE62[usize::from(digit)]);
+        }
+        assert_eq!(crc32(b""), 0);
+        for byte in 0..=u8::MAX {
+            assert_eq!(
+                bool::from(all_base62(&[byte])),
+                byte.is_ascii_alphanumeric(),
+                "{byte}"
+            );
+            assert_eq!(crc32(&[byte]), reference.checksum(&[byte]));
+        }
+        for _ in 0..200 {
+            let key = ApiKeySecret::generate(Environment::Development);
+            let bytes = key.expose().as_bytes();
+            assert_eq!(crc32(bytes), reference.checksum(bytes));
+            assert!(bool::from(all_base62(&bytes[7..])));
+        }
+    }
+
+    /// A key with a bad character anywhere in its secret is malformed, wherever the character
+    /// is (the check looks at every byte, so position changes nothing but the answer).
+    #[test]
+    fn a_bad_character_anywhere_in_the_secret_is_malformed() {
+        let key = ApiKeySecret::generate(Environment::Production);
+        for position in "tg_prod_".len()..key.expose().len() {
+            for bad in [b'-', b'_', b' ', 0x7f, b'/'] {
+                let mut bytes = key.expose().as_bytes().to_vec();
+                bytes[position] = bad;
+                let changed = String::from_utf8(bytes).unwrap();
+                assert_eq!(
+                    parse_key(&changed),
+                    Err(KeyFormatError::Malformed),
+                    "{changed}"
+                );
+            }
+        }
     }
 
     proptest! {
