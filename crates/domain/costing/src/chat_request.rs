@@ -114,21 +114,23 @@ pub fn read_chat_request(
     if let Some(tools) = object.get("tools") {
         prompt.push_str(&tools.to_string());
     }
-    // Both names are checked when both are set, and the first one set is the cap.
-    let mut requested = None;
+    // Both names are checked when both are set. Providers differ in which one they obey, so the
+    // larger one is the cap reserved: a client cannot reserve for a small one and be served the
+    // other.
+    let mut caps = Vec::new();
     for field in ["max_completion_tokens", "max_tokens"] {
         let Some(value) = object.get(field).filter(|v| !v.is_null()) else {
             continue;
         };
         let cap = positive_integer(value).ok_or(ChatRequestError::InvalidOutputCap(field))?;
-        requested.get_or_insert((field, cap));
+        caps.push((field, cap));
     }
-    let cap = match requested {
-        Some((field, cap)) => {
-            // `5.0` is the number 5 in JSON; upstream gets it spelt as an integer.
-            body[field] = json!(cap);
-            cap
-        }
+    for (field, cap) in &caps {
+        // `5.0` is the number 5 in JSON; upstream gets it spelt as an integer.
+        body[*field] = json!(cap);
+    }
+    let cap = match caps.iter().map(|(_, cap)| *cap).max() {
+        Some(cap) => cap,
         None => {
             body["max_completion_tokens"] = json!(default_cap);
             default_cap
@@ -203,6 +205,16 @@ mod tests {
             .times(1)
             .return_const(10u64);
         assert_eq!(call.prompt.count("gpt-4o-mini", &counter), 10 + overheads);
+    }
+
+    #[test]
+    fn with_both_caps_set_the_larger_is_reserved() {
+        for (completion, tokens) in [(5, 900), (900, 5)] {
+            let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}],
+                              "max_completion_tokens": completion, "max_tokens": tokens});
+            let call = read_chat_request(body, served, 512).unwrap();
+            assert_eq!(call.max_output_tokens, 900);
+        }
     }
 
     #[test]
