@@ -33,6 +33,7 @@ use tollgate_server::settings::StripeSettings;
 use tollgate_test_support::{Backend, TestDatabase};
 
 use crate::helpers::{TestApp, eventually, fake_upstream, spawn_with, use_upstream};
+use crate::server_process::tollgate;
 
 crate::tests_on_both_backends!(
     meter_events_held_while_stripe_is_down_are_each_billed_once_when_it_returns,
@@ -140,24 +141,6 @@ async fn execute(db: &DatabaseConnection, sql: &str) {
     db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
         .await
         .unwrap();
-}
-
-/// Runs the `tollgate` CLI on `database_url`, beside the running server. (On SQLite this once
-/// failed now and then with "database is locked": a read-then-write transaction met the
-/// server's commit. Write transactions now begin IMMEDIATE and wait for the lock instead.)
-fn tollgate(database_url: &str, args: &[&str]) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .current_dir(tempfile::tempdir().unwrap().path())
-        .env("TOLLGATE_DATABASE__URL", database_url)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 async fn chat(app: &TestApp, key: &str) -> ClientStatus {

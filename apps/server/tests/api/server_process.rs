@@ -253,3 +253,22 @@ impl ServerProcess {
         (access, created)
     }
 }
+
+/// Runs the `tollgate` CLI (e.g. `set-plan`) on `database_url` and asserts it succeeded. (On
+/// SQLite, beside a running server, it once failed now and then with "database is locked": a
+/// read-then-write transaction met the server's commit. Write transactions now begin IMMEDIATE
+/// and wait for the lock instead.)
+pub fn tollgate(database_url: &str, args: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .current_dir(tempfile::tempdir().unwrap().path())
+        .env("TOLLGATE_DATABASE__URL", database_url)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

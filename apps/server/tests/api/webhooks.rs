@@ -12,6 +12,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::helpers::{TestApp, assert_problem, eventually, spawn_with};
+use crate::server_process::tollgate;
 
 async fn app(
     upstream: Option<&MockServer>,
@@ -54,21 +55,6 @@ fn verify(secret: &str, request: &Request) {
 
 fn header(request: &Request, name: &str) -> String {
     request.headers[name].to_str().unwrap().to_owned()
-}
-
-fn tollgate(database_url: &str, args: &[&str]) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .current_dir(tempfile::tempdir().unwrap().path())
-        .env("TOLLGATE_DATABASE__URL", database_url)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
