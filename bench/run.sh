@@ -46,6 +46,7 @@ leases = ${LEASES:-true}
 ${CEILING:+operator_monthly_ceiling_micros = $CEILING}
 [rate_limit.per_source]
 signup = { per_minute = 0, burst = 0 }
+redemption = { per_minute = 0, burst = 0 }
 login = { per_minute = 0, burst = 0 }
 [plans.free]
 requests_per_minute = 1000000000
