@@ -350,6 +350,20 @@ fn assert_told_broken(text: &str) {
 // 1. Time-outs
 // ---------------------------------------------------------------------------------------------
 
+/// A call (streamed or not) answered 504 `upstream_error` within 2.5 s: the request time-out
+/// of these tests is 1 s, and a body's time-out runs from the request's start (reqwest) or
+/// again from the headers (the adapter's own bound), so at most twice the setting.
+async fn assert_timed_out_in_time(app: &TestApp, key: &str, stream: bool) {
+    let started = Instant::now();
+    let response = call(app, key, stream).await;
+    let waited = started.elapsed();
+    assert_problem(response, StatusCode::GATEWAY_TIMEOUT, "upstream_error").await;
+    assert!(
+        waited < Duration::from_millis(2_500),
+        "answered after {waited:?}"
+    );
+}
+
 /// Rule: a plain call without an answer in `openai.request_timeout_seconds` is 504
 /// `upstream_error`, released (nothing charged, the quota unit back) and not retried.
 async fn a_plain_call_answered_after_the_timeout_is_504_and_not_charged(backend: Backend) {
@@ -360,14 +374,7 @@ async fn a_plain_call_answered_after_the_timeout_is_504_and_not_charged(backend:
     };
     let key = key_for(&app).await;
 
-    let started = Instant::now();
-    let response = call(&app, &key, false).await;
-    let waited = started.elapsed();
-    assert_problem(response, StatusCode::GATEWAY_TIMEOUT, "upstream_error").await;
-    assert!(
-        waited < Duration::from_millis(2_500),
-        "answered after {waited:?}"
-    );
+    assert_timed_out_in_time(&app, &key, false).await;
     assert_eq!(
         connections.load(Ordering::SeqCst),
         1,
@@ -393,16 +400,7 @@ async fn a_plain_answer_whose_body_stalls_is_504_and_not_charged(backend: Backen
     };
     let key = key_for(&app).await;
 
-    let started = Instant::now();
-    let response = call(&app, &key, false).await;
-    let waited = started.elapsed();
-    assert_problem(response, StatusCode::GATEWAY_TIMEOUT, "upstream_error").await;
-    // The body's time-out runs from the request's start (reqwest) or again from the headers
-    // (the adapter's own bound): at most twice the setting.
-    assert!(
-        waited < Duration::from_millis(2_500),
-        "answered after {waited:?}"
-    );
+    assert_timed_out_in_time(&app, &key, false).await;
     assert_settled(&app, &key, 0, 0, 0).await;
     assert_next_call_admitted(&app, &key, 0, 0).await;
 }
@@ -426,14 +424,7 @@ async fn a_stream_whose_headers_come_after_the_timeout_is_504_and_not_charged(ba
     };
     let key = key_for(&app).await;
 
-    let started = Instant::now();
-    let response = call(&app, &key, true).await;
-    let waited = started.elapsed();
-    assert_problem(response, StatusCode::GATEWAY_TIMEOUT, "upstream_error").await;
-    assert!(
-        waited < Duration::from_millis(2_500),
-        "answered after {waited:?}"
-    );
+    assert_timed_out_in_time(&app, &key, true).await;
     assert_settled(&app, &key, 0, 0, 0).await;
     assert_next_call_admitted(&app, &key, 0, 0).await;
 }
