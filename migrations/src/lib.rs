@@ -29,12 +29,16 @@ mod m20261130_000019_spending_caps;
 mod m20261130_000020_team_invitations;
 mod m20261130_000021_key_caps;
 mod m20261130_000022_operator_ceiling;
+mod m20261201_000023_webhook_secret_rotation;
 
 pub struct Migrator;
 
 /// The statement that rolls up every usage event (after the rollups were emptied): the
 /// reconcile path's rebuild.
 pub use m20261129_000011_usage_rollups::roll_up_all as roll_up_all_usage;
+/// The same for the events at or after a day start: the rebuild of the days the ledger still
+/// holds whole once older events were purged.
+pub use m20261129_000011_usage_rollups::roll_up_since as roll_up_usage_since;
 
 /// Migrations that change only Postgres (server-side functions); on SQLite they are recorded as
 /// applied and change nothing.
@@ -77,6 +81,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000020_team_invitations::Migration),
             Box::new(m20261130_000021_key_caps::Migration),
             Box::new(m20261130_000022_operator_ceiling::Migration),
+            Box::new(m20261201_000023_webhook_secret_rotation::Migration),
         ]
     }
 }

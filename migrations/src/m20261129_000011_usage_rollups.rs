@@ -57,16 +57,26 @@ END;
 
 /// Rolls up every event; also the reconcile path's rebuild (after `DELETE FROM usage_rollups`).
 pub fn roll_up_all(backend: DatabaseBackend) -> String {
+    roll_up_since(backend, None)
+}
+
+/// Rolls up the events at or after `since` (milliseconds since the epoch, a day start), or
+/// every event: the reconcile path's rebuild of the days the ledger still holds whole (after
+/// `DELETE FROM usage_rollups WHERE day_start >= since`).
+pub fn roll_up_since(backend: DatabaseBackend, since: Option<i64>) -> String {
     let no_key = match backend {
         DatabaseBackend::Postgres => "'00000000-0000-0000-0000-000000000000'::uuid",
         _ => "zeroblob(16)",
     };
+    let since = since.map_or(String::new(), |since| {
+        format!("WHERE created_at >= {since}")
+    });
     format!(
         "INSERT INTO usage_rollups
             (organization_id, day_start, action, key_id, requests, cost_micros, price_micros)
          SELECT organization_id, created_at - (created_at % 86400000), action,
                 COALESCE(key_id, {no_key}), COUNT(*), SUM(cost_micros), SUM(price_micros)
-         FROM usage_events
+         FROM usage_events {since}
          GROUP BY organization_id, created_at - (created_at % 86400000), action,
                   COALESCE(key_id, {no_key})"
     )

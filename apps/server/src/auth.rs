@@ -20,8 +20,9 @@ use tollgate_identity::{AuthError, AuthMethod, Principal};
 use tollgate_keys::KeyAuthError;
 
 use crate::error::ApiError;
-use crate::request_log::RequestOrganization;
+use crate::request_log::RequestCaller;
 use crate::state::AppState;
+use crate::telemetry;
 
 /// Longest credential we look at; anything longer is rejected unread.
 const MAX_CREDENTIAL_LEN: usize = 4096;
@@ -53,64 +54,144 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let authorization = bearer(&parts.headers)?;
-        let x_api_key = header_text(&parts.headers, SERVICE_KEY_HEADER)?;
-        let principal = match (authorization, x_api_key) {
-            (None, None) => {
-                return Err(ApiError::unauthorized(
-                    "missing Authorization: Bearer credential",
-                ));
-            }
-            (None, Some(key)) if key.starts_with(API_KEY_PREFIX) => api_key(state, key).await?,
-            (None, Some(_)) => {
-                return Err(ApiError::unauthorized(
-                    "X-Api-Key needs a user access token in Authorization: Bearer",
-                ));
-            }
-            (Some(credential), None) if credential.starts_with(API_KEY_PREFIX) => {
-                api_key(state, credential).await?
-            }
-            (Some(token), None) => access_token(state, token)?,
-            (Some(token), Some(service_key)) => {
-                if !state.service_keys.accepts(service_key) {
-                    return Err(ApiError::unauthorized("service key is invalid"));
+        let caller = parts.extensions.get::<RequestCaller>().cloned();
+        match authenticate(parts, state, caller.as_ref()).await {
+            Ok(principal) => {
+                if let Some(caller) = caller {
+                    caller.record(principal.organization_id);
                 }
-                if token.starts_with(API_KEY_PREFIX) {
-                    return Err(ApiError::unauthorized(
-                        "server mode needs a user access token, not an API key",
-                    ));
-                }
-                Principal {
-                    method: AuthMethod::ServiceKey,
-                    ..access_token(state, token)?
-                }
+                Ok(Authenticated(principal))
             }
-        };
-        refuse_suspended(state, &principal).await?;
-        if let Some(slot) = parts.extensions.get::<RequestOrganization>() {
-            slot.record(principal.organization_id);
+            Err(Refusal { reason, error }) => {
+                telemetry::auth_failure(reason);
+                Err(*error)
+            }
         }
-        Ok(Authenticated(principal))
     }
 }
 
-fn access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+/// A refused credential: the answer, and the reason operators see in
+/// `tollgate_auth_failures_total`.
+struct Refusal {
+    reason: &'static str,
+    error: Box<ApiError>,
+}
+
+fn refuse(reason: &'static str, detail: &'static str) -> Refusal {
+    Refusal {
+        reason,
+        error: Box::new(ApiError::unauthorized(detail)),
+    }
+}
+
+/// Malformed headers are refused as such.
+fn malformed(error: ApiError) -> Refusal {
+    Refusal {
+        reason: "malformed",
+        error: Box::new(error),
+    }
+}
+
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    caller: Option<&RequestCaller>,
+) -> Result<Principal, Refusal> {
+    let authorization = bearer(&parts.headers).map_err(malformed)?;
+    let x_api_key = header_text(&parts.headers, SERVICE_KEY_HEADER).map_err(malformed)?;
+    let principal = match (authorization, x_api_key) {
+        (None, None) => {
+            return Err(refuse(
+                "missing",
+                "missing Authorization: Bearer credential",
+            ));
+        }
+        (None, Some(key)) if key.starts_with(API_KEY_PREFIX) => api_key(state, key, caller).await?,
+        (None, Some(_)) => {
+            return Err(refuse(
+                "malformed",
+                "X-Api-Key needs a user access token in Authorization: Bearer",
+            ));
+        }
+        (Some(credential), None) if credential.starts_with(API_KEY_PREFIX) => {
+            api_key(state, credential, caller).await?
+        }
+        (Some(token), None) => access_token(state, token)?,
+        (Some(token), Some(service_key)) => {
+            if !state.service_keys.accepts(service_key) {
+                return Err(refuse("invalid_service_key", "service key is invalid"));
+            }
+            if token.starts_with(API_KEY_PREFIX) {
+                return Err(refuse(
+                    "malformed",
+                    "server mode needs a user access token, not an API key",
+                ));
+            }
+            Principal {
+                method: AuthMethod::ServiceKey,
+                ..access_token(state, token)?
+            }
+        }
+    };
+    refuse_suspended(state, &principal)
+        .await
+        .map_err(|error| Refusal {
+            reason: "suspended",
+            error: Box::new(error),
+        })?;
+    Ok(principal)
+}
+
+fn access_token(state: &AppState, token: &str) -> Result<Principal, Refusal> {
     state.verifier.verify(token).map_err(|e| match e {
-        AuthError::Expired => ApiError::unauthorized("access token has expired"),
-        AuthError::Revoked => ApiError::unauthorized("access token has been revoked"),
-        AuthError::Invalid => ApiError::unauthorized("access token is invalid"),
+        AuthError::Expired => refuse("expired_token", "access token has expired"),
+        AuthError::Revoked => refuse("revoked_token", "access token has been revoked"),
+        AuthError::Invalid => refuse("invalid_token", "access token is invalid"),
     })
 }
 
-async fn api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
-    state.keys.authenticate(key).await.map_err(|e| match e {
-        KeyAuthError::Suspended => ApiError::new(StatusCode::FORBIDDEN, "suspended", e.to_string()),
-        KeyAuthError::Unexpected(cause) => ApiError::unavailable(cause),
+async fn api_key(
+    state: &AppState,
+    key: &str,
+    caller: Option<&RequestCaller>,
+) -> Result<Principal, Refusal> {
+    let principal = state.keys.authenticate(key).await.map_err(|e| match e {
+        KeyAuthError::Suspended => Refusal {
+            reason: "suspended",
+            error: Box::new(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "suspended",
+                e.to_string(),
+            )),
+        },
+        KeyAuthError::Unexpected(cause) => Refusal {
+            reason: "unavailable",
+            error: Box::new(ApiError::unavailable(cause)),
+        },
         KeyAuthError::Malformed | KeyAuthError::Unknown => {
-            ApiError::unauthorized("API key is invalid")
+            refuse("invalid_api_key", "API key is invalid")
         }
-        KeyAuthError::Revoked | KeyAuthError::Expired => ApiError::unauthorized(e.to_string()),
-    })
+        KeyAuthError::Revoked => Refusal {
+            reason: "revoked_api_key",
+            error: Box::new(ApiError::unauthorized(e.to_string())),
+        },
+        KeyAuthError::Expired => Refusal {
+            reason: "expired_api_key",
+            error: Box::new(ApiError::unauthorized(e.to_string())),
+        },
+    })?;
+    if let (Some(caller), Some(prefix)) = (caller, display_prefix(key)) {
+        caller.record_key_prefix(prefix);
+    }
+    Ok(principal)
+}
+
+/// The part of an accepted key that its owner sees in key lists (`tg_prod_a1B2c3`): its tag and
+/// the first six characters of the secret, which identify it without revealing it.
+fn display_prefix(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(API_KEY_PREFIX)?;
+    let tag_end = API_KEY_PREFIX.len() + rest.find('_')? + 1;
+    key.get(..tag_end + 6)
 }
 
 /// The credential of `Authorization: Bearer <credential>`, if the header is present.
@@ -174,6 +255,16 @@ fn digest(text: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_prefix_is_the_tag_and_six_characters_of_the_secret() {
+        assert_eq!(
+            display_prefix("tg_prod_a1B2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8"),
+            Some("tg_prod_a1B2c3")
+        );
+        assert_eq!(display_prefix("tg_prod_abc"), None);
+        assert_eq!(display_prefix("sk-not-ours"), None);
+    }
 
     #[test]
     fn service_keys_accept_only_configured_keys() {

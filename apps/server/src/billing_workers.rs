@@ -34,6 +34,7 @@ pub async fn bill_usage(meter: Arc<dyn UsageBillingApi>) {
         }
         let full = match meter.send_due().await {
             Ok(sent) => {
+                crate::telemetry::meter_sends(sent.delivered, sent.retrying, sent.held);
                 if sent.held > 0 {
                     tracing::warn!(
                         held = sent.held,
@@ -93,10 +94,12 @@ pub async fn deliver_webhooks(workers: Arc<dyn crate::services::WebhookWorkersAp
             }
         }
         match workers.dispatch_due().await {
-            Ok(report) if report.failed > 0 => {
-                tracing::warn!(failed = report.failed, "webhook deliveries given up")
+            Ok(report) => {
+                crate::telemetry::webhook_attempts(report.delivered, report.retrying, report.failed);
+                if report.failed > 0 {
+                    tracing::warn!(failed = report.failed, "webhook deliveries given up");
+                }
             }
-            Ok(_) => {}
             Err(error) => tracing::warn!(%error, "could not send webhooks; will retry"),
         }
         tokio::time::sleep(DELIVERY_POLL).await;

@@ -1,5 +1,5 @@
 //! The `tollgate` command line: `serve` (the default), `migrate`, `create-admin`, `pricing`,
-//! `openapi`, `set-plan`, `reconcile-usage`, `billing reconcile`, `stripe setup`.
+//! `openapi`, `set-plan`, `reconcile-usage`, `purge`, `billing reconcile`, `stripe setup`.
 
 use std::path::PathBuf;
 
@@ -58,8 +58,12 @@ pub enum Command {
         #[arg(long)]
         organization: Option<tollgate_kernel::OrganizationId>,
     },
-    /// Rebuild the usage rollups (what usage reads sum) from the usage ledger.
+    /// Rebuild the usage rollups (what usage reads sum) from the usage ledger, for the days
+    /// the ledger still holds (after a purge, earlier days keep their rollups).
     ReconcileUsage,
+    /// Delete what expired once, as the server does every `retention.interval_seconds`, and
+    /// print the rows deleted per table (for cron, or with the worker off).
+    Purge,
     /// Print the unit-economics report: which plan loses money.
     Pricing {
         /// The same report as JSON (as `GET /admin/pricing`).
@@ -234,6 +238,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("organisation {organization} is now on plan {plan}");
             Ok(())
         }
+        Command::Purge => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            match crate::startup::purge(&settings).await? {
+                Some(counts) => print!("{}", crate::retention::table(&counts)),
+                None => println!("another instance is purging now; nothing was done"),
+            }
+            Ok(())
+        }
         Command::ReconcileUsage => {
             let settings = Settings::load(cli.config.as_deref())?;
             crate::startup::reconcile_usage(&settings).await?;
@@ -252,6 +264,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let settings = Settings::load(cli.config.as_deref())?;
             let app = Application::build(settings).await?;
+            if let Some(address) = app.metrics_addr() {
+                tracing::info!(%address, "metrics listening");
+            }
             tracing::info!(address = %app.local_addr(), "tollgate listening");
             app.run_until(shutdown_signal())
                 .await

@@ -15,6 +15,7 @@ use tollgate_quotas::{AdmitError, SourceLimitError};
 use crate::rate_headers::{PolicyState, ceil_seconds, headers};
 
 use crate::error::ApiError;
+use crate::telemetry;
 
 /// `422 validation` for the request field `field`, with the domain's reason.
 fn invalid_field(field: &str, reason: &impl std::fmt::Display) -> ApiError {
@@ -39,10 +40,16 @@ impl From<SignupError> for ApiError {
 impl From<LoginError> for ApiError {
     fn from(error: LoginError) -> Self {
         match error {
-            LoginError::InvalidCredentials => ApiError::unauthorized(error.to_string()),
+            LoginError::InvalidCredentials => {
+                telemetry::auth_failure("invalid_credentials");
+                ApiError::unauthorized(error.to_string())
+            }
             LoginError::LockedOut {
                 retry_after_seconds,
-            } => ApiError::rate_limited(error.to_string(), retry_after_seconds),
+            } => {
+                telemetry::auth_failure("locked_out");
+                ApiError::rate_limited(error.to_string(), retry_after_seconds)
+            }
             LoginError::Unexpected(cause) => ApiError::unavailable(cause),
         }
     }
@@ -51,7 +58,11 @@ impl From<LoginError> for ApiError {
 impl From<SourceLimitError> for ApiError {
     fn from(error: SourceLimitError) -> Self {
         match error {
-            SourceLimitError::Throttled { retry_after, .. } => {
+            SourceLimitError::Throttled {
+                retry_after,
+                attempt,
+            } => {
+                telemetry::source_refusal(attempt.as_str());
                 ApiError::rate_limited(error.to_string(), ceil_seconds(retry_after))
             }
             SourceLimitError::Unavailable => ApiError::unavailable(error),
@@ -62,7 +73,12 @@ impl From<SourceLimitError> for ApiError {
 impl From<RefreshError> for ApiError {
     fn from(error: RefreshError) -> Self {
         match error {
-            RefreshError::Invalid | RefreshError::Reused => {
+            RefreshError::Invalid => {
+                telemetry::auth_failure("invalid_refresh_token");
+                ApiError::unauthorized(error.to_string())
+            }
+            RefreshError::Reused => {
+                telemetry::auth_failure("reused_refresh_token");
                 ApiError::unauthorized(error.to_string())
             }
             RefreshError::Unexpected(cause) => ApiError::unavailable(cause),

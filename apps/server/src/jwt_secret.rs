@@ -20,6 +20,8 @@ pub enum JwtSecretError {
     Missing,
     #[error("auth.jwt_secret must be at least 32 bytes")]
     TooShort,
+    #[error("every auth.previous_jwt_secrets entry must be at least 32 bytes")]
+    PreviousTooShort,
     #[error("could not read or write the generated JWT secret at {path}")]
     Io {
         path: PathBuf,
@@ -40,28 +42,36 @@ pub enum KeyHome<'a> {
     Server,
 }
 
-/// The signing key and, derived from it, the default API-key pepper.
+/// The signing key and, derived from it, the default API-key pepper; during a rotation, the
+/// keys it replaced (`auth.previous_jwt_secrets`) and the peppers derived from them, so that
+/// neither sessions nor API keys stored under a derived pepper break.
 pub struct ServerSecrets {
     pub jwt: JwtSecret,
     pub derived_pepper: Vec<u8>,
+    pub previous_jwt: Vec<JwtSecret>,
+    pub previous_derived_peppers: Vec<Vec<u8>>,
 }
 
 pub fn resolve_all(
     configured: Option<&SecretString>,
+    previous: &[SecretString],
     home: KeyHome<'_>,
 ) -> Result<ServerSecrets, JwtSecretError> {
     let bytes = resolve_bytes(configured, home)?;
-    let derived_pepper = {
-        use hmac::{KeyInit as _, Mac as _};
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&bytes)
-            .expect("HMAC takes keys of any length");
-        mac.update(b"tollgate api-key pepper v1");
-        mac.finalize().into_bytes().to_vec()
-    };
+    let derived_pepper = derive_pepper(&bytes);
     let jwt = JwtSecret::new(bytes).map_err(|_| JwtSecretError::TooShort)?;
+    let mut previous_jwt = Vec::with_capacity(previous.len());
+    let mut previous_derived_peppers = Vec::with_capacity(previous.len());
+    for secret in previous {
+        let bytes = secret.expose_secret().as_bytes().to_vec();
+        previous_derived_peppers.push(derive_pepper(&bytes));
+        previous_jwt.push(JwtSecret::new(bytes).map_err(|_| JwtSecretError::PreviousTooShort)?);
+    }
     Ok(ServerSecrets {
         jwt,
         derived_pepper,
+        previous_jwt,
+        previous_derived_peppers,
     })
 }
 
@@ -69,7 +79,17 @@ pub fn resolve(
     configured: Option<&SecretString>,
     home: KeyHome<'_>,
 ) -> Result<JwtSecret, JwtSecretError> {
-    resolve_all(configured, home).map(|s| s.jwt)
+    resolve_all(configured, &[], home).map(|s| s.jwt)
+}
+
+/// The API-key pepper used when `api_keys.pepper` is unset: an HMAC of a fixed label under the
+/// signing key.
+fn derive_pepper(jwt_secret: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit as _, Mac as _};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(jwt_secret)
+        .expect("HMAC takes keys of any length");
+    mac.update(b"tollgate api-key pepper v1");
+    mac.finalize().into_bytes().to_vec()
 }
 
 fn resolve_bytes(
@@ -163,6 +183,30 @@ mod tests {
         assert!(matches!(
             resolve(Some(&short), KeyHome::Server),
             Err(JwtSecretError::TooShort)
+        ));
+    }
+
+    #[test]
+    fn previous_secrets_and_their_derived_peppers_are_kept_beside_the_current() {
+        let current = SecretString::from("the new signing secret, 32 bytes or more");
+        let old = SecretString::from("the old signing secret, 32 bytes or more");
+        let rotating =
+            resolve_all(Some(&current), std::slice::from_ref(&old), KeyHome::Server).unwrap();
+        let before = resolve_all(Some(&old), &[], KeyHome::Server).unwrap();
+        let after = resolve_all(Some(&current), &[], KeyHome::Server).unwrap();
+        assert_eq!(rotating.derived_pepper, after.derived_pepper);
+        assert_ne!(rotating.derived_pepper, before.derived_pepper);
+        assert_eq!(
+            rotating.previous_derived_peppers,
+            vec![before.derived_pepper],
+            "the pepper the old secret derived is still accepted"
+        );
+        assert_eq!(rotating.previous_jwt.len(), 1);
+        assert!(after.previous_jwt.is_empty() && after.previous_derived_peppers.is_empty());
+        let short = SecretString::from("short");
+        assert!(matches!(
+            resolve_all(Some(&current), &[short], KeyHome::Server),
+            Err(JwtSecretError::PreviousTooShort)
         ));
     }
 

@@ -102,6 +102,19 @@ impl<R: ApiKeyRepository> ApiKeyRepository for CachedKeyStore<R> {
         result
     }
 
+    async fn rewrite_hash(
+        &self,
+        id: ApiKeyId,
+        old: KeyHash,
+        new: KeyHash,
+    ) -> Result<bool, StoreError> {
+        let result = self.inner.rewrite_hash(id, old.clone(), new.clone()).await;
+        // The new hash has a cached miss (it was looked up first), the old one the record.
+        self.by_hash.invalidate(old.as_str());
+        self.by_hash.invalidate(new.as_str());
+        result
+    }
+
     async fn record_last_used(
         &self,
         uses: Vec<(ApiKeyId, DateTime<Utc>)>,

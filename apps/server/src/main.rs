@@ -1,7 +1,4 @@
-use std::io::IsTerminal as _;
-
 use clap::Parser as _;
-use tracing_subscriber::EnvFilter;
 
 // Every request allocates (headers, JSON bodies, futures); glibc's allocator spent a sixth of the
 // metered path's CPU and fragmented the heap under load (docs/performance.md).
@@ -10,18 +7,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")
-        }))
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in files and log collectors.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let cli = tollgate_server::cli::Cli::parse();
+    // The log's format is configuration; a configuration that does not load is reported by
+    // the command itself, over the default log.
+    let logging = tollgate_server::Settings::load(cli.config.as_deref())
+        .map(|settings| settings.logging)
+        .unwrap_or_default();
+    tollgate_server::logging::init(&logging);
     // reqwest, async-stripe and sqlx all use rustls; pin one crypto provider for the process
     // (two enabled backends make rustls panic at the first TLS handshake).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let cli = tollgate_server::cli::Cli::parse();
     match tollgate_server::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

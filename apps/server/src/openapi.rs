@@ -22,6 +22,7 @@ use crate::routes::{
         health::healthz,
         health::readyz,
         health::openapi,
+        crate::routes::metrics::metrics,
         auth::signup,
         auth::login,
         auth::refresh,
@@ -57,6 +58,7 @@ use crate::routes::{
         webhook_endpoints::list,
         webhook_endpoints::delete,
         webhook_endpoints::deliveries,
+        webhook_endpoints::rotate_secret,
         pricing::pricing,
         stripe::stripe_webhook,
         billing::checkout,
@@ -122,6 +124,8 @@ use crate::routes::{
         webhook_endpoints::EndpointList,
         webhook_endpoints::DeliveryView,
         webhook_endpoints::DeliveryList,
+        webhook_endpoints::RotateSecretRequest,
+        webhook_endpoints::RotatedSecretView,
         stripe::WebhookReceipt,
         billing::CheckoutRequest,
         billing::SessionUrl,
@@ -153,6 +157,15 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("An access token (JWT) or an API key (tg_…). Legacy server mode: also send X-Api-Key: <service key>."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operator's `metrics.token`."))
                     .build(),
             ),
         );

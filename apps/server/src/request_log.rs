@@ -1,6 +1,7 @@
-//! One log line per request at INFO: method, route, status, latency, request id and the
-//! organisation the caller acted for. Never a credential, a body or a query string (which may
-//! carry an organisation id but also anything a client puts there).
+//! One log line and one metrics sample per request: method, route, status, latency, request id,
+//! and who called — the organisation and, for an API key, its display prefix (`tg_prod_a1B2c3`,
+//! never the secret). Never a credential, a body or a query string (which may carry an
+//! organisation id but also anything a client puts there).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -13,21 +14,33 @@ use tollgate_kernel::OrganizationId;
 use tracing::Instrument as _;
 
 use crate::middleware::REQUEST_ID;
+use crate::telemetry;
 
 /// Filled in by authentication, read when the response leaves.
 #[derive(Clone, Default)]
-pub struct RequestOrganization(Arc<OnceLock<OrganizationId>>);
+pub struct RequestCaller(Arc<Caller>);
 
-impl RequestOrganization {
+#[derive(Default)]
+struct Caller {
+    organization: OnceLock<OrganizationId>,
+    key_prefix: OnceLock<String>,
+}
+
+impl RequestCaller {
     pub fn record(&self, organization: OrganizationId) {
-        let _ = self.0.set(organization);
+        let _ = self.0.organization.set(organization);
+    }
+
+    /// The display prefix of the API key that authenticated the request.
+    pub fn record_key_prefix(&self, prefix: &str) {
+        let _ = self.0.key_prefix.set(prefix.to_owned());
     }
 }
 
 pub async fn log_request(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let organization = RequestOrganization::default();
-    request.extensions_mut().insert(organization.clone());
+    let caller = RequestCaller::default();
+    request.extensions_mut().insert(caller.clone());
     let method = request.method().clone();
     // The route's pattern, not the path: ids in paths would make every line unique. Both it and
     // the request id are reference-counted: nothing is copied per request.
@@ -38,15 +51,21 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         .cloned()
         .unwrap_or(HeaderValue::from_static(""));
     let id = id.to_str().unwrap_or_default();
-    let span = tracing::info_span!("request", id = %id);
+    let span = tracing::info_span!("request", request_id = %id, method = %method,
+        route = %route.as_ref().map_or("(no route)", MatchedPath::as_str));
     let response = next.run(request).instrument(span).await;
+    let elapsed = started.elapsed();
+    let route = route.as_ref().map_or("(no route)", MatchedPath::as_str);
+    let status = response.status().as_u16();
+    telemetry::record_request(method.as_str(), route, status, elapsed);
     tracing::info!(
         method = %method,
-        route = %route.as_ref().map_or("(no route)", MatchedPath::as_str),
-        status = response.status().as_u16(),
-        latency_ms = %format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
+        route = %route,
+        status,
+        latency_ms = %format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
         request_id = %id,
-        organization = %Optional(organization.0.get()),
+        organization = %Optional(caller.0.organization.get()),
+        key_prefix = %Optional(caller.0.key_prefix.get()),
         "request"
     );
     response

@@ -16,6 +16,7 @@ pub async fn run(metering: Arc<dyn MeteringApi>, every: Duration) {
         loop {
             match metering.sweep(BATCH).await {
                 Ok(released) if released > 0 => {
+                    crate::telemetry::swept(u64::from(released));
                     tracing::warn!(
                         released,
                         "released reservations abandoned by crashed requests"

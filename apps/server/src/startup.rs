@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_billing::{
@@ -55,13 +56,19 @@ use crate::password_hasher::BlockingArgon2;
 use crate::plan_cache::CachedPlans;
 use crate::request_log::log_request;
 use crate::revocations::{RevocationRefresher, revocation_window};
+use crate::routes::metrics::MetricsAccess;
 use crate::services::{ChatApi, KeysApi, MeteringApi, Readiness, UsageApi, UsageSnapshot};
 use crate::settings::{FailureMode, RateLimitBackend, Settings, SignupSetting};
 use crate::settlements::{SettlementPort, SettlementTiming, Settlements};
 use crate::state::{AppServices, AppState, StripeWebhooks};
 use crate::suspension::CacheDroppingAdmin;
+use crate::telemetry::{
+    CountedAdmission, CountedSettler, FigureSource, MeasuredProvider, PoolUse, StoreFigures,
+};
 use crate::usage_source::UsageSource;
-use crate::{billing_workers, error, jwt_secret, last_used, reservation_sweeper, routes};
+use crate::{
+    billing_workers, error, jwt_secret, last_used, reservation_sweeper, routes, telemetry,
+};
 use axum::serve::ListenerExt as _;
 
 pub const ISSUER: &str = "tollgate";
@@ -73,6 +80,8 @@ const SETTLEMENT_DRAIN: Duration = Duration::from_secs(15);
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// `metrics.listen`: a second listener that serves only `/metrics`.
+    metrics: Option<MetricsListener>,
     background: Vec<JoinHandle<()>>,
     keys: Arc<dyn KeysApi>,
     settlements: Arc<Settlements>,
@@ -85,6 +94,7 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, wires the services, binds `server.listen`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        telemetry::install();
         // Parsed once, first: a wrong URL is reported as such, and the JWT key (kept beside a
         // SQLite file) is placed from the parsed form.
         let database = DatabaseUrl::parse(&settings.database.url).context("database.url")?;
@@ -93,7 +103,11 @@ impl Application {
             DatabaseUrl::Sqlite(None) => jwt_secret::KeyHome::InMemory,
             DatabaseUrl::Postgres => jwt_secret::KeyHome::Server,
         };
-        let secrets = jwt_secret::resolve_all(settings.auth.jwt_secret.as_ref(), key_home)?;
+        let secrets = jwt_secret::resolve_all(
+            settings.auth.jwt_secret.as_ref(),
+            &settings.auth.previous_jwt_secrets,
+            key_home,
+        )?;
         let (store, applied) = open_and_migrate(&settings).await?;
         for migration in &applied {
             tracing::info!(
@@ -105,7 +119,8 @@ impl Application {
         prepare_admin(&admin_accounts(&store, &settings), &settings).await?;
 
         let access_ttl = chrono::Duration::seconds(settings.auth.access_token_ttl_seconds);
-        let codec = AccessTokenCodec::new(&secrets.jwt, ISSUER, AUDIENCE, access_ttl);
+        let codec = AccessTokenCodec::new(&secrets.jwt, ISSUER, AUDIENCE, access_ttl)
+            .with_previous(&secrets.previous_jwt);
         let revocations = Arc::new(RevocationList::new());
         let refresher = RevocationRefresher::new(
             store.clone(),
@@ -129,13 +144,6 @@ impl Application {
             revocations.clone(),
             identity_policy(&settings),
         );
-        let pepper = match &settings.api_keys.pepper {
-            Some(pepper) => {
-                use secrecy::ExposeSecret as _;
-                pepper.expose_secret().as_bytes().to_vec()
-            }
-            None => secrets.derived_pepper.clone(),
-        };
         let key_store = CachedKeyStore::new(
             store.clone(),
             Duration::from_millis(settings.api_keys.cache_ttl_millis),
@@ -145,7 +153,7 @@ impl Application {
             key_store,
             store.clone(),
             SystemClock,
-            KeyHasher::new(&pepper),
+            key_hasher(&settings, &secrets),
             Arc::new(LastUsedTracker::new(chrono::Duration::minutes(1))),
             KeyPolicy {
                 max_keys_per_organization: settings.api_keys.max_per_organization,
@@ -154,6 +162,7 @@ impl Application {
         ));
 
         let plans = CachedPlans::new(store.clone());
+        let plan_cache = plans.cache();
         let administration = Administration::new(
             CacheDroppingAdmin::new(store.clone(), plans.cache(), key_cache),
             SystemClock,
@@ -205,16 +214,19 @@ impl Application {
         let chat = match &leases {
             Some(runtime) => metered_calls(
                 &settings,
-                Arc::new(RefusalAlerts::new(
-                    Arc::new(KeyCaps::new(
-                        Arc::new(LeasedMetering::new(
-                            metering_service,
-                            runtime.escrow.clone(),
+                Arc::new(CountedAdmission::new(
+                    Arc::new(RefusalAlerts::new(
+                        Arc::new(KeyCaps::new(
+                            Arc::new(LeasedMetering::new(
+                                metering_service,
+                                runtime.escrow.clone(),
+                            )),
+                            key_budgets.clone(),
+                            key_book.clone(),
                         )),
-                        key_budgets.clone(),
-                        key_book.clone(),
+                        alerts.clone(),
                     )),
-                    alerts.clone(),
+                    plan_cache.clone(),
                 )),
                 KeyCapSettler::new(
                     LeasedSettler::new(runtime.escrow.clone(), runtime.queue.clone(), per_call),
@@ -224,13 +236,16 @@ impl Application {
             )?,
             None => metered_calls(
                 &settings,
-                Arc::new(RefusalAlerts::new(
-                    Arc::new(KeyCaps::new(
-                        metering_service,
-                        key_budgets.clone(),
-                        key_book.clone(),
+                Arc::new(CountedAdmission::new(
+                    Arc::new(RefusalAlerts::new(
+                        Arc::new(KeyCaps::new(
+                            metering_service,
+                            key_budgets.clone(),
+                            key_book.clone(),
+                        )),
+                        alerts.clone(),
                     )),
-                    alerts.clone(),
+                    plan_cache.clone(),
                 )),
                 KeyCapSettler::new(per_call, key_budgets, key_book),
             )?,
@@ -240,6 +255,7 @@ impl Application {
         let stripe = stripe_webhooks(&settings, store.clone())?;
         let meter = usage_billing(&settings, store.clone())?;
         let lapses = stripe.as_ref().map(|stripe| stripe.events.clone());
+        let purge = retention_purge(&settings, store.clone());
         let state = AppState::new(AppServices {
             identity: Arc::new(identity),
             verifier: Arc::new(AccessTokenVerifier::new(codec, revocations)),
@@ -273,6 +289,8 @@ impl Application {
                     ttl: chrono::Duration::seconds(settings.auth.invitation_ttl_seconds),
                 },
             )),
+            figures: Arc::new(store.clone()),
+            metrics_access: Arc::new(MetricsAccess::new(settings.metrics.token.as_ref())),
             readiness: Arc::new(store),
             source_limits: Arc::new(SourceThrottle::new(
                 configured_limiter(&settings)?,
@@ -287,11 +305,21 @@ impl Application {
                     .and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok()),
             )),
         });
+        let metrics = match settings.metrics.listen {
+            Some(address) => Some(MetricsListener {
+                listener: TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding metrics.listen {address}"))?,
+                router: metrics_router(state.clone()),
+            }),
+            None => None,
+        };
         let router = http_router(state, &settings);
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| format!("binding {}", settings.server.listen))?;
         let mut background = vec![
+            tokio::spawn(telemetry::upkeep()),
             tokio::spawn(refresher.run()),
             tokio::spawn(last_used::run(keys.clone())),
             tokio::spawn(reservation_sweeper::run(
@@ -311,9 +339,16 @@ impl Application {
         if let Some(events) = lapses {
             background.push(tokio::spawn(billing_workers::apply_lapses(events)));
         }
+        if settings.retention.interval_seconds > 0 {
+            background.push(tokio::spawn(crate::retention::run(
+                purge,
+                Duration::from_secs(settings.retention.interval_seconds),
+            )));
+        }
         Ok(Self {
             listener,
             router,
+            metrics,
             background,
             keys,
             settlements,
@@ -326,6 +361,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `metrics.listen` is bound, when it is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|metrics| metrics.listener.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
@@ -344,9 +386,20 @@ impl Application {
                 tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
             }
         });
+        // Scrapes need no draining: the metrics listener stops with the process's other tasks.
+        let metrics = self.metrics.map(|metrics| {
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(metrics.listener, metrics.router).await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            })
+        });
         let result = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         self.settlements.drain(SETTLEMENT_DRAIN).await;
         if let (Some(leases), Some(task)) = (&self.leases, self.lease_task) {
             leases.stop.stop();
@@ -374,9 +427,11 @@ fn metered_calls<A: CallAdmission, S: Settler>(
     let prices = settings.price_catalog()?;
     Ok(Arc::new(MeteredCalls::new(
         admission,
-        OpenAiClient::new(upstream_config(settings)).context("openai.base_url")?,
+        MeasuredProvider::new(
+            OpenAiClient::new(upstream_config(settings)).context("openai.base_url")?,
+        ),
         Arc::new(TiktokenCounter),
-        Arc::new(settler),
+        Arc::new(CountedSettler::new(settler)),
         Arc::new(SystemClock),
         PricingRules {
             served_models: served_models(&prices, settings.openai.allowed_models.as_deref()),
@@ -627,9 +682,27 @@ fn identity_policy(settings: &Settings) -> IdentityPolicy {
     }
 }
 
+struct MetricsListener {
+    listener: TcpListener,
+    router: Router,
+}
+
+/// The router of `metrics.listen`: `/metrics` alone.
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::metrics::metrics))
+        .fallback(|| async { error::problem_for_status(StatusCode::NOT_FOUND) })
+        .with_state(state)
+}
+
 fn http_router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
-    routes::bounded()
+    let mut routes = routes::bounded();
+    // On the public listener only behind a token; otherwise on `metrics.listen` or not at all.
+    if settings.metrics.token.is_some() {
+        routes = routes.route("/metrics", get(routes::metrics::metrics));
+    }
+    routes
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(settings.server.request_timeout_seconds),
@@ -674,6 +747,34 @@ impl UsageApi for SqlStore {
         month: tollgate_kernel::Period,
     ) -> Result<UsageSnapshot, tollgate_identity::StoreError> {
         self.usage_snapshot(organization, day, month).await
+    }
+}
+
+#[async_trait]
+impl FigureSource for SqlStore {
+    async fn figures(&self) -> Result<StoreFigures, tollgate_identity::StoreError> {
+        let figures = self.operational_figures(chrono::Utc::now()).await?;
+        Ok(StoreFigures {
+            pending_reservations: figures.pending_reservations,
+            pending_reservation_micros: figures.pending_reservation_micros,
+            active_leases: figures.active_leases,
+            active_lease_micros: figures.active_lease_micros,
+            meter_events_pending: figures.meter_events_pending,
+            meter_events_held: figures.meter_events_held,
+            oldest_meter_event_seconds: figures.oldest_meter_event_seconds,
+            webhook_deliveries_pending: figures.webhook_deliveries_pending,
+            webhook_deliveries_failed: figures.webhook_deliveries_failed,
+            oldest_webhook_delivery_seconds: figures.oldest_webhook_delivery_seconds,
+        })
+    }
+
+    fn pool(&self) -> PoolUse {
+        let pool = self.pool_figures();
+        PoolUse {
+            open: pool.open,
+            idle: pool.idle,
+            max: pool.max,
+        }
     }
 }
 
@@ -746,6 +847,23 @@ fn outbound_webhooks(
     Ok((Arc::new(endpoints), Arc::new(workers)))
 }
 
+/// The API-key hasher: under `api_keys.pepper` (default: the pepper derived from the JWT
+/// secret), also accepting `api_keys.previous_peppers` and, with no pepper configured, those
+/// derived from `auth.previous_jwt_secrets` (rotating the JWT secret must not break API keys).
+fn key_hasher(settings: &Settings, secrets: &jwt_secret::ServerSecrets) -> KeyHasher {
+    use secrecy::ExposeSecret as _;
+    let (current, derived): (&[u8], &[Vec<u8>]) = match &settings.api_keys.pepper {
+        Some(pepper) => (pepper.expose_secret().as_bytes(), &[]),
+        None => (&secrets.derived_pepper, &secrets.previous_derived_peppers),
+    };
+    let configured = settings
+        .api_keys
+        .previous_peppers
+        .iter()
+        .map(|pepper| pepper.expose_secret().as_bytes());
+    KeyHasher::new(current).with_previous(configured.chain(derived.iter().map(Vec::as_slice)))
+}
+
 /// The Stripe client of `[stripe]`.
 fn stripe_client(stripe: &crate::settings::StripeSettings) -> anyhow::Result<StripeClient> {
     let Some(secret_key) = &stripe.secret_key else {
@@ -803,7 +921,10 @@ fn stripe_webhooks(settings: &Settings, store: SqlStore) -> anyhow::Result<Optio
     let events = Subscriptions::new(client, store, Arc::new(SystemClock), rules, prices);
     Ok(Some(StripeWebhooks {
         reader: Arc::new(StripeSignedEvents {
-            secret: signing_secret.clone(),
+            secrets: std::iter::once(signing_secret)
+                .chain(&stripe.previous_webhook_secrets)
+                .cloned()
+                .collect(),
         }),
         events: Arc::new(events),
         pages: Arc::new(pages),
@@ -917,10 +1038,11 @@ pub async fn stripe_setup(
     })
 }
 
-/// Stripe's deliveries: `Stripe-Signature` checked with the endpoint's signing secret (300 s
-/// tolerance), then the event read.
+/// Stripe's deliveries: `Stripe-Signature` checked with the endpoint's signing secret or one
+/// it replaced (300 s tolerance), then the event read.
 struct StripeSignedEvents {
-    secret: secrecy::SecretString,
+    /// `stripe.webhook_secret`, then `stripe.previous_webhook_secrets`.
+    secrets: Vec<secrecy::SecretString>,
 }
 
 impl crate::services::WebhookReader for StripeSignedEvents {
@@ -930,14 +1052,68 @@ impl crate::services::WebhookReader for StripeSignedEvents {
         signature: &str,
     ) -> Result<tollgate_billing::PaymentEvent, String> {
         use secrecy::ExposeSecret as _;
-        tollgate_stripe::verify_signature(
+        tollgate_stripe::verify_signature_any(
             payload,
             signature,
-            self.secret.expose_secret(),
+            self.secrets.iter().map(|secret| secret.expose_secret()),
             chrono::Utc::now().timestamp(),
             tollgate_stripe::signature::DEFAULT_TOLERANCE_SECONDS,
         )
         .map_err(|error| error.to_string())?;
         tollgate_stripe::parse_event(payload).map_err(|error| error.to_string())
+    }
+}
+
+// ---- Retention, from `[retention]` ----
+
+/// What the purge keeps: `[retention]`, and a revoked session listed as long as its access
+/// tokens may live (the revocation view of every instance is read from those rows).
+fn retention_policy(settings: &Settings) -> tollgate_sql::RetentionPolicy {
+    let retention = &settings.retention;
+    let days = |days: u32| (days > 0).then(|| chrono::Duration::days(i64::from(days)));
+    tollgate_sql::RetentionPolicy {
+        batch_size: retention.batch_size,
+        finished_rows: chrono::Duration::hours(i64::from(retention.finished_rows_hours)),
+        revocation_window: revocation_window(chrono::Duration::seconds(
+            settings.auth.access_token_ttl_seconds,
+        )),
+        usage_ledger: days(retention.usage_ledger_days),
+        audit_log: days(retention.audit_log_days),
+    }
+}
+
+fn retention_purge(settings: &Settings, store: SqlStore) -> Arc<dyn crate::retention::Purge> {
+    Arc::new(SqlPurge {
+        store,
+        policy: retention_policy(settings),
+    })
+}
+
+/// `tollgate purge`: one retention pass; `None` when another instance was purging.
+pub async fn purge(settings: &Settings) -> anyhow::Result<Option<crate::retention::PurgeCounts>> {
+    let (store, _) = open_and_migrate(settings).await?;
+    let purged = retention_purge(settings, store.clone())
+        .purge()
+        .await
+        .context("purging expired rows");
+    store.close().await;
+    purged
+}
+
+struct SqlPurge {
+    store: SqlStore,
+    policy: tollgate_sql::RetentionPolicy,
+}
+
+#[async_trait]
+impl crate::retention::Purge for SqlPurge {
+    async fn purge(
+        &self,
+    ) -> Result<Option<crate::retention::PurgeCounts>, tollgate_kernel::StoreError> {
+        Ok(self
+            .store
+            .purge(&self.policy, chrono::Utc::now())
+            .await?
+            .map(|report| report.deleted))
     }
 }

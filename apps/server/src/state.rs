@@ -58,6 +58,9 @@ pub struct AppServices {
     pub administration: Arc<dyn crate::services::AdministrationApi>,
     /// Stripe's webhook deliveries; `None` without a `[stripe]` section.
     pub stripe: Option<StripeWebhooks>,
+    /// Scrape-time figures for `GET /metrics`.
+    pub figures: Arc<dyn crate::telemetry::FigureSource>,
+    pub metrics_access: Arc<crate::routes::metrics::MetricsAccess>,
 }
 
 /// What a Stripe webhook delivery needs: its reader (the endpoint's signing secret) and the

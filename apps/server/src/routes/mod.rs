@@ -9,6 +9,7 @@ pub mod dto;
 pub mod health;
 pub mod keys;
 pub mod me;
+pub mod metrics;
 pub mod openai;
 pub mod organizations;
 pub mod plans;
@@ -80,6 +81,10 @@ pub fn bounded() -> Router<AppState> {
         .route(
             "/api/v1/webhook-endpoints/{id}/deliveries",
             get(webhook_endpoints::deliveries),
+        )
+        .route(
+            "/api/v1/webhook-endpoints/{id}/rotate-secret",
+            post(webhook_endpoints::rotate_secret),
         )
         .route("/api/v1/usage/events", get(usage_events::events))
         .route("/admin/audit", get(admin::audit))

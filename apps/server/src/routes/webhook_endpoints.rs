@@ -1,17 +1,18 @@
 //! An organisation's outbound webhook endpoints: `/api/v1/webhook-endpoints…` (owners and
-//! admins, `?organization_id=` as elsewhere).
+//! admins, `?organization_id=` as elsewhere), their delivery logs and secret rotation.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use tollgate_billing::{EndpointError, NewEndpoint, WebhookEndpoint};
+use tollgate_billing::{DEFAULT_SECRET_GRACE, EndpointError, NewEndpoint, WebhookEndpoint};
 use utoipa::ToSchema;
 
 use super::dto::Timestamp;
 use super::scope::{ManagedScope, OrganizationQuery};
 use crate::error::{ApiError, Problem};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, parse_json_body};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -89,6 +90,25 @@ pub struct DeliveryList {
     pub deliveries: Vec<DeliveryView>,
 }
 
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct RotateSecretRequest {
+    /// How long deliveries keep a signature by the old secret beside the new one, in seconds
+    /// (default 86400, 24 h; 0: the old secret stops at once; at most 30 days).
+    #[schema(minimum = 0, maximum = 2_592_000)]
+    pub grace_period_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecretView {
+    /// The endpoint.
+    pub id: String,
+    /// The new `whsec_…`: signs every delivery from now on. Shown only here.
+    pub secret: String,
+    /// Until when deliveries also carry a signature by the old secret (`webhook-signature:
+    /// v1,<new> v1,<old>`); `null` when the old secret stopped at once.
+    pub previous_secret_expires_at: Option<Timestamp>,
+}
+
 fn event_names(endpoint: &WebhookEndpoint) -> Option<Vec<String>> {
     endpoint
         .events
@@ -109,6 +129,8 @@ fn problem(error: EndpointError) -> ApiError {
         EndpointError::UnknownEvent(_) => {
             ApiError::validation(error.to_string()).with_param(Some("events".to_owned()))
         }
+        EndpointError::InvalidGrace => ApiError::validation(error.to_string())
+            .with_param(Some("grace_period_seconds".to_owned())),
         EndpointError::TooMany => ApiError::conflict(error.to_string()),
         EndpointError::NotFound => ApiError::not_found(error.to_string()),
         EndpointError::Store(cause) => ApiError::unavailable(cause),
@@ -241,5 +263,53 @@ pub async fn deliveries(
                 created_at: delivery.created_at.into(),
             })
             .collect(),
+    }))
+}
+
+/// Replace an endpoint's signing secret; the new one is in this answer only. For the grace
+/// period each delivery carries two signatures, by the new and by the old secret, so that the
+/// receiver can switch at its own pace. A rotation within another's grace period drops the
+/// oldest secret.
+#[utoipa::path(post, path = "/api/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint"), OrganizationQuery),
+    request_body(content = Option<RotateSecretRequest>, description = "Optional: an empty body keeps the old secret for 24 h"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rotated; `secret` is shown only now", body = RotatedSecretView),
+        (status = 400, description = "The body is not JSON (or not sent as `application/json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A member, not an owner or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint in this organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid grace period", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    ManagedScope(principal): ManagedScope,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<RotatedSecretView>, ApiError> {
+    let id = endpoint_id(&id)?;
+    // The body is optional: none, or a JSON `null`, rotates with the defaults.
+    let request: RotateSecretRequest =
+        if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
+            RotateSecretRequest::default()
+        } else {
+            parse_json_body(&headers, &body)?
+        };
+    let grace = match request.grace_period_seconds {
+        None => DEFAULT_SECRET_GRACE,
+        Some(seconds) => chrono::Duration::try_seconds(seconds)
+            .ok_or_else(|| problem(EndpointError::InvalidGrace))?,
+    };
+    let rotated = state
+        .webhooks
+        .rotate_secret(principal.organization_id, id, grace)
+        .await
+        .map_err(problem)?;
+    Ok(Json(RotatedSecretView {
+        id: rotated.id.to_string(),
+        secret: rotated.secret,
+        previous_secret_expires_at: rotated.previous_secret_expires_at.map(Into::into),
     }))
 }

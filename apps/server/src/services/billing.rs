@@ -163,6 +163,12 @@ pub trait WebhookEndpointsApi: Send + Sync {
         organization: OrganizationId,
         id: uuid::Uuid,
     ) -> Result<Vec<tollgate_billing::DeliveryRecord>, tollgate_billing::EndpointError>;
+    async fn rotate_secret(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+        grace: chrono::Duration,
+    ) -> Result<tollgate_billing::RotatedSecret, tollgate_billing::EndpointError>;
 }
 
 #[async_trait]
@@ -201,6 +207,15 @@ where
         id: uuid::Uuid,
     ) -> Result<Vec<tollgate_billing::DeliveryRecord>, tollgate_billing::EndpointError> {
         tollgate_billing::WebhookEndpoints::deliveries(self, organization, id).await
+    }
+
+    async fn rotate_secret(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+        grace: chrono::Duration,
+    ) -> Result<tollgate_billing::RotatedSecret, tollgate_billing::EndpointError> {
+        tollgate_billing::WebhookEndpoints::rotate_secret(self, organization, id, grace).await
     }
 }
 

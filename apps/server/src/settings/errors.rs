@@ -77,12 +77,15 @@ pub(super) fn describe(error: figment::Error, env: Option<&str>) -> SettingsErro
 /// Keys whose values are secrets: a type error about them must not echo the value into logs.
 const SECRET_KEYS: &[&str] = &[
     "jwt_secret",
+    "previous_jwt_secrets",
     "service_keys",
     "admin_password",
     "api_key",
     "pepper",
+    "previous_peppers",
     "secret_key",
     "webhook_secret",
+    "previous_webhook_secrets",
 ];
 
 fn describe_one(error: &figment::Error, env: Option<&str>) -> String {

@@ -24,9 +24,10 @@ pub use errors::{InvalidSetting, SettingsError};
 pub use schema::{
     ActionSettings, ActionsSettings, ApiKeySettings, AuthSettings, CallPriceSettings,
     ChatProfileSettings, CostSettings, DatabaseSettings, DoorLimitSettings, FailureMode,
-    ModelPriceSettings, OpenAiSettings, PerSourceSettings, PlanSettings, QuotaSettings,
-    RateLimitBackend, RateLimitSettings, ServerSettings, Settings, SignupSetting, StripeSettings,
-    WebhookSettings,
+    LogFormat, LoggingSettings, MetricsSettings, ModelPriceSettings, OpenAiSettings, PerSourceSettings, PlanSettings, QuotaSettings,
+    RateLimitBackend, RateLimitSettings, RetentionSettings, ServerSettings, Settings,
+    SignupSetting, StripeSettings,
+    TracingSettings, WebhookSettings,
 };
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";
@@ -105,6 +106,7 @@ mod tests {
             access_token_ttl_seconds = 60
             refresh_token_ttl_seconds = 3600
             jwt_secret = "0123456789abcdef0123456789abcdef"
+            previous_jwt_secrets = ["fedcba9876543210fedcba9876543210"]
             service_keys = ["k1", "k2"]
             admin_email = "root@example.com"
             admin_password = "correct horse"
@@ -115,6 +117,7 @@ mod tests {
             api_base = "https://api.stripe.com"
             secret_key = "sk_test"
             webhook_secret = "whsec_x"
+            previous_webhook_secrets = ["whsec_old"]
             [plans.free]
             name = "Free"
             price_cents = 0
@@ -142,6 +145,7 @@ mod tests {
             max_per_organization = 10
             cache_ttl_millis = 1000
             pepper = "pepper"
+            previous_peppers = ["old pepper"]
         "#;
         let settings = Settings::from_toml(toml).unwrap();
         assert_eq!(settings.auth.signup, SignupSetting::Open);

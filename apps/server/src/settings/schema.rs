@@ -26,6 +26,67 @@ pub struct Settings {
     pub api_keys: ApiKeySettings,
     pub quotas: QuotaSettings,
     pub actions: ActionsSettings,
+    pub metrics: MetricsSettings,
+    pub logging: LoggingSettings,
+    pub tracing: TracingSettings,
+    pub retention: RetentionSettings,
+}
+
+/// `GET /metrics` (Prometheus text format). Served only when protected: on the main listener
+/// behind `token`, or on its own `listen` address (which should not be reachable from outside).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Scrapers send `Authorization: Bearer <token>`.
+    pub token: Option<SecretString>,
+    /// A second listener that serves only `/metrics` (and checks `token` too when set).
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `tollgate_server=debug,info`); `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn".to_owned(),
+        }
+    }
+}
+
+/// OpenTelemetry trace export (OTLP over HTTP). Off unless an endpoint is set.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingSettings {
+    /// The collector's OTLP/HTTP traces URL, e.g. `http://collector:4318/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TracingSettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "tollgate".to_owned(),
+        }
+    }
 }
 
 /// The prompts behind `POST /api/v1/analyses` and `POST /api/v1/comparisons`.
@@ -164,6 +225,40 @@ impl Default for QuotaSettings {
     }
 }
 
+/// `[retention]`: what the purge deletes and how often it runs (docs/operations.md, "Retention").
+/// Expired idempotency records, finished reservations and leases, dead sessions and the like
+/// go after `finished_rows_hours`; the usage ledger and the audit log after their days.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Seconds between two purges by each instance; 0 runs none (`tollgate purge` still does).
+    pub interval_seconds: u64,
+    /// Rows per delete statement, each its own short transaction.
+    pub batch_size: u32,
+    /// Usage events are kept this many days, rounded out to whole months, and never those of
+    /// the current or previous month; sent meter events and finished webhook deliveries as
+    /// long. 0 keeps them forever.
+    pub usage_ledger_days: u32,
+    /// Audit-log entries are kept this many days; 0 keeps them forever.
+    pub audit_log_days: u32,
+    /// How long rows of finished work stay after it ended: settled, released and expired
+    /// reservations, closed leases, key reservations, past quota counters, used or expired
+    /// invitations, sessions whose refresh tokens all expired.
+    pub finished_rows_hours: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 3_600,
+            batch_size: 1_000,
+            usage_ledger_days: 400,
+            audit_log_days: 400,
+            finished_rows_hours: 48,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiKeySettings {
@@ -174,6 +269,10 @@ pub struct ApiKeySettings {
     pub cache_ttl_millis: u64,
     /// HMAC key for stored key hashes. Default: derived from `auth.jwt_secret`.
     pub pepper: Option<SecretString>,
+    /// Peppers a rotation replaced: a key stored under one of them is still accepted, and
+    /// re-hashed under the current pepper at its first use. (Without `pepper`, the peppers
+    /// derived from `auth.previous_jwt_secrets` are accepted as well.)
+    pub previous_peppers: Vec<SecretString>,
 }
 
 impl Default for ApiKeySettings {
@@ -182,6 +281,7 @@ impl Default for ApiKeySettings {
             max_per_organization: 50,
             cache_ttl_millis: 2000,
             pepper: None,
+            previous_peppers: Vec::new(),
         }
     }
 }
@@ -239,6 +339,9 @@ pub struct AuthSettings {
     pub refresh_token_ttl_seconds: i64,
     pub invitation_ttl_seconds: i64,
     pub jwt_secret: Option<SecretString>,
+    /// Signing secrets a rotation replaced: access tokens they signed still verify until they
+    /// expire (new ones are signed with `jwt_secret`). Each at least 32 bytes.
+    pub previous_jwt_secrets: Vec<SecretString>,
     pub service_keys: Vec<SecretString>,
     pub admin_email: Option<String>,
     pub admin_password: Option<SecretString>,
@@ -260,6 +363,7 @@ impl Default for AuthSettings {
             refresh_token_ttl_seconds: 30 * 24 * 3600,
             invitation_ttl_seconds: 7 * 24 * 3600,
             jwt_secret: None,
+            previous_jwt_secrets: Vec::new(),
             service_keys: Vec::new(),
             admin_email: None,
             admin_password: None,
@@ -313,9 +417,12 @@ pub struct StripeSettings {
     pub api_base: Option<String>,
     /// The secret API key: subscriptions are fetched with it when their events arrive.
     pub secret_key: Option<SecretString>,
-    /// The webhook endpoint's signing secret (`whsec_…`): deliveries not signed with it are
-    /// refused.
+    /// The webhook endpoint's signing secret (`whsec_…`): deliveries not signed with it (or
+    /// with one of `previous_webhook_secrets`) are refused.
     pub webhook_secret: Option<SecretString>,
+    /// Signing secrets a rotation replaced: deliveries signed with one are still accepted.
+    #[serde(default)]
+    pub previous_webhook_secrets: Vec<SecretString>,
     /// How long a past-due subscription keeps its plan before the organisation falls back to
     /// Free (default 3 days).
     pub grace_period_days: Option<u32>,

@@ -110,6 +110,23 @@ impl Settings {
                  settlement_batch_size positive",
             );
         }
+        let retention = &self.retention;
+        if !(1..=10_000).contains(&retention.batch_size) {
+            return invalid("retention.batch_size", "must be between 1 and 10000");
+        }
+        if retention.usage_ledger_days != 0 && retention.usage_ledger_days < 62 {
+            return invalid(
+                "retention.usage_ledger_days",
+                "must be 0 (keep the ledger forever) or at least 62: the current and previous \
+                 months back invoices and billing reconciliation",
+            );
+        }
+        if !(1..=8_760).contains(&retention.finished_rows_hours) {
+            return invalid(
+                "retention.finished_rows_hours",
+                "must be between 1 and 8760",
+            );
+        }
         if let Some(stripe) = &self.stripe
             && (stripe.secret_key.is_none() || stripe.webhook_secret.is_none())
         {
@@ -196,11 +213,56 @@ impl Settings {
                 "must be at most 4000 (revocation must reach every instance within 5 s)",
             );
         }
+        self.validate_previous_secrets()?;
         if self.auth.admin_email.is_some() != self.auth.admin_password.is_some() {
             return invalid(
                 "auth.admin_email",
                 "admin_email and admin_password go together",
             );
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// The secrets kept during a rotation (`previous_*`): each must be usable as its current
+    /// counterpart is. The error names the key and the entry, never the secret.
+    fn validate_previous_secrets(&self) -> Result<(), InvalidSetting> {
+        use secrecy::ExposeSecret as _;
+        let min = tollgate_identity::JwtSecret::MIN_BYTES;
+        for (at, secret) in self.auth.previous_jwt_secrets.iter().enumerate() {
+            let length = secret.expose_secret().len();
+            if length < min {
+                return Err(InvalidSetting::new(
+                    "auth.previous_jwt_secrets",
+                    format!(
+                        "every entry must be at least {min} bytes, like auth.jwt_secret \
+                         (entry {} has {length})",
+                        at + 1
+                    ),
+                ));
+            }
+        }
+        let stripe = self
+            .stripe
+            .as_ref()
+            .map(|s| s.previous_webhook_secrets.as_slice());
+        for (key, secrets) in [
+            (
+                "api_keys.previous_peppers",
+                self.api_keys.previous_peppers.as_slice(),
+            ),
+            (
+                "stripe.previous_webhook_secrets",
+                stripe.unwrap_or_default(),
+            ),
+        ] {
+            if let Some(at) = secrets.iter().position(|s| s.expose_secret().is_empty()) {
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("entry {} is empty", at + 1),
+                ));
+            }
         }
         Ok(())
     }
@@ -267,6 +329,58 @@ mod tests {
     }
 
     #[test]
+    fn previous_secrets_are_checked_like_current_ones_and_named() {
+        let settings = Settings::from_toml(
+            "[auth]\nprevious_jwt_secrets = [\"0123456789abcdef0123456789abcdef\"]\n\
+             [api_keys]\nprevious_peppers = [\"old pepper\"]",
+        )
+        .unwrap();
+        assert_eq!(settings.auth.previous_jwt_secrets.len(), 1);
+        assert_eq!(settings.api_keys.previous_peppers.len(), 1);
+        assert!(
+            Settings::from_toml("")
+                .unwrap()
+                .auth
+                .previous_jwt_secrets
+                .is_empty()
+        );
+        let error = Settings::from_toml(
+            "[auth]\nprevious_jwt_secrets = [\"0123456789abcdef0123456789abcdef\", \"short-secret\"]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("auth.previous_jwt_secrets")
+                && error.contains("32 bytes")
+                && error.contains("entry 2"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("short-secret"),
+            "the secret is not shown: {error}"
+        );
+        let error = Settings::from_toml("[api_keys]\nprevious_peppers = [\"\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("api_keys.previous_peppers"), "{error}");
+        let error = Settings::from_toml(
+            "[stripe]\nsecret_key = \"sk\"\nwebhook_secret = \"whsec_a\"\n\
+             previous_webhook_secrets = [\"whsec_b\", \"\"]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("stripe.previous_webhook_secrets"), "{error}");
+        let stripe = Settings::from_toml(
+            "[stripe]\nsecret_key = \"sk\"\nwebhook_secret = \"whsec_a\"\n\
+             previous_webhook_secrets = [\"whsec_b\"]",
+        )
+        .unwrap()
+        .stripe
+        .unwrap();
+        assert_eq!(stripe.previous_webhook_secrets.len(), 1);
+    }
+
+    #[test]
     fn inconsistent_values_are_refused() {
         assert!(Settings::from_toml("[auth]\naccess_token_ttl_seconds = 0").is_err());
         let error = Settings::from_toml("[server]\nclient_address_header = \"not a header\"")
@@ -279,6 +393,15 @@ mod tests {
         assert!(error.contains("refresh_token_ttl_seconds"), "{error}");
         assert!(Settings::from_toml("[quotas]\nreservation_ttl_seconds = -1").is_err());
         assert!(Settings::from_toml("[auth]\nadmin_email = \"a@b.c\"").is_err());
+        let error = Settings::from_toml("[retention]\nusage_ledger_days = 30")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("retention.usage_ledger_days"), "{error}");
+        assert!(Settings::from_toml("[retention]\nbatch_size = 0").is_err());
+        assert!(Settings::from_toml("[retention]\nfinished_rows_hours = 0").is_err());
+        assert!(
+            Settings::from_toml("[retention]\nusage_ledger_days = 0\ninterval_seconds = 0").is_ok()
+        );
         assert!(Settings::load(Some(Path::new("/nonexistent/tollgate.toml"))).is_err());
     }
 }

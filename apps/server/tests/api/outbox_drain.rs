@@ -225,6 +225,7 @@ async fn meter_events_held_while_stripe_is_down_are_each_billed_once_when_it_ret
             api_base: Some(stripe_url),
             secret_key: Some("sk_test_drain".to_owned().into()),
             webhook_secret: Some("whsec_drain".to_owned().into()),
+            previous_webhook_secrets: Vec::new(),
             grace_period_days: None,
             checkout_success_url: None,
             checkout_cancel_url: None,

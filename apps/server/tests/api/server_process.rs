@@ -46,8 +46,7 @@ impl ServerProcess {
             );
             startup_log.push_str(&line);
             if line.contains("tollgate listening") {
-                let start = line.find("address=").unwrap() + "address=".len();
-                break line[start..].split_whitespace().next().unwrap().to_owned();
+                break listening_address(&line);
             }
         };
         let (sender, lines) = std::sync::mpsc::channel();
@@ -110,6 +109,15 @@ impl ServerProcess {
             }
         }
     }
+}
+
+/// The address of a "tollgate listening" log line, text or JSON.
+fn listening_address(line: &str) -> String {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(line) {
+        return json["address"].as_str().unwrap().to_owned();
+    }
+    let start = line.find("address=").unwrap() + "address=".len();
+    line[start..].split_whitespace().next().unwrap().to_owned()
 }
 
 impl ServerProcess {
@@ -254,11 +262,11 @@ impl ServerProcess {
     }
 }
 
-/// Runs the `tollgate` CLI (e.g. `set-plan`) on `database_url` and asserts it succeeded. (On
-/// SQLite, beside a running server, it once failed now and then with "database is locked": a
-/// read-then-write transaction met the server's commit. Write transactions now begin IMMEDIATE
-/// and wait for the lock instead.)
-pub fn tollgate(database_url: &str, args: &[&str]) {
+/// Runs the `tollgate` CLI (e.g. `set-plan`) on `database_url`, asserts it succeeded and returns
+/// what it printed. (On SQLite, beside a running server, it once failed now and then with
+/// "database is locked": a read-then-write transaction met the server's commit. Write
+/// transactions now begin IMMEDIATE and wait for the lock instead.)
+pub fn tollgate(database_url: &str, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(args)
         .current_dir(tempfile::tempdir().unwrap().path())
@@ -271,4 +279,12 @@ pub fn tollgate(database_url: &str, args: &[&str]) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+impl ServerProcess {
+    /// The process id: tells which process owns a connection a fake receiver was sent.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }

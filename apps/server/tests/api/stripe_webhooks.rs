@@ -45,6 +45,7 @@ async fn app(
         api_base: Some(stripe.uri()),
         secret_key: Some("sk_test_123".to_owned().into()),
         webhook_secret: Some(SIGNING_SECRET.to_owned().into()),
+        previous_webhook_secrets: Vec::new(),
         grace_period_days: None,
         checkout_success_url: Some("https://app.example.com/billing/done".into()),
         checkout_cancel_url: Some("https://app.example.com/billing".into()),

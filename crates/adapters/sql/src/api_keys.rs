@@ -222,6 +222,24 @@ impl ApiKeyRepository for SqlStore {
         Ok(true)
     }
 
+    async fn rewrite_hash(
+        &self,
+        id: ApiKeyId,
+        old: KeyHash,
+        new: KeyHash,
+    ) -> Result<bool, StoreError> {
+        // Conditional on the old hash: of two requests re-hashing one key, one writes.
+        let rewritten = api_key::Entity::update_many()
+            .col_expr(api_key::Column::KeyHash, Expr::value(new.as_str()))
+            .filter(api_key::Column::Id.eq(id.as_uuid()))
+            .filter(api_key::Column::KeyHash.eq(old.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?
+            .rows_affected;
+        Ok(rewritten == 1)
+    }
+
     async fn record_last_used(
         &self,
         uses: Vec<(ApiKeyId, DateTime<Utc>)>,

@@ -23,9 +23,11 @@ mod login_attempts;
 mod memberships;
 mod meter_events;
 mod meter_ledger;
+mod operations;
 mod operator_ceiling;
 mod organizations;
 mod plans;
+mod purge;
 mod quota_ledger;
 mod raw_sql;
 mod revenue;
@@ -40,4 +42,6 @@ mod usage_levels;
 mod usage_snapshot;
 mod webhooks;
 
+pub use operations::{OperationalFigures, PoolFigures};
 pub use connect::{AppliedMigration, ConnectError, DatabaseUrl, DatabaseUrlError, SqlStore};
+pub use purge::{PurgeReport, RetentionPolicy, STRIPE_EVENT_MEMORY};

@@ -196,20 +196,27 @@ fn sum_rows(rows: impl Iterator<Item = KeyTotalsRow>) -> UsageTotals {
 }
 
 impl SqlStore {
-    /// The reconcile path: empties the rollups and rolls the whole ledger up again, in one
-    /// transaction (readers see the old rollups or the new, never a half).
+    /// The reconcile path: empties the rollups and rolls the ledger up again, in one
+    /// transaction (readers see the old rollups or the new, never a half). Once the retention
+    /// purge deleted usage events, only the days from its cutoff on are rebuilt: the rollups of
+    /// earlier days are all that is left of them, and are kept as they are.
     ///
     /// # Errors
     /// `Unavailable` when storage fails (then nothing changed).
     pub async fn rebuild_usage_rollups(&self) -> Result<(), StoreError> {
+        let since = self.ledger_purged_before().await?;
         let txn = self.begin_write().await?;
-        usage_rollup::Entity::delete_many()
-            .exec(&txn)
-            .await
-            .map_err(store_error)?;
-        txn.execute_unprepared(&tollgate_migrations::roll_up_all_usage(self.backend()))
-            .await
-            .map_err(store_error)?;
+        let mut delete = usage_rollup::Entity::delete_many();
+        if let Some(since) = since {
+            delete = delete.filter(usage_rollup::Column::DayStart.gte(since));
+        }
+        delete.exec(&txn).await.map_err(store_error)?;
+        txn.execute_unprepared(&tollgate_migrations::roll_up_usage_since(
+            self.backend(),
+            since,
+        ))
+        .await
+        .map_err(store_error)?;
         txn.commit().await.map_err(store_error)
     }
 

@@ -146,6 +146,49 @@ impl WebhookStore for SqlStore {
         Ok(deleted == 1)
     }
 
+    async fn rotate_secret(
+        &self,
+        organization: OrganizationId,
+        id: Uuid,
+        secret: String,
+        previous_until: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        // One statement: the old secret is read and moved where the new one is written, so two
+        // concurrent rotations cannot both keep the same old secret.
+        let rotated = match previous_until {
+            Some(until) => {
+                execute(
+                    &self.db,
+                    "UPDATE webhook_endpoints
+                     SET previous_secret = secret, previous_secret_expires_at = $3, secret = $4
+                     WHERE id = $1 AND organization_id = $2",
+                    [
+                        id.into(),
+                        organization.as_uuid().into(),
+                        to_millis(until).into(),
+                        secret.as_str().into(),
+                    ],
+                )
+                .await?
+            }
+            None => {
+                execute(
+                    &self.db,
+                    "UPDATE webhook_endpoints
+                     SET previous_secret = NULL, previous_secret_expires_at = NULL, secret = $3
+                     WHERE id = $1 AND organization_id = $2",
+                    [
+                        id.into(),
+                        organization.as_uuid().into(),
+                        secret.as_str().into(),
+                    ],
+                )
+                .await?
+            }
+        };
+        Ok(rotated == 1)
+    }
+
     async fn deliveries_of(
         &self,
         organization: OrganizationId,
@@ -289,7 +332,8 @@ impl WebhookStore for SqlStore {
             query_all(
                 &self.db,
                 &format!(
-                    "SELECT id, url, secret FROM webhook_endpoints WHERE id IN ({})",
+                    "SELECT id, url, secret, previous_secret, previous_secret_expires_at
+                     FROM webhook_endpoints WHERE id IN ({})",
                     placeholders.join(", ")
                 ),
                 endpoints.iter().map(|id| Value::from(*id)),
@@ -306,11 +350,22 @@ impl WebhookStore for SqlStore {
                 continue;
             };
             let attempts: i32 = row.try_get("", "attempts").map_err(store_error)?;
+            // The previous secret signs only until its grace period ends.
+            let previous_until: Option<i64> = target
+                .try_get("", "previous_secret_expires_at")
+                .map_err(store_error)?;
+            let previous_secret: Option<String> = match previous_until {
+                Some(until) if until > to_millis(now) => {
+                    target.try_get("", "previous_secret").map_err(store_error)?
+                }
+                _ => None,
+            };
             due.push(DueDelivery {
                 id: row.try_get("", "id").map_err(store_error)?,
                 endpoint,
                 url: target.try_get("", "url").map_err(store_error)?,
                 secret: target.try_get("", "secret").map_err(store_error)?,
+                previous_secret,
                 webhook_id: row.try_get("", "webhook_id").map_err(store_error)?,
                 body: row.try_get("", "body").map_err(store_error)?,
                 attempts: u32::try_from(attempts).unwrap_or(0),

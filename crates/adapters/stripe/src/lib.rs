@@ -17,4 +17,6 @@ pub use client::catalog::{Catalog, CatalogPlan, CatalogPlanIds, CatalogRequest};
 pub use client::{MeterEventOutcome, StripeClient, StripeConfig, StripeConfigError};
 pub use event::{EventError, parse_event};
 pub use meter::StripeMeter;
-pub use signature::{SignatureError, verify as verify_signature};
+pub use signature::{
+    SignatureError, verify as verify_signature, verify_any as verify_signature_any,
+};

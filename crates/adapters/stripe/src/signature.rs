@@ -5,6 +5,9 @@
 //! a secret is rolled); other schemes (`v0`) are ignored. The check runs on the raw bytes before
 //! anything parses them, compares in constant time, and refuses a timestamp older than the
 //! tolerance (Stripe's libraries use 300 s), which bounds replays.
+//!
+//! While the endpoint's signing secret is rotated on our side, [`verify_any`] accepts a
+//! delivery signed with any of the configured secrets (the current one and those it replaces).
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -46,6 +49,21 @@ pub fn verify(
     now: i64,
     tolerance_seconds: i64,
 ) -> Result<(), SignatureError> {
+    verify_any(payload, header, [secret], now, tolerance_seconds)
+}
+
+/// [`verify`] with several secrets: the delivery is accepted when any `v1` signature matches
+/// under any of `secrets` (the current signing secret and the previous ones during a rotation).
+///
+/// # Errors
+/// A [`SignatureError`]; [`SignatureError::Mismatch`] also when `secrets` is empty.
+pub fn verify_any<'a>(
+    payload: &[u8],
+    header: &str,
+    secrets: impl IntoIterator<Item = &'a str>,
+    now: i64,
+    tolerance_seconds: i64,
+) -> Result<(), SignatureError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
@@ -62,9 +80,15 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(SignatureError::NoSignature);
     }
-    let signed = signer(secret, timestamp, payload);
-    let matches = signatures.iter().any(|signature| {
-        hex::decode(signature).is_ok_and(|bytes| signed.clone().verify_slice(&bytes).is_ok())
+    let signatures: Vec<Vec<u8>> = signatures
+        .iter()
+        .filter_map(|signature| hex::decode(signature).ok())
+        .collect();
+    let matches = secrets.into_iter().any(|secret| {
+        let signed = signer(secret, timestamp, payload);
+        signatures
+            .iter()
+            .any(|bytes| signed.clone().verify_slice(bytes).is_ok())
     });
     if !matches {
         return Err(SignatureError::Mismatch);

@@ -11,7 +11,7 @@ use tollgate_billing::{DeliveryResponse, OutboundMessage, WebhookSender};
 use url::{Host, Url};
 
 use crate::guard::{Refusal, ResolvingGuard};
-use crate::signature::sign;
+use crate::signature::{SecretError, sign};
 
 /// The time limit of one attempt when the host sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,12 +78,7 @@ impl HttpWebhookSender {
                 return DeliveryResponse::Refused(reason);
             }
         };
-        let signature = match sign(
-            &message.secret,
-            &message.webhook_id,
-            message.timestamp,
-            message.body.as_bytes(),
-        ) {
+        let signature = match signatures(message) {
             Ok(signature) => signature,
             Err(error) => return unanswered(error.to_string()),
         };
@@ -118,6 +113,25 @@ impl WebhookSender for HttpWebhookSender {
             tracing::debug!(webhook_id = %message.webhook_id, %error, "webhook attempt failed");
         }
         response
+    }
+}
+
+/// The `webhook-signature` value: `v1,<sig>` by the endpoint's secret and, during a rotation's
+/// grace period, a space and `v1,<sig>` by the previous one (the specification's list of
+/// signatures, any of which verifies).
+fn signatures(message: &OutboundMessage) -> Result<String, SecretError> {
+    let sign_with = |secret: &str| {
+        sign(
+            secret,
+            &message.webhook_id,
+            message.timestamp,
+            message.body.as_bytes(),
+        )
+    };
+    let current = sign_with(&message.secret)?;
+    match &message.previous_secret {
+        Some(previous) => Ok(format!("{current} {}", sign_with(previous)?)),
+        None => Ok(current),
     }
 }
 

@@ -26,6 +26,7 @@ fn message(url: String, secret: &str) -> OutboundMessage {
         timestamp: i64::try_from(since_epoch.as_secs()).unwrap(),
         body: BODY.to_owned(),
         secret: secret.to_owned(),
+        previous_secret: None,
     }
 }
 
@@ -71,6 +72,66 @@ async fn posts_the_exact_body_signed_as_standard_webhooks_verify_it() {
         .unwrap()
         .verify(&request.body, &request.headers)
         .expect("the reference library verifies the delivery");
+}
+
+/// What the receiver got, checked by the reference library with `secret`.
+fn verifies(secret: &str, request: &wiremock::Request) -> bool {
+    standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .verify(&request.body, &request.headers)
+        .is_ok()
+}
+
+#[tokio::test]
+async fn during_a_rotation_a_receiver_holding_either_secret_verifies_and_after_it_only_the_new() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let (new, old, unrelated) = (new_secret(), new_secret(), new_secret());
+    let url = format!("{}/hook", server.uri());
+
+    // In the grace period: two signatures, the new secret's first, separated by a space.
+    let rotating = OutboundMessage {
+        previous_secret: Some(old.clone()),
+        ..message(url.clone(), &new)
+    };
+    assert_eq!(
+        loopback_sender().deliver(rotating).await,
+        DeliveryResponse::Delivered
+    );
+    // After it: the new secret's only.
+    assert_eq!(
+        loopback_sender().deliver(message(url, &new)).await,
+        DeliveryResponse::Delivered
+    );
+
+    let requests = server.received_requests().await.unwrap();
+    let (during, after) = (&requests[0], &requests[1]);
+    let signature = during.headers["webhook-signature"].to_str().unwrap();
+    let parts: Vec<&str> = signature.split(' ').collect();
+    assert_eq!(parts.len(), 2, "{signature}");
+    assert!(
+        parts.iter().all(|part| part.starts_with("v1,")),
+        "{signature}"
+    );
+    assert!(
+        verifies(&new, during),
+        "a receiver already on the new secret"
+    );
+    assert!(verifies(&old, during), "a receiver still on the old secret");
+    assert!(!verifies(&unrelated, during));
+    assert!(verifies(&new, after));
+    assert!(!verifies(&old, after), "the old secret no longer verifies");
+    assert!(
+        !after.headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .contains(' ')
+    );
 }
 
 #[tokio::test]

@@ -105,8 +105,9 @@ pub use usage_meter::{
     UsageChangeOutcome, UsageMeter, meter_identifier, retry_delay,
 };
 pub use webhooks::{
-    AlertEvent, Alerts, AttemptOutcome, BudgetRefusals, DeliveryRecord, DeliveryResponse,
-    DeliveryStatus, DispatchReport, DueDelivery, EndpointError, EventType, MAX_ENDPOINTS,
-    NewEndpoint, OrganizationLevels, OutboundMessage, RETRY_SCHEDULE, RefusalAlerts, UrlGuard,
-    UsageLevels, WebhookDispatcher, WebhookEndpoint, WebhookEndpoints, WebhookSender, WebhookStore,
+    AlertEvent, Alerts, AttemptOutcome, BudgetRefusals, DEFAULT_SECRET_GRACE, DeliveryRecord,
+    DeliveryResponse, DeliveryStatus, DispatchReport, DueDelivery, EndpointError, EventType,
+    MAX_ENDPOINTS, MAX_SECRET_GRACE, NewEndpoint, OrganizationLevels, OutboundMessage,
+    RETRY_SCHEDULE, RefusalAlerts, RotatedSecret, UrlGuard, UsageLevels, WebhookDispatcher,
+    WebhookEndpoint, WebhookEndpoints, WebhookSender, WebhookStore,
 };

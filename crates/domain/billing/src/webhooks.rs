@@ -2,8 +2,9 @@
 //! subscription changes are delivered to them, signed per the Standard Webhooks specification,
 //! through an outbox with a retry schedule.
 //!
-//! - [`WebhookEndpoints`]: register (http(s) URLs that pass the [`UrlGuard`]), list, delete, and
-//!   read an endpoint's delivery log — always within one organisation.
+//! - [`WebhookEndpoints`]: register (http(s) URLs that pass the [`UrlGuard`]), list, delete,
+//!   rotate an endpoint's secret (the old one keeps signing beside the new for a grace period),
+//!   and read an endpoint's delivery log — always within one organisation.
 //! - [`AlertEvent`]: the events and their bodies; [`WebhookStore::enqueue`] writes one delivery
 //!   per matching endpoint under a deduplication key, so an event is delivered once per
 //!   threshold and period however many calls race past it.
@@ -24,7 +25,10 @@ mod store;
 
 pub use alerts::{Alerts, OrganizationLevels, UsageLevels};
 pub use dispatch::{DispatchReport, WebhookDispatcher};
-pub use endpoints::{EndpointError, MAX_ENDPOINTS, NewEndpoint, WebhookEndpoints};
+pub use endpoints::{
+    DEFAULT_SECRET_GRACE, EndpointError, MAX_ENDPOINTS, MAX_SECRET_GRACE, NewEndpoint,
+    RotatedSecret, WebhookEndpoints,
+};
 pub use events::{AlertEvent, EventType};
 pub use ports::{DeliveryResponse, OutboundMessage, UrlGuard, WebhookSender};
 pub use refusals::{BudgetRefusals, RefusalAlerts};

@@ -90,10 +90,15 @@ pub enum AccessTokenError {
 }
 
 /// Issues and checks HS256 access tokens with a pinned algorithm, issuer, audience and type.
+///
+/// Tokens are signed with the current secret only; while a secret is being rotated the codec
+/// also verifies tokens signed with the secrets it replaced ([`with_previous`](Self::with_previous)),
+/// so that sessions survive the rotation until those tokens expire.
 #[derive(Clone)]
 pub struct AccessTokenCodec {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current secret's key first, then each previous secret's.
+    decoding: Vec<DecodingKey>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -118,12 +123,26 @@ impl AccessTokenCodec {
         validation.set_audience(&[audience]);
         Self {
             encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
+            decoding: vec![DecodingKey::from_secret(key)],
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
         }
+    }
+
+    /// The same codec, also accepting tokens signed with `previous` secrets (those a rotation
+    /// replaced). New tokens are still signed with the current secret only; a token signed
+    /// with a previous secret passes every other check as usual, expiry included, so it
+    /// works at most until it expires (the access-token TTL).
+    #[must_use]
+    pub fn with_previous(mut self, previous: &[JwtSecret]) -> Self {
+        self.decoding.extend(
+            previous
+                .iter()
+                .map(|secret| DecodingKey::from_secret(secret.0.expose_secret())),
+        );
+        self
     }
 
     /// How long an issued token lives.
@@ -163,7 +182,8 @@ impl AccessTokenCodec {
     }
 
     /// Verifies signature, algorithm, type, issuer, audience and expiry (against the system
-    /// clock, with [`Self::LEEWAY_SECONDS`]).
+    /// clock, with [`Self::LEEWAY_SECONDS`]). The signature may be the current secret's or a
+    /// previous one's.
     ///
     /// # Errors
     ///
@@ -178,12 +198,21 @@ impl AccessTokenCodec {
         if header.alg != Algorithm::HS256 || !typ_ok {
             return Err(AccessTokenError::Invalid);
         }
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AccessTokenError::Expired,
-                _ => AccessTokenError::Invalid,
-            })
+        // The signature is checked before the claims: a key that did not sign the token fails
+        // with `InvalidSignature` and the next key is tried; any other failure is the token's.
+        for key in &self.decoding {
+            match jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => {}
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                        return Err(AccessTokenError::Expired);
+                    }
+                    _ => return Err(AccessTokenError::Invalid),
+                },
+            }
+        }
+        Err(AccessTokenError::Invalid)
     }
 }
 
@@ -345,6 +374,92 @@ mod tests {
         let token =
             jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
         assert_eq!(codec().decode(&token), Err(AccessTokenError::Invalid));
+    }
+
+    fn issue_at(codec: &AccessTokenCodec, at: DateTime<Utc>) -> String {
+        codec
+            .issue(
+                UserId::new(),
+                OrganizationId::new(),
+                Role::User,
+                SessionId::new(),
+                at,
+            )
+            .unwrap()
+    }
+
+    fn codec_with(current: u8, previous: &[u8]) -> AccessTokenCodec {
+        let previous: Vec<JwtSecret> = previous
+            .iter()
+            .map(|byte| JwtSecret::new(vec![*byte; 32]).unwrap())
+            .collect();
+        AccessTokenCodec::new(
+            &JwtSecret::new(vec![current; 32]).unwrap(),
+            "tollgate",
+            "tollgate-api",
+            Duration::minutes(15),
+        )
+        .with_previous(&previous)
+    }
+
+    #[test]
+    fn tokens_of_a_previous_secret_verify_during_rotation_and_new_ones_use_the_current() {
+        // Before the rotation: secret 7 signs.
+        let before = codec_with(7, &[]);
+        let old_token = issue_now(&before);
+        // After: secret 9 signs, 7 is still accepted.
+        let rotating = codec_with(9, &[7]);
+        let claims = rotating.decode(&old_token).unwrap();
+        assert_eq!(claims, before.decode(&old_token).unwrap());
+        // New tokens are signed with the current secret only.
+        let new_token = issue_now(&rotating);
+        assert!(rotating.decode(&new_token).is_ok());
+        assert_eq!(before.decode(&new_token), Err(AccessTokenError::Invalid));
+        assert!(codec_with(9, &[]).decode(&new_token).is_ok());
+        // Several previous secrets, in any position.
+        assert!(codec_with(10, &[8, 7]).decode(&old_token).is_ok());
+        // Once the previous secret is dropped, its tokens stop verifying.
+        assert_eq!(
+            codec_with(9, &[]).decode(&old_token),
+            Err(AccessTokenError::Invalid)
+        );
+        // A secret that was never configured is not accepted.
+        assert_eq!(
+            codec_with(9, &[8]).decode(&old_token),
+            Err(AccessTokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_previous_secret_does_not_extend_a_tokens_life_or_relax_other_checks() {
+        let before = codec_with(7, &[]);
+        let rotating = codec_with(9, &[7]);
+        let expired = issue_at(&before, Utc::now() - Duration::minutes(16));
+        assert_eq!(rotating.decode(&expired), Err(AccessTokenError::Expired));
+        // An expired token signed with an unknown key is invalid, not expired.
+        let foreign = issue_at(&codec_with(3, &[]), Utc::now() - Duration::minutes(16));
+        assert_eq!(rotating.decode(&foreign), Err(AccessTokenError::Invalid));
+        // Issuer and audience still hold for tokens of the previous secret.
+        let other_aud = AccessTokenCodec::new(
+            &JwtSecret::new(vec![7u8; 32]).unwrap(),
+            "tollgate",
+            "other",
+            Duration::minutes(15),
+        );
+        assert_eq!(
+            rotating.decode(&issue_now(&other_aud)),
+            Err(AccessTokenError::Invalid)
+        );
+        // A tampered token of the previous secret is refused.
+        let token = issue_now(&before);
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut claims = before.decode(&token).unwrap();
+        claims.role = "admin".into();
+        parts[1] = b64(&serde_json::to_string(&claims).unwrap());
+        assert_eq!(
+            rotating.decode(&parts.join(".")),
+            Err(AccessTokenError::Invalid)
+        );
     }
 
     #[test]

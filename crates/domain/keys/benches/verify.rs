@@ -53,6 +53,9 @@ impl ApiKeyRepository for InMemory {
     ) -> Result<bool, StoreError> {
         Ok(false)
     }
+    async fn rewrite_hash(&self, _: ApiKeyId, _: KeyHash, _: KeyHash) -> Result<bool, StoreError> {
+        Ok(false)
+    }
     async fn record_last_used(
         &self,
         _: Vec<(ApiKeyId, chrono::DateTime<Utc>)>,

@@ -30,28 +30,52 @@ impl std::fmt::Debug for KeyHash {
     }
 }
 
-/// Computes [`KeyHash`]es under the server's pepper.
+/// Computes [`KeyHash`]es under the server's pepper, and, while a pepper is being rotated, under
+/// the peppers it replaced.
 #[derive(Clone)]
 pub struct KeyHasher {
     mac: Hmac<Sha256>,
+    previous: Vec<Hmac<Sha256>>,
 }
 
 impl KeyHasher {
     /// A hasher keyed with `pepper`, the server-side secret. Another pepper gives other hashes,
-    /// so changing it makes every stored key unknown.
+    /// so changing it makes every stored key unknown, unless the old pepper is kept as a
+    /// previous one ([`with_previous`](Self::with_previous)).
     pub fn new(pepper: &[u8]) -> Self {
         Self {
-            mac: Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC accepts keys of any length"),
+            mac: mac(pepper),
+            previous: Vec::new(),
         }
     }
 
-    /// The hash of a whole key, as presented or as generated.
-    pub fn hash(&self, key: &str) -> KeyHash {
-        let mut mac = self.mac.clone();
-        mac.update(key.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        KeyHash(tollgate_kernel::to_hex(&digest))
+    /// The same hasher, also hashing under `peppers`, the ones a rotation replaced (tried in
+    /// this order). New keys are always hashed under the current pepper.
+    #[must_use]
+    pub fn with_previous<'a>(mut self, peppers: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        self.previous.extend(peppers.into_iter().map(mac));
+        self
     }
+
+    /// The hash of a whole key under the current pepper, as presented or as generated.
+    pub fn hash(&self, key: &str) -> KeyHash {
+        digest(&self.mac, key)
+    }
+
+    /// The hashes of a key under each previous pepper, in order; empty when none is configured.
+    pub fn previous_hashes(&self, key: &str) -> Vec<KeyHash> {
+        self.previous.iter().map(|mac| digest(mac, key)).collect()
+    }
+}
+
+fn mac(pepper: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC accepts keys of any length")
+}
+
+fn digest(mac: &Hmac<Sha256>, key: &str) -> KeyHash {
+    let mut mac = mac.clone();
+    mac.update(key.as_bytes());
+    KeyHash(tollgate_kernel::to_hex(&mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]
@@ -70,6 +94,20 @@ mod tests {
             KeyHasher::new(b"other").hash("k"),
             KeyHasher::new(b"Jefe").hash("k")
         );
+    }
+
+    #[test]
+    fn previous_peppers_hash_as_their_own_hasher_would_and_leave_the_current_alone() {
+        let rotating = KeyHasher::new(b"new").with_previous([b"old".as_slice(), b"older"]);
+        assert_eq!(rotating.hash("k"), KeyHasher::new(b"new").hash("k"));
+        assert_eq!(
+            rotating.previous_hashes("k"),
+            vec![
+                KeyHasher::new(b"old").hash("k"),
+                KeyHasher::new(b"older").hash("k")
+            ]
+        );
+        assert!(KeyHasher::new(b"new").previous_hashes("k").is_empty());
     }
 
     #[test]

@@ -91,6 +91,21 @@ pub trait ApiKeyRepository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Stores the key `id` under `new` instead of `old`: after a pepper rotation, a key found
+    /// under a previous pepper is re-hashed under the current one, so that the previous pepper
+    /// can be dropped. Changes nothing unless the key's stored hash is still `old`; returns
+    /// whether it changed it (`false` when another request re-hashed it first, or the key is
+    /// gone).
+    ///
+    /// # Errors
+    /// `Conflict` when another key is stored under `new`; `Unavailable` when storage fails.
+    fn rewrite_hash(
+        &self,
+        id: ApiKeyId,
+        old: KeyHash,
+        new: KeyHash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Writes a batch of `last_used_at` values.
     ///
     /// # Errors

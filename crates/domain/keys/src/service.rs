@@ -1,14 +1,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use tollgate_identity::{AuthMethod, OrganizationRole, Principal};
+use tollgate_identity::{AuthMethod, OrganizationRole, Principal, StoreError};
 use tollgate_kernel::{Clock, OrganizationId};
 
 use crate::errors::{CreateKeyError, KeyAuthError, ListKeysError, ManageKeyError};
 use crate::format::{ApiKeySecret, Environment, parse_key};
-use crate::hashing::KeyHasher;
+use crate::hashing::{KeyHash, KeyHasher};
 use crate::last_used::LastUsedTracker;
-use crate::models::{ApiKey, ApiKeyId, CreatedKey, KeyEnd, KeyName};
+use crate::models::{ApiKey, ApiKeyId, ApiKeyRecord, CreatedKey, KeyEnd, KeyName};
 use crate::ports::{ApiKeyRepository, InsertKeyError, MembershipDirectory};
 
 /// The tunable limits of API keys.
@@ -192,17 +192,23 @@ where
 
     /// Verifies a presented key: shape and checksum first (no look-up), then the peppered hash,
     /// revocation, expiry and the organisation's suspension.
+    ///
+    /// A key not found under the current pepper is looked up under each previous one (a pepper
+    /// rotation); one found there and accepted is re-hashed under the current pepper
+    /// ([`ApiKeyRepository::rewrite_hash`]), so after one use it no longer needs the previous
+    /// pepper. The re-hash is best effort: if it fails the key is still accepted, and the next
+    /// use tries again.
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, KeyAuthError> {
         parse_key(presented).map_err(|_| KeyAuthError::Malformed)?;
         let hash = self.hasher.hash(presented);
-        let record = self
-            .keys
-            .find_by_hash(hash.clone())
-            .await?
-            .ok_or(KeyAuthError::Unknown)?;
-        if !record.hash.matches(&hash) {
-            return Err(KeyAuthError::Unknown);
-        }
+        let (record, stale) = match self.find_by_hash(&hash).await? {
+            Some(record) => (record, None),
+            None => self
+                .find_under_previous_peppers(presented)
+                .await?
+                .map(|(record, old)| (record, Some(old)))
+                .ok_or(KeyAuthError::Unknown)?,
+        };
         let now = self.clock.now();
         if record.key.revoked_at.is_some_and(|at| at <= now) {
             return Err(KeyAuthError::Revoked);
@@ -213,6 +219,10 @@ where
         if record.organization_suspended {
             return Err(KeyAuthError::Suspended);
         }
+        if let Some(old) = stale {
+            // Best effort (see above): an error here leaves the old hash, found again next time.
+            let _ = self.keys.rewrite_hash(record.key.id, old, hash).await;
+        }
         self.last_used.touch(record.key.id, now);
         Ok(Principal {
             user_id: record.key.created_by,
@@ -222,6 +232,28 @@ where
             key_id: Some(record.key.id),
             method: AuthMethod::ApiKey,
         })
+    }
+
+    /// The key stored under `hash`, compared again in constant time.
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self
+            .keys
+            .find_by_hash(hash.clone())
+            .await?
+            .filter(|record| record.hash.matches(hash)))
+    }
+
+    /// The key stored under `presented`'s hash by one of the previous peppers, with that hash.
+    async fn find_under_previous_peppers(
+        &self,
+        presented: &str,
+    ) -> Result<Option<(ApiKeyRecord, KeyHash)>, StoreError> {
+        for old in self.hasher.previous_hashes(presented) {
+            if let Some(record) = self.find_by_hash(&old).await? {
+                return Ok(Some((record, old)));
+            }
+        }
+        Ok(None)
     }
 
     /// Writes the pending `last_used_at` updates; the application calls it periodically.

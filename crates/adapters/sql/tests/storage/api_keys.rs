@@ -255,6 +255,78 @@ both_backends!(rotation_replaces_atomically, |url: String| async move {
     );
 });
 
+both_backends!(
+    a_hash_is_rewritten_once_and_only_from_the_old_value,
+    |url: String| async move {
+        let store = store(&url).await;
+        let alice = create(&store, "alice@example.com").await;
+        let (key, secret) = new_key(&alice, Environment::Production);
+        let (other, other_secret) = new_key(&alice, Environment::Production);
+        let old = hasher().hash(secret.expose());
+        let new = KeyHasher::new(b"rotated pepper").hash(secret.expose());
+        store
+            .insert_within_cap(key.clone(), old.clone(), 50, now())
+            .await
+            .unwrap();
+        store
+            .insert_within_cap(
+                other.clone(),
+                hasher().hash(other_secret.expose()),
+                50,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .rewrite_hash(key.id, old.clone(), new.clone())
+                .await
+                .unwrap()
+        );
+        let record = store
+            .find_by_hash(new.clone())
+            .await
+            .unwrap()
+            .expect("found");
+        assert_eq!(record.key, key);
+        assert!(record.hash.matches(&new));
+        assert!(store.find_by_hash(old.clone()).await.unwrap().is_none());
+        // A second rewrite from the old hash (a racing request) changes nothing.
+        assert!(
+            !store
+                .rewrite_hash(
+                    key.id,
+                    old.clone(),
+                    KeyHasher::new(b"x").hash(secret.expose())
+                )
+                .await
+                .unwrap()
+        );
+        assert!(store.find_by_hash(new.clone()).await.unwrap().is_some());
+        // Another key's id with this key's old hash changes nothing either.
+        assert!(
+            !store
+                .rewrite_hash(other.id, old, new.clone())
+                .await
+                .unwrap()
+        );
+        // A hash another key holds is a conflict, and changes nothing.
+        assert!(matches!(
+            store
+                .rewrite_hash(other.id, hasher().hash(other_secret.expose()), new)
+                .await,
+            Err(tollgate_identity::StoreError::Conflict)
+        ));
+        assert!(
+            store
+                .find_by_hash(hasher().hash(other_secret.expose()))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+);
+
 both_backends!(last_used_only_moves_forward, |url: String| async move {
     let store = store(&url).await;
     let alice = create(&store, "alice@example.com").await;

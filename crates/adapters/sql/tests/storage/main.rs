@@ -9,6 +9,7 @@ mod key_budgets;
 mod login_attempts;
 mod meter_events;
 mod organizations;
+mod retention;
 mod sessions;
 mod subscriptions;
 mod usage_events;

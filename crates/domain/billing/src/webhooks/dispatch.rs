@@ -76,6 +76,7 @@ impl<S: WebhookStore, W: WebhookSender, C: Clock> WebhookDispatcher<S, W, C> {
                 timestamp: self.clock.now().timestamp(),
                 body: delivery.body.clone(),
                 secret: delivery.secret.clone(),
+                previous_secret: delivery.previous_secret.clone(),
             })
             .await;
         let now = self.clock.now();

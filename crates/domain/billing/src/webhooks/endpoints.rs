@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Duration, Utc};
 use tollgate_kernel::{Clock, OrganizationId, StoreError};
 use uuid::Uuid;
 
@@ -15,6 +16,24 @@ pub const MAX_ENDPOINTS: u32 = 20;
 
 /// The longest URL accepted.
 const MAX_URL: usize = 2_048;
+
+/// How long a rotated-out secret keeps signing deliveries when the request names no period.
+pub const DEFAULT_SECRET_GRACE: Duration = Duration::hours(24);
+
+/// The longest grace period a secret rotation may give the old secret.
+pub const MAX_SECRET_GRACE: Duration = Duration::days(30);
+
+/// A rotated endpoint secret, returned once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedSecret {
+    /// The endpoint.
+    pub id: Uuid,
+    /// The new secret: signs every delivery from now on. Shown only here.
+    pub secret: String,
+    /// Until when deliveries also carry a signature by the old secret; `None` when the old
+    /// secret stopped at once (a zero grace period).
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
 
 /// A registration request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +59,9 @@ pub enum EndpointError {
     /// No such endpoint in this organisation.
     #[error("webhook endpoint not found")]
     NotFound,
+    /// A secret rotation's grace period below zero or above [`MAX_SECRET_GRACE`].
+    #[error("grace_period_seconds must be between 0 and {} (30 days)", MAX_SECRET_GRACE.num_seconds())]
+    InvalidGrace,
     /// Storage failed; nothing changed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -141,6 +163,38 @@ impl<S: WebhookStore, G: UrlGuard, C: Clock> WebhookEndpoints<S, G, C> {
         } else {
             Err(EndpointError::NotFound)
         }
+    }
+
+    /// Replaces the signing secret of one of the organisation's endpoints; the new secret is
+    /// in the answer, and only there. For `grace` (at most [`MAX_SECRET_GRACE`]; zero: none)
+    /// deliveries are signed with both secrets, so that the receiver can switch to the new one
+    /// at its own pace. A rotation during another's grace period drops the oldest secret.
+    ///
+    /// # Errors
+    /// [`EndpointError::InvalidGrace`], [`EndpointError::NotFound`], [`EndpointError::Store`].
+    pub async fn rotate_secret(
+        &self,
+        organization: OrganizationId,
+        id: Uuid,
+        grace: Duration,
+    ) -> Result<RotatedSecret, EndpointError> {
+        if grace < Duration::zero() || grace > MAX_SECRET_GRACE {
+            return Err(EndpointError::InvalidGrace);
+        }
+        let secret = (self.new_secret)();
+        let previous_until = (!grace.is_zero()).then(|| self.clock.now() + grace);
+        if !self
+            .store
+            .rotate_secret(organization, id, secret.clone(), previous_until)
+            .await?
+        {
+            return Err(EndpointError::NotFound);
+        }
+        Ok(RotatedSecret {
+            id,
+            secret,
+            previous_secret_expires_at: previous_until,
+        })
     }
 
     /// The newest deliveries (at most 100) of one of the organisation's endpoints.
@@ -265,6 +319,69 @@ mod tests {
                 )
                 .await,
             Err(EndpointError::TooMany)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_rotation_stores_a_fresh_secret_and_keeps_the_old_one_for_the_grace_period() {
+        let org = OrganizationId::new();
+        let id = Uuid::now_v7();
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 30, 12, 0, 0)
+            .unwrap();
+        for (grace, until) in [
+            (Duration::hours(24), Some(now + Duration::hours(24))),
+            (MAX_SECRET_GRACE, Some(now + Duration::days(30))),
+            (Duration::zero(), None),
+        ] {
+            let mut store = MockWebhookStore::new();
+            store
+                .expect_rotate_secret()
+                .withf(move |o, i, secret, previous_until| {
+                    *o == org && *i == id && secret == "whsec_c2VjcmV0" && *previous_until == until
+                })
+                .times(1)
+                .returning(|_, _, _, _| Box::pin(async { Ok(true) }));
+            let rotated = service(store, MockUrlGuard::new())
+                .rotate_secret(org, id, grace)
+                .await
+                .unwrap();
+            assert_eq!(
+                rotated,
+                RotatedSecret {
+                    id,
+                    secret: "whsec_c2VjcmV0".into(),
+                    previous_secret_expires_at: until,
+                }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotation_refuses_a_bad_grace_period_and_an_unknown_endpoint() {
+        let org = OrganizationId::new();
+        for grace in [
+            Duration::seconds(-1),
+            MAX_SECRET_GRACE + Duration::seconds(1),
+        ] {
+            let mut store = MockWebhookStore::new();
+            store.expect_rotate_secret().never();
+            assert!(matches!(
+                service(store, MockUrlGuard::new())
+                    .rotate_secret(org, Uuid::now_v7(), grace)
+                    .await,
+                Err(EndpointError::InvalidGrace)
+            ));
+        }
+        let mut store = MockWebhookStore::new();
+        store
+            .expect_rotate_secret()
+            .returning(|_, _, _, _| Box::pin(async { Ok(false) }));
+        assert!(matches!(
+            service(store, MockUrlGuard::new())
+                .rotate_secret(org, Uuid::now_v7(), DEFAULT_SECRET_GRACE)
+                .await,
+            Err(EndpointError::NotFound)
         ));
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 /// One attempt to deliver one message, signed per the Standard Webhooks specification by the
 /// sender: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
-/// "{id}.{timestamp}.{body}">` keyed with the secret's base64-decoded part.
+/// "{id}.{timestamp}.{body}">` keyed with the secret's base64-decoded part (one space-separated
+/// signature per secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
     /// The endpoint's URL.
@@ -18,6 +19,9 @@ pub struct OutboundMessage {
     pub body: String,
     /// The endpoint's secret, `whsec_` + base64.
     pub secret: String,
+    /// During a secret rotation's grace period, the secret it replaced: the attempt then
+    /// carries two signatures, `v1,<new> v1,<old>`, so that a receiver holding either verifies.
+    pub previous_secret: Option<String>,
 }
 
 /// How an attempt went.

@@ -85,6 +85,9 @@ pub struct DueDelivery {
     pub url: String,
     /// `whsec_…`.
     pub secret: String,
+    /// The secret a rotation replaced, while its grace period lasts (at the claim): the
+    /// attempt is signed with both.
+    pub previous_secret: Option<String>,
     /// The message id, the same on every attempt.
     pub webhook_id: String,
     /// The body.
@@ -127,6 +130,21 @@ pub trait WebhookStore: Send + Sync + 'static {
         id: Uuid,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Replaces the signing secret of the organisation's endpoint `id` with `secret`. With
+    /// `previous_until`, the secret it replaces keeps signing deliveries (beside the new one)
+    /// until then, and a secret kept from an earlier rotation is dropped; without, the old
+    /// secret stops at once. False if the organisation has no endpoint `id`.
+    ///
+    /// # Errors
+    /// `Unavailable` when storage fails.
+    fn rotate_secret(
+        &self,
+        organization: OrganizationId,
+        id: Uuid,
+        secret: String,
+        previous_until: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The newest `limit` deliveries of the organisation's endpoint `id`; `None` if it has no
     /// such endpoint.
     ///
@@ -147,7 +165,8 @@ pub trait WebhookStore: Send + Sync + 'static {
     fn enqueue(&self, event: AlertEvent) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
     /// Claims up to `limit` pending deliveries due by `now` on live endpoints, until
-    /// `claimed_until`; concurrent claimers never take the same delivery.
+    /// `claimed_until`; concurrent claimers never take the same delivery. Each carries its
+    /// endpoint's previous secret while that is kept after `now`.
     ///
     /// # Errors
     /// `Unavailable` when storage fails.

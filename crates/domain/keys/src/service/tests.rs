@@ -431,3 +431,197 @@ async fn flush_writes_each_used_key_once() {
         "nothing pending, no write"
     );
 }
+
+// Pepper rotation: `hasher()`'s pepper ("test pepper") is the previous one, "new pepper" current.
+
+fn rotating_hasher() -> KeyHasher {
+    KeyHasher::new(b"new pepper").with_previous([b"unrelated".as_slice(), b"test pepper"])
+}
+
+fn build_rotating(keys: MockApiKeyRepository) -> Service {
+    ApiKeyService::new(
+        keys,
+        MockMembershipDirectory::new(),
+        FixedClock::new(now()),
+        rotating_hasher(),
+        Arc::new(LastUsedTracker::new(Duration::minutes(1))),
+        KeyPolicy::default(),
+    )
+}
+
+/// A repository holding `stored` under its hash only (the previous pepper's).
+fn holding(stored: ApiKeyRecord) -> MockApiKeyRepository {
+    let mut keys = MockApiKeyRepository::new();
+    keys.expect_find_by_hash().returning(move |hash| {
+        let found = (hash == stored.hash).then(|| stored.clone());
+        Box::pin(async move { Ok(found) })
+    });
+    keys
+}
+
+#[tokio::test]
+async fn a_key_hashed_under_a_previous_pepper_is_accepted_and_rewritten_under_the_current() {
+    let owner = user_principal(OrganizationId::new());
+    let secret = ApiKeySecret::generate(Environment::Production);
+    let stored = record(key_of(&owner), &secret);
+    let id = stored.key.id;
+    let old = hasher().hash(secret.expose());
+    let new = KeyHasher::new(b"new pepper").hash(secret.expose());
+    assert_ne!(old, new);
+    let mut keys = holding(stored);
+    keys.expect_rewrite_hash()
+        .withf(move |key, from, to| *key == id && *from == old && *to == new)
+        .times(1)
+        .returning(|_, _, _| Box::pin(async { Ok(true) }));
+    let service = build_rotating(keys);
+    let principal = service.authenticate(secret.expose()).await.unwrap();
+    assert_eq!(principal.key_id, Some(id));
+}
+
+#[tokio::test]
+async fn a_key_under_the_current_pepper_needs_no_other_look_up_and_no_rewrite() {
+    let owner = user_principal(OrganizationId::new());
+    let secret = ApiKeySecret::generate(Environment::Production);
+    let mut stored = record(key_of(&owner), &secret);
+    stored.hash = KeyHasher::new(b"new pepper").hash(secret.expose());
+    let current = stored.hash.clone();
+    let mut keys = MockApiKeyRepository::new();
+    keys.expect_find_by_hash()
+        .withf(move |hash| *hash == current)
+        .times(1)
+        .returning(move |_| {
+            let found = stored.clone();
+            Box::pin(async move { Ok(Some(found)) })
+        });
+    keys.expect_rewrite_hash().never();
+    assert!(
+        build_rotating(keys)
+            .authenticate(secret.expose())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_looked_up_under_every_pepper_then_refused() {
+    let secret = ApiKeySecret::generate(Environment::Production);
+    let mut keys = MockApiKeyRepository::new();
+    keys.expect_find_by_hash()
+        .times(3)
+        .returning(|_| Box::pin(async { Ok(None) }));
+    keys.expect_rewrite_hash().never();
+    assert!(matches!(
+        build_rotating(keys).authenticate(secret.expose()).await,
+        Err(KeyAuthError::Unknown)
+    ));
+    // Without previous peppers, one look-up (the strict mock panics on a second).
+    let mut keys = MockApiKeyRepository::new();
+    keys.expect_find_by_hash()
+        .times(1)
+        .returning(|_| Box::pin(async { Ok(None) }));
+    let (service, _) = build(keys, MockMembershipDirectory::new());
+    assert!(matches!(
+        service.authenticate(secret.expose()).await,
+        Err(KeyAuthError::Unknown)
+    ));
+}
+
+#[tokio::test]
+async fn a_refused_key_under_a_previous_pepper_is_not_rewritten() {
+    let owner = user_principal(OrganizationId::new());
+    let secret = ApiKeySecret::generate(Environment::Production);
+    let mut revoked = record(key_of(&owner), &secret);
+    revoked.key.revoked_at = Some(now() - Duration::seconds(1));
+    let mut keys = holding(revoked);
+    keys.expect_rewrite_hash().never();
+    assert!(matches!(
+        build_rotating(keys).authenticate(secret.expose()).await,
+        Err(KeyAuthError::Revoked)
+    ));
+    // Nor is a stored hash that does not match what was looked up.
+    let mut keys = MockApiKeyRepository::new();
+    keys.expect_find_by_hash().returning(|_| {
+        Box::pin(async {
+            Ok(Some(ApiKeyRecord {
+                hash: KeyHash::from_stored("00"),
+                ..record(
+                    key_of(&user_principal(OrganizationId::new())),
+                    &ApiKeySecret::generate(Environment::Production),
+                )
+            }))
+        })
+    });
+    keys.expect_rewrite_hash().never();
+    assert!(matches!(
+        build_rotating(keys).authenticate(secret.expose()).await,
+        Err(KeyAuthError::Unknown)
+    ));
+}
+
+#[tokio::test]
+async fn a_failed_rewrite_still_accepts_the_key() {
+    let owner = user_principal(OrganizationId::new());
+    let secret = ApiKeySecret::generate(Environment::Production);
+    let mut keys = holding(record(key_of(&owner), &secret));
+    keys.expect_rewrite_hash()
+        .times(1)
+        .returning(|_, _, _| Box::pin(async { Err(StoreError::unavailable("down")) }));
+    assert!(
+        build_rotating(keys)
+            .authenticate(secret.expose())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn keys_are_created_and_rotated_under_the_current_pepper_only() {
+    let org = OrganizationId::new();
+    let caller = user_principal(org);
+    let stored = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut keys = MockApiKeyRepository::new();
+    let seen = stored.clone();
+    keys.expect_insert_within_cap()
+        .times(1)
+        .returning(move |_, hash, _, _| {
+            seen.lock().unwrap().push(hash);
+            Box::pin(async { Ok(()) })
+        });
+    let old = key_of(&caller);
+    let found = old.clone();
+    keys.expect_find().returning(move |_, _| {
+        let key = found.clone();
+        Box::pin(async move { Ok(Some(key)) })
+    });
+    let seen = stored.clone();
+    keys.expect_rotate()
+        .times(1)
+        .returning(move |_, _, _, hash, _| {
+            seen.lock().unwrap().push(hash);
+            Box::pin(async { Ok(true) })
+        });
+    let service = ApiKeyService::new(
+        keys,
+        members_with(Some(OrganizationRole::Owner)),
+        FixedClock::new(now()),
+        rotating_hasher(),
+        Arc::new(LastUsedTracker::new(Duration::minutes(1))),
+        KeyPolicy::default(),
+    );
+    let created = service
+        .create(&caller, None, "deploy", Environment::Production, None)
+        .await
+        .unwrap();
+    let rotated = service
+        .rotate(&caller, None, old.id, Duration::zero())
+        .await
+        .unwrap();
+    let current = KeyHasher::new(b"new pepper");
+    assert_eq!(
+        *stored.lock().unwrap(),
+        vec![
+            current.hash(created.secret.expose()),
+            current.hash(rotated.secret.expose())
+        ]
+    );
+}

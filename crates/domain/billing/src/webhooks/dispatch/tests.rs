@@ -18,6 +18,7 @@ fn due(attempts: u32) -> DueDelivery {
         endpoint: Uuid::now_v7(),
         url: "https://hooks.example.com/tollgate".into(),
         secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        previous_secret: None,
         webhook_id: "msg_1".into(),
         body: "{}".into(),
         attempts,
@@ -120,4 +121,36 @@ async fn gone_and_the_end_of_the_schedule_disable_the_endpoint() {
         panic!("failed");
     };
     assert!(disable.unwrap().contains("10.0.0.7"));
+}
+
+#[tokio::test]
+async fn the_previous_secret_of_a_rotation_is_handed_to_the_sender() {
+    for previous in [Some("whsec_b2xk".to_owned()), None] {
+        let mut store = MockWebhookStore::new();
+        let claimed = DueDelivery {
+            previous_secret: previous.clone(),
+            ..due(0)
+        };
+        store.expect_claim_due().returning(move |_, _, _| {
+            let claimed = claimed.clone();
+            Box::pin(async move { Ok(vec![claimed]) })
+        });
+        store
+            .expect_record_attempt()
+            .returning(|_, _, _| Box::pin(async { Ok(()) }));
+        let mut sender = MockWebhookSender::new();
+        let expected = previous.clone();
+        sender
+            .expect_deliver()
+            .withf(move |message| {
+                message.secret == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                    && message.previous_secret == expected
+            })
+            .times(1)
+            .returning(|_| Box::pin(async { DeliveryResponse::Delivered }));
+        WebhookDispatcher::new(store, sender, Arc::new(FixedClock::new(now())))
+            .dispatch_due()
+            .await
+            .unwrap();
+    }
 }
