@@ -13,7 +13,8 @@ pub async fn run_detached<F>(work: F) -> Result<Response, ApiError>
 where
     F: Future<Output = Result<Response, ApiError>> + Send + 'static,
 {
-    tokio::spawn(work)
+    // The task keeps the request's id and span: its log lines and provider call carry them.
+    tokio::spawn(crate::trace_context::carried(work))
         .await
         .unwrap_or_else(|error| Err(ApiError::internal(error)))
 }

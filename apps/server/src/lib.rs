@@ -36,6 +36,8 @@ mod settlements;
 pub mod startup;
 mod state;
 mod suspension;
+mod trace_context;
+pub mod trace_export;
 pub mod telemetry;
 mod usage_source;
 

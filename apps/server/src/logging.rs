@@ -8,9 +8,11 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::settings::{LogFormat, LoggingSettings};
+use crate::trace_export::TraceExport;
 
-/// Installs the process's subscriber; call once, before anything logs.
-pub fn init(settings: &LoggingSettings) {
+/// Installs the process's subscriber, with trace export when `traces` is given; call once,
+/// before anything logs.
+pub fn init(settings: &LoggingSettings, traces: Option<&TraceExport>) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new(LoggingSettings::default().level));
@@ -33,5 +35,6 @@ pub fn init(settings: &LoggingSettings) {
     tracing_subscriber::registry()
         .with(filter)
         .with(output)
+        .with(traces.map(TraceExport::layer))
         .init();
 }

@@ -14,7 +14,7 @@ use tollgate_kernel::OrganizationId;
 use tracing::Instrument as _;
 
 use crate::middleware::REQUEST_ID;
-use crate::telemetry;
+use crate::{telemetry, trace_context};
 
 /// Filled in by authentication, read when the response leaves.
 #[derive(Clone, Default)]
@@ -45,15 +45,17 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     // The route's pattern, not the path: ids in paths would make every line unique. Both it and
     // the request id are reference-counted: nothing is copied per request.
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let id = request
+    let id_header = request
         .headers()
         .get(REQUEST_ID)
         .cloned()
         .unwrap_or(HeaderValue::from_static(""));
-    let id = id.to_str().unwrap_or_default();
+    let id = id_header.to_str().unwrap_or_default();
     let span = tracing::info_span!("request", request_id = %id, method = %method,
         route = %route.as_ref().map_or("(no route)", MatchedPath::as_str));
-    let response = next.run(request).instrument(span).await;
+    trace_context::adopt_client_trace(&span, request.headers());
+    let serve = trace_context::scope(id_header.clone(), next.run(request));
+    let response = serve.instrument(span).await;
     let elapsed = started.elapsed();
     let route = route.as_ref().map_or("(no route)", MatchedPath::as_str);
     let status = response.status().as_u16();

@@ -29,7 +29,7 @@ use tollgate_identity::{
 use tollgate_kernel::OrganizationId;
 use tollgate_kernel::SystemClock;
 use tollgate_keys::{ApiKeyService, KeyHasher, KeyPolicy, LastUsedTracker};
-use tollgate_openai::{OpenAiClient, TiktokenCounter, UpstreamConfig};
+use tollgate_openai::{OpenAiClient, PerCallHeaders, TiktokenCounter, UpstreamConfig};
 use tollgate_quotas::ports::{LimiterUnavailable, RateKey, RateLimiter};
 use tollgate_quotas::{
     Escrow, EscrowPolicy, LeaseKeeper, LeasedMetering, LimiterFailure, MeteringPolicy,
@@ -643,6 +643,9 @@ fn upstream_config(settings: &Settings) -> UpstreamConfig {
     config.request_timeout = Duration::from_secs(settings.openai.request_timeout_seconds);
     config.stream_idle_timeout = Duration::from_secs(settings.openai.stream_idle_timeout_seconds);
     config.max_retries = settings.openai.max_retries;
+    config.per_call_headers = Some(PerCallHeaders(Arc::new(
+        crate::trace_context::fill_upstream_headers,
+    )));
     config
 }
 

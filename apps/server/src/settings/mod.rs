@@ -146,6 +146,12 @@ mod tests {
             cache_ttl_millis = 1000
             pepper = "pepper"
             previous_peppers = ["old pepper"]
+            [retention]
+            interval_seconds = 600
+            batch_size = 500
+            usage_ledger_days = 0
+            audit_log_days = 90
+            finished_rows_hours = 24
         "#;
         let settings = Settings::from_toml(toml).unwrap();
         assert_eq!(settings.auth.signup, SignupSetting::Open);
@@ -179,6 +185,8 @@ mod tests {
         );
         assert_eq!(catalog.get("free").unwrap().rate.per_minute, 30);
         assert_eq!(settings.api_keys.max_per_organization, 10);
+        assert_eq!(settings.retention.usage_ledger_days, 0);
+        assert_eq!(settings.retention.finished_rows_hours, 24);
     }
 
     #[test]
@@ -207,10 +215,15 @@ mod tests {
             )?;
             jail.set_env("TOLLGATE_DATABASE__URL", "sqlite://env.db");
             jail.set_env("TOLLGATE_AUTH__SERVICE_KEYS", "[\"a\", \"b\"]");
+            jail.set_env(
+                "TOLLGATE_AUTH__PREVIOUS_JWT_SECRETS",
+                "[\"0123456789abcdef0123456789abcdef\"]",
+            );
             let settings = Settings::load(Some(Path::new("custom.toml"))).unwrap();
             assert_eq!(settings.database.url, "sqlite://env.db");
             assert_eq!(settings.server.max_body_bytes, 10);
             assert_eq!(settings.auth.service_keys.len(), 2);
+            assert_eq!(settings.auth.previous_jwt_secrets.len(), 1);
             jail.set_env("TOLLGATE_SERVER__BOGUS", "1");
             let error = Settings::load(Some(Path::new("custom.toml")))
                 .unwrap_err()

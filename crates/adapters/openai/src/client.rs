@@ -28,6 +28,22 @@ pub struct UpstreamConfig {
     /// or a broken body, when the provider may be producing (and billing) the call.
     pub max_retries: u32,
     pub initial_backoff: Duration,
+    /// Headers added to every request to the provider, computed per call: the host passes the
+    /// request id and trace context of the call being served, so that one id follows a call
+    /// from the client through Tollgate to the provider's logs.
+    pub per_call_headers: Option<PerCallHeaders>,
+}
+
+/// Fills in headers for the call being made (see [`UpstreamConfig::per_call_headers`]).
+#[derive(Clone)]
+pub struct PerCallHeaders(
+    pub std::sync::Arc<dyn Fn(&mut reqwest::header::HeaderMap) + Send + Sync>,
+);
+
+impl std::fmt::Debug for PerCallHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PerCallHeaders(..)")
+    }
 }
 
 impl UpstreamConfig {
@@ -40,6 +56,7 @@ impl UpstreamConfig {
             stream_idle_timeout: Duration::from_secs(60),
             max_retries: 2,
             initial_backoff: Duration::from_millis(200),
+            per_call_headers: None,
         }
     }
 }
@@ -178,6 +195,11 @@ impl OpenAiClient {
             .body(body);
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        if let Some(PerCallHeaders(fill)) = &self.config.per_call_headers {
+            let mut headers = reqwest::header::HeaderMap::new();
+            fill(&mut headers);
+            request = request.headers(headers);
         }
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);

@@ -13,7 +13,7 @@ mod client;
 mod tokens;
 mod usage;
 
-pub use client::{OpenAiClient, UpstreamConfig, UpstreamConfigError, sse_events};
+pub use client::{OpenAiClient, PerCallHeaders, UpstreamConfig, UpstreamConfigError, sse_events};
 pub use tokens::TiktokenCounter;
 /// The port's types, re-exported for callers of the adapter alone.
 pub use tollgate_costing::{

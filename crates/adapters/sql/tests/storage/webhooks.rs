@@ -226,3 +226,92 @@ both_backends!(
         assert_eq!(levels[0].cost_month, Micros::new(23));
     }
 );
+
+both_backends!(
+    a_rotated_secret_signs_beside_the_previous_one_until_its_grace_period_ends,
+    |url: String| async move {
+        let store = store(&url).await;
+        let org = create(&store, "alice@example.com").await.organization.id;
+        let other = create(&store, "bob@example.com").await.organization.id;
+        let first = registered(&store, endpoint(org, None)).await;
+        let id = first.id;
+        let t0 = now();
+        // Another organisation cannot rotate it.
+        assert!(
+            !store
+                .rotate_secret(other, id, "whsec_c2Vjb25k".into(), Some(t0))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .rotate_secret(
+                    org,
+                    id,
+                    "whsec_c2Vjb25k".into(),
+                    Some(t0 + Duration::hours(1))
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.endpoints_of(org).await.unwrap()[0].secret,
+            "whsec_c2Vjb25k"
+        );
+        assert_eq!(store.enqueue(threshold(org, 80)).await.unwrap(), 1);
+        // Each claim below runs after the previous one's claim ran out.
+        let claim = |at: chrono::DateTime<Utc>| {
+            let store = store.clone();
+            async move {
+                let due = store
+                    .claim_due(at, 10, at + Duration::minutes(1))
+                    .await
+                    .unwrap();
+                assert_eq!(due.len(), 1);
+                (due[0].secret.clone(), due[0].previous_secret.clone())
+            }
+        };
+        assert_eq!(
+            claim(t0 + Duration::minutes(1)).await,
+            ("whsec_c2Vjb25k".into(), Some(first.secret.clone())),
+            "within the grace period: both"
+        );
+        assert_eq!(
+            claim(t0 + Duration::hours(1)).await,
+            ("whsec_c2Vjb25k".into(), None),
+            "from its end on: the new one only"
+        );
+        // A rotation within another's grace period keeps only the secret it replaces.
+        assert!(
+            store
+                .rotate_secret(
+                    org,
+                    id,
+                    "whsec_dGhpcmQ=".into(),
+                    Some(t0 + Duration::hours(5))
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            claim(t0 + Duration::hours(2)).await,
+            ("whsec_dGhpcmQ=".into(), Some("whsec_c2Vjb25k".into()))
+        );
+        // No grace period: the old secret stops at once.
+        assert!(
+            store
+                .rotate_secret(org, id, "whsec_Zm91cnRo".into(), None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            claim(t0 + Duration::hours(3)).await,
+            ("whsec_Zm91cnRo".into(), None)
+        );
+        assert_eq!(
+            store.endpoints_of(other).await.unwrap().len(),
+            0,
+            "bob's organisation has no endpoint"
+        );
+    }
+);
