@@ -1,5 +1,5 @@
 //! The `tollgate` command line: `serve` (the default), `migrate`, `create-admin`, `pricing`,
-//! `openapi`, `set-plan`, `reconcile-usage`, `purge`, `billing reconcile`, `stripe setup`.
+//! `openapi`, `check-config`, `set-plan`, `reconcile-usage`, `purge`, `billing reconcile`, `stripe setup`.
 
 use std::path::PathBuf;
 
@@ -41,6 +41,9 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Validate the configuration (file, environment, defaults) without connecting anywhere,
+    /// and print the effective settings with secrets masked. Exits non-zero on any problem.
+    CheckConfig,
     /// Put an organisation on a plan (e.g. a customer who pays by invoice), by its id or by
     /// the e-mail of the user whose personal organisation it is.
     SetPlan {
@@ -135,6 +138,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => {
             print!("{}", api_doc_json());
+            Ok(())
+        }
+        Command::CheckConfig => {
+            print!("{}", crate::config_check::report(cli.config.as_deref())?);
             Ok(())
         }
         Command::Pricing { json } => {

@@ -7,6 +7,7 @@ pub mod billing_report;
 mod billing_workers;
 mod chat;
 pub mod cli;
+mod config_check;
 mod client_address;
 mod detached;
 mod domain_errors;

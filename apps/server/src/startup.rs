@@ -614,6 +614,32 @@ fn warn_without_upstream_key(settings: &Settings) {
     }
 }
 
+/// What `serve` would refuse in `settings`, found without touching the database, the provider
+/// or Stripe (`tollgate check-config`).
+///
+/// # Errors
+/// The first setting `serve` could not start with, named.
+pub fn check_offline(settings: &Settings) -> anyhow::Result<()> {
+    let database = DatabaseUrl::parse(&settings.database.url).context("database.url")?;
+    if matches!(database, DatabaseUrl::Postgres) && settings.auth.jwt_secret.is_none() {
+        return Err(jwt_secret::JwtSecretError::Missing.into());
+    }
+    settings.plan_catalog().context("plans")?;
+    settings.price_catalog().context("models")?;
+    settings.call_prices().map_err(anyhow::Error::msg)?;
+    pricing_report(settings)?;
+    OpenAiClient::new(upstream_config(settings)).context("openai.base_url")?;
+    if let Some(stripe) = &settings.stripe {
+        stripe_client(stripe)?;
+        anyhow::ensure!(
+            stripe.webhook_secret.is_some(),
+            "[stripe] needs secret_key and webhook_secret"
+        );
+    }
+    configured_limiter(settings)?;
+    Ok(())
+}
+
 /// The unit-economics report for these settings.
 pub fn pricing_report(settings: &Settings) -> anyhow::Result<crate::pricing::PricingReport> {
     let assumptions = settings.cost_assumptions().map_err(anyhow::Error::msg)?;

@@ -11,6 +11,7 @@
 
 mod domain;
 mod errors;
+mod masked;
 mod schema;
 mod validate;
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DEFAULT_DATABASE_URL;
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -34,10 +34,11 @@ pub struct Settings {
 
 /// `GET /metrics` (Prometheus text format). Served only when protected: on the main listener
 /// behind `token`, or on its own `listen` address (which should not be reachable from outside).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSettings {
     /// Scrapers send `Authorization: Bearer <token>`.
+    #[serde(serialize_with = "super::masked::optional")]
     pub token: Option<SecretString>,
     /// A second listener that serves only `/metrics` (and checks `token` too when set).
     pub listen: Option<SocketAddr>,
@@ -90,7 +91,7 @@ impl Default for TracingSettings {
 }
 
 /// The prompts behind `POST /api/v1/analyses` and `POST /api/v1/comparisons`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ActionsSettings {
     pub analysis: ActionSettings,
@@ -100,7 +101,7 @@ pub struct ActionsSettings {
 }
 
 /// Token profile of the chat proxy for the unit-economics report.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatProfileSettings {
     pub model: String,
@@ -138,7 +139,7 @@ fn default_expected_calls_per_month() -> u64 {
     60
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionSettings {
     pub system_prompt: String,
@@ -186,7 +187,7 @@ impl Default for ActionsSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuotaSettings {
     /// A reservation not settled within this is released by the sweeper (crashed request).
@@ -228,7 +229,7 @@ impl Default for QuotaSettings {
 /// `[retention]`: what the purge deletes and how often it runs (docs/operations.md, "Retention").
 /// Expired idempotency records, finished reservations and leases, dead sessions and the like
 /// go after `finished_rows_hours`; the usage ledger and the audit log after their days.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionSettings {
     /// Seconds between two purges by each instance; 0 runs none (`tollgate purge` still does).
@@ -259,7 +260,7 @@ impl Default for RetentionSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiKeySettings {
     /// Live keys one organisation may hold; creating one more is 409.
@@ -268,10 +269,12 @@ pub struct ApiKeySettings {
     /// take effect here within this time; keep it under 5 s.
     pub cache_ttl_millis: u64,
     /// HMAC key for stored key hashes. Default: derived from `auth.jwt_secret`.
+    #[serde(serialize_with = "super::masked::optional")]
     pub pepper: Option<SecretString>,
     /// Peppers a rotation replaced: a key stored under one of them is still accepted, and
     /// re-hashed under the current pepper at its first use. (Without `pepper`, the peppers
     /// derived from `auth.previous_jwt_secrets` are accepted as well.)
+    #[serde(serialize_with = "super::masked::list")]
     pub previous_peppers: Vec<SecretString>,
 }
 
@@ -312,6 +315,7 @@ impl Default for ServerSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
+    #[serde(serialize_with = "super::masked::url")]
     pub url: String,
 }
 
@@ -331,19 +335,23 @@ pub enum SignupSetting {
     Open,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     pub signup: SignupSetting,
     pub access_token_ttl_seconds: i64,
     pub refresh_token_ttl_seconds: i64,
     pub invitation_ttl_seconds: i64,
+    #[serde(serialize_with = "super::masked::optional")]
     pub jwt_secret: Option<SecretString>,
     /// Signing secrets a rotation replaced: access tokens they signed still verify until they
     /// expire (new ones are signed with `jwt_secret`). Each at least 32 bytes.
+    #[serde(serialize_with = "super::masked::list")]
     pub previous_jwt_secrets: Vec<SecretString>,
+    #[serde(serialize_with = "super::masked::list")]
     pub service_keys: Vec<SecretString>,
     pub admin_email: Option<String>,
+    #[serde(serialize_with = "super::masked::optional")]
     pub admin_password: Option<SecretString>,
     /// Argon2 memory cost in KiB; lower only for tests.
     pub password_hash_memory_kib: u32,
@@ -374,11 +382,12 @@ impl Default for AuthSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpenAiSettings {
     /// Any OpenAI-compatible server.
     pub base_url: String,
+    #[serde(serialize_with = "super::masked::optional")]
     pub api_key: Option<SecretString>,
     pub connect_timeout_seconds: u64,
     pub request_timeout_seconds: u64,
@@ -410,18 +419,21 @@ impl Default for OpenAiSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StripeSettings {
     /// Where Stripe's API is (tests point it at a local server).
     pub api_base: Option<String>,
     /// The secret API key: subscriptions are fetched with it when their events arrive.
+    #[serde(serialize_with = "super::masked::optional")]
     pub secret_key: Option<SecretString>,
     /// The webhook endpoint's signing secret (`whsec_…`): deliveries not signed with it (or
     /// with one of `previous_webhook_secrets`) are refused.
+    #[serde(serialize_with = "super::masked::optional")]
     pub webhook_secret: Option<SecretString>,
     /// Signing secrets a rotation replaced: deliveries signed with one are still accepted.
     #[serde(default)]
+    #[serde(serialize_with = "super::masked::list")]
     pub previous_webhook_secrets: Vec<SecretString>,
     /// How long a past-due subscription keeps its plan before the organisation falls back to
     /// Free (default 3 days).
@@ -495,7 +507,7 @@ pub struct ModelPriceSettings {
     pub output_per_million_micros: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     pub allow_private: Option<bool>,
@@ -503,7 +515,7 @@ pub struct WebhookSettings {
 
 /// The assumptions of the pricing report and the default call price. An unset key takes the
 /// business default that `tollgate-costing` documents.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CostSettings {
     /// Infrastructure cost per month (default
@@ -523,7 +535,7 @@ pub struct CostSettings {
     pub target_margin_percent: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum RateLimitBackend {
     #[default]
@@ -531,7 +543,7 @@ pub enum RateLimitBackend {
     Redis,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureMode {
     /// Let calls through (quota and budget still hold) and log a warning.
@@ -541,10 +553,11 @@ pub enum FailureMode {
     Closed,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
     pub backend: RateLimitBackend,
+    #[serde(serialize_with = "super::masked::optional_url")]
     pub redis_url: Option<String>,
     /// What to do when Redis does not answer.
     pub failure_mode: FailureMode,
@@ -557,7 +570,7 @@ pub struct RateLimitSettings {
 
 /// `[rate_limit.per_source]`: each door's allowance per client address (an IPv4 address or an
 /// IPv6 /64), counted on the same backend as the plans' limits. `per_minute = 0` lifts a limit.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PerSourceSettings {
     /// Sign-ups without an invitation.
@@ -582,7 +595,7 @@ impl Default for PerSourceSettings {
 }
 
 /// A sustained rate and the burst a quiet address may send at once.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DoorLimitSettings {
     pub per_minute: u32,

@@ -3,6 +3,7 @@
 mod admin_stats;
 mod call_lifecycle;
 mod chat;
+mod check_config;
 mod errors;
 mod faults;
 mod first_run;
