@@ -28,7 +28,9 @@ impl ClientAddresses {
     pub fn client_ip(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
         self.header
             .as_ref()
-            .and_then(|name| headers.get(name))
+            // A proxy may append its hop as a header line of its own (HAProxy does), after any
+            // the client sent: the last line, then its last entry, is our own proxy's.
+            .and_then(|name| headers.get_all(name).iter().next_back())
             .and_then(|value| value.to_str().ok())
             // X-Forwarded-For lists every hop; the last one was appended by our own proxy.
             .and_then(|text| text.rsplit(',').next())
@@ -70,6 +72,18 @@ mod tests {
             value.parse().unwrap(),
         );
         headers
+    }
+
+    #[test]
+    fn the_proxys_own_header_line_wins_over_one_the_client_sent() {
+        let mut two_lines = headers("x-forwarded-for", "198.51.100.7");
+        two_lines.append("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        let addresses =
+            ClientAddresses::from_header(Some(HeaderName::from_static("x-forwarded-for")));
+        assert_eq!(
+            addresses.client_ip(&two_lines, None),
+            Some("203.0.113.9".parse().unwrap())
+        );
     }
 
     #[test]

@@ -538,10 +538,16 @@ async fn open_and_migrate(
     let store = SqlStore::connect(url)
         .await
         .with_context(|| format!("opening the database {}", redact(url)))?;
-    let applied = store
-        .migrate()
-        .await
-        .with_context(|| format!("migrating the database {}", redact(url)))?;
+    let applied = match store.migrate().await {
+        // Expand-then-contract migrations keep the previous version working on the new schema
+        // (docs/operations.md): during a rolling upgrade, or after rolling the binary back, it
+        // serves rather than refusing to start.
+        Err(error @ tollgate_sql::ConnectError::NewerDatabase(_)) => {
+            tracing::warn!(%error, "serving a database migrated by a newer version");
+            Vec::new()
+        }
+        applied => applied.with_context(|| format!("migrating the database {}", redact(url)))?,
+    };
     Ok((store, applied))
 }
 

@@ -28,6 +28,7 @@ mod organizations;
 mod outbox_drain;
 mod password;
 mod plans;
+mod rolling_upgrade;
 mod retention;
 mod secret_rotation;
 mod secrets_in_logs;

@@ -324,28 +324,44 @@ async fn flush_ledgers(shared: &Shared, servers: &[ServerProcess], key: &str) {
     }
 }
 
-/// The organisation's leases, for a failure's message: holder, status, units and micros granted
-/// and settled.
-async fn leases(sql: &Sql, organization: &str) -> Vec<String> {
-    sql.rows(&format!(
-        "SELECT holder, status, units_granted, units_settled, micros_granted, micros_settled
-         FROM quota_leases WHERE organization_id = '{organization}' ORDER BY created_at"
-    ))
-    .await
-    .iter()
-    .map(|row| {
-        let holder: String = row.try_get("", "holder").unwrap();
-        let status: String = row.try_get("", "status").unwrap();
-        let number = |column| row.try_get::<i64>("", column).unwrap();
-        format!(
-            "{holder} {status}: units {}/{} micros {}/{} (granted/settled)",
-            number("units_granted"),
-            number("units_settled"),
-            number("micros_granted"),
-            number("micros_settled")
-        )
-    })
-    .collect()
+/// One lease as storage records it.
+#[derive(Debug)]
+struct Lease {
+    holder: String,
+    status: String,
+    units_granted: i64,
+    units_settled: i64,
+    micros_granted: i64,
+    micros_settled: i64,
+}
+
+impl Lease {
+    /// The organisation's leases, oldest first.
+    async fn of(sql: &Sql, organization: &str) -> Vec<Self> {
+        sql.rows(&format!(
+            "SELECT holder, status, units_granted, units_settled, micros_granted, micros_settled
+             FROM quota_leases WHERE organization_id = '{organization}' ORDER BY created_at"
+        ))
+        .await
+        .iter()
+        .map(|row| {
+            let number = |column| row.try_get::<i64>("", column).unwrap();
+            Self {
+                holder: row.try_get("", "holder").unwrap(),
+                status: row.try_get("", "status").unwrap(),
+                units_granted: number("units_granted"),
+                units_settled: number("units_settled"),
+                micros_granted: number("micros_granted"),
+                micros_settled: number("micros_settled"),
+            }
+        })
+        .collect()
+    }
+
+    /// The budget it holds: granted, not settled.
+    fn micros_left(&self) -> i64 {
+        self.micros_granted - self.micros_settled
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,20 +470,19 @@ async fn three_instances_spend_a_daily_quota_exactly_and_a_budget_without_oversp
     let charged = served * COST_PER_CALL;
     flush_ledgers(&shared, &servers, &budget_org.key).await;
     let books = Books::read(&sql, &budget_org.organization).await;
+    let leases = Lease::of(&sql, &budget_org.organization).await;
     let bound = worst_case_bound();
-    let unspent = BUDGET_MICROS - books.spent;
     eprintln!(
         "budget {BUDGET_MICROS} µ$ ({COST_PER_CALL} µ$ a call, worst-case bound {bound} µ$) on \
          three instances: {served} of {} calls served in {} waves (per instance {:?}), charged \
-         {charged} µ$, unspent {unspent} µ$ of which leases still hold {} µ$; {}; database: \
-         {books:?}; leases {:?}; both parts took {:?}",
+         {charged} µ$, unspent {} µ$ of which leases hold {} µ$; {}; database: {books:?}; \
+         leases {leases:?}",
         answers.len(),
         wave_count + 1,
         served_per_instance(&answers),
+        BUDGET_MICROS - books.spent,
         books.reserved,
         summary(&answers),
-        leases(&sql, &budget_org.organization).await,
-        started.elapsed(),
     );
     assert!(
         answers
@@ -490,33 +505,68 @@ async fn three_instances_spend_a_daily_quota_exactly_and_a_budget_without_oversp
     );
     assert!(
         books.spent + books.reserved <= BUDGET_MICROS,
-        "spent and held within the budget: {books:?}"
+        "spent and held by leases within the budget: {books:?}"
     );
-    // How close: once every instance refuses, what storage has not granted is less than one
-    // call's worst case (a per-call reservation near the limit takes the exact worst case,
-    // never more than the bound), and what each instance's lease still holds is less than the
-    // bound (its instance would admit a call against it otherwise). That remainder of the leases
-    // goes back to storage when they fall idle (10 s) — after this test.
+    // What is left unspent once all three refuse: in storage, less than one call's worst case
+    // (near the limit a call is reserved at its exact worst case, never more than the bound);
+    // the rest is held by the instances' leases. A lease holding less than the bound cannot
+    // admit a call. One holding more has used up its units: its top-up asks for units and
+    // budget together, and storage, with less than a worst case of budget left, grants neither
+    // — so its instance refuses calls with budget in its own lease, until the lease is given
+    // back (a product gap, reported with this test; docs/adr/0011-leases.md says a call is not
+    // refused for budget its own instance holds).
     assert!(
         BUDGET_MICROS - books.spent - books.reserved < bound,
         "storage refuses only with less than one call's worst case ({bound} µ$) left: {books:?}"
     );
-    // EXPERIMENT
-    let t = Instant::now();
-    let mut busy = Vec::new();
-    while t.elapsed() < Duration::from_secs(12) {
-        for (instance, server) in servers.iter().enumerate() {
-            busy.push(chat(client, server, instance, &budget_org.key).await);
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        books.reserved,
+        leases
+            .iter()
+            .filter(|l| l.status == "active")
+            .map(Lease::micros_left)
+            .sum::<i64>(),
+        "what is reserved is what the active leases hold: {leases:?}"
+    );
+    for lease in leases.iter().filter(|l| l.status == "active") {
+        assert!(
+            lease.micros_left() < bound || lease.units_settled == lease.units_granted,
+            "a lease with a call's worst case ({bound} µ$) left and units to use would admit: \
+             {lease:?}"
+        );
     }
+
+    // 3. Leases are given back once idle (no call for 10 s, at the keeper's next renewal): what
+    // they held is spent too, still without overspend, to within one call's worst case.
+    let given_back = eventually(Duration::from_secs(25), || async {
+        Books::read(&sql, &budget_org.organization).await.reserved == 0
+    })
+    .await;
+    assert!(
+        given_back,
+        "the idle leases are given back: {:?}",
+        Lease::of(&sql, &budget_org.organization).await
+    );
+    let (more, _) = spend(client, &servers, &budget_org.key, 5).await;
+    let served_more = more.iter().filter(|a| a.status == 200).count() as i64;
+    let charged = (served + served_more) * COST_PER_CALL;
     flush_ledgers(&shared, &servers, &budget_org.key).await;
-    eprintln!("EXPERIMENT busy 12 s: {}; books {:?}; leases {:?}", summary(&busy), Books::read(&sql, &budget_org.organization).await, leases(&sql, &budget_org.organization).await);
-    tokio::time::sleep(Duration::from_secs(16)).await;
-    eprintln!("EXPERIMENT after 16 s idle: books {:?}; leases {:?}", Books::read(&sql, &budget_org.organization).await, leases(&sql, &budget_org.organization).await);
-    let (after, _) = spend(client, &servers, &budget_org.key, 10).await;
-    flush_ledgers(&shared, &servers, &budget_org.key).await;
-    eprintln!("EXPERIMENT spend after idle: {}; books {:?}; leases {:?}", summary(&after), Books::read(&sql, &budget_org.organization).await, leases(&sql, &budget_org.organization).await);
+    let books = Books::read(&sql, &budget_org.organization).await;
+    eprintln!(
+        "budget after the leases were given back: {served_more} more served ({}), {} µ$ spent \
+         of {BUDGET_MICROS}; database: {books:?}; the quota and budget parts took {:?}",
+        summary(&more),
+        books.spent,
+        started.elapsed(),
+    );
+    assert!(
+        books.spent == charged && books.cost == charged && books.events == served + served_more,
+        "the ledger and the budget hold every answered call once ({charged} µ$): {books:?}"
+    );
+    assert!(
+        books.spent <= BUDGET_MICROS && BUDGET_MICROS - books.spent < bound,
+        "spent up to the budget, within one call's worst case ({bound} µ$): {books:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -825,7 +875,9 @@ async fn hook(
     body: Bytes,
 ) -> StatusCode {
     let id = headers["webhook-id"].to_str().unwrap().to_owned();
+    let t = std::time::Instant::now();
     let instance = connection_owner(peer.port(), port, &pids);
+    eprintln!("LOOKUP {:?} lines {}", t.elapsed(), std::fs::read_to_string("/proc/net/tcp").map(|s| s.lines().count()).unwrap_or(0));
     let (status, held) = hooks.take(&id, instance, &uri, &body, &headers, 200);
     if held {
         hooks.held().await;
@@ -1103,10 +1155,12 @@ async fn three_instances_drain_both_outboxes_once_while_one_is_killed_mid_way() 
 
     // Calls through all three, a flush window apart: meter events and, at 80 % and 100 % of the
     // daily quota, alerts. Stripe and the receiver are down: it all waits in the outboxes.
-    let mut refused = Vec::new();
-    for round in 0..ROUNDS {
+    // Each organisation calls one instance (k mod 3), so that its last call finds the quota's
+    // last unit: spread over the instances, units another instance's lease holds would refuse
+    // it (by design, docs/adr/0011-leases.md) and the 100 % alert would not come.
+    for _ in 0..ROUNDS {
         let calls = tenants.iter().enumerate().map(|(k, tenant)| {
-            let instance = (k + round) % 3;
+            let instance = k % 3;
             chat(client, &servers[instance], instance, &tenant.key)
         });
         for (k, answer) in futures::future::join_all(calls)
@@ -1114,17 +1168,14 @@ async fn three_instances_drain_both_outboxes_once_while_one_is_killed_mid_way() 
             .into_iter()
             .enumerate()
         {
-            if answer.status != 200 {
-                refused.push((round, k, answer));
-            }
+            assert_eq!(
+                answer.status,
+                200,
+                "{answer:?}: {:?}",
+                Lease::of(&sql, &tenants[k].organization).await
+            );
         }
         tokio::time::sleep(Duration::from_millis(1_050)).await;
-    }
-    if let Some((_, k, _)) = refused.first() {
-        panic!(
-            "refused: {refused:?}; leases of {k}: {:?}",
-            leases(&sql, &tenants[*k].organization).await
-        );
     }
     for tenant in &tenants {
         flush_ledgers(&shared, &servers, &tenant.key).await;

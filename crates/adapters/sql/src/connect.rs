@@ -40,6 +40,13 @@ pub enum ConnectError {
     Connect(#[source] DbErr),
     #[error("could not migrate the database")]
     Migrate(#[source] DbErr),
+    /// The database has migrations this build does not know: a newer version migrated it (a
+    /// rolling upgrade under way, or a rollback of the binary). Nothing was applied.
+    #[error(
+        "the database was migrated by a newer version of Tollgate ({}); this build applies nothing",
+        .0.join(", ")
+    )]
+    NewerDatabase(Vec<String>),
 }
 
 impl SqlStore {
@@ -88,7 +95,15 @@ impl SqlStore {
     }
 
     /// Applies pending migrations and says which.
+    ///
+    /// # Errors
+    /// [`ConnectError::NewerDatabase`], applying nothing, when the database holds migrations
+    /// this build does not know; `Migrate` when a migration fails.
     pub async fn migrate(&self) -> Result<Vec<AppliedMigration>, ConnectError> {
+        let unknown = self.unknown_migrations().await;
+        if !unknown.is_empty() {
+            return Err(ConnectError::NewerDatabase(unknown));
+        }
         let pending = Migrator::get_pending_migrations(&self.db)
             .await
             .map_err(ConnectError::Migrate)?;
@@ -104,6 +119,29 @@ impl SqlStore {
             .await
             .map_err(ConnectError::Migrate)?;
         Ok(applied)
+    }
+
+    /// Migrations recorded in the database that this build does not have (none on a fresh
+    /// database, whose migration table does not exist yet).
+    async fn unknown_migrations(&self) -> Vec<String> {
+        let known: std::collections::HashSet<String> = Migrator::migrations()
+            .iter()
+            .map(|migration| migration.name().to_owned())
+            .collect();
+        let Ok(rows) = self
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(
+                self.backend(),
+                "SELECT version FROM seaql_migrations",
+            ))
+            .await
+        else {
+            return Vec::new();
+        };
+        rows.iter()
+            .filter_map(|row| row.try_get::<String>("", "version").ok())
+            .filter(|version| !known.contains(version))
+            .collect()
     }
 
     /// True when the database answers a trivial query.

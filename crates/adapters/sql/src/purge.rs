@@ -481,48 +481,46 @@ impl Pass<'_> {
                      FROM sessions s WHERE {after} ORDER BY s.id LIMIT {batch}",
                     batch = self.batch
                 ),
-                values,
+                values.clone(),
             )
             .await?;
-            let mut ids = Vec::new();
+            let Some(last) = rows.last() else {
+                break;
+            };
+            let last: Uuid = last.try_get("", "id").map_err(store_error)?;
+            let mut any_dead = false;
             for row in &rows {
-                if row.try_get::<i64>("", "dead").map_err(store_error)? == 1 {
-                    ids.push(row.try_get::<Uuid>("", "id").map_err(store_error)?);
-                }
+                any_dead |= row.try_get::<i64>("", "dead").map_err(store_error)? == 1;
             }
-            if !ids.is_empty() {
-                let list = placeholders(1, ids.len());
-                let id_values: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+            if any_dead {
+                // The dead sessions of this step, by a statement whose text does not change
+                // with their number (each distinct text is a statement every connection keeps).
+                let upto = format!("${}", values.len() + 1);
+                values.push(last.into());
+                let step = format!(
+                    "SELECT s.id FROM sessions s WHERE {after} AND s.id <= {upto} AND {dead}"
+                );
                 // The tokens first, a batch at a time (a long-lived family has thousands).
                 tokens += self
                     .sweep_indexed(
                         "refresh_tokens",
                         "token_hash",
-                        &format!("session_id IN ({list})"),
+                        &format!("session_id IN ({step})"),
                         "session_id",
-                        &id_values,
+                        &values,
                     )
                     .await?;
-                let mut values = vec![finished.into(), revoked.into()];
-                values.extend(id_values);
                 sessions += self
                     .run(
-                        &format!(
-                            "DELETE FROM sessions WHERE id IN (
-                                 SELECT s.id FROM sessions s
-                                 WHERE s.id IN ({}) AND {dead})",
-                            placeholders(3, ids.len())
-                        ),
+                        &format!("DELETE FROM sessions WHERE id IN ({step})"),
                         values,
                     )
                     .await?;
             }
-            match rows.last() {
-                Some(last) if rows.len() == self.batch as usize => {
-                    previous = Some(last.try_get::<Uuid>("", "id").map_err(store_error)?);
-                }
-                _ => break,
+            if rows.len() < self.batch as usize {
+                break;
             }
+            previous = Some(last);
         }
         report.add("refresh_tokens", tokens);
         report.add("sessions", sessions);

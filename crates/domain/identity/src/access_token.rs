@@ -418,6 +418,9 @@ mod tests {
         assert!(codec_with(9, &[]).decode(&new_token).is_ok());
         // Several previous secrets, in any position.
         assert!(codec_with(10, &[8, 7]).decode(&old_token).is_ok());
+        // A rolling deploy's first stage: instances still signing with 7 that already accept 9
+        // take the tokens of instances already signing with 9.
+        assert!(codec_with(7, &[9]).decode(&new_token).is_ok());
         // Once the previous secret is dropped, its tokens stop verifying.
         assert_eq!(
             codec_with(9, &[]).decode(&old_token),
