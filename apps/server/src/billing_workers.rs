@@ -95,7 +95,11 @@ pub async fn deliver_webhooks(workers: Arc<dyn crate::services::WebhookWorkersAp
         }
         match workers.dispatch_due().await {
             Ok(report) => {
-                crate::telemetry::webhook_attempts(report.delivered, report.retrying, report.failed);
+                crate::telemetry::webhook_attempts(
+                    report.delivered,
+                    report.retrying,
+                    report.failed,
+                );
                 if report.failed > 0 {
                     tracing::warn!(failed = report.failed, "webhook deliveries given up");
                 }

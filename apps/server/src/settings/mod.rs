@@ -24,11 +24,10 @@ pub use domain::plan_billing;
 pub use errors::{InvalidSetting, SettingsError};
 pub use schema::{
     ActionSettings, ActionsSettings, ApiKeySettings, AuthSettings, CallPriceSettings,
-    ChatProfileSettings, CostSettings, DatabaseSettings, DoorLimitSettings, FailureMode,
-    LogFormat, LoggingSettings, MetricsSettings, ModelPriceSettings, OpenAiSettings, PerSourceSettings, PlanSettings, QuotaSettings,
-    RateLimitBackend, RateLimitSettings, RetentionSettings, ServerSettings, Settings,
-    SignupSetting, StripeSettings,
-    TracingSettings, WebhookSettings,
+    ChatProfileSettings, CostSettings, DatabaseSettings, DoorLimitSettings, FailureMode, LogFormat,
+    LoggingSettings, MetricsSettings, ModelPriceSettings, OpenAiSettings, PerSourceSettings,
+    PlanSettings, QuotaSettings, RateLimitBackend, RateLimitSettings, RetentionSettings,
+    ServerSettings, Settings, SignupSetting, StripeSettings, TracingSettings, WebhookSettings,
 };
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";

@@ -358,7 +358,7 @@ async fn an_upstream_failure_is_logged_once() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-    let lines = server.lines_until("route=/v1/chat/completions");
+    let lines = server.lines_until("request method=POST route=/v1/chat/completions");
     let errors: Vec<&String> = lines.iter().filter(|l| l.contains("ERROR")).collect();
     assert_eq!(errors.len(), 1, "{lines:#?}");
     assert!(

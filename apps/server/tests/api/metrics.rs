@@ -243,7 +243,7 @@ async fn metrics_are_protected_valid_and_count_what_operators_watch() {
     );
 
     // The request line names the key by its display prefix, never the secret.
-    let lines = server.lines_until("/v1/chat/completions");
+    let lines = server.lines_until("request method=POST route=/v1/chat/completions");
     let line = lines.last().unwrap();
     assert!(
         line.contains(&format!("key_prefix={}", &key[..14])),

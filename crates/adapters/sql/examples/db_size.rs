@@ -327,12 +327,18 @@ async fn measure(url: &str, sqlite_file: Option<&std::path::Path>, calls: usize,
         Some(file) => sqlite_sizes(&raw, file).await,
         None => postgres_sizes(&raw, false).await,
     };
+    let started = std::time::Instant::now();
     let purged = store
         .purge(&RetentionPolicy::default(), now)
         .await
         .unwrap()
         .unwrap();
-    eprintln!("{backend}: purged {:?}", purged.deleted);
+    eprintln!(
+        "{backend}: purged {} rows in {:.1} s: {:?}",
+        purged.total(),
+        started.elapsed().as_secs_f64(),
+        purged.deleted
+    );
     store.close().await;
     let title = format!("{backend}: {calls} calls over {days} days, purged as of the last one");
     match sqlite_file {

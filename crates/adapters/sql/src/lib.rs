@@ -42,6 +42,6 @@ mod usage_levels;
 mod usage_snapshot;
 mod webhooks;
 
-pub use operations::{OperationalFigures, PoolFigures};
 pub use connect::{AppliedMigration, ConnectError, DatabaseUrl, DatabaseUrlError, SqlStore};
+pub use operations::{OperationalFigures, PoolFigures};
 pub use purge::{PurgeReport, RetentionPolicy, STRIPE_EVENT_MEMORY};

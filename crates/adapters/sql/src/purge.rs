@@ -40,6 +40,8 @@
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::sqlx::Postgres;
+use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::{DatabaseBackend, QueryResult, Value};
 use tollgate_billing::IDEMPOTENCY_RETENTION;
 use tollgate_kernel::{Period, StoreError};
@@ -176,11 +178,9 @@ impl SqlStore {
         policy: &RetentionPolicy,
         now: DateTime<Utc>,
     ) -> Result<Option<PurgeReport>, StoreError> {
-        // Held for the pass; dropping it closes its connection, which ends the lock with the
-        // session whatever happens to the pass (an error, a panic, an aborted task).
-        let _lock = match self.backend() {
+        let lock = match self.backend() {
             DatabaseBackend::Postgres => match self.purge_lock().await? {
-                Some(connection) => Some(connection),
+                Some(lock) => Some(lock),
                 None => return Ok(None),
             },
             _ => None,
@@ -190,31 +190,28 @@ impl SqlStore {
             batch: policy.batch_size.max(1),
         };
         let mut report = PurgeReport::default();
-        pass.expired_working_rows(policy, now, &mut report).await?;
-        pass.dead_sessions(policy, now, &mut report).await?;
-        pass.logs(policy, now, &mut report).await?;
-        Ok(Some(report))
+        let done = pass.run_all(policy, now, &mut report).await;
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        done.map(|()| Some(report))
     }
 
     /// The purge's advisory lock on a connection of its own, or `None` when another session
     /// holds it.
-    async fn purge_lock(
-        &self,
-    ) -> Result<Option<sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>>, StoreError>
-    {
+    async fn purge_lock(&self) -> Result<Option<PurgeLock>, StoreError> {
         let mut connection = self
             .db
             .get_postgres_connection_pool()
             .acquire()
             .await
             .map_err(StoreError::unavailable)?;
-        connection.close_on_drop();
         let locked: bool = sea_orm::sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(PURGE_LOCK)
             .fetch_one(&mut *connection)
             .await
             .map_err(StoreError::unavailable)?;
-        Ok(locked.then_some(connection))
+        Ok(locked.then(|| PurgeLock(Some(connection))))
     }
 
     /// The ledger cutoff applied so far (see [`LEDGER_PURGED_BEFORE`]), in milliseconds.
@@ -228,6 +225,36 @@ impl SqlStore {
     }
 }
 
+/// The purge's session advisory lock and the connection that holds it (Postgres). Released
+/// at the end of a pass; dropped without that (a panic, an aborted task) it closes its
+/// connection instead of handing it back to the pool, which ends the session and the lock.
+struct PurgeLock(Option<PoolConnection<Postgres>>);
+
+impl PurgeLock {
+    /// Unlocks and hands the connection back to the pool; if the unlock fails (or this is
+    /// cancelled meanwhile), the drop closes the connection.
+    async fn release(mut self) {
+        let Some(connection) = self.0.as_mut() else {
+            return;
+        };
+        let unlocked = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PURGE_LOCK)
+            .execute(&mut **connection)
+            .await;
+        if unlocked.is_ok() {
+            self.0 = None;
+        }
+    }
+}
+
+impl Drop for PurgeLock {
+    fn drop(&mut self) {
+        if let Some(connection) = self.0.as_mut() {
+            connection.close_on_drop();
+        }
+    }
+}
+
 /// One pass: the store and its batch size.
 struct Pass<'a> {
     store: &'a SqlStore,
@@ -235,6 +262,17 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    async fn run_all(
+        &self,
+        policy: &RetentionPolicy,
+        now: DateTime<Utc>,
+        report: &mut PurgeReport,
+    ) -> Result<(), StoreError> {
+        self.expired_working_rows(policy, now, report).await?;
+        self.dead_sessions(policy, now, report).await?;
+        self.logs(policy, now, report).await
+    }
+
     fn sqlite(&self) -> bool {
         self.store.backend() == DatabaseBackend::Sqlite
     }
