@@ -980,6 +980,31 @@ impl Outbox {
         self.count(sql, &format!("status <> '{}'", self.done)).await
     }
 
+    /// The rows not sent (delivered) yet, as text: for a failure's message.
+    async fn undone_rows(&self, sql: &Sql) -> Vec<String> {
+        sql.rows(&format!(
+            "SELECT {} AS item, status, attempts, next_attempt_at, claimed_until, last_error
+             FROM {} WHERE status <> '{}' ORDER BY 1",
+            self.item, self.table, self.done
+        ))
+        .await
+        .iter()
+        .map(|row| {
+            format!(
+                "{} {} attempts {} due {} claimed until {:?} last error {:?}",
+                row.try_get::<String>("", "item").unwrap(),
+                row.try_get::<String>("", "status").unwrap(),
+                row.try_get::<i32>("", "attempts").unwrap(),
+                row.try_get::<i64>("", "next_attempt_at").unwrap() - now_millis(),
+                row.try_get::<Option<i64>>("", "claimed_until")
+                    .unwrap()
+                    .map(|at| at - now_millis()),
+                row.try_get::<Option<String>>("", "last_error").unwrap(),
+            )
+        })
+        .collect()
+    }
+
     /// `(item, status)` of every row.
     async fn statuses(&self, sql: &Sql) -> BTreeMap<String, String> {
         sql.rows(&format!(
@@ -1371,7 +1396,25 @@ async fn three_instances_drain_both_outboxes_once_while_one_is_killed_mid_way() 
         drained
             && meter_rows.values().all(|status| status == "sent")
             && delivery_rows.values().all(|status| status == "delivered"),
-        "the survivors drain both outboxes: meter {meter_rows:?}, webhooks {delivery_rows:?}"
+        "the survivors drain both outboxes; left: meter {:?}, webhooks {:?} (times from now, \
+         ms); their requests (instance, status): {:?}; the survivors' warnings: {:?}",
+        METER.undone_rows(&sql).await,
+        WEBHOOKS.undone_rows(&sql).await,
+        stripe_received
+            .iter()
+            .chain(&hooks_received)
+            .filter(|r| !meter_rows.get(&r.item).is_some_and(|s| s == "sent")
+                && !delivery_rows.get(&r.item).is_some_and(|s| s == "delivered"))
+            .map(|r| (&r.item, r.instance, r.status))
+            .collect::<Vec<_>>(),
+        servers
+            .iter()
+            .map(|server| server
+                .all_lines(Duration::ZERO)
+                .into_iter()
+                .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+                .collect::<Vec<_>>())
+            .collect::<Vec<_>>(),
     );
     assert_eq!(
         (stripe.received().len(), hooks.received().len()),
