@@ -35,12 +35,15 @@ pub async fn run(purge: Arc<dyn Purge>, every: Duration) {
         ticker.tick().await;
         let started = Instant::now();
         match purge.purge().await {
-            Ok(Some(counts)) => tracing::info!(
-                total = total(&counts),
-                deleted = %summary(&counts),
-                millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                "retention purge done"
-            ),
+            Ok(Some(counts)) => {
+                crate::telemetry::purged(&counts);
+                tracing::info!(
+                    total = total(&counts),
+                    deleted = %summary(&counts),
+                    millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "retention purge done"
+                );
+            }
             Ok(None) => tracing::debug!("retention purge skipped: another instance is purging"),
             Err(error) => {
                 tracing::warn!(%error, "retention purge failed; will retry at the next interval")

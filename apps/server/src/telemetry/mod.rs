@@ -78,6 +78,13 @@ pub fn meter_sends(delivered: u32, retrying: u32, held: u32) {
     }
 }
 
+/// Rows one retention pass deleted, per table.
+pub fn purged(counts: &[(&'static str, u64)]) {
+    for (table, rows) in counts {
+        metrics::counter!(names::PURGED_ROWS, "table" => *table).increment(*rows);
+    }
+}
+
 /// The Prometheus text exposition, with the scrape-time gauges refreshed first.
 pub async fn render(source: &dyn FigureSource) -> String {
     gauges::refresh(source).await;

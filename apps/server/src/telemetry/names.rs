@@ -30,6 +30,7 @@ pub const DB_POOL_OPEN: &str = "tollgate_db_pool_connections_open";
 pub const DB_POOL_IDLE: &str = "tollgate_db_pool_connections_idle";
 pub const DB_POOL_MAX: &str = "tollgate_db_pool_connections_max";
 pub const BUILD_INFO: &str = "tollgate_build_info";
+pub const PURGED_ROWS: &str = "tollgate_retention_purged_rows_total";
 
 /// The `# HELP` lines.
 pub fn describe_all() {
@@ -135,4 +136,8 @@ pub fn describe_all() {
     describe_gauge!(DB_POOL_IDLE, "Of those, idle.");
     describe_gauge!(DB_POOL_MAX, "The most connections this process opens.");
     describe_gauge!(BUILD_INFO, "1, labelled with the running version.");
+    describe_counter!(
+        PURGED_ROWS,
+        "Rows deleted by this instance's retention passes, by table."
+    );
 }

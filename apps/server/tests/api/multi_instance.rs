@@ -71,9 +71,15 @@ fn worst_case_bound() -> i64 {
 // Three processes
 // ---------------------------------------------------------------------------------------------
 
+/// One set of three busy instances at a time: each instance's pool opens up to 20 Postgres
+/// connections (crates/adapters/sql/src/connect.rs), and two such sets at once (about 100 at
+/// their peaks) reach Postgres's default `max_connections`, beside the other tests.
+static BUSY_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What the three instances share: a fresh Postgres database, Redis (under a key prefix of this
 /// test's own, so that no other test's counters are seen), a fake upstream.
 struct Shared {
+    _busy: Option<tokio::sync::MutexGuard<'static, ()>>,
     db: TestDatabase,
     redis_url: String,
     prefix: String,
@@ -82,14 +88,21 @@ struct Shared {
 }
 
 impl Shared {
-    /// `None` (the test is skipped) without `TEST_REDIS_URL` or `TEST_DATABASE_URL`.
-    async fn new() -> Option<Self> {
+    /// `None` (the test is skipped) without `TEST_REDIS_URL` or `TEST_DATABASE_URL`. `busy`:
+    /// the test loads its instances (and their pools) fully, so it waits for any other such.
+    async fn new(busy: bool) -> Option<Self> {
         let Ok(redis_url) = std::env::var("TEST_REDIS_URL") else {
             eprintln!("skipped: the multi-instance tests need TEST_REDIS_URL");
             return None;
         };
         let db = TestDatabase::postgres().await?;
+        let busy = if busy {
+            Some(BUSY_CLUSTER.lock().await)
+        } else {
+            None
+        };
         Some(Self {
+            _busy: busy,
             db,
             redis_url,
             prefix: format!("tollgate-multi-{}:", uuid::Uuid::new_v4().simple()),
@@ -381,7 +394,7 @@ const BUDGET_MICROS: i64 = 50 * COST_PER_CALL;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_spend_a_daily_quota_exactly_and_a_budget_without_overspend() {
-    let Some(shared) = Shared::new().await else {
+    let Some(shared) = Shared::new(true).await else {
         return;
     };
     let quota = DAILY_QUOTA.to_string();
@@ -651,7 +664,7 @@ async fn warm(shared: &Shared, servers: &[ServerProcess], key: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_refuse_a_revoked_key_and_a_suspended_organisation_within_five_seconds() {
-    let Some(shared) = Shared::new().await else {
+    let Some(shared) = Shared::new(false).await else {
         return;
     };
     let servers = shared.start_three(&[("TOLLGATE_PLANS__FREE__DAILY_QUOTA__CHAT", "100000")]);
@@ -1102,7 +1115,7 @@ fn per_instance(received: &[Received]) -> BTreeMap<Option<usize>, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_drain_both_outboxes_once_while_one_is_killed_mid_way() {
-    let Some(shared) = Shared::new().await else {
+    let Some(shared) = Shared::new(true).await else {
         return;
     };
     let started = Instant::now();
