@@ -1416,8 +1416,10 @@ async fn three_instances_drain_both_outboxes_once_while_one_is_killed_mid_way() 
         stripe_received
             .iter()
             .chain(&hooks_received)
-            .filter(|r| !meter_rows.get(&r.item).is_some_and(|s| s == "sent")
-                && !delivery_rows.get(&r.item).is_some_and(|s| s == "delivered"))
+            .filter(|r| {
+                meter_rows.get(&r.item).is_none_or(|s| s != "sent")
+                    && delivery_rows.get(&r.item).is_none_or(|s| s != "delivered")
+            })
             .map(|r| (&r.item, r.instance, r.status))
             .collect::<Vec<_>>(),
         servers
