@@ -170,6 +170,38 @@ where
     assert!(exhausted, "near the limit nothing is leased");
 }
 
+/// A top-up that needs no budget (its lease still holds a worst case: `min_micros` 0) is granted
+/// units even when the budget has nothing left to lease, and no budget; one that needs budget is
+/// refused then.
+pub async fn a_top_up_that_needs_no_budget_gets_units_when_the_budget_is_used_up<S: Subject>(
+    subject: S,
+) where
+    S::Store: LeaseLedger,
+{
+    let store = subject.store();
+    let org = subject.tenant().await.organization;
+    let lease = LeaseId::new();
+    // A budget of 25: the first grant takes whole worst cases of 10 from half of it (10),
+    // leaving 15, whose share (7) is below a worst case.
+    let first = grant_one(&store, grant(lease, 1, org, 100, 25, 1, 1_000)).await;
+    assert!(
+        matches!(first, GrantOutcome::Granted { units: 1, micros, .. } if micros == Micros::new(10)),
+        "{first:?}"
+    );
+    let needs_budget = grant_one(&store, grant(lease, 2, org, 100, 25, 5, 1_000)).await;
+    assert_eq!(needs_budget, GrantOutcome::Exhausted);
+    let units_only = GrantRequest {
+        min_micros: Micros::new(0),
+        ..grant(lease, 2, org, 100, 25, 5, 1_000)
+    };
+    let topped_up = grant_one(&store, units_only).await;
+    assert!(
+        matches!(topped_up, GrantOutcome::Granted { units, micros, .. }
+            if units > 0 && micros <= Micros::new(7)),
+        "{topped_up:?}"
+    );
+}
+
 /// Concurrent grants of many leases and per-call reservations never hold more than the budget
 /// or the daily quota.
 pub async fn concurrent_grants_and_reservations_never_pass_the_limits<S: Subject>(subject: S)

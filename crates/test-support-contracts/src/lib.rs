@@ -99,6 +99,7 @@ macro_rules! for_each_contract {
             leases::a_lease_holds_its_grant_until_its_events_are_recorded_and_it_is_returned,
             leases::a_retried_grant_grants_once,
             leases::grants_shrink_as_holders_share_the_remainder,
+            leases::a_top_up_that_needs_no_budget_gets_units_when_the_budget_is_used_up,
             leases::concurrent_grants_and_reservations_never_pass_the_limits,
             leases::an_expired_lease_is_written_off_and_late_events_are_not_charged_twice,
             leases::the_operator_ceiling_refuses_what_other_organisations_used_up,

@@ -575,12 +575,10 @@ async fn three_instances_spend_a_daily_quota_exactly_and_a_budget_without_oversp
 /// What holds of a budget once every instance refuses: nothing spent or held beyond it, and
 /// what is left unspent accounted for. In storage less than one call's worst case is left
 /// (near the limit a call is reserved at its exact worst case, never more than `bound`); the
-/// rest is what the instances' active leases hold. A lease holding less than `bound` cannot
-/// admit a call. One holding more has used up its units: its top-up asks for units and budget
-/// together, and storage, with less than a worst case of budget left, grants neither — so its
-/// instance refuses calls with budget in its own lease until the lease is given back when idle
-/// (a product gap, reported with this test: docs/adr/0011-leases.md says a call is not refused
-/// for budget its own instance holds).
+/// rest is what the instances' active leases hold, each less than one worst case: a lease that
+/// ran out of units while it still held a worst case is topped up with units alone (it asks for
+/// no budget), so no instance refuses a call for budget its own lease holds
+/// (docs/adr/0011-leases.md).
 fn budget_holds(books: &Books, leases: &[Lease], bound: i64) {
     assert!(
         books.spent + books.reserved <= BUDGET_MICROS,
@@ -598,9 +596,9 @@ fn budget_holds(books: &Books, leases: &[Lease], bound: i64) {
     );
     for lease in active {
         assert!(
-            lease.micros_left() < bound || lease.units_settled == lease.units_granted,
-            "a lease with a call's worst case ({bound} µ$) left and units to use would admit: \
-             {lease:?}"
+            lease.micros_left() < bound,
+            "a lease holding a call's worst case ({bound} µ$) is topped up with units and \
+             admits: {lease:?}"
         );
     }
 }

@@ -11,8 +11,8 @@ use tollgate_billing::{LeasedEvent, LeasedEventStore};
 use tollgate_kernel::{Micros, OrganizationId, Period, StoreError};
 use tollgate_quotas::ports::LeaseLedger;
 use tollgate_quotas::{
-    Action, GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size,
-    grant_under_ceiling, settlement_effect,
+    Action, GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, budget_grant,
+    grant_size, grant_under_ceiling, settlement_effect,
 };
 
 use crate::MemoryStore;
@@ -133,6 +133,7 @@ impl Ledger {
                 self.holders(request.lease, |other| other.month == month) + 1,
             ),
         };
+        let micros = budget_grant(micros, u64::try_from(request.min_micros.get()).unwrap_or(0));
         let (Some(units), Some(micros)) = (units, micros) else {
             if first {
                 let lease = self.leases.get_mut(&request.lease).expect("inserted above");

@@ -18,7 +18,8 @@ use sea_orm::{
 use tollgate_kernel::{Micros, StoreError};
 use tollgate_quotas::ports::LeaseLedger;
 use tollgate_quotas::{
-    GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size, grant_under_ceiling,
+    GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, budget_grant, grant_size,
+    grant_under_ceiling,
 };
 use uuid::Uuid;
 
@@ -205,6 +206,7 @@ async fn grant_one(
             )
         }
     };
+    let micros = budget_grant(micros, u64::try_from(request.min_micros.get()).unwrap_or(0));
     let (Some(units), Some(micros)) = (units, micros) else {
         if lease.grants == 0 {
             lease_row(id)

@@ -162,6 +162,11 @@ impl LocalLease {
     }
 
     /// Takes a unit and `estimate` for a call when the lease covers it.
+    /// What the next call's worst case needs beyond the budget the lease holds.
+    fn budget_needed(&self) -> i64 {
+        (self.estimate - self.micros_left).max(0)
+    }
+
     fn take(&mut self, estimate: Micros) -> bool {
         let covers = self.units_left >= 1
             && (self.terms.budget.is_none() || self.micros_left >= estimate.get());
@@ -271,8 +276,8 @@ impl Escrow {
             let lease = state.leases.get_mut(&id).expect("current leases are held");
             if lease.terms == terms && lease.open {
                 lease.estimate = lease.estimate.max(estimate.get());
-                count_admit(lease, now);
                 let taken = lease.take(estimate);
+                count_admit(lease, now, taken);
                 if lease.top_up == TopUp::Idle && (!taken || lease.low(&self.policy)) {
                     lease.top_up = TopUp::Wanted;
                     state.wanted.insert(id);
@@ -387,7 +392,7 @@ impl Escrow {
                 ceiling: self.policy.operator_ceiling,
                 units: u32::try_from(lease.wanted_units(&self.policy)).unwrap_or(u32::MAX),
                 micros: Micros::new(lease.wanted_micros(&self.policy)),
-                min_micros: Micros::new(lease.estimate),
+                min_micros: Micros::new(lease.budget_needed()),
                 expires_at: now + self.policy.lease_ttl,
             });
             false
@@ -550,8 +555,12 @@ impl Escrow {
     }
 }
 
-fn count_admit(lease: &mut LocalLease, now: DateTime<Utc>) {
-    lease.last_admit = now;
+/// Counts demand for the lease's size; only a call the lease took keeps it from going idle, so
+/// that calls refused elsewhere do not pin budget the lease cannot use.
+fn count_admit(lease: &mut LocalLease, now: DateTime<Utc>, taken: bool) {
+    if taken {
+        lease.last_admit = now;
+    }
     if now - lease.window_start >= Duration::seconds(1) {
         lease.rate = lease.window_admits;
         lease.window_admits = 0;

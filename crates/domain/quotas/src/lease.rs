@@ -39,7 +39,9 @@ pub struct GrantRequest {
     pub units: u32,
     /// Budget wanted.
     pub micros: Micros,
-    /// Below this much budget the lease is not worth having: one call's worst case.
+    /// Below this much budget the lease is not worth having: what its next call's worst case
+    /// needs beyond what the lease still holds; 0 when it holds enough (units alone may then be
+    /// granted, see [`budget_grant`]).
     pub min_micros: Micros,
     /// When storage may write the lease off unless its holder renews it.
     pub expires_at: DateTime<Utc>,
@@ -74,6 +76,18 @@ pub fn grant_size(wanted: u64, min: u64, remaining: u64, holders: u64) -> Option
     let share = remaining / (2 * holders.max(1));
     let size = wanted.min(share) / min * min;
     (size >= min).then_some(size)
+}
+
+/// The budget a grant gives: `computed` (from [`grant_size`] and [`grant_under_ceiling`]), or
+/// none at all when the lease needs none to take its next call (`min` is 0: it still holds a
+/// worst case) — a lease that ran out of units but not of budget gets units alone, rather than
+/// being refused while the budget it holds goes unused.
+pub fn budget_grant(computed: Option<u64>, min: u64) -> Option<u64> {
+    if min == 0 {
+        Some(computed.unwrap_or(0))
+    } else {
+        computed
+    }
 }
 
 /// A grant's budget under the operator's monthly ceiling: the organisation's own share
@@ -173,6 +187,14 @@ pub fn settlement_effect(status: LeaseStatus, totals: &LeaseTotals, cost: i64) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_that_needs_no_budget_gets_units_alone_and_one_that_does_gets_its_share() {
+        assert_eq!(budget_grant(None, 0), Some(0));
+        assert_eq!(budget_grant(Some(500), 0), Some(500));
+        assert_eq!(budget_grant(None, 100), None);
+        assert_eq!(budget_grant(Some(500), 100), Some(500));
+    }
 
     #[test]
     fn a_grant_takes_at_most_half_the_remainder_shared_among_holders() {

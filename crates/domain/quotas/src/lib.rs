@@ -83,8 +83,8 @@ pub use errors::{AdmitError, CatalogError};
 pub use escrow::{Escrow, EscrowPolicy, GiveBack, LeaseTerms, LeasedAdmission};
 pub use gcra::{Gcra, GcraOutcome};
 pub use lease::{
-    GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, grant_size, grant_under_ceiling,
-    settlement_effect,
+    GrantOutcome, GrantRequest, LeaseId, LeaseStatus, LeaseTotals, budget_grant, grant_size,
+    grant_under_ceiling, settlement_effect,
 };
 pub use leased::{LeaseKeeper, LeasedMetering};
 pub use plan::{Budget, Plan, PlanCatalog, PlanSpec, RateLimit};

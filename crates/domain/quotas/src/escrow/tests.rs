@@ -263,3 +263,50 @@ fn an_unlimited_budget_leases_units_only() {
     assert!(admit().is_some());
     assert!(admit().is_none(), "units are still counted");
 }
+
+#[test]
+fn a_lease_out_of_units_but_holding_a_worst_case_asks_for_units_alone() {
+    let fx = Fixture::new();
+    fx.admit(100, at(0));
+    fx.grant(1, 250, at(0));
+    let (call, _) = fx.admit(100, at(0)).expect("covered by the lease");
+    fx.escrow.finish(call, Micros::new(40));
+    // No unit left, 210 micro-dollars held: the next call goes to storage and the top-up needs
+    // no budget, so that storage grants units even when the organisation has none left.
+    assert!(fx.admit(100, at(0)).is_none());
+    let due = fx.escrow.grants_due(at(0));
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].min_micros, Micros::new(0));
+}
+
+#[test]
+fn a_lease_short_of_one_worst_case_asks_only_for_what_it_lacks() {
+    let fx = Fixture::new();
+    fx.admit(100, at(0));
+    fx.grant(3, 130, at(0));
+    assert!(fx.admit(100, at(0)).is_some());
+    // 30 held, a worst case of 100: the top-up must bring at least 70.
+    assert!(fx.admit(100, at(0)).is_none());
+    let due = fx.escrow.grants_due(at(0));
+    assert_eq!(due[0].min_micros, Micros::new(70));
+}
+
+#[test]
+fn calls_the_lease_cannot_take_do_not_keep_it_from_going_idle() {
+    let fx = Fixture::new();
+    fx.admit(100, at(0));
+    fx.grant(1, 1_000, at(0));
+    let (call, admission) = fx.admit(100, at(0)).expect("covered by the lease");
+    fx.escrow.finish(call, Micros::new(40));
+    fx.escrow.recorded(&[(admission.lease, 1)]);
+    // Callers keep retrying calls the lease cannot take (no unit left) for 20 s: the lease
+    // last took a call at 0 s, so it is idle from 10 s on and is given back.
+    for second in 1..=20 {
+        assert!(fx.admit(100, at(second)).is_none());
+    }
+    assert_eq!(
+        fx.escrow.to_give_back(at(20), GiveBack::ClosedOrIdle),
+        vec![admission.lease],
+        "given back while refused calls go on"
+    );
+}
