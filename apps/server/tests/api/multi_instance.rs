@@ -349,8 +349,6 @@ struct Lease {
     #[allow(dead_code)] // printed: names the instance
     holder: String,
     status: String,
-    units_granted: i64,
-    units_settled: i64,
     micros_granted: i64,
     micros_settled: i64,
 }
@@ -359,7 +357,7 @@ impl Lease {
     /// The organisation's leases, oldest first.
     async fn of(sql: &Sql, organization: &str) -> Vec<Self> {
         sql.rows(&format!(
-            "SELECT holder, status, units_granted, units_settled, micros_granted, micros_settled
+            "SELECT holder, status, micros_granted, micros_settled
              FROM quota_leases WHERE organization_id = '{organization}' ORDER BY created_at"
         ))
         .await
@@ -369,8 +367,6 @@ impl Lease {
             Self {
                 holder: row.try_get("", "holder").unwrap(),
                 status: row.try_get("", "status").unwrap(),
-                units_granted: number("units_granted"),
-                units_settled: number("units_settled"),
                 micros_granted: number("micros_granted"),
                 micros_settled: number("micros_settled"),
             }
