@@ -48,7 +48,7 @@ fn install() -> Option<PrometheusHandle> {
     }
 }
 
-/// Folds histogram samples into their totals every [`UPKEEP_EVERY`].
+/// Folds histogram samples into their totals every five seconds.
 pub async fn upkeep() {
     let Some(handle) = handle() else { return };
     let mut ticker = tokio::time::interval(UPKEEP_EVERY);
