@@ -113,6 +113,10 @@ access_token_ttl_seconds = 3600
 # Cheap password hashing: sign-up and login are fuzzed hundreds of times.
 password_hash_memory_kib = 256
 
+# /metrics on the main listener, behind its own token (which the fuzzer does not have: 401).
+[metrics]
+token = "api-fuzz-metrics-token-$seed"
+
 [openai]
 base_url = "$upstream/v1"
 api_key = "sk-fuzz"
