@@ -7,7 +7,7 @@ use tollgate_kernel::StoreError;
 
 use super::names;
 
-/// In-flight budget and queued outbound work (see `tollgate_sql::OperationalFigures`).
+/// In-flight budget and queued outbound work, as the storage adapter reads them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreFigures {
     pub pending_reservations: i64,
