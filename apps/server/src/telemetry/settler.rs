@@ -17,7 +17,8 @@ impl<S> CountedSettler<S> {
 }
 
 fn count(event: &UsageEvent) {
-    let model = event.model.clone();
+    // One shared copy of the model's name for the five series, not one allocation each.
+    let model = metrics::SharedString::from_owned(event.model.clone());
     let tokens = |kind: &'static str, value: u64| {
         metrics::counter!(names::UPSTREAM_TOKENS, "model" => model.clone(), "kind" => kind)
             .increment(value);

@@ -884,20 +884,7 @@ async fn meter_event(
     if held {
         stripe.held().await;
     }
-    let reply = match status {
-        503 => json!({"error": {"type": "api_error", "message": "Stripe is unavailable"}}),
-        400 => json!({"error": {"type": "invalid_request_error",
-            "message": format!("An event already exists with identifier {identifier}.")}}),
-        _ => {
-            let timestamp: i64 = form["timestamp"].parse().unwrap();
-            json!({"object": "billing.meter_event", "created": timestamp,
-                "event_name": form["event_name"], "identifier": identifier, "livemode": false,
-                "timestamp": timestamp,
-                "payload": {"stripe_customer_id": form["payload[stripe_customer_id]"],
-                            "value": form["payload[value]"]}})
-        }
-    };
-    (StatusCode::from_u16(status).unwrap(), axum::Json(reply))
+    crate::outbox_drain::meter_event_reply(status, &form)
 }
 
 /// The webhook receiver: the sending instance is found from the connection (below); a second

@@ -163,6 +163,16 @@ async fn meter_event(
     let form: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let identifier = form["identifier"].clone();
     let status = answer(&log, &identifier, &body, &headers, 400);
+    meter_event_reply(status, &form)
+}
+
+/// What Stripe answers a meter event with `status`: the event, 400 for an identifier it has,
+/// 503 when down. `form` is the request's form.
+pub fn meter_event_reply(
+    status: u16,
+    form: &BTreeMap<String, String>,
+) -> (StatusCode, axum::Json<Value>) {
+    let identifier = &form["identifier"];
     let reply = match status {
         503 => json!({"error": {"type": "api_error", "message": "Stripe is unavailable"}}),
         400 => json!({"error": {"type": "invalid_request_error",
