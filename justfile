@@ -38,3 +38,8 @@ bench:
 # AddressSanitizer when installed, else stable). Crashes are left in fuzz/artifacts/.
 fuzz seconds="60":
     bash fuzz/run.sh {{seconds}}
+
+# The web console's end-to-end tests in headless Chromium; `just console-e2e docs/images`
+# also refreshes the README's screenshots.
+console-e2e screenshots="":
+    SCREENSHOT_DIR={{screenshots}} bash scripts/console-e2e.sh

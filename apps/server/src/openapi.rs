@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{OpenAiError, Problem};
 use crate::routes::{
-    actions, admin, admin_stats, auth, billing, dto, health, keys, me, openai, organizations,
-    plans, pricing, stripe, usage, usage_events, webhook_endpoints,
+    actions, admin, admin_stats, auth, billing, daily_usage, dto, health, keys, me, openai,
+    organizations, plans, pricing, stripe, usage, usage_events, webhook_endpoints,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +37,7 @@ use crate::routes::{
         openai::chat_completions,
         openai::models,
         usage::usage,
+        daily_usage::organization_daily,
         actions::create_analysis,
         actions::create_comparison,
         admin::create_invite,
@@ -44,6 +45,7 @@ use crate::routes::{
         admin::unsuspend,
         admin::audit,
         admin_stats::stats,
+        daily_usage::admin_daily,
         organizations::create,
         organizations::list,
         organizations::members,
@@ -105,6 +107,9 @@ use crate::routes::{
         admin::AuditLog,
         admin_stats::AdminStatsView,
         admin_stats::OrganizationFigures,
+        daily_usage::DayUsageView,
+        daily_usage::DailyUsageView,
+        daily_usage::AdminDailyUsageView,
         organizations::CreateOrganization,
         organizations::OrganizationView,
         organizations::OrganizationWithRole,

@@ -7,7 +7,8 @@
 //! - the call's reservation holds its worst-case estimate until the settlement commits, so
 //!   concurrent calls cannot overspend in between;
 //! - reads of an organisation's usage on this instance first wait for its settlements in flight
-//!   ([`Settlements::settled`]), so a client that reads its usage after a call sees the call;
+//!   ([`Settlements::settled`]), so a client that reads its usage after a call sees the call
+//!   (and the operator's reads across organisations for all of them, [`Settlements::all_settled`]);
 //! - a settlement that fails is retried with backoff; shutdown waits for the ones in flight
 //!   ([`Settlements::drain`]);
 //! - a process that dies in between leaves a pending reservation that the sweeper expires, as a
@@ -125,6 +126,20 @@ impl Settlements {
                 .get(&organization)
                 .and_then(BTreeSet::first)
                 .is_none_or(|oldest| *oldest >= before)
+        })
+        .await;
+    }
+
+    /// Waits (up to a bound) until every organisation's settlements submitted before this call
+    /// have committed; for the operator's reads across organisations.
+    pub async fn all_settled(&self) {
+        let before = self.lock().next;
+        self.wait_until(READ_WAIT, |in_flight| {
+            in_flight
+                .by_organization
+                .values()
+                .filter_map(BTreeSet::first)
+                .all(|oldest| *oldest >= before)
         })
         .await;
     }

@@ -15,11 +15,11 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_billing::{
-    ActionPrompt, AdminStatsService, Alerts, CallAdmission, Checkouts, Idempotency, KeyCapBook,
-    KeyCapSettler, KeyCaps, LeasedSettler, MeterLedger, MeterLedgerReader as _, MeteredCalls,
-    PlanOffer, PricingRules, RefusalAlerts, ReturnUrls, SettlementQueue, Settler,
-    SubscriptionRules, Subscriptions, UsageEvents, UsageMeter, UsageReports, WebhookDispatcher,
-    WebhookEndpoints,
+    ActionPrompt, AdminStatsService, Alerts, CallAdmission, Checkouts, DailyUsageService,
+    Idempotency, KeyCapBook, KeyCapSettler, KeyCaps, LeasedSettler, MeterLedger,
+    MeterLedgerReader as _, MeteredCalls, PlanOffer, PricingRules, RefusalAlerts, ReturnUrls,
+    SettlementQueue, Settler, SubscriptionRules, Subscriptions, UsageEvents, UsageMeter,
+    UsageReports, WebhookDispatcher, WebhookEndpoints,
 };
 use tollgate_identity::{
     AccessTokenCodec, AccessTokenVerifier, AdminAccounts, AdminReset, Administration,
@@ -65,7 +65,7 @@ use crate::suspension::CacheDroppingAdmin;
 use crate::telemetry::{
     CountedAdmission, CountedSettler, FigureSource, MeasuredProvider, PoolUse, StoreFigures,
 };
-use crate::usage_source::UsageSource;
+use crate::usage_source::{SettledDaily, UsageSource};
 use crate::{
     billing_workers, error, jwt_secret, last_used, reservation_sweeper, routes, telemetry,
 };
@@ -277,6 +277,14 @@ impl Application {
             stripe,
             administration: Arc::new(administration),
             admin_stats: Arc::new(AdminStatsService::new(store.clone(), Arc::new(SystemClock))),
+            daily_usage: Arc::new(DailyUsageService::new(
+                SettledDaily {
+                    store: store.clone(),
+                    settlements: settlements.clone(),
+                    batched: leases.as_ref().map(|runtime| runtime.queue.clone()),
+                },
+                Arc::new(SystemClock),
+            )),
             webhooks,
             usage_events: Arc::new(UsageEvents::new(store.clone())),
             organizations: Arc::new(Organizations::new(
@@ -732,7 +740,7 @@ fn metrics_router(state: AppState) -> Router {
 
 fn http_router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
-    let mut routes = routes::bounded();
+    let mut routes = routes::bounded().merge(routes::console::router());
     // On the public listener only behind a token; otherwise on `metrics.listen` or not at all.
     if settings.metrics.token.is_some() {
         routes = routes.route("/metrics", get(routes::metrics::metrics));

@@ -54,6 +54,8 @@ pub struct AppServices {
     pub webhooks: Arc<dyn crate::services::WebhookEndpointsApi>,
     /// The operator's statistics.
     pub admin_stats: Arc<dyn crate::services::AdminStatsApi>,
+    /// Usage day by day, of an organisation or of all.
+    pub daily_usage: Arc<dyn crate::services::DailyUsageApi>,
     /// Suspension and the audit log.
     pub administration: Arc<dyn crate::services::AdministrationApi>,
     /// Stripe's webhook deliveries; `None` without a `[stripe]` section.

@@ -1,11 +1,12 @@
-//! Where usage reports read from: the plan through metering, the snapshot from storage after
-//! this instance's settlements in flight for the organisation and its batched events have
-//! committed (a client that reads its usage right after a call sees the call).
+//! Where usage reports and daily series read from: the plan through metering, the figures from
+//! storage after this instance's settlements in flight for the organisation (for every
+//! organisation, in the operator's series) and its batched events have committed (a client
+//! that reads its usage right after a call sees the call).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_billing::{SettlementQueue, UsageReader};
+use tollgate_billing::{DailyUsageReader, DayTotals, SettlementQueue, UsageReader};
 use tollgate_costing::UsageTotals;
 use tollgate_kernel::{OrganizationId, Period, StoreError};
 use tollgate_quotas::{AdmitError, Plan, UsageCounters};
@@ -36,9 +37,38 @@ impl UsageReader for UsageSource {
         month: Period,
     ) -> Result<(UsageCounters, UsageTotals), StoreError> {
         self.settlements.settled(organization).await;
-        if let Some(queue) = &self.batched {
-            let _ = tokio::time::timeout(BATCH_WAIT, queue.recorded(queue.watermark())).await;
-        }
+        wait_for_batch(self.batched.as_deref()).await;
         self.usage.snapshot(organization, day, month).await
+    }
+}
+
+/// Daily series read from `store` once the settlements they would miss have committed, as
+/// usage reports are: the days of this month add up to the usage endpoint's figures.
+pub struct SettledDaily<R> {
+    pub store: R,
+    pub settlements: Arc<Settlements>,
+    /// Lease-backed events waiting for their batch, when leases are on.
+    pub batched: Option<Arc<SettlementQueue>>,
+}
+
+impl<R: DailyUsageReader> DailyUsageReader for SettledDaily<R> {
+    async fn daily_totals(
+        &self,
+        organization: Option<OrganizationId>,
+        days: Period,
+    ) -> Result<Vec<DayTotals>, StoreError> {
+        match organization {
+            Some(organization) => self.settlements.settled(organization).await,
+            None => self.settlements.all_settled().await,
+        }
+        wait_for_batch(self.batched.as_deref()).await;
+        self.store.daily_totals(organization, days).await
+    }
+}
+
+/// Waits (up to [`BATCH_WAIT`]) for the batch holding the events queued so far.
+async fn wait_for_batch(batched: Option<&SettlementQueue>) {
+    if let Some(queue) = batched {
+        let _ = tokio::time::timeout(BATCH_WAIT, queue.recorded(queue.watermark())).await;
     }
 }

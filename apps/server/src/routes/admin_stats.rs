@@ -15,6 +15,13 @@ const TOP_SPENDERS: usize = 10;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrganizationFigures {
     pub organization_id: String,
+    /// The organisation's name; empty when no organisation has the id any more (none is
+    /// deleted today).
+    pub name: String,
+    /// Its current plan's id; empty as `name` is.
+    pub plan: String,
+    /// Whether an operator has suspended it.
+    pub suspended: bool,
     /// What its calls cost us this month (the usage endpoint's `cost_micros`).
     pub cost_month_micros: i64,
     /// Its paid invoices net of refunds this month plus its usage charges this month (meter
@@ -40,8 +47,12 @@ pub struct AdminStatsView {
 }
 
 fn figures(stats: &tollgate_billing::OrganizationStats) -> OrganizationFigures {
+    let profile = stats.profile.as_ref();
     OrganizationFigures {
         organization_id: stats.organization.to_string(),
+        name: profile.map(|p| p.name.clone()).unwrap_or_default(),
+        plan: profile.map(|p| p.plan.to_string()).unwrap_or_default(),
+        suspended: profile.is_some_and(|p| p.suspended),
         cost_month_micros: stats.cost_month.get(),
         revenue_month_micros: stats.revenue_month.get(),
     }

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod admin_stats;
 pub mod auth;
 pub mod billing;
+pub mod console;
+pub mod daily_usage;
 pub mod dto;
 pub mod health;
 pub mod keys;
@@ -44,6 +46,7 @@ pub fn bounded() -> Router<AppState> {
         .route("/api/v1/plans", get(plans::list_plans))
         .route("/v1/models", get(openai::models))
         .route("/api/v1/usage", get(usage::usage))
+        .route("/api/v1/usage/daily", get(daily_usage::organization_daily))
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/pricing", get(pricing::pricing))
         .route(
@@ -89,6 +92,7 @@ pub fn bounded() -> Router<AppState> {
         .route("/api/v1/usage/events", get(usage_events::events))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/stats", get(admin_stats::stats))
+        .route("/admin/usage/daily", get(daily_usage::admin_daily))
         .route("/admin/organizations/{id}/suspend", post(admin::suspend))
         .route(
             "/admin/organizations/{id}/unsuspend",

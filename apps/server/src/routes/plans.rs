@@ -27,14 +27,18 @@ pub struct PlanView {
     pub name: String,
     pub price_cents: i64,
     pub limits: PlanLimits,
+    /// Whether `POST /api/v1/billing/checkout` sells it on this deployment (Stripe is
+    /// configured and the plan has a Stripe price); other plans are given by an operator.
+    pub checkout: bool,
 }
 
-impl From<&Plan> for PlanView {
-    fn from(plan: &Plan) -> Self {
+impl PlanView {
+    fn new(plan: &Plan, checkout: bool) -> Self {
         Self {
             id: plan.id.to_string(),
             name: plan.name.clone(),
             price_cents: plan.price_cents,
+            checkout,
             limits: PlanLimits {
                 requests_per_minute: plan.rate.per_minute,
                 burst: plan.rate.burst,
@@ -64,7 +68,13 @@ pub async fn list_plans(State(state): State<AppState>) -> Json<PlanList> {
             .catalog()
             .plans()
             .into_iter()
-            .map(PlanView::from)
+            .map(|plan| {
+                let checkout = state
+                    .stripe
+                    .as_ref()
+                    .is_some_and(|stripe| stripe.pages.sells(plan.id.as_str()));
+                PlanView::new(plan, checkout)
+            })
             .collect(),
     })
 }

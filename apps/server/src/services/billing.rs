@@ -1,5 +1,6 @@
 //! The billing services as the HTTP layer and the background workers see them: Stripe's
-//! deliveries, Checkout, usage billing, statistics, usage events and outbound webhooks.
+//! deliveries, Checkout, usage billing, statistics, daily usage, usage events and outbound
+//! webhooks.
 
 use async_trait::async_trait;
 use tollgate_kernel::{Clock, OrganizationId};
@@ -53,6 +54,7 @@ where
 /// Checkout and portal sessions as the HTTP layer sees them.
 #[async_trait]
 pub trait CheckoutApi: Send + Sync {
+    fn sells(&self, plan: &str) -> bool;
     async fn checkout(
         &self,
         organization: OrganizationId,
@@ -70,6 +72,10 @@ where
     P: tollgate_billing::PaymentPages,
     S: tollgate_billing::CustomerStore,
 {
+    fn sells(&self, plan: &str) -> bool {
+        tollgate_billing::Checkouts::sells(self, plan)
+    }
+
     async fn checkout(
         &self,
         organization: OrganizationId,
@@ -138,6 +144,31 @@ where
         top: usize,
     ) -> Result<tollgate_billing::AdminStats, tollgate_identity::StoreError> {
         tollgate_billing::AdminStatsService::stats(self, top).await
+    }
+}
+
+/// Usage day by day as the HTTP layer sees it.
+#[async_trait]
+pub trait DailyUsageApi: Send + Sync {
+    async fn daily(
+        &self,
+        organization: Option<OrganizationId>,
+        days: tollgate_billing::DayCount,
+    ) -> Result<Vec<tollgate_billing::DailyUsage>, tollgate_identity::StoreError>;
+}
+
+#[async_trait]
+impl<R, C> DailyUsageApi for tollgate_billing::DailyUsageService<R, C>
+where
+    R: tollgate_billing::DailyUsageReader,
+    C: Clock,
+{
+    async fn daily(
+        &self,
+        organization: Option<OrganizationId>,
+        days: tollgate_billing::DayCount,
+    ) -> Result<Vec<tollgate_billing::DailyUsage>, tollgate_identity::StoreError> {
+        tollgate_billing::DailyUsageService::daily(self, organization, days).await
     }
 }
 

@@ -99,6 +99,36 @@ async fn a_usage_read_waits_for_its_organisations_settlements_only() {
     assert_eq!(ledger.recorded.load(Ordering::SeqCst), 1);
 }
 
+#[tokio::test]
+async fn a_read_across_organisations_waits_for_every_earlier_settlement_only() {
+    let ledger = Ledger::new(0, false);
+    let settlements = Settlements::new(ledger.clone(), SettlementTiming::AfterResponse);
+    let (first, second) = (OrganizationId::new(), OrganizationId::new());
+    settlements.submit(event(first));
+    settlements.submit(event(second));
+    let waiting = tokio::spawn({
+        let settlements = settlements.clone();
+        async move { settlements.all_settled().await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A later call of a third organisation: not waited for.
+    settlements.submit(event(OrganizationId::new()));
+    ledger.gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        !waiting.is_finished(),
+        "one earlier settlement is in flight"
+    );
+    ledger.gate.add_permits(1);
+    tokio::time::timeout(Duration::from_millis(500), waiting)
+        .await
+        .expect("both earlier settlements committed")
+        .unwrap();
+    ledger.gate.add_permits(1);
+    settlements.drain(Duration::from_secs(1)).await;
+    assert_eq!(ledger.recorded.load(Ordering::SeqCst), 3);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failing_settlement_is_retried_until_it_commits_once() {
     let ledger = Ledger::new(3, true);

@@ -4,6 +4,7 @@ mod admin_stats;
 mod call_lifecycle;
 mod chat;
 mod check_config;
+mod daily_usage;
 mod errors;
 mod faults;
 mod first_run;

@@ -35,6 +35,49 @@ async fn the_builtin_catalogue_is_listed_in_price_order() {
         body["plans"][2]["limits"]["monthly_budget_micros"],
         250_000_000
     );
+    let sold: Vec<&Value> = body["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|plan| plan["checkout"] != false)
+        .collect();
+    assert!(sold.is_empty(), "nothing is sold without Stripe: {sold:?}");
+}
+
+#[tokio::test]
+async fn plans_with_a_stripe_price_are_sold_through_checkout() {
+    let (app, _db) = spawn_with(Backend::Sqlite, |settings| {
+        let toml = r#"
+            [stripe]
+            secret_key = "sk_test_plans"
+            webhook_secret = "whsec_plans"
+            checkout_success_url = "https://app.example.com/ok"
+            checkout_cancel_url = "https://app.example.com/no"
+            [plans.pro]
+            stripe_price_id = "price_pro"
+        "#;
+        let configured = tollgate_server::Settings::from_toml(toml).unwrap();
+        settings.stripe = configured.stripe;
+        settings.plans = configured.plans;
+    })
+    .await
+    .unwrap();
+    let body: Value = app.get("/api/v1/plans", None).await.json().await.unwrap();
+    let sold: Vec<(&str, bool)> = body["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|plan| {
+            (
+                plan["id"].as_str().unwrap(),
+                plan["checkout"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sold,
+        [("free", false), ("pro", true), ("enterprise", false)]
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The figures of the operator's dashboard, read from one snapshot: the usage rollups (what
 //! the usage endpoint reads), the revenue entries and the meter events (what `billing
-//! reconcile` reads), so that the three agree to the micro-dollar.
+//! reconcile` reads), so that the three agree to the micro-dollar; and the name, plan and
+//! suspension of each organisation with figures, as they were when the figures were read.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseTransaction, IsolationLevel, QueryResult,
     TransactionTrait, Value,
 };
-use tollgate_billing::{OrganizationMonth, StatsFigures, StatsReader};
+use tollgate_billing::{OrganizationMonth, OrganizationProfile, StatsFigures, StatsReader};
 use tollgate_kernel::{Micros, OrganizationId, Period, StoreError};
 use uuid::Uuid;
 
@@ -89,12 +90,12 @@ async fn figures_in(
     for row in &paid {
         entry(&mut months, row)?.paid_net_cents = int(row, "amount")?;
     }
+    let billed = format!("month_start = $1 AND status IN ('{SENT}', '{PENDING}', '{HELD}')");
     let charges = all(
         txn,
         &format!(
             "SELECT organization_id, CAST(SUM(value_micros) AS BIGINT) AS amount
-             FROM meter_events
-             WHERE month_start = $1 AND status IN ('{SENT}', '{PENDING}', '{HELD}')
+             FROM meter_events WHERE {billed}
              GROUP BY organization_id"
         ),
         [to_millis(month.start()).into()],
@@ -102,6 +103,36 @@ async fn figures_in(
     .await?;
     for row in &charges {
         entry(&mut months, row)?.usage_charges = Micros::new(int(row, "amount")?);
+    }
+    // The organisations of the three reads above, by the same conditions: their number, not
+    // every organisation's, bounds this read. Periods start at `$1`, the month's first day.
+    let profiles = all(
+        txn,
+        &format!(
+            "SELECT id, name, plan, suspended_at FROM organizations
+             WHERE id IN (
+                 SELECT organization_id FROM usage_rollups WHERE day_start >= $1 AND day_start < $2
+                 UNION SELECT organization_id FROM revenue_entries WHERE month_start = $1
+                 UNION SELECT organization_id FROM meter_events WHERE {billed})"
+        ),
+        bounds(month),
+    )
+    .await?;
+    for row in &profiles {
+        let id: Uuid = row.try_get("", "id").map_err(store_error)?;
+        if let Some(figures) = months.get_mut(&id) {
+            figures.profile = Some(OrganizationProfile {
+                name: row.try_get("", "name").map_err(store_error)?,
+                plan: row
+                    .try_get::<String>("", "plan")
+                    .map_err(store_error)?
+                    .into(),
+                suspended: row
+                    .try_get::<Option<i64>>("", "suspended_at")
+                    .map_err(store_error)?
+                    .is_some(),
+            });
+        }
     }
 
     Ok(StatsFigures {
@@ -148,6 +179,7 @@ fn entry<'a>(
     let organization: Uuid = row.try_get("", "organization_id").map_err(store_error)?;
     Ok(months.entry(organization).or_insert(OrganizationMonth {
         organization: OrganizationId::from_uuid(organization),
+        profile: None,
         cost_month: Micros::ZERO,
         paid_net_cents: 0,
         usage_charges: Micros::ZERO,

@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod connect;
 mod counter_rows;
+mod daily_usage;
 mod database_url;
 mod entities;
 mod errors;

@@ -11,13 +11,29 @@ use std::cmp::Reverse;
 use std::future::Future;
 use std::sync::Arc;
 
-use tollgate_kernel::{Clock, Micros, OrganizationId, Period, StoreError};
+use tollgate_kernel::{Clock, Micros, OrganizationId, Period, PlanId, StoreError};
+
+/// Who an organisation is, so that the operator reads a name rather than an id, and sees at a
+/// glance whether an unprofitable organisation is already suspended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationProfile {
+    /// Its name.
+    pub name: String,
+    /// Its current plan.
+    pub plan: PlanId,
+    /// Whether an operator has suspended it.
+    pub suspended: bool,
+}
 
 /// One organisation's raw figures of one month, as storage holds them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationMonth {
     /// Whose figures.
     pub organization: OrganizationId,
+    /// Who it is, read with the figures. `None` when no organisation has the id any more: the
+    /// books do not reference organisations by a foreign key (none is deleted today), and a
+    /// dashboard that shows the figures without a name beats one that fails.
+    pub profile: Option<OrganizationProfile>,
     /// What its calls cost us (provider cost), from the usage rollups.
     pub cost_month: Micros,
     /// Paid invoices less refunds of the month, in cents. Tollgate bills in US dollars only, so
@@ -67,10 +83,12 @@ pub trait StatsReader: Send + Sync + 'static {
 }
 
 /// One organisation's month on the dashboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationStats {
     /// Whose.
     pub organization: OrganizationId,
+    /// Who it is (see [`OrganizationMonth::profile`]).
+    pub profile: Option<OrganizationProfile>,
     /// What its calls cost us this month.
     pub cost_month: Micros,
     /// What it brought in this month (see [`OrganizationMonth::revenue`]).
@@ -132,6 +150,7 @@ fn summarise(figures: StatsFigures, top: usize) -> AdminStats {
         .iter()
         .map(|month| OrganizationStats {
             organization: month.organization,
+            profile: month.profile.clone(),
             cost_month: month.cost_month,
             revenue_month: month.revenue(),
         })
@@ -146,7 +165,7 @@ fn summarise(figures: StatsFigures, top: usize) -> AdminStats {
     let mut top_spenders: Vec<OrganizationStats> = organizations
         .iter()
         .filter(|org| org.cost_month > Micros::ZERO)
-        .copied()
+        .cloned()
         .collect();
     // Ties by id, so that the list does not change between two identical reads.
     top_spenders.sort_by_key(|org| (Reverse(org.cost_month), org.organization));

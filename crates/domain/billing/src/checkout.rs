@@ -95,6 +95,17 @@ impl<P: PaymentPages, S: CustomerStore> Checkouts<P, S> {
         }
     }
 
+    /// Whether `plan` can be bought through Checkout here: it has a subscription price and the
+    /// return URLs are configured (what [`Checkouts::checkout`] needs besides the provider).
+    pub fn sells(&self, plan: &str) -> bool {
+        self.urls.success.is_some()
+            && self.urls.cancel.is_some()
+            && self
+                .plans
+                .iter()
+                .any(|offer| offer.plan == plan && offer.price.is_some())
+    }
+
     /// The URL of a Checkout session subscribing `organization` to `plan`: its subscription
     /// price, and its metered price when it has one.
     ///

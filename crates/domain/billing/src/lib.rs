@@ -46,6 +46,7 @@ mod admin_stats;
 mod batch;
 mod call;
 mod checkout;
+mod daily_usage;
 mod errors;
 mod gateway;
 mod idempotency;
@@ -65,10 +66,14 @@ mod usage_meter;
 mod webhooks;
 
 pub use admin_stats::{
-    AdminStats, AdminStatsService, OrganizationMonth, OrganizationStats, StatsFigures, StatsReader,
+    AdminStats, AdminStatsService, OrganizationMonth, OrganizationProfile, OrganizationStats,
+    StatsFigures, StatsReader,
 };
 pub use batch::{LeasedEvent, LeasedEventStore, LeasedSettler, SettlementQueue};
 pub use checkout::{CheckoutError, Checkouts, CustomerStore, PlanOffer, ReturnUrls};
+pub use daily_usage::{
+    DailyUsage, DailyUsageReader, DailyUsageService, DayCount, DayCountError, DayTotals,
+};
 pub use errors::CallError;
 pub use gateway::{
     ActionOutcome, ActionPrompt, Caller, ChatReply, CompletedCall, MeteredCalls, PricingRules,

@@ -1,6 +1,7 @@
 //! The dashboard's figures: counts, today's usage, and per organisation the month's cost, paid
 //! revenue net of refunds and usage charges — each agreeing with the reader it must match
-//! (usage totals, revenue ledger, meter ledger), and nothing of another day or month.
+//! (usage totals, revenue ledger, meter ledger), and nothing of another day or month — with
+//! each organisation's name, plan and suspension.
 
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use tollgate_billing::{
     meter_identifier,
 };
 use tollgate_costing::{TokenUsage, UsageEvent, UsageLedger};
-use tollgate_kernel::{Action, FixedClock, Micros, OrganizationId, Period};
+use tollgate_identity::OrganizationAdmin;
+use tollgate_kernel::{Action, FixedClock, Micros, OrganizationId, Period, PlanId};
 use tollgate_sql::SqlStore;
 use tollgate_test_support::both_backends;
 
@@ -162,6 +164,22 @@ both_backends!(
         )
         .await;
 
+        // Bob is suspended: the dashboard says so beside his figures.
+        assert_eq!(
+            store
+                .set_suspended(bob, true, "root".into(), now())
+                .await
+                .unwrap(),
+            Some(true)
+        );
+        let profile = |email: &str, plan: &str, suspended: bool| {
+            Some(tollgate_billing::OrganizationProfile {
+                name: format!("{email}'s organization"),
+                plan: PlanId::new(plan),
+                suspended,
+            })
+        };
+
         let figures = store.figures(day, month).await.unwrap();
         assert_eq!((figures.users, figures.organizations), (4, 4));
         assert_eq!(figures.requests_today, 3, "alice's two and bob's first");
@@ -171,18 +189,21 @@ both_backends!(
         let mut expected = vec![
             tollgate_billing::OrganizationMonth {
                 organization: alice,
+                profile: profile("alice@example.com", "pro", false),
                 cost_month: Micros::new(1_000 + 400 + 17),
                 paid_net_cents: 0,
                 usage_charges: Micros::new(3_000 + 1_200 + 34),
             },
             tollgate_billing::OrganizationMonth {
                 organization: bob,
+                profile: profile("bob@example.com", "free", true),
                 cost_month: Micros::new(250 + 99),
                 paid_net_cents: 1_500,
                 usage_charges: Micros::ZERO,
             },
             tollgate_billing::OrganizationMonth {
                 organization: carol,
+                profile: profile("carol@example.com", "free", false),
                 cost_month: Micros::ZERO,
                 paid_net_cents: -200,
                 usage_charges: Micros::ZERO,
@@ -243,3 +264,21 @@ both_backends!(an_empty_database_has_no_figures, |url: String| async move {
     assert_eq!(figures.cost_today, Micros::ZERO);
     assert!(figures.per_organization.is_empty());
 });
+
+both_backends!(
+    figures_of_an_id_without_an_organisation_have_no_profile,
+    |url: String| async move {
+        let store = store(&url).await;
+        // The books reference organisations by no foreign key: usage of an id with no row.
+        let gone = OrganizationId::new();
+        call(&store, gone, 5, 10, TODAY).await;
+        let figures = store
+            .figures(Period::utc_day(at(TODAY)), Period::utc_month(at(TODAY)))
+            .await
+            .unwrap();
+        assert_eq!(figures.per_organization.len(), 1);
+        assert_eq!(figures.per_organization[0].organization, gone);
+        assert_eq!(figures.per_organization[0].profile, None);
+        assert_eq!(figures.per_organization[0].cost_month, Micros::new(5));
+    }
+);

@@ -5,6 +5,7 @@ mod admin_stats;
 mod api_keys;
 mod audit;
 mod contract;
+mod daily_usage;
 mod key_budgets;
 mod login_attempts;
 mod meter_events;

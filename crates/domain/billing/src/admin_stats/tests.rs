@@ -16,9 +16,19 @@ fn org(n: u128) -> OrganizationId {
     OrganizationId::from_uuid(Uuid::from_u128(n))
 }
 
+/// A profile that names its organisation, so that a mix-up shows.
+fn profile(organization: OrganizationId) -> Option<OrganizationProfile> {
+    Some(OrganizationProfile {
+        name: format!("org {organization}"),
+        plan: PlanId::free(),
+        suspended: false,
+    })
+}
+
 fn month(organization: OrganizationId, cost: i64, cents: i64, usage: i64) -> OrganizationMonth {
     OrganizationMonth {
         organization,
+        profile: profile(organization),
         cost_month: Micros::new(cost),
         paid_net_cents: cents,
         usage_charges: Micros::new(usage),
@@ -50,6 +60,7 @@ fn service(figures: StatsFigures) -> AdminStatsService<MockStatsReader, FixedClo
 fn stats(organization: OrganizationId, cost: i64, revenue: i64) -> OrganizationStats {
     OrganizationStats {
         organization,
+        profile: profile(organization),
         cost_month: Micros::new(cost),
         revenue_month: Micros::new(revenue),
     }
@@ -234,4 +245,38 @@ async fn a_storage_failure_is_reported() {
     let clock = Arc::new(FixedClock::new(at("2026-11-30T10:00:00Z")));
     let failed = AdminStatsService::new(reader, clock).stats(5).await;
     assert!(matches!(failed, Err(StoreError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn each_organisation_keeps_its_profile_and_an_unknown_one_none() {
+    let suspended = OrganizationProfile {
+        name: "Acme".into(),
+        plan: PlanId::new("pro"),
+        suspended: true,
+    };
+    let done = service(figures(vec![
+        OrganizationMonth {
+            profile: Some(suspended.clone()),
+            ..month(org(1), 500, 0, 0)
+        },
+        OrganizationMonth {
+            profile: None,
+            ..month(org(2), 100, 0, 0)
+        },
+    ]))
+    .stats(10)
+    .await
+    .unwrap();
+    let profiles: Vec<_> = done
+        .top_spenders
+        .iter()
+        .map(|o| o.profile.clone())
+        .collect();
+    assert_eq!(profiles, [Some(suspended.clone()), None]);
+    let profiles: Vec<_> = done
+        .unprofitable
+        .iter()
+        .map(|o| o.profile.clone())
+        .collect();
+    assert_eq!(profiles, [Some(suspended), None]);
 }

@@ -167,3 +167,32 @@ async fn a_provider_failure_is_reported_as_such() {
     let failed = service.checkout(OrganizationId::new(), "pro").await;
     assert!(matches!(failed, Err(CheckoutError::Provider(e)) if e.is_retryable()));
 }
+
+#[test]
+fn sells_only_priced_plans_and_only_with_return_urls() {
+    let checkouts = Checkouts::new(
+        MockPaymentPages::new(),
+        MockCustomerStore::new(),
+        urls(),
+        plans(),
+    );
+    assert!(checkouts.sells("pro"));
+    assert!(checkouts.sells("scale"));
+    assert!(!checkouts.sells("free"), "no price");
+    assert!(!checkouts.sells("enterprise"), "not in the catalogue");
+
+    let without_urls = ReturnUrls {
+        success: None,
+        ..urls()
+    };
+    let checkouts = Checkouts::new(
+        MockPaymentPages::new(),
+        MockCustomerStore::new(),
+        without_urls,
+        plans(),
+    );
+    assert!(
+        !checkouts.sells("pro"),
+        "checkout would fail: no success URL"
+    );
+}
