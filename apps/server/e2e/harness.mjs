@@ -16,6 +16,7 @@ const repository = resolve(here, "../../..");
 
 export const ADMIN = { email: "operator@example.com", password: "operator password 1" };
 export const TOKENS = { prompt: 1200, completion: 300 };
+export const ACCESS_TOKEN_TTL_SECONDS = 32;
 
 export function binary() {
   if (process.env.TOLLGATE_BIN) return process.env.TOLLGATE_BIN;
@@ -101,6 +102,8 @@ async function startTollgate(openai, stripe, directory) {
       TOLLGATE_AUTH__ADMIN_EMAIL: ADMIN.email,
       TOLLGATE_AUTH__ADMIN_PASSWORD: ADMIN.password,
       TOLLGATE_AUTH__PASSWORD_HASH_MEMORY_KIB: "256",
+      // The console refreshes 30 s before expiry: its access tokens are due after 2 s.
+      TOLLGATE_AUTH__ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS),
       TOLLGATE_OPENAI__BASE_URL: `${openai.root}/v1`,
       TOLLGATE_OPENAI__API_KEY: "sk-e2e",
       TOLLGATE_OPENAI__MAX_RETRIES: "0",

@@ -4,6 +4,7 @@ mod admin_stats;
 mod call_lifecycle;
 mod chat;
 mod check_config;
+mod console;
 mod daily_usage;
 mod errors;
 mod faults;
