@@ -3,7 +3,7 @@
 // unit-economics report and recent audit entries.
 
 import { get, post } from "./api.js";
-import { appendBarChart } from "./chart.js";
+import { showBarCharts } from "./chart.js";
 import { byId, confirmAction, h, replaceChildren, table, time } from "./dom.js";
 import { count, formatCents, formatMicros, money } from "./money.js";
 import { act, announce, startPage } from "./shell.js";
@@ -29,9 +29,7 @@ async function load() {
     get(`/admin/audit?limit=${AUDIT_ENTRIES}`),
   ]);
   renderOverview(stats);
-  const chart = byId("cost-chart");
-  chart.replaceChildren();
-  appendBarChart(chart, {
+  showBarCharts(byId("cost-chart"), {
     title: "AI cost per day",
     days: daily.days,
     value: (entry) => entry.cost_micros,

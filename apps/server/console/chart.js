@@ -17,11 +17,16 @@ function svg(tag, attributes = {}, ...children) {
   return element;
 }
 
-// Appends the chart of `days` ([{date, ...}]) to `container`: `value(day)` is the number to
-// plot, `label(day)` the exact text of a day's figure.
-export function appendBarChart(container, { title, days, value, label, alt = false }) {
-  const figure = h("figure", { class: "chart" }, h("figcaption", {}, title));
-  container.append(figure);
+// Replaces `container`'s content with one chart per spec: `days` ([{date, ...}]), `value(day)`
+// the number to plot, `label(day)` the exact text of a day's figure. All figures are placed
+// before any is drawn, so that each is measured at its final width.
+export function showBarCharts(container, ...specs) {
+  const figures = specs.map((spec) => h("figure", { class: "chart" }, h("figcaption", {}, spec.title)));
+  container.replaceChildren(...figures);
+  specs.forEach((spec, index) => draw(figures[index], spec));
+}
+
+function draw(figure, { title, days, value, label, alt = false }) {
   const WIDTH = Math.max(MIN_WIDTH, Math.round(figure.clientWidth));
   const values = days.map((entry) => Number(value(entry)));
   const max = Math.max(0, ...values);

@@ -2,7 +2,7 @@
 // and cost, quotas and budget, API keys and webhook endpoints of one organisation.
 
 import { get, post, scoped } from "./api.js";
-import { appendBarChart } from "./chart.js";
+import { showBarCharts } from "./chart.js";
 import { byId, h, replaceChildren, table, time, until } from "./dom.js";
 import { renderKeys, setUpKeys, wireKeyForms } from "./keys.js";
 import { count, formatCents, formatMicros, money } from "./money.js";
@@ -102,15 +102,12 @@ function renderMonth(usage) {
 }
 
 function renderDaily(days) {
-  const charts = byId("daily-charts");
-  charts.replaceChildren();
-  appendBarChart(charts, {
+  showBarCharts(byId("daily-charts"), {
     title: "Requests",
     days,
     value: (entry) => entry.requests,
     label: (entry) => count(entry.requests),
-  });
-  appendBarChart(charts, {
+  }, {
     title: "Cost",
     days,
     value: (entry) => entry.cost_micros,
@@ -199,14 +196,15 @@ function endpointCard(endpoint, deliveries) {
       " · registered ", time(endpoint.created_at)),
     recent.length === 0
       ? h("p", { class: "note" }, "No deliveries yet.")
-      : table(`Recent deliveries to ${endpoint.url}`, ["Event", "Status", "#Attempts", "Created", "Last error"],
+      : table(`Recent deliveries to ${endpoint.url}`, ["Event", "Status", "#Attempts", "Created", "webhook-id", "Last error"],
         recent.map((delivery) => h(
           "tr",
-          {},
+          { "data-webhook-id": delivery.webhook_id },
           h("td", {}, delivery.event),
           h("td", {}, delivery.status),
           h("td", { class: "number" }, count(delivery.attempts)),
           h("td", {}, time(delivery.created_at)),
+          h("td", {}, h("code", {}, delivery.webhook_id)),
           h("td", {}, delivery.last_error ?? ""),
         ))),
   );

@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { ACCESS_TOKEN_TTL_SECONDS, ADMIN, api, binary, start } from "./harness.mjs";
+import { ACCESS_TOKEN_TTL_SECONDS, ADMIN, CHAT_QUOTA, api, binary, start } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const CUSTOMER = { email: "ada@example.com", password: "ada's long password" };
@@ -151,6 +151,42 @@ test("a customer logs in and sees a metered call in usage, to the micro-dollar",
   const afterReload = await page.evaluate(() => sessionStorage.getItem("tollgate.refresh_token"));
   assert.notEqual(afterReload, before, "the refresh token rotated");
 
+  await page.context().close();
+});
+
+test("a webhook endpoint is listed with its recent deliveries", async () => {
+  const access = await accessToken(CUSTOMER);
+  const endpoint = await api(world.root, "POST", "/api/v1/webhook-endpoints", {
+    token: access,
+    body: { url: `${world.receiver.root}/hooks`, events: ["quota.threshold_reached"] },
+  });
+  assert.equal(endpoint.status, 201, JSON.stringify(endpoint.json));
+  // Up to 80 % of the daily chat quota: one alert.
+  const usage = (await api(world.root, "GET", "/api/v1/usage", { token: access })).json;
+  const used = usage.quotas.find((quota) => quota.action === "chat").used;
+  for (let call = used; call < (CHAT_QUOTA * 8) / 10; call += 1) {
+    assert.equal((await chat(customer.key)).status, 200);
+  }
+  const delivered = async () => world.receiver.requests.find((request) => request.url === "/hooks");
+  for (let wait = 0; wait < 30 && !(await delivered()); wait += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const delivery = await delivered();
+  assert.ok(delivery, "the receiver got the alert");
+  assert.equal(JSON.parse(delivery.body).type, "quota.threshold_reached");
+
+  const page = await newPage();
+  await logIn(page, "/console", CUSTOMER);
+  const card = page.locator("#webhooks-list .endpoint", { hasText: `${world.receiver.root}/hooks` });
+  await card.getByText("live", { exact: true }).waitFor();
+  const row = card.locator(`tr[data-webhook-id="${delivery.headers["webhook-id"]}"]`);
+  for (let attempt = 0; attempt < 10 && !(await row.getByText("delivered", { exact: true }).count()); attempt += 1) {
+    await page.waitForTimeout(500);
+    await page.reload();
+    await card.waitFor();
+  }
+  assert.equal(await row.locator("td").first().textContent(), "quota.threshold_reached");
+  await row.getByText("delivered", { exact: true }).waitFor();
   await page.screenshot({ path: join(screenshots, "console-customer.png"), fullPage: true });
   await page.context().close();
 });

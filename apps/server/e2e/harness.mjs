@@ -17,6 +17,7 @@ const repository = resolve(here, "../../..");
 export const ADMIN = { email: "operator@example.com", password: "operator password 1" };
 export const TOKENS = { prompt: 1200, completion: 300 };
 export const ACCESS_TOKEN_TTL_SECONDS = 32;
+export const CHAT_QUOTA = 10;
 
 export function binary() {
   if (process.env.TOLLGATE_BIN) return process.env.TOLLGATE_BIN;
@@ -31,7 +32,7 @@ async function fakeServer(handle) {
     const chunks = [];
     for await (const chunk of request) chunks.push(chunk);
     const body = Buffer.concat(chunks).toString();
-    requests.push({ method: request.method, url: request.url, body });
+    requests.push({ method: request.method, url: request.url, headers: request.headers, body });
     const reply = handle(request, body, server);
     if (reply.html !== undefined) {
       response.writeHead(reply.status ?? 200, { "content-type": "text/html; charset=utf-8" });
@@ -114,6 +115,11 @@ async function startTollgate(openai, stripe, directory) {
       TOLLGATE_STRIPE__CHECKOUT_CANCEL_URL: "http://127.0.0.1:9/no",
       TOLLGATE_PLANS__PRO__STRIPE_PRICE_ID: "price_pro",
       TOLLGATE_WEBHOOKS__ALLOW_PRIVATE: "true",
+      // Small enough that a test reaches the 80 % alert in a few calls.
+      // (A quota table given replaces the plan's, so the other actions keep theirs here.)
+      TOLLGATE_PLANS__FREE__DAILY_QUOTA__CHAT: String(CHAT_QUOTA),
+      TOLLGATE_PLANS__FREE__DAILY_QUOTA__ANALYSIS: "5",
+      TOLLGATE_PLANS__FREE__DAILY_QUOTA__COMPARISON: "2",
     },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -135,8 +141,14 @@ async function startTollgate(openai, stripe, directory) {
   return { child, root: `http://${address}`, log };
 }
 
+// A customer's webhook receiver: takes every delivery.
+function webhookReceiver() {
+  return fakeServer(() => ({ status: 200, json: {} }));
+}
+
 export async function start() {
   const directory = mkdtempSync(join(tmpdir(), "tollgate-console-"));
+  const receiver = await webhookReceiver();
   const openai = await fakeOpenAi();
   const stripe = await fakeStripe();
   const tollgate = await startTollgate(openai, stripe, directory);
@@ -156,12 +168,14 @@ export async function start() {
     root: tollgate.root,
     openai,
     stripe,
+    receiver,
     browser,
     async stop() {
       await browser.close();
       tollgate.child.kill("SIGTERM");
       openai.close();
       stripe.close();
+      receiver.close();
       rmSync(directory, { recursive: true, force: true });
     },
   };
