@@ -1,8 +1,8 @@
 // The public JSON API, as the console calls it: the same routes and tokens any client uses.
 
-import { ApiProblem, SessionEnded, accessToken, problemOf, refresh } from "./session.js";
+import { SessionEnded, accessToken, problemOf, refresh } from "./session.js";
 
-export { ApiProblem, SessionEnded };
+export { SessionEnded };
 
 export async function call(method, path, body) {
   let response = await send(method, path, body, await accessToken());
@@ -18,7 +18,6 @@ export async function call(method, path, body) {
 
 export const get = (path) => call("GET", path);
 export const post = (path, body) => call("POST", path, body);
-export const put = (path, body) => call("PUT", path, body);
 export const remove = (path) => call("DELETE", path);
 
 // `path` with `?organization_id=` (or `&…`) when an organisation is chosen.
