@@ -23,10 +23,9 @@ export function formatCents(cents) {
 }
 
 // An amount as an element: the exact micros stay machine-readable in `value`.
-export function money(micros, attributes = {}) {
+export function money(micros) {
   const negative = BigInt(micros) < 0n;
-  const classes = [attributes.class, negative ? "negative" : null].filter(Boolean).join(" ");
-  return h("data", { ...attributes, class: classes || null, value: String(micros) }, formatMicros(micros));
+  return h("data", { class: negative ? "negative" : null, value: String(micros) }, formatMicros(micros));
 }
 
 export function count(value) {

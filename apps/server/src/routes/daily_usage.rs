@@ -8,7 +8,7 @@ use tollgate_billing::{DailyUsage, DayCount};
 use tollgate_kernel::OrganizationId;
 use utoipa::{IntoParams, ToSchema};
 
-use super::query::ApiQuery;
+use super::query::{ApiQuery, counted};
 use super::scope::{OrganizationQuery, Scoped};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
@@ -54,16 +54,14 @@ pub struct AdminDailyUsageView {
 /// `days` as the query gives it: absent is the default, anything but 1 to 90 is 422. A
 /// parameter given is read, even when empty.
 fn day_count(query: &DaysQuery) -> Result<DayCount, ApiError> {
-    let Some(text) = query.days.as_deref() else {
-        return Ok(DayCount::DEFAULT);
-    };
-    text.parse::<u32>()
-        .ok()
-        .and_then(|days| DayCount::new(days).ok())
-        .ok_or_else(|| {
-            ApiError::validation(tollgate_billing::DayCountError.to_string())
-                .with_param(Some("days".to_owned()))
-        })
+    let days = counted(
+        "days",
+        query.days.as_deref(),
+        DayCount::DEFAULT.get(),
+        DayCount::MAX,
+    )?;
+    DayCount::new(days)
+        .map_err(|error| ApiError::validation(error.to_string()).with_param(Some("days".into())))
 }
 
 async fn series(

@@ -44,15 +44,24 @@ fn query_problem(text: &str) -> String {
 /// # Errors
 /// `422 validation` naming `limit` for anything else.
 pub fn page_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    counted("limit", raw, default, max)
+}
+
+/// A count parameter named `param`: `default` when absent, else a whole number from 1 to
+/// `max`. A parameter given is read, even when empty.
+///
+/// # Errors
+/// `422 validation` naming `param` for anything else.
+pub fn counted(param: &str, raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
     match raw {
         None => Ok(default),
         Some(text) => text
             .parse::<u32>()
             .ok()
-            .filter(|limit| (1..=max).contains(limit))
+            .filter(|count| (1..=max).contains(count))
             .ok_or_else(|| {
-                ApiError::validation(format!("limit must be a whole number from 1 to {max}"))
-                    .with_param(Some("limit".to_owned()))
+                ApiError::validation(format!("{param} must be a whole number from 1 to {max}"))
+                    .with_param(Some(param.to_owned()))
             }),
     }
 }

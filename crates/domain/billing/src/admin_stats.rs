@@ -147,12 +147,12 @@ impl<R: StatsReader, C: Clock> AdminStatsService<R, C> {
 fn summarise(figures: StatsFigures, top: usize) -> AdminStats {
     let organizations: Vec<OrganizationStats> = figures
         .per_organization
-        .iter()
+        .into_iter()
         .map(|month| OrganizationStats {
             organization: month.organization,
-            profile: month.profile.clone(),
             cost_month: month.cost_month,
             revenue_month: month.revenue(),
+            profile: month.profile,
         })
         .collect();
     let cost_month = organizations
